@@ -1,0 +1,302 @@
+//! The frame codec (RFC 6455 §5.2): header decode and encode.
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-------+-+-------------+-------------------------------+
+//! |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+//! |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+//! |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+//! | |1|2|3|       |K|             |                               |
+//! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+//! ```
+
+use core::fmt;
+
+use crate::error::{InsufficientSizeError, ProtocolError};
+
+/// A frame's opcode (RFC 6455 §5.2). Reserved values are refused when
+/// decoding, so they have no variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpCode {
+    /// 0x0: continues a fragmented message.
+    Continuation,
+    /// 0x1: a text frame.
+    Text,
+    /// 0x2: a binary frame.
+    Binary,
+    /// 0x8: close.
+    Close,
+    /// 0x9: ping.
+    Ping,
+    /// 0xA: pong.
+    Pong,
+}
+
+impl OpCode {
+    /// Whether this is a control opcode (close, ping, pong).
+    pub const fn is_control(self) -> bool {
+        matches!(self, Self::Close | Self::Ping | Self::Pong)
+    }
+
+    /// The 4-bit wire value.
+    pub const fn as_u8(self) -> u8 {
+        match self {
+            Self::Continuation => 0x0,
+            Self::Text => 0x1,
+            Self::Binary => 0x2,
+            Self::Close => 0x8,
+            Self::Ping => 0x9,
+            Self::Pong => 0xA,
+        }
+    }
+}
+
+impl TryFrom<u8> for OpCode {
+    type Error = ProtocolError;
+    fn try_from(v: u8) -> Result<Self, ProtocolError> {
+        Ok(match v {
+            0x0 => Self::Continuation,
+            0x1 => Self::Text,
+            0x2 => Self::Binary,
+            0x8 => Self::Close,
+            0x9 => Self::Ping,
+            0xA => Self::Pong,
+            other => return Err(ProtocolError::ReservedOpCode(other)),
+        })
+    }
+}
+
+impl fmt::Display for OpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Continuation => "continuation",
+            Self::Text => "text",
+            Self::Binary => "binary",
+            Self::Close => "close",
+            Self::Ping => "ping",
+            Self::Pong => "pong",
+        })
+    }
+}
+
+/// The largest control-frame payload (RFC 6455 §5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// A decoded frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// The FIN bit: this frame ends its message.
+    pub fin: bool,
+    /// The opcode.
+    pub opcode: OpCode,
+    /// The masking key, present on client-to-server frames.
+    pub mask: Option<[u8; 4]>,
+    /// The payload length.
+    pub payload_len: u64,
+}
+
+impl FrameHeader {
+    /// The longest header: 2 bytes, 8 of extended length, 4 of mask.
+    pub const MAX_LEN: usize = 14;
+
+    /// Decodes a header from the start of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` does not yet hold the whole header
+    /// (incomplete is a status, not an error), otherwise the header and the
+    /// number of bytes it took. Refuses what is wrong whatever the role:
+    /// RSV bits (no extension is ever negotiated), reserved opcodes, long or
+    /// fragmented control frames, and a 64-bit length with its top bit set.
+    /// Masking direction and size limits depend on the connection and are
+    /// checked there.
+    pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
+        let [b0, b1, rest @ ..] = buf else {
+            return Ok(None);
+        };
+        let rsv = (b0 >> 4) & 0b111;
+        if rsv != 0 {
+            return Err(ProtocolError::ReservedBits(rsv));
+        }
+        let fin = b0 & 0x80 != 0;
+        let opcode = OpCode::try_from(b0 & 0x0F)?;
+        let masked = b1 & 0x80 != 0;
+        let len7 = b1 & 0x7F;
+        if opcode.is_control() {
+            if !fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if usize::from(len7) > MAX_CONTROL_PAYLOAD {
+                // 126 or 127: the extended length can only be larger than 125.
+                let len = match len7 {
+                    126 => rest
+                        .get(..2)
+                        .map_or(126, |b| u64::from(u16::from_be_bytes([b[0], b[1]]))),
+                    _ => rest
+                        .get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(127, u64::from_be_bytes),
+                };
+                return Err(ProtocolError::ControlFrameTooLong(len));
+            }
+        }
+        let (payload_len, ext) = match len7 {
+            126 => match rest {
+                [a, b, ..] => (u64::from(u16::from_be_bytes([*a, *b])), 2),
+                _ => return Ok(None),
+            },
+            127 => match rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                Some(b) => {
+                    let len = u64::from_be_bytes(b);
+                    if len >> 63 != 0 {
+                        return Err(ProtocolError::InvalidPayloadLength);
+                    }
+                    (len, 8)
+                }
+                None => return Ok(None),
+            },
+            n => (u64::from(n), 0),
+        };
+        let mask = if masked {
+            match rest
+                .get(ext..ext + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            {
+                Some(key) => Some(key),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        let used = 2 + ext + if masked { 4 } else { 0 };
+        Ok(Some((
+            Self {
+                fin,
+                opcode,
+                mask,
+                payload_len,
+            },
+            used,
+        )))
+    }
+
+    /// The number of bytes [`FrameHeader::encode`] writes.
+    pub const fn encoded_len(&self) -> usize {
+        let ext = if self.payload_len < 126 {
+            0
+        } else if self.payload_len <= 0xFFFF {
+            2
+        } else {
+            8
+        };
+        2 + ext + if self.mask.is_some() { 4 } else { 0 }
+    }
+
+    /// Writes the header to the start of `out`, using the shortest length
+    /// encoding, and returns the number of bytes written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
+        let required = self.encoded_len();
+        let Some(out) = out.get_mut(..required) else {
+            return Err(InsufficientSizeError { required });
+        };
+        out[0] = (u8::from(self.fin) << 7) | self.opcode.as_u8();
+        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
+        let mut at = 2;
+        if self.payload_len < 126 {
+            // Fits in 7 bits by the branch condition.
+            out[1] = mask_bit | (self.payload_len as u8);
+        } else if let Ok(len16) = u16::try_from(self.payload_len) {
+            out[1] = mask_bit | 126;
+            out[2..4].copy_from_slice(&len16.to_be_bytes());
+            at = 4;
+        } else {
+            out[1] = mask_bit | 127;
+            out[2..10].copy_from_slice(&self.payload_len.to_be_bytes());
+            at = 10;
+        }
+        if let Some(key) = self.mask {
+            out[at..at + 4].copy_from_slice(&key);
+        }
+        Ok(required)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(h: FrameHeader) {
+        let mut buf = [0u8; FrameHeader::MAX_LEN];
+        let n = h.encode(&mut buf).unwrap();
+        assert_eq!(n, h.encoded_len());
+        assert_eq!(FrameHeader::decode(&buf[..n]), Ok(Some((h, n))));
+        for cut in 0..n {
+            assert_eq!(FrameHeader::decode(&buf[..cut]), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn length_encodings_round_trip() {
+        for len in [0, 1, 125, 126, 127, 0xFFFF, 0x1_0000, u64::MAX >> 1] {
+            for mask in [None, Some([1, 2, 3, 4])] {
+                for opcode in [OpCode::Text, OpCode::Binary, OpCode::Continuation] {
+                    roundtrip(FrameHeader {
+                        fin: len % 2 == 0,
+                        opcode,
+                        mask,
+                        payload_len: len,
+                    });
+                }
+            }
+        }
+        roundtrip(FrameHeader {
+            fin: true,
+            opcode: OpCode::Ping,
+            mask: None,
+            payload_len: 125,
+        });
+    }
+
+    #[test]
+    fn rejects_what_the_rfc_forbids() {
+        assert_eq!(
+            FrameHeader::decode(&[0x91, 0]),
+            Err(ProtocolError::ReservedBits(1))
+        );
+        assert_eq!(
+            FrameHeader::decode(&[0xC1, 0]),
+            Err(ProtocolError::ReservedBits(4))
+        );
+        for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
+            assert_eq!(
+                FrameHeader::decode(&[0x80 | op, 0]),
+                Err(ProtocolError::ReservedOpCode(op))
+            );
+        }
+        assert_eq!(
+            FrameHeader::decode(&[0x09, 0]),
+            Err(ProtocolError::FragmentedControlFrame)
+        );
+        assert_eq!(
+            FrameHeader::decode(&[0x89, 126, 0, 126]),
+            Err(ProtocolError::ControlFrameTooLong(126))
+        );
+        assert_eq!(
+            FrameHeader::decode(&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            Err(ProtocolError::InvalidPayloadLength)
+        );
+    }
+
+    #[test]
+    fn output_too_small_is_reported() {
+        let h = FrameHeader {
+            fin: true,
+            opcode: OpCode::Binary,
+            mask: Some([0; 4]),
+            payload_len: 70_000,
+        };
+        assert_eq!(
+            h.encode(&mut [0u8; 5]),
+            Err(InsufficientSizeError { required: 14 })
+        );
+    }
+}
