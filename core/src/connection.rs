@@ -1,0 +1,1013 @@
+//! The sans-I/O WebSocket connection: bytes and time in, events and bytes out.
+//!
+//! See the [crate documentation](crate) for the call order.
+
+use core::fmt;
+use core::ops::Range;
+use core::time::Duration;
+
+use rand_core::RngCore;
+
+use crate::buffer::MessageBuffer;
+use crate::close::{self, CloseCode};
+use crate::error::{InsufficientSizeError, ProtocolError};
+use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::mask::apply_mask;
+use crate::time::Instant;
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection this is. Clients mask what they send and
+/// refuse masked frames; servers require masked frames and never mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that sent the upgrade request.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// Limits and timers of a connection. Every field has a documented default
+/// ([`Config::default`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The largest frame payload accepted. Default 16 MiB. A larger declared
+    /// length fails the connection with 1009 before any byte of it is stored.
+    pub max_frame_size: usize,
+    /// The largest message accepted (all fragments together). Default 16 MiB;
+    /// a message of exactly this size is accepted. Over → 1009, checked
+    /// before appending. A fixed message buffer that is smaller lowers the
+    /// effective limit to its size.
+    pub max_message_size: usize,
+    /// The most frames one fragmented message may consist of, empty ones
+    /// included. Default 131,072 (as the `ws` package); over → 1008.
+    pub max_fragments: u32,
+    /// How long a fragmented message may take from its first frame to its
+    /// last. Default 60 s; `None` disables it. Over → 1008.
+    pub fragment_timeout: Option<Duration>,
+    /// How often a heartbeat Ping is sent. Default 30 s; `None` disables
+    /// the heartbeat.
+    pub ping_interval: Option<Duration>,
+    /// How long the matching Pong may take before the connection is failed
+    /// with 1001 "pong timeout". Default 10 s.
+    pub pong_timeout: Duration,
+    /// How long the peer may take to answer our Close. Default 5 s.
+    pub close_timeout: Duration,
+}
+
+impl Config {
+    /// The defaults, usable in `const` contexts.
+    pub const DEFAULT: Self = Self {
+        max_frame_size: 16 << 20,
+        max_message_size: 16 << 20,
+        max_fragments: 131_072,
+        fragment_timeout: Some(Duration::from_secs(60)),
+        ping_interval: Some(Duration::from_secs(30)),
+        pong_timeout: Duration::from_secs(10),
+        close_timeout: Duration::from_secs(5),
+    };
+
+    /// Sets [`Config::max_frame_size`].
+    pub const fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+    /// Sets [`Config::max_message_size`].
+    pub const fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+    /// Sets [`Config::max_fragments`].
+    pub const fn max_fragments(mut self, frames: u32) -> Self {
+        self.max_fragments = frames;
+        self
+    }
+    /// Sets [`Config::fragment_timeout`].
+    pub const fn fragment_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.fragment_timeout = timeout;
+        self
+    }
+    /// Sets [`Config::ping_interval`].
+    pub const fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+    /// Sets [`Config::pong_timeout`].
+    pub const fn pong_timeout(mut self, timeout: Duration) -> Self {
+        self.pong_timeout = timeout;
+        self
+    }
+    /// Sets [`Config::close_timeout`].
+    pub const fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A Close frame's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseFrame<'a> {
+    /// The status code.
+    pub code: CloseCode,
+    /// The reason, at most 123 bytes of UTF-8.
+    pub reason: &'a str,
+}
+
+/// Something the peer sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A complete text message (valid UTF-8).
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A Ping; its Pong is already queued for [`Connection::poll_transmit`].
+    Ping(&'a [u8]),
+    /// A Pong (solicited or not).
+    Pong(&'a [u8]),
+    /// The peer's Close, with its code and reason if it sent one. If we had
+    /// not sent a Close yet, the reply (echoing the code, or 1000) is queued.
+    Close(Option<CloseFrame<'a>>),
+}
+
+/// Why a connection failed or can no longer be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer broke the protocol or a limit; a Close with
+    /// [`ProtocolError::close_code`] is queued.
+    Protocol(ProtocolError),
+    /// No Pong answered our heartbeat Ping in time; Close 1001 "pong timeout"
+    /// is queued.
+    PongTimeout,
+    /// A fragmented message was not completed in time; Close 1008 is queued.
+    FragmentTimeout,
+    /// The peer did not answer our Close in time; the connection is closed.
+    CloseTimeout,
+    /// The connection has already failed or closed.
+    Closed,
+}
+
+impl Error {
+    /// The close code this failure sent (or queued), if it sent one.
+    pub const fn close_code(self) -> Option<CloseCode> {
+        match self {
+            Self::Protocol(e) => Some(e.close_code()),
+            Self::PongTimeout => Some(CloseCode::GOING_AWAY),
+            Self::FragmentTimeout => Some(CloseCode::POLICY_VIOLATION),
+            Self::CloseTimeout | Self::Closed => None,
+        }
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Self::Protocol(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Protocol(e) => write!(f, "protocol error (close {}): {e}", e.close_code()),
+            Self::PongTimeout => f.write_str("pong timeout"),
+            Self::FragmentTimeout => f.write_str("fragmented message not completed in time"),
+            Self::CloseTimeout => f.write_str("close handshake timed out"),
+            Self::Closed => f.write_str("connection closed"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Why a send was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// A Close was sent (or the connection failed): no more frames may be sent.
+    Closed,
+    /// The output buffer is too small for the frame.
+    InsufficientSize(InsufficientSizeError),
+    /// A control payload (ping, pong) over 125 bytes.
+    ControlPayloadTooLong,
+    /// A close code that may not be sent on the wire.
+    InvalidCloseCode(CloseCode),
+    /// A whole message was sent while a fragmented one is in progress.
+    FragmentInProgress,
+}
+
+impl From<InsufficientSizeError> for SendError {
+    fn from(e: InsufficientSizeError) -> Self {
+        Self::InsufficientSize(e)
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("connection is closing or closed"),
+            Self::InsufficientSize(e) => fmt::Display::fmt(e, f),
+            Self::ControlPayloadTooLong => f.write_str("control frame payload over 125 bytes"),
+            Self::InvalidCloseCode(c) => write!(f, "close code {} may not be sent", c.0),
+            Self::FragmentInProgress => f.write_str("a fragmented message is in progress"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
+/// The kind of a data message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Bytes.
+    Binary,
+}
+
+impl MessageKind {
+    const fn opcode(self) -> OpCode {
+        match self {
+            Self::Text => OpCode::Text,
+            Self::Binary => OpCode::Binary,
+        }
+    }
+}
+
+/// A sans-I/O WebSocket connection (after the opening handshake).
+///
+/// Call order, repeated for as long as the connection lives:
+///
+/// 1. Bytes from the peer → [`Connection::handle_read`], in a loop until it
+///    has consumed what it can, handling each [`Event`] it returns.
+/// 2. [`Connection::poll_transmit`] → bytes to write to the peer (pongs,
+///    close replies, heartbeat pings), after every read and timeout.
+/// 3. The clock: when [`Connection::poll_timeout`]'s deadline has passed,
+///    [`Connection::handle_timeout`].
+/// 4. Commands at any time: [`Connection::send`], [`Connection::ping`],
+///    [`Connection::close`], writing frames straight into the caller's
+///    buffer (or queueing them, for close).
+/// 5. When [`Connection::is_closed`] is true, close the transport.
+///
+/// `B` is the storage for messages that do not arrive in one piece; `R`
+/// supplies client masking keys and heartbeat payloads.
+pub struct Connection<B, R> {
+    role: Role,
+    config: Config,
+    rng: R,
+    state: State,
+    rx: Rx,
+    /// The fragmented (or partially received) data message being assembled.
+    message: Option<Assembly>,
+    message_buf: B,
+    utf8: Utf8Validator,
+    control_buf: heapless::Vec<u8, MAX_CONTROL_PAYLOAD>,
+    /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
+    next_ping: Option<Instant>,
+    awaiting_pong: Option<([u8; 4], Instant)>,
+    /// Control frames waiting for `poll_transmit`, sent in this order.
+    pending_pong: Option<heapless::Vec<u8, MAX_CONTROL_PAYLOAD>>,
+    pending_ping: Option<[u8; 4]>,
+    pending_close: Option<heapless::Vec<u8, MAX_CONTROL_PAYLOAD>>,
+    /// Whether we are sending a fragmented message.
+    sending_fragmented: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Our Close is queued or sent; waiting for the peer's until `deadline`.
+    CloseSent {
+        deadline: Instant,
+    },
+    /// The peer's Close arrived; our reply is queued.
+    Replying,
+    /// We failed the connection; our Close is queued.
+    Failing(Error),
+    /// Nothing more will be sent or received.
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Rx {
+    /// Waiting for a frame header.
+    Header,
+    /// Inside a frame's payload.
+    Payload {
+        header: FrameHeader,
+        /// Payload bytes not yet received.
+        remaining: u64,
+        /// Payload bytes already received (the masking offset).
+        received: u64,
+    },
+    /// The peer's Close has arrived: any further bytes are discarded.
+    Done,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Assembly {
+    kind: MessageKind,
+    fragments: u32,
+    deadline: Option<Instant>,
+}
+
+/// Where an event's payload lives, so the read loop can finish before the
+/// event borrows anything.
+#[derive(Clone, Debug)]
+pub(crate) enum RawEvent {
+    Text(Source),
+    Binary(Source),
+    Ping,
+    Pong,
+    Close,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    /// A range of the input (an unfragmented frame that arrived whole).
+    Input(Range<usize>),
+    /// The message buffer.
+    Buffer,
+}
+
+impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
+    /// A connection in `role`, open since `now` (the first heartbeat Ping is
+    /// due one interval later).
+    pub fn new(role: Role, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
+        Self {
+            role,
+            config,
+            rng,
+            state: State::Open,
+            rx: Rx::Header,
+            message: None,
+            message_buf,
+            utf8: Utf8Validator::new(),
+            control_buf: heapless::Vec::new(),
+            next_ping: config.ping_interval.map(|i| now + i),
+            awaiting_pong: None,
+            pending_pong: None,
+            pending_ping: None,
+            pending_close: None,
+            sending_fragmented: false,
+        }
+    }
+
+    /// This end's role.
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether data may still be sent (no Close sent or received, no failure).
+    pub const fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
+    /// Whether the connection is over: the close handshake completed, or
+    /// the connection failed (or replied to a Close) and its last frame was
+    /// handed out by [`Connection::poll_transmit`]. Close the transport then.
+    pub const fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Whether frames are waiting for [`Connection::poll_transmit`].
+    pub const fn wants_transmit(&self) -> bool {
+        self.pending_pong.is_some() || self.pending_ping.is_some() || self.pending_close.is_some()
+    }
+
+    /// The failure that ended the connection, if it failed.
+    pub const fn failure(&self) -> Option<Error> {
+        match self.state {
+            State::Failing(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The effective message-size limit: the configured one, lowered to what
+    /// the message buffer can hold.
+    pub fn max_message_size(&self) -> usize {
+        self.config.max_message_size.min(self.message_buf.max_len())
+    }
+
+    /// Feeds bytes received from the peer.
+    ///
+    /// Returns how many bytes of `input` were consumed and at most one event.
+    /// Call again with the unconsumed rest (`&mut input[consumed..]`) until it
+    /// returns no event; bytes it leaves unconsumed (an incomplete frame
+    /// header, at most 13 bytes) must be given again, followed by newer bytes.
+    /// Payloads are unmasked in place, which is why `input` is mutable: a
+    /// message that arrives whole in `input` is returned without a copy.
+    ///
+    /// An `Err` fails the connection: the matching Close is queued for
+    /// [`Connection::poll_transmit`] and later calls return [`Error::Closed`].
+    pub fn handle_read<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        now: Instant,
+    ) -> Result<(usize, Option<Event<'a>>), Error> {
+        let (consumed, raw) = self.read_raw(input, now)?;
+        let input: &'a [u8] = input;
+        let event = match raw {
+            None => None,
+            // An unfragmented text message that arrived whole: validated here,
+            // once, as its `&str` is made (all of its bytes have arrived).
+            Some(RawEvent::Text(Source::Input(range))) => {
+                match core::str::from_utf8(input.get(range).unwrap_or_default()) {
+                    Ok(text) => Some(Event::Text(text)),
+                    Err(_) => return Err(self.fail_invalid_utf8()),
+                }
+            }
+            Some(raw) => Some(self.materialize(raw, input)),
+        };
+        Ok((consumed, event))
+    }
+
+    /// Fails the connection for invalid UTF-8 found by a caller of
+    /// [`Connection::read_raw`] in a message that arrived whole.
+    pub(crate) fn fail_invalid_utf8(&mut self) -> Error {
+        self.fail(ProtocolError::InvalidUtf8.into())
+    }
+
+    /// The read loop, returning where the event's payload lives rather than
+    /// borrowing it (so that callers can loop over it without lending
+    /// conflicts).
+    pub(crate) fn read_raw(
+        &mut self,
+        input: &mut [u8],
+        now: Instant,
+    ) -> Result<(usize, Option<RawEvent>), Error> {
+        match self.state {
+            State::Failing(_) | State::Closed => return Err(Error::Closed),
+            State::Open | State::CloseSent { .. } | State::Replying => {}
+        }
+        let mut pos = 0;
+        loop {
+            match self.rx {
+                Rx::Done => return Ok((input.len(), None)),
+                Rx::Header => {
+                    let decoded =
+                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail(e.into()))?;
+                    let Some((header, used)) = decoded else {
+                        return Ok((pos, None));
+                    };
+                    self.check_header(&header, now)
+                        .map_err(|e| self.fail(e.into()))?;
+                    pos += used;
+                    self.rx = Rx::Payload {
+                        header,
+                        remaining: header.payload_len,
+                        received: 0,
+                    };
+                }
+                Rx::Payload {
+                    header,
+                    remaining,
+                    received,
+                } => {
+                    let available = input.len() - pos;
+                    let take = usize::try_from(remaining).map_or(available, |r| r.min(available));
+                    let chunk_range = pos..pos + take;
+                    if let Some(key) = header.mask {
+                        // `received` is below the frame limit, which is a usize.
+                        apply_mask(&mut input[chunk_range.clone()], key, received as usize);
+                    }
+                    pos += take;
+                    let remaining = remaining - take as u64;
+                    let whole_in_input = received == 0 && remaining == 0;
+                    if header.opcode.is_control() {
+                        // Control payloads are at most 125 bytes (checked by decode).
+                        self.control_buf
+                            .extend_from_slice(&input[chunk_range])
+                            .map_err(|_| {
+                                self.fail(
+                                    ProtocolError::ControlFrameTooLong(header.payload_len).into(),
+                                )
+                            })?;
+                    } else if whole_in_input && header.fin && self.message.is_none() {
+                        // An unfragmented message that arrived whole: no copy.
+                        // Its UTF-8 is validated once, as it is handed out.
+                        self.rx = Rx::Header;
+                        let source = Source::Input(chunk_range);
+                        return Ok((pos, Some(self.data_event(header.opcode, source))));
+                    } else {
+                        self.append(&input[chunk_range])?;
+                    }
+                    if remaining > 0 {
+                        self.rx = Rx::Payload {
+                            header,
+                            remaining,
+                            received: received + take as u64,
+                        };
+                        return Ok((pos, None));
+                    }
+                    self.rx = Rx::Header;
+                    if let Some(event) = self.frame_complete(&header)? {
+                        return Ok((pos, Some(event)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Validates a header against the role, the limits and the fragmentation
+    /// state, and prepares for its payload.
+    fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<(), ProtocolError> {
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
+        }
+        if header.opcode.is_control() {
+            self.control_buf.clear();
+            return Ok(());
+        }
+        if header.payload_len > self.config.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                len: header.payload_len,
+                max: self.config.max_frame_size,
+            });
+        }
+        let max_message = self.max_message_size();
+        match (header.opcode, &mut self.message) {
+            (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(assembly)) => {
+                assembly.fragments = assembly.fragments.saturating_add(1);
+                if assembly.fragments > self.config.max_fragments {
+                    return Err(ProtocolError::TooManyFragments {
+                        max: self.config.max_fragments,
+                    });
+                }
+                let total = (self.message_buf.len() as u64).saturating_add(header.payload_len);
+                if total > max_message as u64 {
+                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                }
+                Ok(())
+            }
+            (_, Some(_)) => Err(ProtocolError::ExpectedContinuation),
+            (opcode, None) => {
+                if header.payload_len > max_message as u64 {
+                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                }
+                let kind = if opcode == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                self.utf8.reset();
+                self.message_buf.clear();
+                if !header.fin {
+                    self.message = Some(Assembly {
+                        kind,
+                        fragments: 1,
+                        deadline: self.config.fragment_timeout.map(|t| now + t),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends a piece of data payload to the message being assembled,
+    /// validating text as it arrives.
+    fn append(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let text = match self.message {
+            Some(assembly) => assembly.kind == MessageKind::Text,
+            None => matches!(self.rx, Rx::Payload { header, .. } if header.opcode == OpCode::Text),
+        };
+        if text && self.utf8.feed(chunk).is_err() {
+            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+        }
+        if self.message_buf.extend_from_slice(chunk).is_err() {
+            let max = self.max_message_size();
+            return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
+        }
+        Ok(())
+    }
+
+    fn data_event(&self, opcode: OpCode, source: Source) -> RawEvent {
+        let kind = match (opcode, self.message) {
+            (OpCode::Continuation, Some(a)) => a.kind,
+            (OpCode::Text, _) => MessageKind::Text,
+            _ => MessageKind::Binary,
+        };
+        match kind {
+            MessageKind::Text => RawEvent::Text(source),
+            MessageKind::Binary => RawEvent::Binary(source),
+        }
+    }
+
+    /// A frame's payload is complete: finish a message or act on a control
+    /// frame.
+    fn frame_complete(&mut self, header: &FrameHeader) -> Result<Option<RawEvent>, Error> {
+        match header.opcode {
+            OpCode::Ping => {
+                if matches!(self.state, State::Open | State::CloseSent { .. }) {
+                    self.pending_pong = Some(self.control_buf.clone());
+                }
+                Ok(Some(RawEvent::Ping))
+            }
+            OpCode::Pong => {
+                if let Some((payload, _)) = self.awaiting_pong {
+                    if self.control_buf.as_slice() == payload.as_slice() {
+                        self.awaiting_pong = None;
+                    }
+                }
+                Ok(Some(RawEvent::Pong))
+            }
+            OpCode::Close => {
+                let parsed = close::parse_close_payload(&self.control_buf)
+                    .map(|c| c.map(|(code, _)| code))
+                    .map_err(|e| self.fail(ProtocolError::from(e).into()))?;
+                self.rx = Rx::Done;
+                self.message = None;
+                match self.state {
+                    State::Open => {
+                        let code = parsed.unwrap_or(CloseCode::NORMAL);
+                        self.pending_close = Some(close_payload(code, ""));
+                        self.pending_ping = None;
+                        self.state = State::Replying;
+                    }
+                    State::CloseSent { .. } => self.state = State::Closed,
+                    State::Replying | State::Failing(_) | State::Closed => {}
+                }
+                Ok(Some(RawEvent::Close))
+            }
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if !header.fin {
+                    return Ok(None);
+                }
+                // The last frame of a message that was copied into the buffer.
+                if self.data_is_text(header) && self.utf8.finish().is_err() {
+                    return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+                }
+                let event = self.data_event(header.opcode, Source::Buffer);
+                self.message = None;
+                Ok(Some(event))
+            }
+        }
+    }
+
+    fn data_is_text(&self, header: &FrameHeader) -> bool {
+        match self.message {
+            Some(a) => a.kind == MessageKind::Text,
+            None => header.opcode == OpCode::Text,
+        }
+    }
+
+    /// Turns a raw event into one that borrows its payload. Text from the
+    /// input must have been validated by the caller (see `handle_read`);
+    /// text from the buffer was validated as it arrived.
+    pub(crate) fn materialize<'a>(&'a self, raw: RawEvent, input: &'a [u8]) -> Event<'a> {
+        let bytes = |source: Source| match source {
+            Source::Input(range) => input.get(range).unwrap_or_default(),
+            Source::Buffer => self.message_buf.as_slice(),
+        };
+        match raw {
+            // The incremental validator accepted every byte and the end of
+            // the message, so this conversion cannot fail; the fallback only
+            // keeps the code free of panics.
+            RawEvent::Text(source) => {
+                Event::Text(core::str::from_utf8(bytes(source)).unwrap_or_default())
+            }
+            RawEvent::Binary(source) => Event::Binary(bytes(source)),
+            RawEvent::Ping => Event::Ping(&self.control_buf),
+            RawEvent::Pong => Event::Pong(&self.control_buf),
+            RawEvent::Close => Event::Close(match close::parse_close_payload(&self.control_buf) {
+                Ok(Some((code, reason))) => Some(CloseFrame { code, reason }),
+                _ => None,
+            }),
+        }
+    }
+
+    /// Fails the connection with `error`: queues the Close it calls for and
+    /// drops everything else that was pending. Returns `error`.
+    fn fail(&mut self, error: Error) -> Error {
+        let already_sent_close = matches!(self.state, State::CloseSent { .. });
+        self.pending_pong = None;
+        self.pending_ping = None;
+        self.message = None;
+        self.rx = Rx::Done;
+        match (error.close_code(), already_sent_close) {
+            (Some(code), false) => {
+                let reason = match error {
+                    Error::Protocol(e) => e.reason(),
+                    Error::PongTimeout => "pong timeout",
+                    Error::FragmentTimeout => "fragmented message timeout",
+                    Error::CloseTimeout | Error::Closed => "",
+                };
+                self.pending_close = Some(close_payload(code, reason));
+                self.state = State::Failing(error);
+            }
+            _ => {
+                self.pending_close = None;
+                self.state = State::Closed;
+            }
+        }
+        error
+    }
+
+    /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
+    /// order) into `out` and returns the number of bytes written (0 when
+    /// nothing is queued). A buffer of 139 bytes always fits the next frame;
+    /// a smaller one that fits none gives [`InsufficientSizeError`].
+    #[must_use = "the returned bytes must be written to the peer"]
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
+        let mut written = 0;
+        loop {
+            let (opcode, payload): (OpCode, heapless::Vec<u8, MAX_CONTROL_PAYLOAD>) =
+                if let Some(pong) = &self.pending_pong {
+                    (OpCode::Pong, pong.clone())
+                } else if let Some(ping) = self.pending_ping {
+                    (
+                        OpCode::Ping,
+                        heapless::Vec::from_slice(&ping).unwrap_or_default(),
+                    )
+                } else if let Some(close) = &self.pending_close {
+                    (OpCode::Close, close.clone())
+                } else {
+                    return Ok(written);
+                };
+            let header = self.header(opcode, true, payload.len());
+            match encode_frame(header, &payload, &mut out[written..]) {
+                Ok(n) => written += n,
+                Err(e) if written == 0 => return Err(e),
+                Err(_) => return Ok(written),
+            }
+            match opcode {
+                OpCode::Pong => self.pending_pong = None,
+                OpCode::Ping => self.pending_ping = None,
+                _ => {
+                    self.pending_close = None;
+                    match self.state {
+                        State::Replying | State::Failing(_) => self.state = State::Closed,
+                        _ => {}
+                    }
+                    return Ok(written);
+                }
+            }
+        }
+    }
+
+    /// The next deadline at which [`Connection::handle_timeout`] has work:
+    /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
+    /// close handshake overdue. `None` when no timer runs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Open => {
+                let mut next = self.next_ping;
+                let mut consider = |t: Option<Instant>| {
+                    if let Some(t) = t {
+                        next = Some(next.map_or(t, |n| n.min(t)));
+                    }
+                };
+                consider(self.awaiting_pong.map(|(_, deadline)| deadline));
+                consider(self.message.and_then(|a| a.deadline));
+                next
+            }
+            State::CloseSent { deadline } => Some(deadline),
+            State::Replying | State::Failing(_) | State::Closed => None,
+        }
+    }
+
+    /// Advances the timers to `now`. A heartbeat Ping that is due is queued
+    /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
+    /// or close handshake fails the connection, returned as the error.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        match self.state {
+            State::CloseSent { deadline } if now >= deadline => {
+                return Err(self.fail(Error::CloseTimeout));
+            }
+            State::Open => {}
+            _ => return Ok(()),
+        }
+        if let Some((_, deadline)) = self.awaiting_pong {
+            if now >= deadline {
+                return Err(self.fail(Error::PongTimeout));
+            }
+        }
+        if let Some(deadline) = self.message.and_then(|a| a.deadline) {
+            if now >= deadline {
+                return Err(self.fail(Error::FragmentTimeout));
+            }
+        }
+        if let (Some(due), Some(interval)) = (self.next_ping, self.config.ping_interval) {
+            if now >= due {
+                self.next_ping = Some(now + interval);
+                if self.awaiting_pong.is_none() {
+                    let mut payload = [0u8; 4];
+                    self.rng.fill_bytes(&mut payload);
+                    self.pending_ping = Some(payload);
+                    self.awaiting_pong = Some((payload, now + self.config.pong_timeout));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of bytes a frame with `payload_len` bytes of payload takes
+    /// on the wire from this end (header, mask key, payload).
+    pub const fn frame_len(&self, payload_len: usize) -> usize {
+        let header = FrameHeader {
+            fin: true,
+            opcode: OpCode::Binary,
+            mask: match self.role {
+                Role::Client => Some([0; 4]),
+                Role::Server => None,
+            },
+            payload_len: payload_len as u64,
+        };
+        header.encoded_len() + payload_len
+    }
+
+    /// Writes a whole text or binary message as one frame into `out`,
+    /// masked when this end is a client, and returns its length
+    /// ([`Connection::frame_len`]).
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let header = self.message_header(kind, payload.len())?;
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// Writes a text message as one frame; see [`Connection::send`].
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
+        self.send(MessageKind::Text, text.as_bytes(), out)
+    }
+
+    /// Writes a binary message as one frame; see [`Connection::send`].
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        self.send(MessageKind::Binary, data, out)
+    }
+
+    /// Writes one fragment of a message: the first call starts a message of
+    /// `kind`, later calls continue it (their `kind` is ignored), and `fin`
+    /// ends it. Text fragments may split a character; the whole must be UTF-8.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let required = self.frame_len(payload.len());
+        if out.len() < required {
+            return Err(InsufficientSizeError { required }.into());
+        }
+        let header = self.fragment_header(kind, payload.len(), fin)?;
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// For callers that write payloads themselves (to stream a large one, or
+    /// to send it without a copy): the header of a whole-message frame, with
+    /// a fresh masking key when this end is a client. Encode it with
+    /// [`FrameHeader::encode`], then write the payload masked with
+    /// [`crate::mask::apply_mask`] if `mask` is set.
+    pub fn message_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+    ) -> Result<FrameHeader, SendError> {
+        if self.sending_fragmented {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.check_open()?;
+        Ok(self.header(kind.opcode(), true, payload_len))
+    }
+
+    /// Like [`Connection::message_header`], for one fragment (see
+    /// [`Connection::send_fragment`]).
+    pub fn fragment_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+        fin: bool,
+    ) -> Result<FrameHeader, SendError> {
+        self.check_open()?;
+        let opcode = if self.sending_fragmented {
+            OpCode::Continuation
+        } else {
+            kind.opcode()
+        };
+        self.sending_fragmented = !fin;
+        Ok(self.header(opcode, fin, payload_len))
+    }
+
+    /// Writes a Ping with `payload` (at most 125 bytes). The heartbeat sends
+    /// its own Pings; a Pong to this one is reported as [`Event::Pong`].
+    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong);
+        }
+        let header = self.header(OpCode::Ping, true, payload.len());
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// Starts the close handshake: queues a Close with `code` and `reason`
+    /// (cut to 123 bytes on a character boundary) for
+    /// [`Connection::poll_transmit`]. No data frame may be sent afterwards;
+    /// the peer has [`Config::close_timeout`] from `now` to answer.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        self.check_open()?;
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code));
+        }
+        self.pending_close = Some(close_payload(code, close::truncate_reason(reason)));
+        self.pending_ping = None;
+        self.awaiting_pong = None;
+        self.state = State::CloseSent {
+            deadline: now + self.config.close_timeout,
+        };
+        Ok(())
+    }
+
+    /// Marks the connection closed without a close handshake (the transport
+    /// ended). Pending frames are dropped.
+    pub fn abort(&mut self) {
+        self.pending_pong = None;
+        self.pending_ping = None;
+        self.pending_close = None;
+        self.state = State::Closed;
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        match self.state {
+            State::Open => Ok(()),
+            _ => Err(SendError::Closed),
+        }
+    }
+
+    /// A frame header from this end, with a fresh masking key for a client.
+    fn header(&mut self, opcode: OpCode, fin: bool, payload_len: usize) -> FrameHeader {
+        let mask = match self.role {
+            Role::Client => {
+                let mut key = [0u8; 4];
+                self.rng.fill_bytes(&mut key);
+                Some(key)
+            }
+            Role::Server => None,
+        };
+        FrameHeader {
+            fin,
+            opcode,
+            mask,
+            payload_len: payload_len as u64,
+        }
+    }
+}
+
+impl<B, R> fmt::Debug for Connection<B, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Close payload: the code, then the reason (already at most 123 bytes).
+fn close_payload(code: CloseCode, reason: &str) -> heapless::Vec<u8, MAX_CONTROL_PAYLOAD> {
+    let mut payload = heapless::Vec::new();
+    let _ = payload.extend_from_slice(&code.0.to_be_bytes());
+    let _ = payload.extend_from_slice(close::truncate_reason(reason).as_bytes());
+    payload
+}
+
+/// Encodes one frame into `out`: the header, then the payload, masked when
+/// the header carries a key.
+fn encode_frame(
+    header: FrameHeader,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<usize, InsufficientSizeError> {
+    let required = header.encoded_len() + payload.len();
+    let Some(out) = out.get_mut(..required) else {
+        return Err(InsufficientSizeError { required });
+    };
+    let at = header.encode(out)?;
+    let body = &mut out[at..];
+    body.copy_from_slice(payload);
+    if let Some(key) = header.mask {
+        apply_mask(body, key, 0);
+    }
+    Ok(required)
+}
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

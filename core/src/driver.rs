@@ -1,0 +1,651 @@
+//! A blocking driver: a [`Connection`] over any `embedded_io::{Read, Write}`
+//! byte stream (a TCP socket, an `embedded-tls` session, a UART, a WASI
+//! socket), with caller-provided buffers and no allocation.
+//!
+//! Heartbeat deadlines are serviced while waiting for data as long as reads
+//! return now and then: give the transport a read timeout shorter than the
+//! ping interval and let it report [`embedded_io::ErrorKind::TimedOut`] (or
+//! `Interrupted`); each such read is a clock tick, not an error. A transport
+//! without timeouts still works, but a silent peer is then only noticed when
+//! it sends something or the transport fails.
+
+use core::fmt;
+
+use embedded_io::{Error as _, ErrorKind, Read, Write};
+use rand_core::RngCore;
+
+use crate::buffer::MessageBuffer;
+use crate::close::CloseCode;
+use crate::connection::{Config, Role};
+use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source};
+use crate::error::InsufficientSizeError;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
+use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
+use crate::mask::apply_mask;
+use crate::time::Instant;
+
+/// A source of the current time for the driver.
+pub trait Clock {
+    /// The current instant on a monotonic clock.
+    fn now(&mut self) -> Instant;
+}
+
+impl<F: FnMut() -> Instant> Clock for F {
+    fn now(&mut self) -> Instant {
+        self()
+    }
+}
+
+/// The smallest read buffer the driver accepts (a whole frame header).
+pub const MIN_READ_BUFFER: usize = FrameHeader::MAX_LEN;
+/// The smallest write buffer the driver accepts (any control frame).
+pub const MIN_WRITE_BUFFER: usize = FrameHeader::MAX_LEN + MAX_CONTROL_PAYLOAD;
+
+/// A complete data message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message.
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+/// What went wrong in the driver.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DriverError<E> {
+    /// The transport failed.
+    Io(E),
+    /// The transport ended (EOF) before the close handshake completed.
+    UnexpectedEof,
+    /// The connection failed (its Close, if any, was sent) or is closed.
+    Connection(Error),
+    /// A send was refused.
+    Send(SendError),
+    /// The opening handshake failed (a rejection was sent when we are the server).
+    Handshake(crate::handshake::HandshakeError),
+    /// The opening handshake did not complete before its deadline.
+    HandshakeTimeout,
+    /// The server's `decide` hook rejected the request; the rejection was sent.
+    Rejected {
+        /// The HTTP status sent.
+        status: u16,
+    },
+    /// The server's answer to our request could not be written (an invalid
+    /// host, path or header in the [`ClientRequest`], or buffers too small).
+    Request(handshake::WriteError),
+    /// A buffer given to the driver is too small.
+    BufferTooSmall(InsufficientSizeError),
+}
+
+impl<E> From<Error> for DriverError<E> {
+    fn from(e: Error) -> Self {
+        Self::Connection(e)
+    }
+}
+
+impl<E> From<SendError> for DriverError<E> {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Display for DriverError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "transport error: {e:?}"),
+            Self::UnexpectedEof => f.write_str("transport closed before the close handshake"),
+            Self::Connection(e) => fmt::Display::fmt(e, f),
+            Self::Send(e) => fmt::Display::fmt(e, f),
+            Self::Handshake(e) => write!(f, "opening handshake failed: {e}"),
+            Self::HandshakeTimeout => f.write_str("opening handshake timed out"),
+            Self::Rejected { status } => write!(f, "upgrade request rejected with HTTP {status}"),
+            Self::Request(e) => write!(f, "cannot write the handshake: {e}"),
+            Self::BufferTooSmall(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for DriverError<E> {}
+
+/// Everything a [`WebSocket`] needs besides its transport.
+#[derive(Debug)]
+pub struct Parts<'buf, B, R, C> {
+    /// Incoming bytes (at least [`MIN_READ_BUFFER`]; during the opening
+    /// handshake it must hold the whole request or response, up to
+    /// [`HandshakeLimits::max_request_size`]).
+    pub read_buf: &'buf mut [u8],
+    /// Outgoing frames (at least [`MIN_WRITE_BUFFER`]; during the opening
+    /// handshake it must hold the whole response or request).
+    pub write_buf: &'buf mut [u8],
+    /// Storage for messages that arrive in pieces.
+    pub message_buf: B,
+    /// Masking keys, handshake key and heartbeat payloads.
+    pub rng: R,
+    /// The clock.
+    pub clock: C,
+    /// Limits and timers.
+    pub config: Config,
+    /// Limits of the opening handshake.
+    pub limits: HandshakeLimits,
+    /// How long the opening handshake may take (checked on each read that
+    /// returns or times out). `None`: no limit.
+    pub handshake_timeout: Option<core::time::Duration>,
+}
+
+/// The server's decision on an upgrade request (see [`WebSocket::accept_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision<'d> {
+    /// Accept, choosing one of the offered subprotocols (or none).
+    Accept {
+        /// The subprotocol; it must be one the client offered.
+        subprotocol: Option<&'d str>,
+    },
+    /// Refuse with an HTTP status (300–599) and a short plain-text body.
+    Reject {
+        /// The HTTP status.
+        status: u16,
+        /// The body.
+        body: &'d str,
+    },
+}
+
+/// The largest number of headers the driver parses (its header array lives
+/// on the stack).
+pub const MAX_HEADERS: usize = 64;
+
+/// A WebSocket over a blocking byte stream `T`.
+///
+/// `read` buffers incoming bytes (at least [`MIN_READ_BUFFER`]; a message
+/// that arrives whole in it is returned without a copy), `write` buffers
+/// outgoing frames (at least [`MIN_WRITE_BUFFER`]; larger messages are
+/// streamed through it in pieces), and the connection's message buffer
+/// holds messages that arrive in pieces.
+pub struct WebSocket<'buf, T, B, R, C> {
+    io: T,
+    conn: Connection<B, R>,
+    clock: C,
+    rx: &'buf mut [u8],
+    rx_start: usize,
+    rx_end: usize,
+    tx: &'buf mut [u8],
+}
+
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+{
+    /// Drives `conn` (whose opening handshake is done) over `io`.
+    /// `read[..pending]` holds bytes already received after the handshake.
+    pub fn new(
+        io: T,
+        conn: Connection<B, R>,
+        clock: C,
+        read: &'buf mut [u8],
+        pending: usize,
+        write: &'buf mut [u8],
+    ) -> Result<Self, DriverError<T::Error>> {
+        if read.len() < MIN_READ_BUFFER {
+            return Err(DriverError::BufferTooSmall(InsufficientSizeError {
+                required: MIN_READ_BUFFER,
+            }));
+        }
+        if write.len() < MIN_WRITE_BUFFER {
+            return Err(DriverError::BufferTooSmall(InsufficientSizeError {
+                required: MIN_WRITE_BUFFER,
+            }));
+        }
+        Ok(Self {
+            io,
+            conn,
+            clock,
+            rx_end: pending.min(read.len()),
+            rx: read,
+            rx_start: 0,
+            tx: write,
+        })
+    }
+
+    /// The underlying connection.
+    pub const fn connection(&self) -> &Connection<B, R> {
+        &self.conn
+    }
+
+    /// The transport.
+    pub const fn transport(&self) -> &T {
+        &self.io
+    }
+
+    /// The transport, mutably (e.g. to change its timeouts).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// Gives the transport back.
+    pub fn into_transport(self) -> T {
+        self.io
+    }
+
+    /// Waits for the next event from the peer, answering pings and sending
+    /// heartbeat pings meanwhile. A Close from the peer is answered before
+    /// it is returned; after it, [`WebSocket::read`] returns
+    /// `DriverError::Connection(Error::Closed)`.
+    pub fn read(&mut self) -> Result<Event<'_>, DriverError<T::Error>> {
+        let (raw, base) = self.next_raw()?;
+        self.finish(raw, base)
+    }
+
+    /// Waits for the next text or binary message; pings and pongs are
+    /// handled on the way. `Ok(None)` means the peer closed the connection
+    /// (its Close was answered); the transport may then be dropped.
+    pub fn read_message(&mut self) -> Result<Option<Message<'_>>, DriverError<T::Error>> {
+        loop {
+            let (raw, base) = self.next_raw()?;
+            match raw {
+                RawEvent::Ping | RawEvent::Pong => {}
+                RawEvent::Close => return Ok(None),
+                raw => {
+                    return Ok(match self.finish(raw, base)? {
+                        Event::Text(t) => Some(Message::Text(t)),
+                        Event::Binary(b) => Some(Message::Binary(b)),
+                        _ => None,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), DriverError<T::Error>> {
+        self.send(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), DriverError<T::Error>> {
+        self.send(MessageKind::Binary, data)
+    }
+
+    /// Sends a whole message as one frame. Payloads larger than the write
+    /// buffer are streamed through it.
+    pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
+        let header = self.conn.message_header(kind, payload.len())?;
+        self.write_frame(header, payload)
+    }
+
+    /// Sends one fragment of a message; see [`Connection::send_fragment`].
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), DriverError<T::Error>> {
+        let header = self.conn.fragment_header(kind, payload.len(), fin)?;
+        self.write_frame(header, payload)
+    }
+
+    /// Sends a Ping (payload at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
+        let n = self.conn.ping(payload, self.tx)?;
+        write_all(&mut self.io, &self.tx[..n])?;
+        self.io.flush().map_err(DriverError::Io)
+    }
+
+    /// Closes the connection: sends Close with `code` and `reason`, then
+    /// reads (discarding data) until the peer's Close arrives or the close
+    /// timeout passes. Returns `Ok(())` when the handshake completed.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError<T::Error>> {
+        let now = self.clock.now();
+        self.conn.close(code, reason, now)?;
+        flush(&mut self.conn, &mut self.io, self.tx)?;
+        loop {
+            match self.next_raw() {
+                Ok((RawEvent::Close, _)) => return Ok(()),
+                Ok(_) => {}
+                Err(DriverError::Connection(Error::Closed)) if self.conn.is_closed() => {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes queued control frames (pongs, heartbeat pings, close) now.
+    pub fn flush(&mut self) -> Result<(), DriverError<T::Error>> {
+        flush(&mut self.conn, &mut self.io, self.tx)
+    }
+
+    /// Writes a frame: the header, then the payload (masked through the
+    /// write buffer when the header carries a key).
+    fn write_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+    ) -> Result<(), DriverError<T::Error>> {
+        let at = header
+            .encode(self.tx)
+            .map_err(DriverError::BufferTooSmall)?;
+        match header.mask {
+            None => {
+                // Unmasked: coalesce small frames into one write, send large
+                // payloads straight from the caller's slice.
+                if let Some(room) = self.tx.get_mut(at..at + payload.len()) {
+                    room.copy_from_slice(payload);
+                    write_all(&mut self.io, &self.tx[..at + payload.len()])?;
+                } else {
+                    write_all(&mut self.io, &self.tx[..at])?;
+                    write_all(&mut self.io, payload)?;
+                }
+            }
+            Some(key) => {
+                let mut filled = at;
+                let mut offset = 0;
+                while offset < payload.len() || filled > 0 {
+                    let take = (self.tx.len() - filled).min(payload.len() - offset);
+                    let room = &mut self.tx[filled..filled + take];
+                    room.copy_from_slice(&payload[offset..offset + take]);
+                    apply_mask(room, key, offset);
+                    write_all(&mut self.io, &self.tx[..filled + take])?;
+                    offset += take;
+                    filled = 0;
+                    if offset == payload.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.io.flush().map_err(DriverError::Io)
+    }
+
+    /// Reads until the connection yields an event, servicing timers and
+    /// flushing replies; returns the event and where in `rx` its input
+    /// ranges start.
+    fn next_raw(&mut self) -> Result<(RawEvent, usize), DriverError<T::Error>> {
+        loop {
+            let now = self.clock.now();
+            if let Err(e) = self.conn.handle_timeout(now) {
+                return Err(self.fail_with(e));
+            }
+            if self.rx_start < self.rx_end || self.conn.is_open() {
+                let base = self.rx_start;
+                match self.conn.read_raw(&mut self.rx[base..self.rx_end], now) {
+                    Ok((consumed, event)) => {
+                        self.rx_start += consumed;
+                        if let Some(event) = event {
+                            flush(&mut self.conn, &mut self.io, self.tx)?;
+                            return Ok((event, base));
+                        }
+                    }
+                    Err(e) => return Err(self.fail_with(e)),
+                }
+            }
+            flush(&mut self.conn, &mut self.io, self.tx)?;
+            if self.conn.is_closed() {
+                return Err(DriverError::Connection(Error::Closed));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads more bytes into `rx`, keeping unconsumed ones (at most a partial header).
+    fn fill(&mut self) -> Result<(), DriverError<T::Error>> {
+        if self.rx_start == self.rx_end {
+            self.rx_start = 0;
+            self.rx_end = 0;
+        } else if self.rx_end == self.rx.len() {
+            self.rx.copy_within(self.rx_start..self.rx_end, 0);
+            self.rx_end -= self.rx_start;
+            self.rx_start = 0;
+        }
+        match self.io.read(&mut self.rx[self.rx_end..]) {
+            Ok(0) => {
+                self.conn.abort();
+                Err(DriverError::UnexpectedEof)
+            }
+            Ok(n) => {
+                self.rx_end += n;
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => Ok(()),
+            Err(e) => Err(DriverError::Io(e)),
+        }
+    }
+
+    /// Sends the Close a failure queued (best effort) and returns the error.
+    fn fail_with(&mut self, e: Error) -> DriverError<T::Error> {
+        let _ = flush(&mut self.conn, &mut self.io, self.tx);
+        DriverError::Connection(e)
+    }
+
+    /// Turns a raw event into a borrowed one, validating text that arrived
+    /// whole (its one UTF-8 pass).
+    fn finish(&mut self, raw: RawEvent, base: usize) -> Result<Event<'_>, DriverError<T::Error>> {
+        let Self {
+            conn, rx, io, tx, ..
+        } = self;
+        let input: &[u8] = rx.get(base..).unwrap_or_default();
+        match raw {
+            RawEvent::Text(Source::Input(range)) => {
+                match core::str::from_utf8(input.get(range).unwrap_or_default()) {
+                    Ok(text) => Ok(Event::Text(text)),
+                    Err(_) => {
+                        let e = conn.fail_invalid_utf8();
+                        let _ = flush(conn, io, tx);
+                        Err(DriverError::Connection(e))
+                    }
+                }
+            }
+            raw => Ok(conn.materialize(raw, input)),
+        }
+    }
+}
+
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+{
+    /// Server side: reads the upgrade request from `io`, accepts it with no
+    /// subprotocol, and returns the open WebSocket. An invalid request is
+    /// answered with the matching HTTP error (400, 426, 431, …) and returned
+    /// as [`DriverError::Handshake`].
+    pub fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
+        Self::accept_with(io, parts, |_| Decision::Accept { subprotocol: None })
+    }
+
+    /// Server side, letting `decide` look at the request (path, query,
+    /// headers, Origin, offered subprotocols) and accept or reject it.
+    pub fn accept_with<'d>(
+        mut io: T,
+        parts: Parts<'buf, B, R, C>,
+        decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
+    ) -> Result<Self, DriverError<T::Error>> {
+        let Parts {
+            read_buf,
+            write_buf,
+            message_buf,
+            rng,
+            mut clock,
+            config,
+            limits,
+            handshake_timeout,
+        } = parts;
+        let deadline = handshake_timeout.map(|t| clock.now() + t);
+        let mut filled = 0;
+        let (consumed, refused) = loop {
+            let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
+            match handshake::parse_request(&read_buf[..filled], &mut headers, &limits) {
+                Ok(Parsed::Complete {
+                    value: request,
+                    consumed,
+                }) => {
+                    let answer = match decide(&request) {
+                        Decision::Accept { subprotocol } => {
+                            handshake::write_accept(write_buf, &request, subprotocol, &[])
+                                .map(|n| (n, None))
+                        }
+                        Decision::Reject { status, body } => {
+                            handshake::write_reject(write_buf, status, body, &[])
+                                .map(|n| (n, Some(status)))
+                        }
+                    };
+                    let (n, rejected) = answer.map_err(DriverError::Request)?;
+                    write_all(&mut io, &write_buf[..n])?;
+                    io.flush().map_err(DriverError::Io)?;
+                    break (consumed, rejected);
+                }
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => {
+                    if let Ok(n) = e.write_response(write_buf) {
+                        write_all(&mut io, &write_buf[..n])?;
+                        io.flush().map_err(DriverError::Io)?;
+                    }
+                    return Err(DriverError::Handshake(e));
+                }
+            }
+            match read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline) {
+                Ok(n) => filled += n,
+                Err(DriverError::Handshake(e)) => {
+                    if let Ok(n) = e.write_response(write_buf) {
+                        write_all(&mut io, &write_buf[..n])?;
+                        io.flush().map_err(DriverError::Io)?;
+                    }
+                    return Err(DriverError::Handshake(e));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(status) = refused {
+            return Err(DriverError::Rejected { status });
+        }
+        read_buf.copy_within(consumed..filled, 0);
+        let now = clock.now();
+        let conn = Connection::new(Role::Server, config, message_buf, rng, now);
+        Self::new(io, conn, clock, read_buf, filled - consumed, write_buf)
+    }
+
+    /// Client side: sends the upgrade `request`, checks the server's answer
+    /// (status 101, the accept key, the subprotocol) and returns the open
+    /// WebSocket and the subprotocol the server chose (an index into
+    /// `request.subprotocols`).
+    pub fn connect(
+        mut io: T,
+        parts: Parts<'buf, B, R, C>,
+        request: &ClientRequest<'_>,
+    ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
+        let Parts {
+            read_buf,
+            write_buf,
+            message_buf,
+            mut rng,
+            mut clock,
+            config,
+            limits,
+            handshake_timeout,
+        } = parts;
+        let deadline = handshake_timeout.map(|t| clock.now() + t);
+        let key = handshake::generate_key(&mut rng);
+        let n = handshake::write_request(write_buf, request, &key).map_err(DriverError::Request)?;
+        write_all(&mut io, &write_buf[..n])?;
+        io.flush().map_err(DriverError::Io)?;
+        let mut filled = 0;
+        let (consumed, chosen) = loop {
+            let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
+            match handshake::parse_response(
+                &read_buf[..filled],
+                &mut headers,
+                &key,
+                request.subprotocols,
+                &limits,
+            ) {
+                Ok(Parsed::Complete {
+                    value: response,
+                    consumed,
+                }) => {
+                    let chosen = response
+                        .subprotocol()
+                        .and_then(|p| request.subprotocols.iter().position(|o| *o == p));
+                    break (consumed, chosen);
+                }
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return Err(DriverError::Handshake(e)),
+            }
+            filled += read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline)?;
+        };
+        read_buf.copy_within(consumed..filled, 0);
+        let now = clock.now();
+        let conn = Connection::new(Role::Client, config, message_buf, rng, now);
+        Ok((
+            Self::new(io, conn, clock, read_buf, filled - consumed, write_buf)?,
+            chosen,
+        ))
+    }
+}
+
+/// One read during the opening handshake: the bytes read (0 on a tick),
+/// or an error when the buffer is full, the peer left, or time is up.
+fn read_handshake<T: Read, C: Clock>(
+    io: &mut T,
+    room: &mut [u8],
+    clock: &mut C,
+    deadline: Option<Instant>,
+) -> Result<usize, DriverError<T::Error>> {
+    if deadline.is_some_and(|d| clock.now() >= d) {
+        return Err(DriverError::HandshakeTimeout);
+    }
+    if room.is_empty() {
+        return Err(DriverError::Handshake(HandshakeError::TooLarge));
+    }
+    match io.read(room) {
+        Ok(0) => Err(DriverError::UnexpectedEof),
+        Ok(n) => Ok(n),
+        Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => Ok(0),
+        Err(e) => Err(DriverError::Io(e)),
+    }
+}
+
+impl<T, B, R, C> fmt::Debug for WebSocket<'_, T, B, R, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
+    while !bytes.is_empty() {
+        match io.write(bytes) {
+            Ok(0) => return Err(DriverError::UnexpectedEof),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(DriverError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
+fn flush<T: Write, B: MessageBuffer, R: RngCore>(
+    conn: &mut Connection<B, R>,
+    io: &mut T,
+    tx: &mut [u8],
+) -> Result<(), DriverError<T::Error>> {
+    let mut wrote = false;
+    loop {
+        let n = conn
+            .poll_transmit(tx)
+            .map_err(DriverError::BufferTooSmall)?;
+        if n == 0 {
+            break;
+        }
+        write_all(io, &tx[..n])?;
+        wrote = true;
+    }
+    if wrote {
+        io.flush().map_err(DriverError::Io)?;
+    }
+    Ok(())
+}
