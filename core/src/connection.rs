@@ -612,7 +612,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     fn frame_complete(&mut self, header: &FrameHeader) -> Result<Option<RawEvent>, Error> {
         match header.opcode {
             OpCode::Ping => {
-                if matches!(self.state, State::Open | State::CloseSent { .. }) {
+                // Once our Close is queued nothing more may follow it (§5.5.1).
+                if self.state == State::Open {
                     self.pending_pong = Some(self.control_buf.clone());
                 }
                 Ok(Some(RawEvent::Ping))

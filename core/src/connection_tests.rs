@@ -512,3 +512,14 @@ fn sending_rules() {
     );
     assert!(c.send_binary(b"c", &mut out).is_ok());
 }
+
+#[test]
+fn nothing_follows_our_close() {
+    let mut s = conn(Role::Server, quiet());
+    s.close(CloseCode::NORMAL, "", Instant::ZERO).unwrap();
+    let _ = transmit(&mut s);
+    let (events, _) = feed(&mut s, &[&[0x89, 0x81, 0, 0, 0, 0, 1]]);
+    assert_eq!(events, vec![Ev::Ping(vec![1])]);
+    assert!(transmit(&mut s).is_empty(), "no pong after our close");
+    assert_eq!(s.ping(b"", &mut [0u8; 16]), Err(SendError::Closed));
+}

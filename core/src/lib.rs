@@ -92,6 +92,11 @@ pub mod mask;
 pub mod time;
 pub mod utf8;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use buffer::{MessageBuffer, SliceBuffer};
 pub use close::CloseCode;
 pub use connection::{CloseFrame, Config, Connection, Error, Event, MessageKind, Role, SendError};
