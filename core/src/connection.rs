@@ -410,7 +410,9 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// message that arrives whole in `input` is returned without a copy.
     ///
     /// An `Err` fails the connection: the matching Close is queued for
-    /// [`Connection::poll_transmit`] and later calls return [`Error::Closed`].
+    /// [`Connection::poll_transmit`], and calls made before it is handed out
+    /// return [`Error::Closed`]. Once the connection is closed (cleanly or
+    /// not), input is consumed and discarded.
     pub fn handle_read<'a>(
         &'a mut self,
         input: &'a mut [u8],
@@ -448,7 +450,11 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         now: Instant,
     ) -> Result<(usize, Option<RawEvent>), Error> {
         match self.state {
-            State::Failing(_) | State::Closed => return Err(Error::Closed),
+            // The caller already had the failure; nothing more is read.
+            State::Failing(_) => return Err(Error::Closed),
+            // After the close handshake (or a failure whose Close went out)
+            // anything the peer still sends is discarded.
+            State::Closed => return Ok((input.len(), None)),
             State::Open | State::CloseSent { .. } | State::Replying => {}
         }
         let mut pos = 0;

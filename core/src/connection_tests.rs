@@ -263,10 +263,18 @@ fn sequencing_violations_are_protocol_errors() {
         feed(&mut client, &[MASKED_HELLO]).1,
         Some(Error::Protocol(ProtocolError::MaskedServerFrame))
     );
-    let mut more = [0u8; 2];
+    let mut more = [0x81u8, 0];
     assert_eq!(
         client.handle_read(&mut more, Instant::ZERO).err(),
-        Some(Error::Closed)
+        Some(Error::Closed),
+        "failure not yet sent"
+    );
+    let _ = transmit(&mut client);
+    assert!(client.is_closed());
+    assert_eq!(
+        client.handle_read(&mut more, Instant::ZERO),
+        Ok((2, None)),
+        "discarded once closed"
     );
 }
 

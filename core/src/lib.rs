@@ -89,6 +89,8 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+#[cfg(any(test, feature = "selftest"))]
+pub mod selftest;
 pub mod time;
 pub mod utf8;
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs snowsocket-core's self-tests on an emulated Cortex-M4F: builds
+# examples/firmware for thumbv7em-none-eabihf and runs it under QEMU's
+# mps2-an386 board, reporting over semihosting. Exits with the firmware's
+# status (0 when every self-test passed).
+#
+# Installs what it needs: qemu-system-arm (Debian package, if missing) and
+# the rustup target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+    echo "==> installing qemu-system-arm"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
+fi
+rustup target add thumbv7em-none-eabihf >/dev/null 2>&1
+
+echo "==> building examples/firmware (release, thumbv7em-none-eabihf)"
+cd examples/firmware
+cargo build --release
+target_dir="${CARGO_TARGET_DIR:-target}"
+elf="$target_dir/thumbv7em-none-eabihf/release/snowsocket-firmware"
+
+echo "==> running it on qemu-system-arm -machine mps2-an386"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+    -semihosting-config enable=on,target=native -kernel "$elf" </dev/null | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -eq 124 ]; then
+    echo "qemu-selftest: timed out after 120 s" >&2
+fi
+# The firmware's exit status decides; the summary line must be there too.
+if [ "$status" -eq 0 ] && ! grep -Eq '^[0-9]+ passed, 0 failed$' "$log"; then
+    echo "qemu-selftest: no '<N> passed, 0 failed' line" >&2
+    status=1
+fi
+exit "$status"
