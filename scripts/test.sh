@@ -34,3 +34,12 @@ fi
 
 step "tests (unit, integration, doctests)"
 cargo test --workspace --locked
+
+step "WASI: the core's tests on wasm32-wasip1 (wasmtime), the wasip2 echo server, embedded-tls on thumbv7em"
+bash scripts/wasi.sh
+
+step "core self-tests on an emulated Cortex-M4F (qemu-system-arm, mps2-an386)"
+./scripts/qemu-selftest.sh
+
+step "flash/RAM footprint beside embedded-websocket (thumbv7em, opt-level z, LTO)"
+./scripts/footprint.sh
