@@ -43,3 +43,6 @@ step "core self-tests on an emulated Cortex-M4F (qemu-system-arm, mps2-an386)"
 
 step "flash/RAM footprint beside embedded-websocket (thumbv7em, opt-level z, LTO)"
 ./scripts/footprint.sh
+
+step "fuzz smoke run (10 s per target, where a nightly toolchain is present)"
+./scripts/fuzz-smoke.sh
