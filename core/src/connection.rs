@@ -300,14 +300,23 @@ enum Rx {
     Header,
     /// Inside a frame's payload.
     Payload {
-        header: FrameHeader,
-        /// Payload bytes not yet received.
-        remaining: u64,
+        frame: Frame,
+        /// Payload bytes not yet received. A `usize`: the header passed
+        /// the frame-size limit (a `usize`), or is a control frame.
+        remaining: usize,
         /// Payload bytes already received (the masking offset).
-        received: u64,
+        received: usize,
     },
     /// The peer's Close has arrived: any further bytes are discarded.
     Done,
+}
+
+/// What the payload loop needs of a frame's header.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -471,54 +480,54 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         .map_err(|e| self.fail(e.into()))?;
                     pos += used;
                     self.rx = Rx::Payload {
-                        header,
-                        remaining: header.payload_len,
+                        frame: Frame {
+                            fin: header.fin,
+                            opcode: header.opcode,
+                            mask: header.mask,
+                        },
+                        // At most `max_frame_size` (or 125), so it fits.
+                        remaining: header.payload_len as usize,
                         received: 0,
                     };
                 }
                 Rx::Payload {
-                    header,
+                    frame,
                     remaining,
                     received,
                 } => {
                     let available = input.len() - pos;
-                    let take = usize::try_from(remaining).map_or(available, |r| r.min(available));
+                    let take = remaining.min(available);
                     let chunk_range = pos..pos + take;
-                    if let Some(key) = header.mask {
-                        // `received` is below the frame limit, which is a usize.
-                        apply_mask(&mut input[chunk_range.clone()], key, received as usize);
+                    if let Some(key) = frame.mask {
+                        apply_mask(&mut input[chunk_range.clone()], key, received);
                     }
                     pos += take;
-                    let remaining = remaining - take as u64;
+                    let remaining = remaining - take;
                     let whole_in_input = received == 0 && remaining == 0;
-                    if header.opcode.is_control() {
-                        // Control payloads are at most 125 bytes (checked by decode).
-                        self.control_buf
-                            .extend_from_slice(&input[chunk_range])
-                            .map_err(|_| {
-                                self.fail(
-                                    ProtocolError::ControlFrameTooLong(header.payload_len).into(),
-                                )
-                            })?;
-                    } else if whole_in_input && header.fin && self.message.is_none() {
+                    if frame.opcode.is_control() {
+                        // Control payloads are at most 125 bytes (checked by
+                        // decode) and `control_buf` was cleared for this frame
+                        // (by check_header), so this always fits.
+                        let _ = self.control_buf.extend_from_slice(&input[chunk_range]);
+                    } else if whole_in_input && frame.fin && self.message.is_none() {
                         // An unfragmented message that arrived whole: no copy.
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
                         let source = Source::Input(chunk_range);
-                        return Ok((pos, Some(self.data_event(header.opcode, source))));
+                        return Ok((pos, Some(self.data_event(frame.opcode, source))));
                     } else {
-                        self.append(&input[chunk_range])?;
+                        self.append(&input[chunk_range], frame.opcode)?;
                     }
                     if remaining > 0 {
                         self.rx = Rx::Payload {
-                            header,
+                            frame,
                             remaining,
-                            received: received + take as u64,
+                            received: received + take,
                         };
                         return Ok((pos, None));
                     }
                     self.rx = Rx::Header;
-                    if let Some(event) = self.frame_complete(&header)? {
+                    if let Some(event) = self.frame_complete(frame)? {
                         return Ok((pos, Some(event)));
                     }
                 }
@@ -528,6 +537,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Validates a header against the role, the limits and the fragmentation
     /// state, and prepares for its payload.
+    #[inline(never)]
     fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<(), ProtocolError> {
         match (self.role, header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
@@ -586,12 +596,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
-    fn append(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        let text = match self.message {
-            Some(assembly) => assembly.kind == MessageKind::Text,
-            None => matches!(self.rx, Rx::Payload { header, .. } if header.opcode == OpCode::Text),
-        };
-        if text && self.utf8.feed(chunk).is_err() {
+    fn append(&mut self, chunk: &[u8], opcode: OpCode) -> Result<(), Error> {
+        if self.data_is_text(opcode) && self.utf8.feed(chunk).is_err() {
             return Err(self.fail(ProtocolError::InvalidUtf8.into()));
         }
         if self.message_buf.extend_from_slice(chunk).is_err() {
@@ -602,25 +608,23 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 
     fn data_event(&self, opcode: OpCode, source: Source) -> RawEvent {
-        let kind = match (opcode, self.message) {
-            (OpCode::Continuation, Some(a)) => a.kind,
-            (OpCode::Text, _) => MessageKind::Text,
-            _ => MessageKind::Binary,
-        };
-        match kind {
-            MessageKind::Text => RawEvent::Text(source),
-            MessageKind::Binary => RawEvent::Binary(source),
+        if self.data_is_text(opcode) {
+            RawEvent::Text(source)
+        } else {
+            RawEvent::Binary(source)
         }
     }
 
     /// A frame's payload is complete: finish a message or act on a control
     /// frame.
-    fn frame_complete(&mut self, header: &FrameHeader) -> Result<Option<RawEvent>, Error> {
-        match header.opcode {
+    #[inline(never)]
+    fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Error> {
+        match frame.opcode {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
-                if self.state == State::Open {
-                    self.pending_pong = Some(self.control_buf.clone());
+                if matches!(self.state, State::Open) {
+                    let pong = self.pending_pong.insert(heapless::Vec::new());
+                    let _ = pong.extend_from_slice(&self.control_buf);
                 }
                 Ok(Some(RawEvent::Ping))
             }
@@ -641,7 +645,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 match self.state {
                     State::Open => {
                         let code = parsed.unwrap_or(CloseCode::NORMAL);
-                        self.pending_close = Some(close_payload(code, ""));
+                        self.queue_close(code, "");
                         self.pending_ping = None;
                         self.state = State::Replying;
                     }
@@ -651,24 +655,37 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 Ok(Some(RawEvent::Close))
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
-                if !header.fin {
+                if !frame.fin {
                     return Ok(None);
                 }
                 // The last frame of a message that was copied into the buffer.
-                if self.data_is_text(header) && self.utf8.finish().is_err() {
+                if self.data_is_text(frame.opcode) && self.utf8.finish().is_err() {
                     return Err(self.fail(ProtocolError::InvalidUtf8.into()));
                 }
-                let event = self.data_event(header.opcode, Source::Buffer);
+                let event = self.data_event(frame.opcode, Source::Buffer);
                 self.message = None;
                 Ok(Some(event))
             }
         }
     }
 
-    fn data_is_text(&self, header: &FrameHeader) -> bool {
+    /// Whether a data frame with `opcode` belongs to a text message: the
+    /// kind of the message being assembled, else its own opcode (a text or
+    /// binary frame while a message is assembled, or a continuation
+    /// without one, never gets this far).
+    fn data_is_text(&self, opcode: OpCode) -> bool {
         match self.message {
             Some(a) => a.kind == MessageKind::Text,
-            None => header.opcode == OpCode::Text,
+            None => opcode == OpCode::Text,
+        }
+    }
+
+    /// The bytes of a data event's payload: from `input` or the message
+    /// buffer.
+    pub(crate) fn payload<'a>(&'a self, source: Source, input: &'a [u8]) -> &'a [u8] {
+        match source {
+            Source::Input(range) => input.get(range).unwrap_or_default(),
+            Source::Buffer => self.message_buf.as_slice(),
         }
     }
 
@@ -676,10 +693,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
     pub(crate) fn materialize<'a>(&'a self, raw: RawEvent, input: &'a [u8]) -> Event<'a> {
-        let bytes = |source: Source| match source {
-            Source::Input(range) => input.get(range).unwrap_or_default(),
-            Source::Buffer => self.message_buf.as_slice(),
-        };
+        let bytes = |source: Source| self.payload(source, input);
         match raw {
             // The incremental validator accepted every byte and the end of
             // the message, so this conversion cannot fail; the fallback only
@@ -710,10 +724,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 let reason = match error {
                     Error::Protocol(e) => e.reason(),
                     Error::PongTimeout => "pong timeout",
-                    Error::FragmentTimeout => "fragmented message timeout",
+                    Error::FragmentTimeout => "fragment timeout",
                     Error::CloseTimeout | Error::Closed => "",
                 };
-                self.pending_close = Some(close_payload(code, reason));
+                self.queue_close(code, reason);
                 self.state = State::Failing(error);
             }
             _ => {
@@ -724,6 +738,14 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         error
     }
 
+    /// Queues a Close with `code` and `reason` (already at most 123 bytes),
+    /// written in place.
+    fn queue_close(&mut self, code: CloseCode, reason: &str) {
+        let payload = self.pending_close.insert(heapless::Vec::new());
+        let _ = payload.extend_from_slice(&code.0.to_be_bytes());
+        let _ = payload.extend_from_slice(reason.as_bytes());
+    }
+
     /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
     /// order) into `out` and returns the number of bytes written (0 when
     /// nothing is queued). A buffer of 139 bytes always fits the next frame;
@@ -732,21 +754,28 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         let mut written = 0;
         loop {
-            let (opcode, payload): (OpCode, heapless::Vec<u8, MAX_CONTROL_PAYLOAD>) =
-                if let Some(pong) = &self.pending_pong {
-                    (OpCode::Pong, pong.clone())
-                } else if let Some(ping) = self.pending_ping {
-                    (
-                        OpCode::Ping,
-                        heapless::Vec::from_slice(&ping).unwrap_or_default(),
-                    )
-                } else if let Some(close) = &self.pending_close {
-                    (OpCode::Close, close.clone())
-                } else {
-                    return Ok(written);
-                };
-            let header = self.header(opcode, true, payload.len());
-            match encode_frame(header, &payload, &mut out[written..]) {
+            let opcode = if self.pending_pong.is_some() {
+                OpCode::Pong
+            } else if self.pending_ping.is_some() {
+                OpCode::Ping
+            } else if self.pending_close.is_some() {
+                OpCode::Close
+            } else {
+                return Ok(written);
+            };
+            let mask = self.mask_key();
+            let payload: &[u8] = match opcode {
+                OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
+                OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
+                _ => self.pending_close.as_deref().unwrap_or_default(),
+            };
+            let header = FrameHeader {
+                fin: true,
+                opcode,
+                mask,
+                payload_len: payload.len() as u64,
+            };
+            match encode_frame(header, payload, &mut out[written..]) {
                 Ok(n) => written += n,
                 Err(e) if written == 0 => return Err(e),
                 Err(_) => return Ok(written),
@@ -934,7 +963,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         if !code.is_valid_on_wire() {
             return Err(SendError::InvalidCloseCode(code));
         }
-        self.pending_close = Some(close_payload(code, close::truncate_reason(reason)));
+        self.queue_close(code, close::truncate_reason(reason));
         self.pending_ping = None;
         self.awaiting_pong = None;
         self.state = State::CloseSent {
@@ -961,19 +990,23 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// A frame header from this end, with a fresh masking key for a client.
     fn header(&mut self, opcode: OpCode, fin: bool, payload_len: usize) -> FrameHeader {
-        let mask = match self.role {
+        FrameHeader {
+            fin,
+            opcode,
+            mask: self.mask_key(),
+            payload_len: payload_len as u64,
+        }
+    }
+
+    /// A fresh masking key for a client, none for a server.
+    fn mask_key(&mut self) -> Option<[u8; 4]> {
+        match self.role {
             Role::Client => {
                 let mut key = [0u8; 4];
                 self.rng.fill_bytes(&mut key);
                 Some(key)
             }
             Role::Server => None,
-        };
-        FrameHeader {
-            fin,
-            opcode,
-            mask,
-            payload_len: payload_len as u64,
         }
     }
 }
@@ -985,14 +1018,6 @@ impl<B, R> fmt::Debug for Connection<B, R> {
             .field("state", &self.state)
             .finish_non_exhaustive()
     }
-}
-
-/// A Close payload: the code, then the reason (already at most 123 bytes).
-fn close_payload(code: CloseCode, reason: &str) -> heapless::Vec<u8, MAX_CONTROL_PAYLOAD> {
-    let mut payload = heapless::Vec::new();
-    let _ = payload.extend_from_slice(&code.0.to_be_bytes());
-    let _ = payload.extend_from_slice(close::truncate_reason(reason).as_bytes());
-    payload
 }
 
 /// Encodes one frame into `out`: the header, then the payload, masked when

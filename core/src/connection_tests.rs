@@ -256,7 +256,9 @@ fn sequencing_violations_are_protocol_errors() {
     );
     // The failure queued Close 1002 with a reason, and the connection is done after it.
     let close = transmit(&mut server);
-    assert_eq!(&close[..4], &[0x88, 2 + 21, 0x03, 0xea]);
+    let reason = ProtocolError::UnmaskedClientFrame.reason();
+    assert_eq!(&close[..4], &[0x88, 2 + reason.len() as u8, 0x03, 0xea]);
+    assert_eq!(&close[4..], reason.as_bytes());
     assert!(server.is_closed());
     let mut client = conn(Role::Client, quiet());
     assert_eq!(

@@ -8,6 +8,12 @@
 //! `Interrupted`); each such read is a clock tick, not an error. A transport
 //! without timeouts still works, but a silent peer is then only noticed when
 //! it sends something or the transport fails.
+//!
+//! Beware of adapters: `embedded_io_adapters::std::FromStd` reports a std
+//! socket's read timeout (`WouldBlock` on Unix) as `ErrorKind::Other`, which
+//! the driver must take for a real failure. Wrap such a transport so that
+//! timeouts come out as `ErrorKind::TimedOut` (the WASI echo server in
+//! `examples/wasi-echo` carries such an adapter).
 
 use core::fmt;
 
@@ -209,6 +215,22 @@ where
         })
     }
 
+    /// [`WebSocket::new`] with the bytes already received at
+    /// `read[start..end]` (after the opening handshake), left in place.
+    fn with_pending(
+        io: T,
+        conn: Connection<B, R>,
+        clock: C,
+        read: &'buf mut [u8],
+        start: usize,
+        end: usize,
+        write: &'buf mut [u8],
+    ) -> Result<Self, DriverError<T::Error>> {
+        let mut ws = Self::new(io, conn, clock, read, end, write)?;
+        ws.rx_start = start.min(ws.rx_end);
+        Ok(ws)
+    }
+
     /// The underlying connection.
     pub const fn connection(&self) -> &Connection<B, R> {
         &self.conn
@@ -244,17 +266,44 @@ where
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, DriverError<T::Error>> {
         loop {
             let (raw, base) = self.next_raw()?;
-            match raw {
-                RawEvent::Ping | RawEvent::Pong => {}
+            let (text, source) = match raw {
+                RawEvent::Ping | RawEvent::Pong => continue,
                 RawEvent::Close => return Ok(None),
-                raw => {
-                    return Ok(match self.finish(raw, base)? {
-                        Event::Text(t) => Some(Message::Text(t)),
-                        Event::Binary(b) => Some(Message::Binary(b)),
-                        _ => None,
-                    })
+                RawEvent::Text(source) => (true, source),
+                RawEvent::Binary(source) => (false, source),
+            };
+            // As `finish`, for data only.
+            let Self {
+                conn, rx, io, tx, ..
+            } = self;
+            let range = match source {
+                // Validated as it arrived, so the conversion cannot fail.
+                Source::Buffer => {
+                    let bytes = conn.payload(Source::Buffer, &[]);
+                    return Ok(Some(if text {
+                        Message::Text(core::str::from_utf8(bytes).unwrap_or_default())
+                    } else {
+                        Message::Binary(bytes)
+                    }));
                 }
+                Source::Input(range) => range,
+            };
+            let bytes = rx
+                .get(base..)
+                .and_then(|input| input.get(range))
+                .unwrap_or_default();
+            if !text {
+                return Ok(Some(Message::Binary(bytes)));
             }
+            // Text that arrived whole: its one UTF-8 pass.
+            return match core::str::from_utf8(bytes) {
+                Ok(text) => Ok(Some(Message::Text(text))),
+                Err(_) => {
+                    let e = conn.fail_invalid_utf8();
+                    let _ = flush(conn, io, tx);
+                    Err(DriverError::Connection(e))
+                }
+            };
         }
     }
 
@@ -289,8 +338,7 @@ where
     /// Sends a Ping (payload at most 125 bytes).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
         let n = self.conn.ping(payload, self.tx)?;
-        write_all(&mut self.io, &self.tx[..n])?;
-        self.io.flush().map_err(DriverError::Io)
+        send_all(&mut self.io, &self.tx[..n])
     }
 
     /// Closes the connection: sends Close with `code` and `reason`, then
@@ -317,43 +365,36 @@ where
         flush(&mut self.conn, &mut self.io, self.tx)
     }
 
-    /// Writes a frame: the header, then the payload (masked through the
-    /// write buffer when the header carries a key).
+    /// Writes a frame: the header, then the payload, both through the write
+    /// buffer (one path for every frame keeps the firmware small; the
+    /// payload is masked there when the header carries a key).
     fn write_frame(
         &mut self,
         header: FrameHeader,
         payload: &[u8],
     ) -> Result<(), DriverError<T::Error>> {
-        let at = header
+        let mut filled = header
             .encode(self.tx)
             .map_err(DriverError::BufferTooSmall)?;
-        match header.mask {
-            None => {
-                // Unmasked: coalesce small frames into one write, send large
-                // payloads straight from the caller's slice.
-                if let Some(room) = self.tx.get_mut(at..at + payload.len()) {
-                    room.copy_from_slice(payload);
-                    write_all(&mut self.io, &self.tx[..at + payload.len()])?;
-                } else {
-                    write_all(&mut self.io, &self.tx[..at])?;
-                    write_all(&mut self.io, payload)?;
-                }
+        // Through the write buffer (masked there when the header carries a
+        // key), as many pieces as it takes; a small frame is one write.
+        let mut rest = payload;
+        let mut offset = 0;
+        loop {
+            let room = &mut self.tx[filled..];
+            let take = room.len().min(rest.len());
+            let (piece, after) = rest.split_at(take);
+            let room = &mut room[..take];
+            room.copy_from_slice(piece);
+            if let Some(key) = header.mask {
+                apply_mask(room, key, offset);
             }
-            Some(key) => {
-                let mut filled = at;
-                let mut offset = 0;
-                while offset < payload.len() || filled > 0 {
-                    let take = (self.tx.len() - filled).min(payload.len() - offset);
-                    let room = &mut self.tx[filled..filled + take];
-                    room.copy_from_slice(&payload[offset..offset + take]);
-                    apply_mask(room, key, offset);
-                    write_all(&mut self.io, &self.tx[..filled + take])?;
-                    offset += take;
-                    filled = 0;
-                    if offset == payload.len() {
-                        break;
-                    }
-                }
+            write_all(&mut self.io, &self.tx[..filled + take])?;
+            rest = after;
+            offset += take;
+            filled = 0;
+            if rest.is_empty() {
+                break;
             }
         }
         self.io.flush().map_err(DriverError::Io)
@@ -362,6 +403,7 @@ where
     /// Reads until the connection yields an event, servicing timers and
     /// flushing replies; returns the event and where in `rx` its input
     /// ranges start.
+    #[inline(never)]
     fn next_raw(&mut self) -> Result<(RawEvent, usize), DriverError<T::Error>> {
         loop {
             let now = self.clock.now();
@@ -395,9 +437,7 @@ where
             self.rx_start = 0;
             self.rx_end = 0;
         } else if self.rx_end == self.rx.len() {
-            self.rx.copy_within(self.rx_start..self.rx_end, 0);
-            self.rx_end -= self.rx_start;
-            self.rx_start = 0;
+            self.compact();
         }
         match self.io.read(&mut self.rx[self.rx_end..]) {
             Ok(0) => {
@@ -411,6 +451,27 @@ where
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => Ok(()),
             Err(e) => Err(DriverError::Io(e)),
         }
+    }
+
+    /// Moves the unconsumed bytes (at most a partial frame header) to the
+    /// start of `rx`, a byte at a time rather than with `copy_within`, which
+    /// would link a general `memmove` (1.5 KiB of flash on a Cortex-M) for a
+    /// copy of at most 13 bytes.
+    fn compact(&mut self) {
+        let mut to = 0;
+        for from in self.rx_start..self.rx_end {
+            // `from` is in bounds and `to <= from`; `get` keeps the
+            // (impossible) failure a no-op, and the byte loop is not turned
+            // into a `memmove` call.
+            if let Some(&byte) = self.rx.get(from) {
+                if let Some(slot) = self.rx.get_mut(to) {
+                    *slot = byte;
+                }
+            }
+            to += 1;
+        }
+        self.rx_start = 0;
+        self.rx_end = to;
     }
 
     /// Sends the Close a failure queued (best effort) and returns the error.
@@ -478,7 +539,7 @@ where
         let mut filled = 0;
         let (consumed, refused) = loop {
             let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
-            match handshake::parse_request(&read_buf[..filled], &mut headers, &limits) {
+            let error = match handshake::parse_request(&read_buf[..filled], &mut headers, &limits) {
                 Ok(Parsed::Complete {
                     value: request,
                     consumed,
@@ -494,38 +555,34 @@ where
                         }
                     };
                     let (n, rejected) = answer.map_err(DriverError::Request)?;
-                    write_all(&mut io, &write_buf[..n])?;
-                    io.flush().map_err(DriverError::Io)?;
+                    send_all(&mut io, &write_buf[..n])?;
                     break (consumed, rejected);
                 }
-                Ok(Parsed::Incomplete) => {}
-                Err(e) => {
-                    if let Ok(n) = e.write_response(write_buf) {
-                        write_all(&mut io, &write_buf[..n])?;
-                        io.flush().map_err(DriverError::Io)?;
+                Ok(Parsed::Incomplete) => {
+                    let room = &mut read_buf[filled..];
+                    match read_handshake(&mut io, room, &mut clock, deadline) {
+                        Ok(n) => {
+                            filled += n;
+                            continue;
+                        }
+                        Err(DriverError::Handshake(e)) => e,
+                        Err(e) => return Err(e),
                     }
-                    return Err(DriverError::Handshake(e));
                 }
+                Err(e) => e,
+            };
+            // The HTTP answer to a refused request, then the error.
+            if let Ok(n) = error.write_response(write_buf) {
+                send_all(&mut io, &write_buf[..n])?;
             }
-            match read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline) {
-                Ok(n) => filled += n,
-                Err(DriverError::Handshake(e)) => {
-                    if let Ok(n) = e.write_response(write_buf) {
-                        write_all(&mut io, &write_buf[..n])?;
-                        io.flush().map_err(DriverError::Io)?;
-                    }
-                    return Err(DriverError::Handshake(e));
-                }
-                Err(e) => return Err(e),
-            }
+            return Err(DriverError::Handshake(error));
         };
         if let Some(status) = refused {
             return Err(DriverError::Rejected { status });
         }
-        read_buf.copy_within(consumed..filled, 0);
         let now = clock.now();
         let conn = Connection::new(Role::Server, config, message_buf, rng, now);
-        Self::new(io, conn, clock, read_buf, filled - consumed, write_buf)
+        Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)
     }
 
     /// Client side: sends the upgrade `request`, checks the server's answer
@@ -550,8 +607,7 @@ where
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let key = handshake::generate_key(&mut rng);
         let n = handshake::write_request(write_buf, request, &key).map_err(DriverError::Request)?;
-        write_all(&mut io, &write_buf[..n])?;
-        io.flush().map_err(DriverError::Io)?;
+        send_all(&mut io, &write_buf[..n])?;
         let mut filled = 0;
         let (consumed, chosen) = loop {
             let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
@@ -576,11 +632,10 @@ where
             }
             filled += read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline)?;
         };
-        read_buf.copy_within(consumed..filled, 0);
         let now = clock.now();
         let conn = Connection::new(Role::Client, config, message_buf, rng, now);
         Ok((
-            Self::new(io, conn, clock, read_buf, filled - consumed, write_buf)?,
+            Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)?,
             chosen,
         ))
     }
@@ -614,6 +669,12 @@ impl<T, B, R, C> fmt::Debug for WebSocket<'_, T, B, R, C> {
             .field("conn", &self.conn)
             .finish_non_exhaustive()
     }
+}
+
+/// [`write_all`], then a flush of the transport.
+fn send_all<T: Write>(io: &mut T, bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
+    write_all(io, bytes)?;
+    io.flush().map_err(DriverError::Io)
 }
 
 fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T::Error>> {

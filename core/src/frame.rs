@@ -109,6 +109,7 @@ impl FrameHeader {
     /// fragmented control frames, and a 64-bit length with its top bit set.
     /// Masking direction and size limits depend on the connection and are
     /// checked there.
+    #[inline(never)]
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
         let [b0, b1, rest @ ..] = buf else {
             return Ok(None);
@@ -121,48 +122,37 @@ impl FrameHeader {
         let opcode = OpCode::try_from(b0 & 0x0F)?;
         let masked = b1 & 0x80 != 0;
         let len7 = b1 & 0x7F;
+        let ext = match len7 {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        // The extended length, big-endian, if its bytes have arrived.
+        let ext_bytes = rest.get(..ext);
+        let payload_len = match ext_bytes {
+            Some(bytes) if ext > 0 => bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b)),
+            _ => u64::from(len7),
+        };
         if opcode.is_control() {
             if !fin {
                 return Err(ProtocolError::FragmentedControlFrame);
             }
             if usize::from(len7) > MAX_CONTROL_PAYLOAD {
-                // 126 or 127: the extended length can only be larger than 125.
-                let len = match len7 {
-                    126 => rest
-                        .get(..2)
-                        .map_or(126, |b| u64::from(u16::from_be_bytes([b[0], b[1]]))),
-                    _ => rest
-                        .get(..8)
-                        .and_then(|b| b.try_into().ok())
-                        .map_or(127, u64::from_be_bytes),
-                };
-                return Err(ProtocolError::ControlFrameTooLong(len));
+                // 126 or 127: the extended length (when it has arrived) can
+                // only be larger than 125.
+                return Err(ProtocolError::ControlFrameTooLong(payload_len));
             }
         }
-        let (payload_len, ext) = match len7 {
-            126 => match rest {
-                [a, b, ..] => (u64::from(u16::from_be_bytes([*a, *b])), 2),
-                _ => return Ok(None),
-            },
-            127 => match rest.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                Some(b) => {
-                    let len = u64::from_be_bytes(b);
-                    if len >> 63 != 0 {
-                        return Err(ProtocolError::InvalidPayloadLength);
-                    }
-                    (len, 8)
-                }
-                None => return Ok(None),
-            },
-            n => (u64::from(n), 0),
-        };
+        if ext_bytes.is_none() {
+            return Ok(None);
+        }
+        if payload_len >> 63 != 0 {
+            return Err(ProtocolError::InvalidPayloadLength);
+        }
         let mask = if masked {
-            match rest
-                .get(ext..ext + 4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            {
-                Some(key) => Some(key),
-                None => return Ok(None),
+            match rest.get(ext..ext + 4) {
+                Some(&[a, b, c, d]) => Some([a, b, c, d]),
+                _ => return Ok(None),
             }
         } else {
             None
@@ -198,23 +188,24 @@ impl FrameHeader {
         let Some(out) = out.get_mut(..required) else {
             return Err(InsufficientSizeError { required });
         };
-        out[0] = (u8::from(self.fin) << 7) | self.opcode.as_u8();
+        let (first, rest) = out.split_at_mut(2);
+        first[0] = (u8::from(self.fin) << 7) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        let mut at = 2;
-        if self.payload_len < 126 {
-            // Fits in 7 bits by the branch condition.
-            out[1] = mask_bit | (self.payload_len as u8);
-        } else if let Ok(len16) = u16::try_from(self.payload_len) {
-            out[1] = mask_bit | 126;
-            out[2..4].copy_from_slice(&len16.to_be_bytes());
-            at = 4;
-        } else {
-            out[1] = mask_bit | 127;
-            out[2..10].copy_from_slice(&self.payload_len.to_be_bytes());
-            at = 10;
-        }
-        if let Some(key) = self.mask {
-            out[at..at + 4].copy_from_slice(&key);
+        // `required` is 2, 4 or 10 plus 4 for the key: the extended length
+        // takes what the key leaves.
+        let ext = required - 2 - if self.mask.is_some() { 4 } else { 0 };
+        first[1] = mask_bit
+            | match ext {
+                // Fits in 7 bits: that is when there is no extended length.
+                0 => self.payload_len as u8,
+                2 => 126,
+                _ => 127,
+            };
+        let (len, key) = rest.split_at_mut(ext);
+        let be = self.payload_len.to_be_bytes();
+        len.copy_from_slice(be.get(8 - ext..).unwrap_or_default());
+        if let Some(mask) = self.mask {
+            key.copy_from_slice(&mask);
         }
         Ok(required)
     }

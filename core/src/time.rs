@@ -55,8 +55,19 @@ impl Instant {
     }
 }
 
+/// `d` in whole microseconds, saturating at `u64::MAX`. Computed from the
+/// seconds and the sub-second part rather than with `Duration::as_micros`,
+/// whose `u128` arithmetic costs flash on 32-bit targets.
 fn duration_micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
+}
+
+/// `micros + d`, saturating; out of line because every timer computes one.
+#[inline(never)]
+fn later(micros: u64, d: Duration) -> u64 {
+    micros.saturating_add(duration_micros(d))
 }
 
 impl Add<Duration> for Instant {
@@ -64,7 +75,7 @@ impl Add<Duration> for Instant {
     /// Saturates at the end of the clock instead of overflowing.
     fn add(self, rhs: Duration) -> Self {
         Self {
-            micros: self.micros.saturating_add(duration_micros(rhs)),
+            micros: later(self.micros, rhs),
         }
     }
 }
@@ -109,5 +120,24 @@ mod tests {
             Instant::from_secs(1) - Instant::from_secs(3),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn duration_conversion_matches_as_micros() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(999),
+            Duration::from_nanos(1_999),
+            Duration::from_micros(1),
+            Duration::new(5, 123_456_789),
+            Duration::from_secs(u64::MAX / 1_000_000),
+            Duration::new(u64::MAX / 1_000_000, 999_999_999),
+            Duration::new(u64::MAX / 1_000_000 + 1, 0),
+            Duration::MAX,
+        ] {
+            let expected = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            assert_eq!(duration_micros(d), expected, "{d:?}");
+            assert_eq!((Instant::ZERO + d).as_micros(), expected, "{d:?}");
+        }
     }
 }

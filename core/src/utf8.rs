@@ -37,10 +37,12 @@ use core::fmt;
 /// `finish` keep returning [`Utf8Error`].
 #[derive(Clone, Debug, Default)]
 pub struct Utf8Validator {
-    /// The start of an incomplete character left by the last piece.
-    pending: [u8; 3],
-    /// How many bytes of `pending` are in use (0 to 3).
-    pending_len: u8,
+    /// Continuation bytes the character in progress still needs (0 to 3).
+    need: u8,
+    /// The range the next continuation byte must fall in (Unicode table
+    /// 3-7: it depends on the lead byte for the second byte only).
+    lo: u8,
+    hi: u8,
     /// An error was reported since the last reset.
     failed: bool,
 }
@@ -49,8 +51,9 @@ impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
         Self {
-            pending: [0; 3],
-            pending_len: 0,
+            need: 0,
+            lo: 0,
+            hi: 0,
             failed: false,
         }
     }
@@ -65,35 +68,37 @@ impl Utf8Validator {
         if self.failed {
             return Err(Utf8Error);
         }
-        let rest = match self.complete_pending(bytes) {
-            Ok(Some(rest)) => rest,
-            Ok(None) => return Ok(()),
-            Err(e) => return self.fail(e),
-        };
-        match core::str::from_utf8(rest) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_none() => {
-                // The end of `rest` is an incomplete character: 1 to 3 bytes.
-                let tail = rest.get(e.valid_up_to()..).unwrap_or_default();
-                match self.pending.get_mut(..tail.len()) {
-                    Some(pending) if is_valid_prefix(tail) => {
-                        pending.copy_from_slice(tail);
-                        // At most 3, by the `get_mut` above.
-                        self.pending_len = tail.len() as u8;
-                        Ok(())
-                    }
-                    _ => self.fail(Utf8Error),
-                }
+        // First the rest of a character the last piece left incomplete.
+        let mut rest = bytes;
+        while self.need > 0 {
+            let Some((&byte, after)) = rest.split_first() else {
+                return Ok(());
+            };
+            if !self.step(byte) {
+                return self.fail();
             }
-            Err(_) => self.fail(Utf8Error),
+            rest = after;
         }
+        // Then whole characters, with the standard library's fast check, and
+        // an incomplete one at the end byte by byte.
+        let tail = match core::str::from_utf8(rest) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.error_len().is_none() => rest.get(e.valid_up_to()..).unwrap_or_default(),
+            Err(_) => return self.fail(),
+        };
+        for &byte in tail {
+            if !self.step(byte) {
+                return self.fail();
+            }
+        }
+        Ok(())
     }
 
     /// Ends the text: returns `Err` if a character is left incomplete (or if
     /// an error was already reported).
     pub fn finish(&mut self) -> Result<(), Utf8Error> {
-        if self.failed || self.pending_len != 0 {
-            return self.fail(Utf8Error);
+        if self.failed || self.need != 0 {
+            return self.fail();
         }
         Ok(())
     }
@@ -106,43 +111,45 @@ impl Utf8Validator {
     /// True when no partial character is pending (and no error has been
     /// reported): the text so far is valid UTF-8 on its own.
     pub const fn is_char_boundary(&self) -> bool {
-        self.pending_len == 0 && !self.failed
+        self.need == 0 && !self.failed
     }
 
-    /// Completes the pending character, if any, with the first bytes of
-    /// `bytes`. Returns the bytes after it, or `None` when `bytes` ran out
-    /// first (the longer prefix is then pending).
-    fn complete_pending<'a>(&mut self, bytes: &'a [u8]) -> Result<Option<&'a [u8]>, Utf8Error> {
-        let len = usize::from(self.pending_len);
-        if len == 0 {
-            return Ok(Some(bytes));
-        }
-        let lead = self.pending[0];
-        let width = char_width(lead);
-        let mut rest = bytes;
-        for i in len..width {
-            let Some((&byte, after)) = rest.split_first() else {
-                return Ok(None);
+    /// Takes one byte (Unicode table 3-7); `false` if it cannot come next.
+    /// The second byte's range depends on the lead, which is what rules out
+    /// overlong forms, surrogates and code points above U+10FFFF as early
+    /// as possible.
+    fn step(&mut self, byte: u8) -> bool {
+        if self.need == 0 {
+            let (need, lo, hi) = match byte {
+                0x00..=0x7F => return true,
+                0xC2..=0xDF => (1, 0x80, 0xBF),
+                0xE0 => (2, 0xA0, 0xBF),
+                0xED => (2, 0x80, 0x9F),
+                0xE1..=0xEF => (2, 0x80, 0xBF),
+                0xF0 => (3, 0x90, 0xBF),
+                0xF1..=0xF3 => (3, 0x80, 0xBF),
+                0xF4 => (3, 0x80, 0x8F),
+                // Continuation bytes, overlong leads C0/C1, and F5..FF.
+                _ => return false,
             };
-            if !continues(lead, i, byte) {
-                return Err(Utf8Error);
-            }
-            // `i < width <= 4` and pending bytes number `i`, so `i <= 3`;
-            // index 3 is never stored because the character is then whole.
-            if let Some(slot) = self.pending.get_mut(i) {
-                *slot = byte;
-                self.pending_len += 1;
-            }
-            rest = after;
+            self.need = need;
+            self.lo = lo;
+            self.hi = hi;
+            return true;
         }
-        self.pending_len = 0;
-        Ok(Some(rest))
+        if byte < self.lo || byte > self.hi {
+            return false;
+        }
+        self.need -= 1;
+        self.lo = 0x80;
+        self.hi = 0xBF;
+        true
     }
 
-    fn fail(&mut self, e: Utf8Error) -> Result<(), Utf8Error> {
+    fn fail(&mut self) -> Result<(), Utf8Error> {
         self.failed = true;
-        self.pending_len = 0;
-        Err(e)
+        self.need = 0;
+        Err(Utf8Error)
     }
 }
 
@@ -158,46 +165,6 @@ impl fmt::Display for Utf8Error {
 }
 
 impl core::error::Error for Utf8Error {}
-
-/// The length of the character a lead byte starts (Unicode table 3-7), or 0
-/// for a byte that cannot start one.
-const fn char_width(lead: u8) -> usize {
-    match lead {
-        0x00..=0x7F => 1,
-        0xC2..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF4 => 4,
-        // Continuation bytes, overlong leads C0/C1, and F5..FF.
-        _ => 0,
-    }
-}
-
-/// Whether `byte` may be byte number `index` (1 to 3) of a character
-/// starting with `lead` (Unicode table 3-7). The second byte's range depends
-/// on the lead, which is what rules out overlong forms, surrogates and code
-/// points above U+10FFFF as early as possible.
-const fn continues(lead: u8, index: usize, byte: u8) -> bool {
-    let (lo, hi) = match (lead, index) {
-        (0xE0, 1) => (0xA0, 0xBF),
-        (0xED, 1) => (0x80, 0x9F),
-        (0xF0, 1) => (0x90, 0xBF),
-        (0xF4, 1) => (0x80, 0x8F),
-        _ => (0x80, 0xBF),
-    };
-    lo <= byte && byte <= hi
-}
-
-/// Whether `bytes` is the start, but not the whole, of a valid character.
-fn is_valid_prefix(bytes: &[u8]) -> bool {
-    let Some((&lead, rest)) = bytes.split_first() else {
-        return false;
-    };
-    bytes.len() < char_width(lead)
-        && rest
-            .iter()
-            .enumerate()
-            .all(|(i, &byte)| continues(lead, i + 1, byte))
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,9 @@ use httparse::Header;
 use rand_core::RngCore;
 
 use super::{
-    accept_key, check_extra_headers, complete_or_limit, find_header, has_token, is_field_value,
-    is_token, is_valid_key, is_visible_ascii, limit_headers, limit_input, single_header,
-    HandshakeError, HandshakeLimits, Parsed, Single, Tokens, WriteError, Writer,
+    accept_key, check_extra_headers, complete_or_limit, find_header, is_field_value, is_token,
+    is_valid_key, is_visible_ascii, limit_headers, limit_input, name, HandshakeError,
+    HandshakeLimits, Parsed, Scan, Single, WriteError, Writer,
 };
 
 /// A fresh `Sec-WebSocket-Key`: the base64 of 16 bytes from `rng`
@@ -124,12 +124,11 @@ pub fn write_request(
     let mut w = Writer::new(out);
     w.put(b"GET ");
     w.put(path);
-    w.put(b" HTTP/1.1\r\n");
-    w.header("Host", host);
-    w.header("Upgrade", b"websocket");
-    w.header("Connection", b"Upgrade");
-    w.header("Sec-WebSocket-Key", key);
-    w.header("Sec-WebSocket-Version", b"13");
+    w.put(b" HTTP/1.1\r\nHost: ");
+    w.put(host);
+    w.put(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    w.put(key);
+    w.put(b"\r\nSec-WebSocket-Version: 13\r\n");
     if let Some(origin) = request.origin {
         w.header("Origin", origin.as_bytes());
     }
@@ -209,28 +208,25 @@ pub fn parse_response<'h, 'b>(
     if version != Some(1) {
         return Err(HandshakeError::NotHttp11);
     }
-    if !has_token(headers, "Upgrade", "websocket") {
+    let scan = Scan::new(headers);
+    if !scan.upgrade_websocket {
         return Err(HandshakeError::InvalidUpgrade);
     }
-    if !has_token(headers, "Connection", "upgrade") {
+    if !scan.connection_upgrade {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    match single_header(headers, "Sec-WebSocket-Accept") {
+    match scan.single(name::ACCEPT) {
         Single::Absent => return Err(HandshakeError::MissingAccept),
-        Single::One(value) if value.trim_ascii() == accept_key(key) => {}
+        Single::One(value) if value == accept_key(key) => {}
         Single::One(_) | Single::Many => return Err(HandshakeError::InvalidAccept),
     }
-    if Tokens::new(headers, "Sec-WebSocket-Extensions")
-        .next()
-        .is_some()
-    {
+    if scan.extension {
         return Err(HandshakeError::UnexpectedExtensions);
     }
-    let subprotocol = match single_header(headers, "Sec-WebSocket-Protocol") {
+    let subprotocol = match scan.single(name::PROTOCOL) {
         Single::Absent => None,
         Single::Many => return Err(HandshakeError::UnexpectedSubprotocol),
         Single::One(value) => {
-            let value = value.trim_ascii();
             let chosen = core::str::from_utf8(value)
                 .ok()
                 .filter(|chosen| offered_subprotocols.contains(chosen));

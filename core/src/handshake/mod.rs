@@ -249,28 +249,28 @@ impl HandshakeError {
     /// A short, static description, used as the body of the HTTP answer.
     pub const fn reason(self) -> &'static str {
         match self {
-            Self::Http(_) => "malformed HTTP request",
-            Self::TooLarge => "request header block too large",
-            Self::TooManyHeaders => "too many request headers",
-            Self::NotGet => "WebSocket handshake requires GET",
-            Self::NotHttp11 => "WebSocket handshake requires HTTP/1.1",
-            Self::NotUpgrade => "this is a WebSocket endpoint: upgrade required",
-            Self::InvalidUpgrade => "Upgrade header lacks the websocket token",
-            Self::MissingConnectionUpgrade => "Connection header lacks the Upgrade token",
-            Self::MissingHost => "missing Host header",
-            Self::InvalidHost => "invalid Host header",
-            Self::InvalidOrigin => "invalid Origin header",
-            Self::MissingVersion => "missing Sec-WebSocket-Version header",
-            Self::UnsupportedVersion => "unsupported WebSocket version (only 13 is supported)",
-            Self::MissingKey => "missing Sec-WebSocket-Key header",
-            Self::InvalidKey => "invalid Sec-WebSocket-Key header",
-            Self::InvalidSubprotocol => "invalid Sec-WebSocket-Protocol header",
-            Self::UnexpectedBody => "unexpected request body",
-            Self::BadStatus(_) => "server refused the upgrade",
-            Self::MissingAccept => "missing Sec-WebSocket-Accept header",
-            Self::InvalidAccept => "Sec-WebSocket-Accept does not match the key",
-            Self::UnexpectedSubprotocol => "server chose a subprotocol that was not offered",
-            Self::UnexpectedExtensions => "server chose an extension that was not offered",
+            Self::Http(_) => "malformed request",
+            Self::TooLarge => "headers too large",
+            Self::TooManyHeaders => "too many headers",
+            Self::NotGet => "GET required",
+            Self::NotHttp11 => "HTTP/1.1 required",
+            Self::NotUpgrade => "WebSocket upgrade required",
+            Self::InvalidUpgrade => "bad Upgrade",
+            Self::MissingConnectionUpgrade => "bad Connection",
+            Self::MissingHost => "no Host",
+            Self::InvalidHost => "bad Host",
+            Self::InvalidOrigin => "bad Origin",
+            Self::MissingVersion => "no version",
+            Self::UnsupportedVersion => "version 13 only",
+            Self::MissingKey => "no key",
+            Self::InvalidKey => "bad key",
+            Self::InvalidSubprotocol => "bad subprotocol",
+            Self::UnexpectedBody => "unexpected body",
+            Self::BadStatus(_) => "upgrade refused",
+            Self::MissingAccept => "no accept key",
+            Self::InvalidAccept => "bad accept key",
+            Self::UnexpectedSubprotocol => "unoffered subprotocol",
+            Self::UnexpectedExtensions => "unoffered extension",
         }
     }
 
@@ -278,12 +278,36 @@ impl HandshakeError {
     /// [`write_reject`] with [`status`](Self::status) and
     /// [`reason`](Self::reason) as the body, plus `Allow: GET` for 405) and
     /// returns its length. The contents of `out` are unspecified on error.
+    #[inline(never)]
     pub fn write_response(self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
-        let extra: &[(&str, &[u8])] = match self {
-            Self::NotGet => &[("Allow", b"GET")],
-            _ => &[],
+        // The same bytes as `write_reject` with these arguments, from fixed
+        // strings: this answer is what every server links, so it is kept
+        // small (the general writer handles any status and extra headers).
+        let status = self.status();
+        let (line, connection): (&[u8], &[u8]) = match status {
+            405 => (b"405 Method Not Allowed", b"close"),
+            426 => (
+                b"426 Upgrade Required",
+                b"Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13",
+            ),
+            431 => (b"431 Request Header Fields Too Large", b"close"),
+            _ => (b"400 Bad Request", b"close"),
         };
-        server::write_reject_unchecked(out, self.status(), self.reason(), extra)
+        let body = self.reason();
+        let mut w = Writer::new(out);
+        w.put(b"HTTP/1.1 ");
+        w.put(line);
+        w.put(b"\r\nConnection: ");
+        w.put(connection);
+        w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+        w.put_decimal(body.len());
+        w.put(if status == 405 {
+            b"\r\nAllow: GET\r\n\r\n"
+        } else {
+            b"\r\n\r\n"
+        });
+        w.put(body.as_bytes());
+        w.finish()
     }
 }
 
@@ -407,13 +431,125 @@ enum Single<'b> {
     Many,
 }
 
-fn single_header<'b>(headers: &[Header<'b>], name: &str) -> Single<'b> {
-    let mut found = headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name));
-    match (found.next(), found.next()) {
-        (None, _) => Single::Absent,
-        (Some(h), None) => Single::One(h.value),
-        (Some(_), Some(_)) => Single::Many,
+/// The headers the handshake checks, as indexes into [`Scan::NAMES`].
+mod name {
+    pub(super) const HOST: usize = 0;
+    pub(super) const UPGRADE: usize = 1;
+    pub(super) const CONNECTION: usize = 2;
+    pub(super) const VERSION: usize = 3;
+    pub(super) const KEY: usize = 4;
+    pub(super) const ORIGIN: usize = 5;
+    pub(super) const PROTOCOL: usize = 6;
+    pub(super) const TRANSFER_ENCODING: usize = 7;
+    pub(super) const CONTENT_LENGTH: usize = 8;
+    pub(super) const ACCEPT: usize = 9;
+    pub(super) const EXTENSIONS: usize = 10;
+}
+
+/// What one pass over the headers found, for every header name either side
+/// of the handshake checks (names compare case-insensitively). One pass
+/// with one name comparison loop, rather than a search per header name,
+/// keeps the parsers small.
+struct Scan<'b> {
+    /// How many headers of each name (saturating).
+    count: [u8; Scan::NAMES.len()],
+    /// The first value of each name, trimmed of whitespace.
+    first: [&'b [u8]; Scan::NAMES.len()],
+    /// `websocket` is an element of an `Upgrade` list (any case).
+    upgrade_websocket: bool,
+    /// `upgrade` is an element of a `Connection` list (any case).
+    connection_upgrade: bool,
+    /// An element of a `Sec-WebSocket-Protocol` list is not an HTTP token.
+    invalid_subprotocol: bool,
+    /// A `Sec-WebSocket-Extensions` list has a (non-empty) element.
+    extension: bool,
+    /// A `Transfer-Encoding`, or a `Content-Length` other than 0.
+    body: bool,
+}
+
+impl<'b> Scan<'b> {
+    const NAMES: [&'static str; 11] = [
+        "Host",
+        "Upgrade",
+        "Connection",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Key",
+        "Origin",
+        "Sec-WebSocket-Protocol",
+        "Transfer-Encoding",
+        "Content-Length",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Extensions",
+    ];
+
+    fn new(headers: &[Header<'b>]) -> Self {
+        let mut scan = Self {
+            count: [0; Self::NAMES.len()],
+            first: [&[]; Self::NAMES.len()],
+            upgrade_websocket: false,
+            connection_upgrade: false,
+            invalid_subprotocol: false,
+            extension: false,
+            body: false,
+        };
+        for header in headers {
+            let Some(i) = Self::NAMES
+                .iter()
+                .position(|n| header.name.eq_ignore_ascii_case(n))
+            else {
+                continue;
+            };
+            let value = header.value;
+            if let (Some(count), Some(first)) = (scan.count.get_mut(i), scan.first.get_mut(i)) {
+                if *count == 0 {
+                    *first = value.trim_ascii();
+                }
+                *count = count.saturating_add(1);
+            }
+            for token in list_elements(value) {
+                match i {
+                    name::UPGRADE => {
+                        scan.upgrade_websocket |= token.eq_ignore_ascii_case(b"websocket")
+                    }
+                    name::CONNECTION => {
+                        scan.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade")
+                    }
+                    name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
+                    name::EXTENSIONS => scan.extension = true,
+                    _ => {}
+                }
+            }
+            match i {
+                name::TRANSFER_ENCODING => scan.body = true,
+                name::CONTENT_LENGTH => scan.body |= value.trim_ascii() != b"0",
+                _ => {}
+            }
+        }
+        scan
     }
+
+    /// Whether any header is named `NAMES[i]`.
+    fn has(&self, i: usize) -> bool {
+        self.count.get(i).is_some_and(|&c| c > 0)
+    }
+
+    /// The header named `NAMES[i]` that must appear at most once (trimmed).
+    fn single(&self, i: usize) -> Single<'b> {
+        match (self.count.get(i), self.first.get(i)) {
+            (Some(1), Some(value)) => Single::One(value),
+            (Some(0) | None, _) | (_, None) => Single::Absent,
+            (Some(_), Some(_)) => Single::Many,
+        }
+    }
+}
+
+/// The elements of one comma-separated header value: trimmed of
+/// whitespace, empty elements skipped.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
 }
 
 /// The elements of a comma-separated header list over every header named
@@ -462,6 +598,7 @@ impl<'b> Iterator for Tokens<'_, 'b> {
 impl core::iter::FusedIterator for Tokens<'_, '_> {}
 
 /// Whether any element of the `name` lists equals `token`, ignoring case.
+#[cfg(test)]
 fn has_token(headers: &[Header<'_>], name: &'static str, token: &str) -> bool {
     Tokens::new(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
@@ -490,10 +627,26 @@ fn is_visible_ascii(v: &[u8]) -> bool {
     v.iter().all(|&b| (0x21..=0x7e).contains(&b))
 }
 
-/// Whether `key` is the padded base64 of exactly 16 bytes.
+/// Whether `key` is the padded base64 of exactly 16 bytes (canonical, as a
+/// strict decoder accepts it).
+///
+/// Checked by shape rather than by decoding (the nonce itself is never
+/// used): 21 characters of the standard alphabet, then one whose low four
+/// bits are zero (`A`, `Q`, `g` or `w`: the last two bits of the 16th byte
+/// followed by zero padding bits), then `==`.
 fn is_valid_key(key: &[u8]) -> bool {
-    let mut nonce = [0u8; 16];
-    key.len() == 24 && matches!(Base64::decode(key, &mut nonce), Ok(decoded) if decoded.len() == 16)
+    let [body @ .., last, b'=', b'='] = key else {
+        return false;
+    };
+    body.len() == 21
+        && body.iter().all(|&b| is_base64(b))
+        && matches!(last, b'A' | b'Q' | b'g' | b'w')
+}
+
+/// A character of the standard base64 alphabet (RFC 4648 §4), padding
+/// excluded.
+const fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
 }
 
 /// Checks caller-supplied extra headers: token names, safe values, and no
@@ -682,6 +835,36 @@ mod tests {
     }
 
     #[test]
+    fn key_shape_check_agrees_with_a_strict_decoder() {
+        // Every character at every position of a valid key, plus padding
+        // and length variants: accepted exactly when base64ct decodes the
+        // key to 16 bytes.
+        let base = *b"dGhlIHNhbXBsZSBub25jZQ==";
+        let decodes = |key: &[u8]| {
+            let mut nonce = [0u8; 16];
+            key.len() == 24 && matches!(Base64::decode(key, &mut nonce), Ok(d) if d.len() == 16)
+        };
+        for at in 0..base.len() {
+            for b in 0..=255u8 {
+                let mut key = base;
+                key[at] = b;
+                assert_eq!(is_valid_key(&key), decodes(&key), "{:?}", key);
+            }
+        }
+        for key in [
+            &b""[..],
+            b"==",
+            b"dGhlIHNhbXBsZSBub25jZQ=",
+            b"dGhlIHNhbXBsZSBub25jZQ===",
+            b"AdGhlIHNhbXBsZSBub25jZQ==",
+            b"dGhlIHNhbXBsZSBub25jZSE=",
+            b"dGhlIHNhbXBsZSBub25jZQ\x00\x00",
+        ] {
+            assert_eq!(is_valid_key(key), decodes(key), "{key:?}");
+        }
+    }
+
+    #[test]
     fn writer_reports_exact_size() {
         let mut out = [0u8; 4];
         let mut w = Writer::new(&mut out);
@@ -754,6 +937,20 @@ mod tests {
                 error.write_response(&mut out[..n - 1]),
                 Err(InsufficientSizeError { required: n })
             );
+        }
+        for (error, _) in all {
+            // The same bytes as the general writer with the same arguments.
+            let extra: &[(&str, &[u8])] = match error {
+                E::NotGet => &[("Allow", b"GET")],
+                _ => &[],
+            };
+            let mut general = [0u8; 512];
+            let n =
+                server::write_reject_unchecked(&mut general, error.status(), error.reason(), extra)
+                    .unwrap();
+            let mut out = [0u8; 512];
+            let m = error.write_response(&mut out).unwrap();
+            assert_eq!(&out[..m], &general[..n], "{error:?}");
         }
         assert_eq!(
             std::format!("{}", E::Http(httparse::Error::HeaderName)),

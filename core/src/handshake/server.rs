@@ -3,9 +3,8 @@
 use httparse::Header;
 
 use super::{
-    accept_key, check_extra_headers, complete_or_limit, find_header, has_token, is_token,
-    limit_headers, limit_input, single_header, HandshakeError, HandshakeLimits, Parsed, Single,
-    Tokens, WriteError, Writer,
+    accept_key, check_extra_headers, complete_or_limit, find_header, limit_headers, limit_input,
+    name, HandshakeError, HandshakeLimits, Parsed, Scan, Single, Tokens, WriteError, Writer,
 };
 use crate::error::InsufficientSizeError;
 
@@ -162,55 +161,51 @@ fn validate<'h, 'b>(
     if version != Some(1) {
         return Err(HandshakeError::NotHttp11);
     }
-    if find_header(headers, "Upgrade").is_none() {
+    let scan = Scan::new(headers);
+    if !scan.has(name::UPGRADE) {
         return Err(HandshakeError::NotUpgrade);
     }
-    let host = match single_header(headers, "Host") {
+    let host = match scan.single(name::HOST) {
         Single::Absent => return Err(HandshakeError::MissingHost),
         Single::Many => return Err(HandshakeError::InvalidHost),
         Single::One(value) => {
-            core::str::from_utf8(value.trim_ascii()).map_err(|_| HandshakeError::InvalidHost)?
+            core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidHost)?
         }
     };
     if host.is_empty() {
         return Err(HandshakeError::MissingHost);
     }
-    if !has_token(headers, "Upgrade", "websocket") {
+    if !scan.upgrade_websocket {
         return Err(HandshakeError::InvalidUpgrade);
     }
-    if !has_token(headers, "Connection", "upgrade") {
+    if !scan.connection_upgrade {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    match single_header(headers, "Sec-WebSocket-Version") {
+    match scan.single(name::VERSION) {
         Single::Absent => return Err(HandshakeError::MissingVersion),
-        Single::One(value) if value.trim_ascii() == b"13" => {}
+        Single::One(b"13") => {}
         Single::One(_) | Single::Many => return Err(HandshakeError::UnsupportedVersion),
     }
-    let key = match single_header(headers, "Sec-WebSocket-Key") {
+    let key = match scan.single(name::KEY) {
         Single::Absent => return Err(HandshakeError::MissingKey),
         Single::Many => return Err(HandshakeError::InvalidKey),
-        Single::One(value) => value.trim_ascii(),
+        Single::One(value) => value,
     };
     if !super::is_valid_key(key) {
         return Err(HandshakeError::InvalidKey);
     }
     let key = core::str::from_utf8(key).map_err(|_| HandshakeError::InvalidKey)?;
-    let origin = match single_header(headers, "Origin") {
+    let origin = match scan.single(name::ORIGIN) {
         Single::Absent => None,
         Single::Many => return Err(HandshakeError::InvalidOrigin),
-        Single::One(value) => Some(
-            core::str::from_utf8(value.trim_ascii()).map_err(|_| HandshakeError::InvalidOrigin)?,
-        ),
+        Single::One(value) => {
+            Some(core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidOrigin)?)
+        }
     };
-    if !Tokens::new(headers, "Sec-WebSocket-Protocol").all(is_token) {
+    if scan.invalid_subprotocol {
         return Err(HandshakeError::InvalidSubprotocol);
     }
-    let has_body = find_header(headers, "Transfer-Encoding").is_some()
-        || headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("Content-Length"))
-            .any(|h| h.value.trim_ascii() != b"0");
-    if has_body {
+    if scan.body {
         return Err(HandshakeError::UnexpectedBody);
     }
     Ok(Request {
@@ -268,10 +263,12 @@ pub fn write_accept(
     }
     check_extra_headers(extra_headers, ACCEPT_RESERVED)?;
     let mut w = Writer::new(out);
-    w.put(b"HTTP/1.1 101 Switching Protocols\r\n");
-    w.header("Upgrade", b"websocket");
-    w.header("Connection", b"Upgrade");
-    w.header("Sec-WebSocket-Accept", &request.accept_key());
+    w.put(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Accept: ",
+    );
+    w.put(&request.accept_key());
+    w.put(b"\r\n");
     if let Some(chosen) = subprotocol {
         w.header("Sec-WebSocket-Protocol", chosen.as_bytes());
     }
