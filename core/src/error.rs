@@ -30,8 +30,6 @@ pub enum ProtocolError {
     UnexpectedContinuation,
     /// A new text or binary frame while a fragmented message is in progress (§5.4). 1002.
     ExpectedContinuation,
-    /// A frame received after the peer's Close frame (§5.5.1). 1002.
-    FrameAfterClose,
     /// A close payload that is one byte long or carries a code not allowed on the wire. 1002.
     InvalidCloseCode(Option<CloseCode>),
     /// A text message or close reason that is not valid UTF-8 (§8.1). 1007.
@@ -79,7 +77,6 @@ impl ProtocolError {
             Self::InvalidPayloadLength => "bad length",
             Self::UnexpectedContinuation => "unexpected continuation",
             Self::ExpectedContinuation => "expected continuation",
-            Self::FrameAfterClose => "frame after close",
             Self::InvalidCloseCode(_) => "bad close code",
             Self::InvalidUtf8 => "invalid UTF-8",
             Self::FrameTooLarge { .. } => "frame too large",

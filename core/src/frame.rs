@@ -133,18 +133,17 @@ impl FrameHeader {
             Some(bytes) if ext > 0 => bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b)),
             _ => u64::from(len7),
         };
-        if opcode.is_control() {
-            if !fin {
-                return Err(ProtocolError::FragmentedControlFrame);
-            }
-            if usize::from(len7) > MAX_CONTROL_PAYLOAD {
-                // 126 or 127: the extended length (when it has arrived) can
-                // only be larger than 125.
-                return Err(ProtocolError::ControlFrameTooLong(payload_len));
-            }
+        if opcode.is_control() && !fin {
+            return Err(ProtocolError::FragmentedControlFrame);
         }
         if ext_bytes.is_none() {
             return Ok(None);
+        }
+        // A control frame must use the 7-bit length. The error carries the
+        // extended length, which is why it waits for those bytes: the same
+        // input gives the same error however it arrives.
+        if opcode.is_control() && usize::from(len7) > MAX_CONTROL_PAYLOAD {
+            return Err(ProtocolError::ControlFrameTooLong(payload_len));
         }
         if payload_len >> 63 != 0 {
             return Err(ProtocolError::InvalidPayloadLength);
