@@ -1,0 +1,492 @@
+//! A blocking `ws://` and `wss://` client on the same engine as the server.
+//!
+//! ```no_run
+//! use snowsocket_server::client::{self, ClientConfig};
+//! use snowsocket_server::Message;
+//!
+//! let mut client = client::connect("ws://127.0.0.1:9001/", ClientConfig::default())?;
+//! client.send_text("hello")?;
+//! if let Some(Message::Text(reply)) = client.read_message()? {
+//!     println!("{reply}");
+//! }
+//! client.close(snowsocket_server::CloseCode::NORMAL, "bye")?;
+//! # Ok::<(), snowsocket_server::client::ClientError>(())
+//! ```
+//!
+//! [`Client::sender`] gives a [`Sender`] (`Clone + Send + Sync`) to send
+//! from other threads while one thread blocks in [`Client::read_message`]:
+//! the read holds no lock, so sends never wait behind it.
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
+use snowsocket_core::{CloseCode, Config, MessageKind, Role};
+
+use crate::engine::{CloseInfo, ConnectionHandle, Message, Reader, SendError, Shared, Step};
+use crate::rng::Rng;
+use crate::tls::{self, TlsError};
+use crate::transport::{set_deadline, Transport};
+
+/// A handle to send on a client connection from any thread (the same type
+/// as the server's [`ConnectionHandle`]).
+pub type Sender = ConnectionHandle;
+
+/// The client's configuration. [`ClientConfig::default`]: the core's
+/// defaults (16 MiB messages, ping every 30 s, pong timeout 10 s), 10 s
+/// handshake and write timeouts, the Mozilla roots for `wss://`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The WebSocket connection's limits and timers.
+    pub connection: Config,
+    /// How long connecting, the TLS handshake and the upgrade may take.
+    pub handshake_timeout: Duration,
+    /// How long a write may stall before the connection is failed.
+    pub write_timeout: Duration,
+    /// Subprotocols to offer, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// The `Origin` header, if any.
+    pub origin: Option<String>,
+    /// Extra trusted root certificates (for self-signed servers).
+    pub roots: Vec<CertificateDer<'static>>,
+    /// Whether to trust the Mozilla roots (`webpki-roots`). Default true.
+    pub webpki_roots: bool,
+    /// A ready TLS configuration, used instead of `roots`/`webpki_roots`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The initial read buffer size (grows on demand). Default 4 KiB.
+    pub read_buffer_size: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connection: Config::DEFAULT,
+            handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            subprotocols: Vec::new(),
+            headers: Vec::new(),
+            origin: None,
+            roots: Vec::new(),
+            webpki_roots: true,
+            tls: None,
+            read_buffer_size: 4096,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Sets [`ClientConfig::connection`].
+    #[must_use]
+    pub const fn connection(mut self, config: Config) -> Self {
+        self.connection = config;
+        self
+    }
+    /// Sets [`ClientConfig::handshake_timeout`].
+    #[must_use]
+    pub const fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+    /// Sets [`ClientConfig::write_timeout`].
+    #[must_use]
+    pub const fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+    /// Offers one more subprotocol.
+    #[must_use]
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
+        self.subprotocols.push(name.into());
+        self
+    }
+    /// Adds a request header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Sets the `Origin` header.
+    #[must_use]
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+    /// Trusts the certificates of a PEM file (e.g. a self-signed server's).
+    ///
+    /// A self-signed server certificate must be an end-entity certificate
+    /// (`basicConstraints` CA:FALSE, as rcgen makes them): webpki refuses a
+    /// CA certificate presented as the server's own (`openssl req -x509`
+    /// makes CA certificates unless told `-addext basicConstraints=critical,CA:FALSE`).
+    pub fn add_root_pem(mut self, path: impl AsRef<Path>) -> Result<Self, TlsError> {
+        self.roots.extend(tls::certs_from_pem(path)?);
+        Ok(self)
+    }
+    /// Trusts a DER certificate.
+    #[must_use]
+    pub fn add_root_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(CertificateDer::from(der.into()));
+        self
+    }
+    /// Uses a ready rustls configuration for `wss://`.
+    #[must_use]
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+}
+
+/// Why connecting or talking failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL is not `ws://host[:port][/path]` or `wss://…`.
+    InvalidUrl(String),
+    /// Connecting or the handshake I/O failed.
+    Io(io::Error),
+    /// The TLS configuration could not be built.
+    Tls(TlsError),
+    /// The server's answer was not a valid upgrade (status, accept key…).
+    Handshake(HandshakeError),
+    /// The handshake did not complete within the handshake timeout.
+    HandshakeTimeout,
+    /// A send failed.
+    Send(SendError),
+    /// The connection ended abnormally (protocol error, timeout, I/O).
+    Closed(CloseInfo),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUrl(url) => write!(f, "invalid WebSocket URL: {url}"),
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Tls(e) => write!(f, "{e}"),
+            Self::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Self::HandshakeTimeout => f.write_str("handshake timed out"),
+            Self::Send(e) => write!(f, "send failed: {e}"),
+            Self::Closed(info) => write!(f, "connection ended: {info}"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::HandshakeTimeout,
+            _ => Self::Io(e),
+        }
+    }
+}
+
+impl From<SendError> for ClientError {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+impl From<TlsError> for ClientError {
+    fn from(e: TlsError) -> Self {
+        Self::Tls(e)
+    }
+}
+
+/// A parsed `ws://` or `wss://` URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Url {
+    tls: bool,
+    /// The host as written, without brackets for IPv6.
+    host: String,
+    port: u16,
+    /// The `Host` header value.
+    authority: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<Url, ClientError> {
+    let bad = || ClientError::InvalidUrl(url.to_owned());
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("ws://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        (true, rest)
+    } else {
+        return Err(bad());
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let path = path.split('#').next().unwrap_or("/").to_owned();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+            None if after.is_empty() => None,
+            None => return Err(bad()),
+        };
+        (host, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, p)) => (host, Some(p.parse::<u16>().map_err(|_| bad())?)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(Url {
+        tls,
+        host: host.to_owned(),
+        port: port.unwrap_or(if tls { 443 } else { 80 }),
+        authority: authority.to_owned(),
+        path,
+    })
+}
+
+/// Connects to `url` (`ws://` or `wss://`), runs the TLS handshake (SNI =
+/// the URL's host) and the WebSocket upgrade.
+pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
+    let url = parse_url(url)?;
+    let deadline = StdInstant::now() + config.handshake_timeout;
+    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port).to_socket_addrs()?.collect();
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+    let mut socket = None;
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(StdInstant::now());
+        if left.is_zero() {
+            return Err(ClientError::HandshakeTimeout);
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => {
+                socket = Some(s);
+                break;
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    let socket = Arc::new(socket.ok_or(last_error)?);
+    let _ = socket.set_nodelay(true);
+    let mut transport = if url.tls {
+        let tls_config = match &config.tls {
+            Some(c) => Arc::clone(c),
+            None => tls::client_config(&config.roots, config.webpki_roots)?,
+        };
+        let name = ServerName::try_from(url.host.clone())
+            .map_err(|_| ClientError::InvalidUrl(url.host.clone()))?;
+        let conn = rustls::ClientConnection::new(tls_config, name)
+            .map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
+        Transport::Tls(socket, Box::new(rustls::Connection::Client(conn)))
+    } else {
+        Transport::Plain(socket)
+    };
+    transport.complete_handshake(deadline)?;
+    let mut rng = Rng::from_os();
+    let key = handshake::generate_key(&mut rng);
+    let subprotocols: Vec<&str> = config.subprotocols.iter().map(String::as_str).collect();
+    let extra: Vec<(&str, &[u8])> = config
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let request = ClientRequest {
+        host: &url.authority,
+        path: &url.path,
+        origin: config.origin.as_deref(),
+        subprotocols: &subprotocols,
+        extra_headers: &extra,
+    };
+    let mut out = vec![0u8; 1024];
+    let n = match handshake::write_request(&mut out, &request, &key) {
+        Err(handshake::WriteError::InsufficientSize(e)) => {
+            out.resize(e.required, 0);
+            handshake::write_request(&mut out, &request, &key)
+        }
+        other => other,
+    }
+    .map_err(|e| ClientError::InvalidUrl(format!("{e:?}")))?;
+    set_deadline(transport.socket(), deadline)?;
+    transport.write_all(&out[..n])?;
+    transport.flush()?;
+
+    let limits = HandshakeLimits::DEFAULT;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let (chosen, consumed) = loop {
+        set_deadline(transport.socket(), deadline)?;
+        let n = match transport.read(&mut chunk) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [handshake::EMPTY_HEADER; 64];
+        match handshake::parse_response(&buf, &mut headers, &key, &subprotocols, &limits) {
+            Ok(Parsed::Incomplete) => {}
+            Ok(Parsed::Complete { value, consumed }) => {
+                break (value.subprotocol().map(str::to_owned), consumed);
+            }
+            Err(e) => return Err(ClientError::Handshake(e)),
+        }
+    };
+    let (socket, tls) = transport.into_parts();
+    socket.set_read_timeout(None)?;
+    let id = crate::server::next_id();
+    let shared = Shared::new(
+        id,
+        socket,
+        tls,
+        Role::Client,
+        config.connection,
+        config.write_timeout,
+    )?;
+    let reader = Reader::new(shared, &buf[consumed..], config.read_buffer_size);
+    Ok(Client {
+        handle: reader.handle(),
+        reader,
+        subprotocol: chosen,
+    })
+}
+
+/// A client connection. Read with [`Client::read_message`] on one thread;
+/// send from this or (through [`Client::sender`]) any other thread.
+///
+/// Pings are answered, and the heartbeat runs, while a thread is inside
+/// [`Client::read_message`] (or [`Client::close`]): keep one reading.
+/// Dropping the client closes the socket (senders then get
+/// [`SendError::Closed`]).
+pub struct Client {
+    reader: Reader,
+    handle: ConnectionHandle,
+    subprotocol: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("handle", &self.handle)
+            .field("subprotocol", &self.subprotocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Blocks until the next message. Pings are answered and the heartbeat
+    /// runs meanwhile. `Ok(None)` when the connection closed cleanly (either
+    /// side started the close handshake); `Err(ClientError::Closed)` when it
+    /// ended otherwise (protocol error, pong timeout, I/O). Later calls
+    /// repeat the outcome.
+    pub fn read_message(&mut self) -> Result<Option<Message<'_>>, ClientError> {
+        match self.reader.next_message() {
+            Ok(message) => Ok(Some(message)),
+            Err(info) if info.is_clean() => Ok(None),
+            Err(info) => Err(ClientError::Closed(info)),
+        }
+    }
+
+    /// A handle to send from other threads.
+    pub fn sender(&self) -> Sender {
+        self.handle.clone()
+    }
+
+    /// The subprotocol the server chose, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
+    }
+
+    /// The server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.handle.peer_addr()
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
+        self.handle.send_text(text)
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
+        self.handle.send_binary(data)
+    }
+
+    /// Sends a message of `kind`.
+    pub fn send(&self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        self.handle.send(kind, payload)
+    }
+
+    /// Sends one fragment (see [`ConnectionHandle::send_fragment`]).
+    pub fn send_fragment(
+        &self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        self.handle.send_fragment(kind, payload, fin)
+    }
+
+    /// Sends a Ping.
+    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
+        self.handle.ping(payload)
+    }
+
+    /// Closes: sends a Close and waits for the server's (discarding
+    /// messages that arrive meanwhile), at most the close timeout.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), ClientError> {
+        match self.handle.close(code, reason) {
+            Ok(()) | Err(SendError::Closed) => {}
+            Err(e) => return Err(e.into()),
+        }
+        loop {
+            match self.reader.next() {
+                Step::Ended(info) if info.is_clean() => return Ok(()),
+                Step::Ended(info) => return Err(ClientError::Closed(info)),
+                Step::Message(_) | Step::Control => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("ws://example.com/chat?x=1").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (false, "example.com", 80));
+        assert_eq!(
+            (u.authority.as_str(), u.path.as_str()),
+            ("example.com", "/chat?x=1")
+        );
+        let u = parse_url("wss://[::1]:9001").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "::1", 9001));
+        assert_eq!((u.authority.as_str(), u.path.as_str()), ("[::1]:9001", "/"));
+        let u = parse_url("ws://h:1?q").unwrap();
+        assert_eq!(u.path, "/?q");
+        for bad in [
+            "http://x/",
+            "ws://",
+            "ws://:80/",
+            "ws://h:port/",
+            "ws://u@h/",
+            "ws://[::1/",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,1153 @@
+//! The connection engine shared by the server and the client.
+//!
+//! One connection is three pieces:
+//!
+//! - a [`Session`] behind a mutex: the core [`Connection`], the rustls
+//!   session if any, and `out`, the bytes (ciphertext under TLS) encoded but
+//!   not yet written. It is only ever locked briefly: to feed received bytes
+//!   and collect one event, or to encode/encrypt a frame. Never across a
+//!   blocking socket call.
+//! - a writer (the socket's write half) behind a second mutex, which orders
+//!   writes: whoever holds it takes everything in `out` (in encoding order)
+//!   and writes it with the session unlocked. Lock order: writer, then
+//!   session; the session holder never waits for the writer.
+//! - a [`Reader`], owned by one thread, holding the read half
+//!   (`TcpStream::try_clone`) and the input buffers. It reads with no lock
+//!   held, with the socket's read timeout set to the next timer of the core
+//!   (heartbeat ping, pong deadline, close deadline).
+//!
+//! So a send from any thread waits at most for another write (bounded by the
+//! write timeout), never for a read.
+
+use core::cell::Cell;
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant as StdInstant;
+
+use snowsocket_core::{
+    CloseCode, Config, Connection, Error as CoreError, Event, FrameHeader, Instant, MessageKind,
+    ProtocolError, SendError as CoreSendError,
+};
+
+pub use snowsocket_core::Message;
+
+use crate::rng::Rng;
+
+/// What the core connection is, here: a growable message buffer.
+type Core = Connection<Vec<u8>, Rng>;
+
+/// Output held at most before a send on the connection's own reader thread
+/// flushes instead of deferring to the end of the read batch.
+const DEFER_LIMIT: usize = 64 * 1024;
+/// The largest the read buffer grows to.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+/// Buffers that grew past this are given back after use.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// Messages from this size on are written without a copy when possible.
+const DIRECT_MIN: usize = 64 * 1024;
+/// Under TLS, payloads from this size on are encrypted at once, without a
+/// copy (smaller frames are gathered and sealed together).
+const SEAL_DIRECT: usize = 16 * 1024;
+
+thread_local! {
+    /// The id of the connection whose reader runs on this thread (0: none).
+    /// Sends from that thread for that connection are deferred and written
+    /// together before the next blocking read.
+    static READER_OF: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as the reader thread of connection `id`.
+pub(crate) fn set_reader_thread(id: u64) {
+    READER_OF.with(|r| r.set(id));
+}
+
+/// The core's clock: microseconds since the first call in this process.
+pub(crate) fn now() -> Instant {
+    static EPOCH: OnceLock<StdInstant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(StdInstant::now);
+    Instant::from_micros(u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseCause {
+    /// The peer started the close handshake; we answered.
+    PeerClosed,
+    /// We closed it ([`ConnectionHandle::close`]) and the close handshake
+    /// completed (or the peer then hung up).
+    ClosedByUs,
+    /// The server shut down (Close 1001 sent).
+    ServerShutdown,
+    /// The peer broke the protocol or a limit; the Close with
+    /// [`CloseInfo::code`] was sent.
+    ProtocolError(ProtocolError),
+    /// The peer did not answer a heartbeat ping in time (Close 1001 sent).
+    PongTimeout,
+    /// A fragmented message was not completed in time (Close 1008 sent).
+    FragmentTimeout,
+    /// The peer did not answer our Close in time.
+    CloseTimeout,
+    /// A write stalled longer than the write timeout: the peer stopped
+    /// reading.
+    WriteTimeout,
+    /// The TCP connection ended without a close handshake.
+    UnexpectedEof,
+    /// The TLS layer failed (bad record, alert from the peer).
+    Tls(String),
+    /// A socket error.
+    Io(io::ErrorKind),
+    /// The handler panicked while handling this connection.
+    HandlerPanicked,
+}
+
+impl fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("closed by the peer"),
+            Self::ClosedByUs => f.write_str("closed by us"),
+            Self::ServerShutdown => f.write_str("server shutdown"),
+            Self::ProtocolError(e) => write!(f, "protocol error: {e}"),
+            Self::PongTimeout => f.write_str("pong timeout"),
+            Self::FragmentTimeout => f.write_str("fragmented message timeout"),
+            Self::CloseTimeout => f.write_str("close handshake timeout"),
+            Self::WriteTimeout => f.write_str("write timeout (peer not reading)"),
+            Self::UnexpectedEof => f.write_str("connection ended without a close handshake"),
+            Self::Tls(e) => write!(f, "TLS error: {e}"),
+            Self::Io(kind) => write!(f, "I/O error: {kind}"),
+            Self::HandlerPanicked => f.write_str("handler panicked"),
+        }
+    }
+}
+
+/// How a connection ended: given to `on_close`, and by the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code: the peer's for [`CloseCause::PeerClosed`], ours when
+    /// we sent the Close; `None` when no Close frame was exchanged.
+    pub code: Option<CloseCode>,
+    /// The reason that went with [`CloseInfo::code`].
+    pub reason: String,
+    /// Why it ended.
+    pub cause: CloseCause,
+}
+
+impl CloseInfo {
+    fn new(cause: CloseCause, code: Option<CloseCode>, reason: &str) -> Self {
+        Self {
+            code,
+            reason: reason.to_owned(),
+            cause,
+        }
+    }
+
+    /// Whether the close handshake completed normally (started by either
+    /// side, including a server shutdown).
+    pub fn is_clean(&self) -> bool {
+        matches!(
+            self.cause,
+            CloseCause::PeerClosed | CloseCause::ClosedByUs | CloseCause::ServerShutdown
+        )
+    }
+}
+
+impl fmt::Display for CloseInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "{} (close {} {:?})", self.cause, code.0, self.reason),
+            None => write!(f, "{}", self.cause),
+        }
+    }
+}
+
+/// Why a send failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closing or closed (a Close was sent or received,
+    /// or it failed).
+    Closed,
+    /// The write stalled longer than the write timeout; the connection was
+    /// failed.
+    WriteTimeout,
+    /// The socket failed; the connection was failed.
+    Io(io::ErrorKind),
+    /// The core refused the frame (control payload over 125 bytes, a close
+    /// code that may not be sent, a fragmented message in progress).
+    Refused(CoreSendError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("connection is closing or closed"),
+            Self::WriteTimeout => f.write_str("write timed out: the peer is not reading"),
+            Self::Io(kind) => write!(f, "socket error: {kind}"),
+            Self::Refused(e) => write!(f, "refused: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
+impl From<CoreSendError> for SendError {
+    fn from(e: CoreSendError) -> Self {
+        match e {
+            CoreSendError::Closed => Self::Closed,
+            other => Self::Refused(other),
+        }
+    }
+}
+
+/// Everything the core and TLS need, locked briefly.
+pub(crate) struct Session {
+    conn: Core,
+    tls: Option<rustls::Connection>,
+    /// Encoded (and encrypted) bytes not yet handed to the writer.
+    out: Vec<u8>,
+    /// TLS only: frames not yet encrypted. They are sealed into records
+    /// when written (`seal`), so a batch of small frames makes few records.
+    plain: Vec<u8>,
+    /// The first recorded reason for the end (a close we started, a failed
+    /// write); the reader's own findings come second.
+    ended: Option<CloseInfo>,
+}
+
+impl Session {
+    /// Encodes a frame (header + payload, masked when the header says so)
+    /// onto `out`, through TLS if any.
+    fn push_frame(&mut self, header: FrameHeader, payload: &[u8]) {
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = header.encode(&mut head).unwrap_or(0);
+        let head = &head[..n];
+        match (&mut self.tls, header.mask) {
+            (None, mask) => {
+                self.out.reserve(n + payload.len());
+                self.out.extend_from_slice(head);
+                let start = self.out.len();
+                self.out.extend_from_slice(payload);
+                if let Some(key) = mask {
+                    snowsocket_core::mask::apply_mask(&mut self.out[start..], key, 0);
+                }
+            }
+            (Some(tls), None) if payload.len() >= SEAL_DIRECT => {
+                // A large payload: seal what is pending, then encrypt header
+                // and payload into the same records without a copy.
+                if !self.plain.is_empty() {
+                    encrypt(tls, &self.plain, &mut self.out);
+                    self.plain.clear();
+                }
+                let mut parts = [head, payload];
+                while !parts[0].is_empty() || !parts[1].is_empty() {
+                    let slices = [io::IoSlice::new(parts[0]), io::IoSlice::new(parts[1])];
+                    match tls.writer().write_vectored(&slices) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let from_head = n.min(parts[0].len());
+                            parts[0] = &parts[0][from_head..];
+                            parts[1] = &parts[1][n - from_head..];
+                        }
+                    }
+                }
+                encrypt(tls, &[], &mut self.out);
+            }
+            (Some(_), mask) => {
+                self.plain.extend_from_slice(head);
+                let start = self.plain.len();
+                self.plain.extend_from_slice(payload);
+                if let Some(key) = mask {
+                    snowsocket_core::mask::apply_mask(&mut self.plain[start..], key, 0);
+                }
+            }
+        }
+    }
+
+    /// Encrypts the pending TLS plaintext onto `out`.
+    fn seal(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            if !self.plain.is_empty() {
+                encrypt(tls, &self.plain, &mut self.out);
+                self.plain.clear();
+                shrink(&mut self.plain);
+            }
+        }
+    }
+
+    /// Bytes waiting to be written (encrypted or not yet).
+    fn pending(&self) -> usize {
+        self.out.len() + self.plain.len()
+    }
+
+    /// Moves the core's queued control frames (pongs, heartbeat pings,
+    /// close) onto `out`.
+    fn pump_control(&mut self) {
+        let mut buf = [0u8; 160];
+        loop {
+            match self.conn.poll_transmit(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.push_raw(n, &buf),
+            }
+        }
+    }
+
+    fn push_raw(&mut self, n: usize, buf: &[u8]) {
+        let bytes = &buf[..n];
+        match &self.tls {
+            None => self.out.extend_from_slice(bytes),
+            Some(_) => self.plain.extend_from_slice(bytes),
+        }
+    }
+
+    /// Records the end of the connection unless one is already recorded.
+    /// A close we started is replaced by a later failure (close timeout,
+    /// protocol error, write timeout…), which says more.
+    fn record(&mut self, info: CloseInfo) {
+        let replace = match &self.ended {
+            None => true,
+            Some(prev) => {
+                prev.cause == CloseCause::ClosedByUs
+                    && !matches!(
+                        info.cause,
+                        CloseCause::PeerClosed | CloseCause::UnexpectedEof
+                    )
+            }
+        };
+        if replace {
+            self.ended = Some(info);
+        }
+    }
+
+    /// Starts the close handshake with `code`, recording `cause`.
+    fn close(&mut self, code: CloseCode, reason: &str, cause: CloseCause) -> Result<(), SendError> {
+        self.conn.close(code, reason, now())?;
+        self.record(CloseInfo::new(cause, Some(code), reason));
+        self.pump_control();
+        Ok(())
+    }
+}
+
+/// Encrypts `plain` and appends the TLS records to `out`.
+fn encrypt(tls: &mut rustls::Connection, plain: &[u8], out: &mut Vec<u8>) {
+    // The session's buffer limit is lifted, so the writer takes everything.
+    if !plain.is_empty() {
+        let _ = tls.writer().write_all(plain);
+    }
+    while tls.wants_write() {
+        if tls.write_tls(out).is_err() {
+            break;
+        }
+    }
+}
+
+fn shrink(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_CAPACITY {
+        buf.clear();
+        buf.shrink_to(KEEP_CAPACITY / 4);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the writer lock guards: the buffer being written (swapped with
+/// `Session::out`), and the right to write to the socket.
+struct WriteHalf {
+    spare: Vec<u8>,
+}
+
+/// The state shared by a connection's reader and its handles.
+pub(crate) struct Shared {
+    id: u64,
+    peer: SocketAddr,
+    role: snowsocket_core::Role,
+    /// The longest the reader blocks: a Close sent from another thread
+    /// while it blocks is timed out at most this late.
+    max_wait: Duration,
+    session: Mutex<Session>,
+    writer: Mutex<WriteHalf>,
+    /// The socket: read by the reader (no lock), written under the writer
+    /// lock, shut down by anyone.
+    socket: Arc<TcpStream>,
+}
+
+impl Shared {
+    /// Builds the engine for an upgraded connection. `tls` is the session
+    /// that ran the handshake on `socket`.
+    pub(crate) fn new(
+        id: u64,
+        socket: Arc<TcpStream>,
+        tls: Option<rustls::Connection>,
+        role: snowsocket_core::Role,
+        config: Config,
+        write_timeout: Duration,
+    ) -> io::Result<Arc<Self>> {
+        let peer = socket.peer_addr()?;
+        socket.set_write_timeout(Some(write_timeout.max(Duration::from_millis(1))))?;
+        let mut tls = tls;
+        if let Some(tls) = &mut tls {
+            tls.set_buffer_limit(None);
+        }
+        let conn = Connection::new(role, config, Vec::new(), Rng::from_os(), now());
+        let shared = Arc::new(Self {
+            id,
+            peer,
+            role,
+            max_wait: config.close_timeout.max(Duration::from_millis(100)),
+            session: Mutex::new(Session {
+                conn,
+                tls,
+                out: Vec::new(),
+                plain: Vec::new(),
+                ended: None,
+            }),
+            writer: Mutex::new(WriteHalf { spare: Vec::new() }),
+            socket,
+        });
+        Ok(shared)
+    }
+
+    /// Writes everything encoded so far, in order. Called by every sender
+    /// (unless deferred) and by the reader before it blocks.
+    fn flush(&self) -> Result<(), SendError> {
+        let mut w = lock(&self.writer);
+        self.flush_locked(&mut w)
+    }
+
+    fn flush_locked(&self, w: &mut WriteHalf) -> Result<(), SendError> {
+        loop {
+            {
+                let mut s = lock(&self.session);
+                s.seal();
+                if s.out.is_empty() {
+                    return Ok(());
+                }
+                core::mem::swap(&mut s.out, &mut w.spare);
+            }
+            let result = write_all(&self.socket, &w.spare, &[]);
+            w.spare.clear();
+            shrink(&mut w.spare);
+            if let Err(e) = result {
+                return Err(self.fail_write(&e));
+            }
+        }
+    }
+
+    /// A large message from a server over plain TCP is written straight
+    /// from the caller's buffer (header and payload in one vectored write),
+    /// without copying it, when nothing else is pending. `None` when this
+    /// does not apply (the caller encodes as usual).
+    fn send_direct(&self, kind: MessageKind, payload: &[u8]) -> Option<Result<(), SendError>> {
+        if self.role != snowsocket_core::Role::Server || payload.len() < DIRECT_MIN {
+            return None;
+        }
+        let mut w = lock(&self.writer);
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = {
+            let mut s = lock(&self.session);
+            if s.tls.is_some() || !s.out.is_empty() {
+                return None;
+            }
+            let header = match s.conn.message_header(kind, payload.len()) {
+                Ok(header) => header,
+                Err(e) => return Some(Err(e.into())),
+            };
+            header.encode(&mut head).unwrap_or(0)
+        };
+        let result = write_all(&self.socket, &head[..n], payload);
+        if let Err(e) = result {
+            return Some(Err(self.fail_write(&e)));
+        }
+        // Frames other senders encoded meanwhile.
+        Some(self.flush_locked(&mut w))
+    }
+
+    /// A write failed: the connection is over. Records why, drops what was
+    /// pending and shuts the socket down, which wakes the reader.
+    fn fail_write(&self, e: &io::Error) -> SendError {
+        let (cause, err) = match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                (CloseCause::WriteTimeout, SendError::WriteTimeout)
+            }
+            kind => (CloseCause::Io(kind), SendError::Io(kind)),
+        };
+        log::debug!("connection {} ({}): write failed: {e}", self.id, self.peer);
+        {
+            let mut s = lock(&self.session);
+            s.record(CloseInfo::new(cause, None, ""));
+            s.conn.abort();
+            s.out.clear();
+            s.plain.clear();
+        }
+        let _ = self.socket.shutdown(Shutdown::Both);
+        err
+    }
+
+    /// Flushes now, or defers to the end of the read batch when called from
+    /// this connection's own reader thread (and little is pending).
+    fn flush_or_defer(&self, pending: usize) -> Result<(), SendError> {
+        if pending < DEFER_LIMIT && READER_OF.with(Cell::get) == self.id {
+            return Ok(());
+        }
+        self.flush()
+    }
+
+    fn with_session<T>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<T, SendError>,
+    ) -> Result<(T, usize), SendError> {
+        let mut s = lock(&self.session);
+        let value = f(&mut s)?;
+        Ok((value, s.pending()))
+    }
+}
+
+/// Writes all of `a` then `b` (one vectored write when both are there).
+/// The socket's write timeout bounds each call: a call that makes no
+/// progress for that long fails with `WouldBlock`/`TimedOut`, which is the
+/// write timeout (a peer that keeps reading, however slowly, is not failed).
+fn write_all(socket: &TcpStream, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let mut socket = socket;
+    let (mut a, mut b) = (a, b);
+    while !a.is_empty() || !b.is_empty() {
+        let result = if a.is_empty() {
+            socket.write(b)
+        } else if b.is_empty() {
+            socket.write(a)
+        } else {
+            socket.write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+        };
+        match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                let from_a = n.min(a.len());
+                a = &a[from_a..];
+                b = &b[n - from_a..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A handle to one connection: send from any thread, close, inspect.
+///
+/// `Clone + Send + Sync`; cheap to clone (an `Arc`). Usable inside the
+/// handler's callbacks, including on the connection's own thread: sends made
+/// there (for this connection) are written together once the bytes already
+/// read are handled, before the thread waits for more (fewer system calls;
+/// [`ConnectionHandle::flush`] forces it). Sends from any other thread are
+/// written before they return. Sends after the connection closed return
+/// [`SendError::Closed`], never panic.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    shared: Arc<Shared>,
+}
+
+impl ConnectionHandle {
+    pub(crate) const fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// A number unique to this connection within the process (never 0).
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared.peer
+    }
+
+    /// Sends a text message. Blocks while earlier frames are written (at
+    /// most the write timeout).
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
+        self.send(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
+        self.send(MessageKind::Binary, data)
+    }
+
+    /// Sends a message of `kind` (text must be UTF-8; use
+    /// [`ConnectionHandle::send_text`] to have the compiler check it).
+    pub fn send(&self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        if let Some(result) = self.shared.send_direct(kind, payload) {
+            return result;
+        }
+        let ((), pending) = self.shared.with_session(|s| {
+            let header = s.conn.message_header(kind, payload.len())?;
+            s.push_frame(header, payload);
+            Ok(())
+        })?;
+        self.shared.flush_or_defer(pending)
+    }
+
+    /// Sends one fragment of a message: the first call starts a message of
+    /// `kind`, later ones continue it, and `fin` ends it.
+    pub fn send_fragment(
+        &self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        let ((), pending) = self.shared.with_session(|s| {
+            let header = s.conn.fragment_header(kind, payload.len(), fin)?;
+            s.push_frame(header, payload);
+            Ok(())
+        })?;
+        self.shared.flush_or_defer(pending)
+    }
+
+    /// Sends a Ping (payload at most 125 bytes). The heartbeat pings by
+    /// itself; this is for applications that want their own.
+    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
+        let ((), pending) = self.shared.with_session(|s| {
+            let mut buf = [0u8; 160];
+            let n = s.conn.ping(payload, &mut buf)?;
+            s.push_raw(n, &buf);
+            Ok(())
+        })?;
+        self.shared.flush_or_defer(pending)
+    }
+
+    /// Starts the close handshake with `code` and `reason` (cut to 123
+    /// bytes). Does not wait for the peer's answer: the connection's reader
+    /// receives it (or gives up after the close timeout) and reports the end
+    /// ([`CloseCause::ClosedByUs`]).
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.close_with(code, reason, CloseCause::ClosedByUs)
+    }
+
+    pub(crate) fn close_with(
+        &self,
+        code: CloseCode,
+        reason: &str,
+        cause: CloseCause,
+    ) -> Result<(), SendError> {
+        let ((), pending) = self.shared.with_session(|s| s.close(code, reason, cause))?;
+        self.shared.flush_or_defer(pending)
+    }
+
+    /// Writes what sends on the connection's own thread deferred (see the
+    /// type's docs) now, instead of after the handler returns: for a
+    /// handler that sends and then waits for something that needs the peer
+    /// to have received it. Elsewhere, sends are already written.
+    pub fn flush(&self) -> Result<(), SendError> {
+        self.shared.flush()
+    }
+
+    /// For a server shutdown: queues Close `code` and writes it if the
+    /// socket is free, each write bounded by `budget`. A write in progress
+    /// on another thread (to a peer that does not read) is not waited for:
+    /// it writes the Close after its own bytes.
+    pub(crate) fn close_for_shutdown(&self, code: CloseCode, reason: &str, budget: Duration) {
+        let queued = self
+            .shared
+            .with_session(|s| s.close(code, reason, CloseCause::ServerShutdown));
+        if queued.is_err() {
+            return;
+        }
+        let _ = self
+            .shared
+            .socket
+            .set_write_timeout(Some(budget.max(Duration::from_millis(1))));
+        if let Ok(mut w) = self.shared.writer.try_lock() {
+            let _ = self.shared.flush_locked(&mut w);
+        }
+    }
+
+    /// Whether messages may still be sent (no Close sent or received, not
+    /// failed).
+    pub fn is_open(&self) -> bool {
+        lock(&self.shared.session).conn.is_open()
+    }
+
+    /// Changes how long a write may make no progress (the peer not
+    /// reading) before the connection is failed.
+    pub fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        self.shared.socket.set_write_timeout(Some(timeout))
+    }
+
+    /// Closes the socket at once, without a close handshake (the reader
+    /// reports `cause`).
+    pub(crate) fn abort(&self, cause: CloseCause) {
+        lock(&self.shared.session).record(CloseInfo::new(cause, None, ""));
+        let _ = self.shared.socket.shutdown(Shutdown::Both);
+    }
+}
+
+impl fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionHandle")
+            .field("id", &self.shared.id)
+            .field("peer", &self.shared.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the reader found.
+#[derive(Debug)]
+pub(crate) enum Step<'a> {
+    /// A complete data message.
+    Message(Message<'a>),
+    /// A Ping (answered) or a Pong.
+    Control,
+    /// The connection is over (reported once; later calls repeat it).
+    Ended(CloseInfo),
+}
+
+/// Where an event's payload is, once the session lock is released.
+enum Payload {
+    /// In `input[range]`.
+    Input(core::ops::Range<usize>),
+    /// Copied into `owned`.
+    Owned,
+}
+
+/// The receiving side of a connection, owned by one thread.
+pub(crate) struct Reader {
+    shared: Arc<Shared>,
+    /// Plaintext bytes for the core: `input[start..end]` is unprocessed.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Ciphertext read from the socket (TLS only).
+    raw: Vec<u8>,
+    /// Payloads copied out of the core's reassembly buffer.
+    owned: Vec<u8>,
+    /// The read timeout currently set on the socket.
+    read_timeout: Option<Duration>,
+    done: Option<CloseInfo>,
+    /// Whether the peer's Close (or our Close's answer) has been received.
+    close_received: bool,
+}
+
+impl Reader {
+    /// The reader of `shared`'s socket, starting with `initial` bytes
+    /// already received after the handshake.
+    pub(crate) fn new(shared: Arc<Shared>, initial: &[u8], buffer_size: usize) -> Self {
+        let size = buffer_size.clamp(64, MAX_READ_BUFFER).max(initial.len());
+        let mut input = vec![0u8; size];
+        input[..initial.len()].copy_from_slice(initial);
+        let tls = lock(&shared.session).tls.is_some();
+        // The handshake left a deadline on the socket; `read_timeout`
+        // starts from "none".
+        let _ = shared.socket.set_read_timeout(None);
+        let mut reader = Self {
+            shared,
+            input,
+            start: 0,
+            end: initial.len(),
+            raw: if tls { vec![0u8; size] } else { Vec::new() },
+            owned: Vec::new(),
+            read_timeout: None,
+            done: None,
+            close_received: false,
+        };
+        reader.drain_plaintext();
+        reader
+    }
+
+    /// Moves plaintext that rustls already decrypted (frames that came in
+    /// the same record as the handshake's end) into the input buffer.
+    fn drain_plaintext(&mut self) {
+        let mut s = lock(&self.shared.session);
+        let Some(tls) = &mut s.tls else {
+            return;
+        };
+        loop {
+            if self.end == self.input.len() {
+                let new_len = self.input.len() * 2;
+                self.input.resize(new_len, 0);
+            }
+            match tls.reader().read(&mut self.input[self.end..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.end += n,
+            }
+        }
+    }
+
+    /// A handle to this connection.
+    pub(crate) fn handle(&self) -> ConnectionHandle {
+        ConnectionHandle::new(Arc::clone(&self.shared))
+    }
+
+    /// Blocks until the next message, control frame or the end.
+    pub(crate) fn next(&mut self) -> Step<'_> {
+        match self.advance() {
+            Ok(event) => self.materialize(event),
+            Err(info) => self.finish(info),
+        }
+    }
+
+    /// Blocks until the next data message (control frames are handled on
+    /// the way); `Err` at the end.
+    pub(crate) fn next_message(&mut self) -> Result<Message<'_>, CloseInfo> {
+        let event = loop {
+            match self.advance() {
+                Ok((Kind::Control, _)) => {}
+                Ok(event) => break event,
+                Err(info) => {
+                    self.finish(info.clone());
+                    return Err(info);
+                }
+            }
+        };
+        match self.materialize(event) {
+            Step::Message(message) => Ok(message),
+            Step::Ended(info) => Err(info),
+            Step::Control => Err(unknown_end()),
+        }
+    }
+
+    /// Reads and feeds until an event (located, not yet borrowed) or the end.
+    fn advance(&mut self) -> Result<(Kind, Payload), CloseInfo> {
+        if let Some(info) = &self.done {
+            return Err(info.clone());
+        }
+        loop {
+            if self.start < self.end {
+                if let Some(event) = self.process()? {
+                    return Ok(event);
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Feeds buffered input to the core; returns the next event, if one is
+    /// complete.
+    fn process(&mut self) -> Result<Option<(Kind, Payload)>, CloseInfo> {
+        let Self {
+            shared,
+            input,
+            start,
+            end,
+            owned,
+            close_received,
+            ..
+        } = self;
+        let base = *start;
+        let slice = &mut input[base..*end];
+        let slice_addr = slice.as_ptr() as usize;
+        let slice_len = slice.len();
+        let mut s = lock(&shared.session);
+        let s = &mut *s;
+        let (consumed, event) = match s.conn.handle_read(slice, now()) {
+            Ok(x) => x,
+            Err(e) => {
+                let info = core_failure(e);
+                s.record(info);
+                s.pump_control();
+                return Err(s.ended.clone().unwrap_or_else(unknown_end));
+            }
+        };
+        let mut locate = |bytes: &[u8]| {
+            let addr = bytes.as_ptr() as usize;
+            if addr >= slice_addr && addr + bytes.len() <= slice_addr + slice_len {
+                let from = base + (addr - slice_addr);
+                Payload::Input(from..from + bytes.len())
+            } else {
+                owned.clear();
+                owned.extend_from_slice(bytes);
+                Payload::Owned
+            }
+        };
+        let mut peer_close = None;
+        let result = match event {
+            None => None,
+            Some(Event::Text(t)) => Some((Kind::Text, locate(t.as_bytes()))),
+            Some(Event::Binary(b)) => Some((Kind::Binary, locate(b))),
+            Some(Event::Ping(_) | Event::Pong(_)) => Some((Kind::Control, Payload::Owned)),
+            Some(Event::Close(frame)) => {
+                *close_received = true;
+                let (code, reason) = frame.map_or((None, ""), |f| (Some(f.code), f.reason));
+                peer_close = Some(CloseInfo::new(CloseCause::PeerClosed, code, reason));
+                Some((Kind::Close, Payload::Owned))
+            }
+            Some(_) => Some((Kind::Control, Payload::Owned)),
+        };
+        if let Some(info) = peer_close {
+            s.record(info);
+        }
+        s.pump_control();
+        *start += consumed;
+        if result.is_none() {
+            // Keep the unconsumed rest (an incomplete header) at the front.
+            input.copy_within(*start..*end, 0);
+            *end -= *start;
+            *start = 0;
+        }
+        Ok(result)
+    }
+
+    fn materialize(&mut self, (kind, payload): (Kind, Payload)) -> Step<'_> {
+        if let Kind::Close = kind {
+            let info = lock(&self.shared.session)
+                .ended
+                .clone()
+                .unwrap_or_else(unknown_end);
+            return self.finish(info);
+        }
+        let bytes: &[u8] = match payload {
+            Payload::Input(range) => self.input.get(range).unwrap_or_default(),
+            Payload::Owned => &self.owned,
+        };
+        match kind {
+            // Validated by the core; checked again only because a `&str`
+            // cannot be made without it (no `unsafe`).
+            Kind::Text => Step::Message(Message::Text(
+                core::str::from_utf8(bytes).unwrap_or_default(),
+            )),
+            Kind::Binary => Step::Message(Message::Binary(bytes)),
+            Kind::Control | Kind::Close => Step::Control,
+        }
+    }
+
+    /// Services timers, writes pending output, then blocks for more input.
+    fn fill(&mut self) -> Result<(), CloseInfo> {
+        let timeout = self.service_timers()?;
+        if self.shared.flush().is_err() {
+            return Err(self.recorded());
+        }
+        if self.close_received {
+            return Err(self.recorded());
+        }
+        // The socket's read timeout needs to be at most the time to the
+        // next timer (never wake late); when it must shrink it is set to half
+        // of that, so that a busy connection re-sets it only a few times per
+        // timer period, not once per read.
+        let set = match (timeout, self.read_timeout) {
+            (None, None) => None,
+            (None, Some(_)) => Some(None),
+            (Some(t), None) => Some(Some(t)),
+            (Some(t), Some(cur)) if t < cur => Some(Some((t / 2).max(Duration::from_millis(1)))),
+            (Some(t), Some(cur)) if t > cur * 4 => Some(Some(t)),
+            (Some(_), Some(_)) => None,
+        };
+        if let Some(new) = set {
+            if new != self.read_timeout {
+                if let Err(e) = self.shared.socket.set_read_timeout(new) {
+                    return Err(CloseInfo::new(CloseCause::Io(e.kind()), None, ""));
+                }
+                self.read_timeout = new;
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let is_tls = !self.raw.is_empty();
+        let result = if is_tls {
+            (&*self.shared.socket).read(&mut self.raw)
+        } else {
+            if self.end == self.input.len() {
+                let new_len = (self.input.len() * 2)
+                    .min(MAX_READ_BUFFER)
+                    .max(self.end + 64);
+                self.input.resize(new_len, 0);
+            }
+            (&*self.shared.socket).read(&mut self.input[self.end..])
+        };
+        match result {
+            Ok(0) => Err(self.eof()),
+            Ok(n) if is_tls => {
+                let full = n == self.raw.len();
+                self.decrypt(n)?;
+                if full && self.raw.len() < MAX_READ_BUFFER {
+                    let new_len = (self.raw.len() * 2).min(MAX_READ_BUFFER);
+                    self.raw.resize(new_len, 0);
+                }
+                Ok(())
+            }
+            Ok(n) => {
+                self.end += n;
+                if self.end == self.input.len() && self.input.len() < MAX_READ_BUFFER {
+                    let new_len = (self.input.len() * 2).min(MAX_READ_BUFFER);
+                    self.input.resize(new_len, 0);
+                }
+                Ok(())
+            }
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::Interrupted => Ok(()),
+                kind => {
+                    let mut s = lock(&self.shared.session);
+                    s.record(CloseInfo::new(CloseCause::Io(kind), None, ""));
+                    Err(s.ended.clone().unwrap_or_else(unknown_end))
+                }
+            },
+        }
+    }
+
+    /// Advances the core's timers; returns the read timeout until the next.
+    fn service_timers(&mut self) -> Result<Option<Duration>, CloseInfo> {
+        let mut s = lock(&self.shared.session);
+        if let Some(info) = &s.ended {
+            if !matches!(
+                info.cause,
+                CloseCause::ClosedByUs | CloseCause::ServerShutdown
+            ) {
+                return Err(info.clone());
+            }
+        }
+        if s.conn.is_closed() && !self.close_received {
+            return Err(s.ended.clone().unwrap_or_else(unknown_end));
+        }
+        let now = now();
+        if let Some(deadline) = s.conn.poll_timeout() {
+            if deadline <= now {
+                if let Err(e) = s.conn.handle_timeout(now) {
+                    let info = core_failure(e);
+                    s.record(info);
+                    s.pump_control();
+                    let info = s.ended.clone().unwrap_or_else(unknown_end);
+                    drop(s);
+                    let _ = self.shared.flush();
+                    return Err(info);
+                }
+                s.pump_control();
+            }
+        }
+        let next = s
+            .conn
+            .poll_timeout()
+            .map_or(self.shared.max_wait, |deadline| {
+                deadline.saturating_duration_since(now)
+            });
+        Ok(Some(
+            next.clamp(Duration::from_millis(1), self.shared.max_wait),
+        ))
+    }
+
+    /// Feeds `n` bytes of ciphertext to rustls and moves the plaintext into
+    /// the input buffer.
+    fn decrypt(&mut self, n: usize) -> Result<(), CloseInfo> {
+        let mut s = lock(&self.shared.session);
+        let s = &mut *s;
+        let Some(tls) = &mut s.tls else {
+            return Ok(());
+        };
+        let mut ciphertext = &self.raw[..n];
+        let mut peer_closed = false;
+        while !ciphertext.is_empty() {
+            if let Err(e) = tls.read_tls(&mut ciphertext) {
+                let info = CloseInfo::new(CloseCause::Tls(e.to_string()), None, "");
+                s.record(info);
+                return Err(s.ended.clone().unwrap_or_else(unknown_end));
+            }
+            let state = match tls.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    // Queue the alert rustls prepared.
+                    while tls.wants_write() && tls.write_tls(&mut s.out).is_ok() {}
+                    s.record(CloseInfo::new(CloseCause::Tls(e.to_string()), None, ""));
+                    let info = s.ended.clone().unwrap_or_else(unknown_end);
+                    return Err(info);
+                }
+            };
+            peer_closed |= state.peer_has_closed();
+            let want = state.plaintext_bytes_to_read();
+            if self.input.len() - self.end < want {
+                self.input.resize(self.end + want, 0);
+            }
+            let mut reader = tls.reader();
+            while self.end < self.input.len() {
+                match reader.read(&mut self.input[self.end..]) {
+                    Ok(0) => break,
+                    Ok(k) => self.end += k,
+                    Err(_) => break,
+                }
+            }
+            // Key updates and the like may need an answer.
+            while tls.wants_write() && tls.write_tls(&mut s.out).is_ok() {}
+        }
+        if peer_closed && self.start == self.end && !self.close_received {
+            s.record(CloseInfo::new(CloseCause::UnexpectedEof, None, ""));
+            return Err(s.ended.clone().unwrap_or_else(unknown_end));
+        }
+        Ok(())
+    }
+
+    fn eof(&self) -> CloseInfo {
+        let mut s = lock(&self.shared.session);
+        s.record(CloseInfo::new(CloseCause::UnexpectedEof, None, ""));
+        s.ended.clone().unwrap_or_else(unknown_end)
+    }
+
+    fn recorded(&self) -> CloseInfo {
+        lock(&self.shared.session)
+            .ended
+            .clone()
+            .unwrap_or_else(unknown_end)
+    }
+
+    /// The end: writes what is left (a Close reply), closes the socket and
+    /// remembers the outcome.
+    fn finish(&mut self, info: CloseInfo) -> Step<'_> {
+        {
+            let mut s = lock(&self.shared.session);
+            let s = &mut *s;
+            s.seal();
+            if let Some(tls) = &mut s.tls {
+                // End the TLS stream properly (after any Close reply).
+                tls.send_close_notify();
+                while tls.wants_write() && tls.write_tls(&mut s.out).is_ok() {}
+            }
+        }
+        let _ = self.shared.flush();
+        lock(&self.shared.session).conn.abort();
+        let _ = self.shared.socket.shutdown(Shutdown::Both);
+        self.done = Some(info.clone());
+        Step::Ended(info)
+    }
+}
+
+impl Drop for Reader {
+    /// A reader dropped before the end (a client dropped mid-connection)
+    /// closes the socket: the connection cannot be read any more.
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            lock(&self.shared.session).conn.abort();
+            let _ = self.shared.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Binary,
+    Control,
+    Close,
+}
+
+fn unknown_end() -> CloseInfo {
+    CloseInfo::new(CloseCause::UnexpectedEof, None, "")
+}
+
+/// The end a core failure stands for.
+fn core_failure(e: CoreError) -> CloseInfo {
+    let code = e.close_code();
+    let (cause, reason) = match e {
+        CoreError::Protocol(p) => (CloseCause::ProtocolError(p), p.reason()),
+        CoreError::PongTimeout => (CloseCause::PongTimeout, "pong timeout"),
+        CoreError::FragmentTimeout => (CloseCause::FragmentTimeout, "fragmented message timeout"),
+        CoreError::CloseTimeout => (CloseCause::CloseTimeout, ""),
+        _ => (CloseCause::UnexpectedEof, ""),
+    };
+    CloseInfo::new(cause, code, reason)
+}

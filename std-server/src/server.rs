@@ -1,0 +1,801 @@
+//! The server: a listener, one thread per connection, a handler, limits and
+//! graceful shutdown.
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::panic;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant as StdInstant;
+
+use snowsocket_core::handshake::{self, HandshakeError, Header, Parsed, Request, EMPTY_HEADER};
+use snowsocket_core::{CloseCode, Role};
+
+use crate::config::ServerConfig;
+use crate::engine::{self, CloseCause, CloseInfo, ConnectionHandle, Message, Reader, Shared, Step};
+use crate::transport::{set_deadline, Transport};
+
+/// Connection ids, unique in the process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh connection id.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What the server does with connections. Every method has a default; a
+/// handler is shared by all connection threads (`Send + Sync`).
+///
+/// For each connection: [`on_accept`](Handler::on_accept) decides on the
+/// upgrade request; if accepted, [`on_connect`](Handler::on_connect), then
+/// [`on_message`](Handler::on_message) for every message, then
+/// [`on_close`](Handler::on_close) exactly once, whatever ended it. All run
+/// on the connection's own thread, with no lock held: they may send on any
+/// [`ConnectionHandle`], this one included.
+pub trait Handler: Send + Sync + 'static {
+    /// Decides on an upgrade request. Default: accept, no subprotocol.
+    fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
+        let _ = request;
+        Accept::upgrade()
+    }
+
+    /// A connection is open.
+    fn on_connect(&self, conn: &ConnectionHandle) {
+        let _ = conn;
+    }
+
+    /// A complete message arrived (borrowed: copy what you keep).
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        let _ = (conn, message);
+    }
+
+    /// The connection ended; `info` says how.
+    fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
+        let _ = (conn, info);
+    }
+}
+
+impl<H: Handler> Handler for Arc<H> {
+    fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
+        (**self).on_accept(request)
+    }
+    fn on_connect(&self, conn: &ConnectionHandle) {
+        (**self).on_connect(conn);
+    }
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        (**self).on_message(conn, message);
+    }
+    fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
+        (**self).on_close(conn, info);
+    }
+}
+
+/// A [`Handler`] made of a closure called for every message.
+///
+/// ```no_run
+/// use snowsocket_server::{on_message, Message, Server, ServerConfig};
+///
+/// let server = Server::bind("127.0.0.1:0", ServerConfig::default())?;
+/// server.serve(on_message(|conn, message| {
+///     let _ = match message {
+///         Message::Text(text) => conn.send_text(text),
+///         Message::Binary(data) => conn.send_binary(data),
+///     };
+/// }))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn on_message<F>(f: F) -> MessageFn<F>
+where
+    F: Fn(&ConnectionHandle, Message<'_>) + Send + Sync + 'static,
+{
+    MessageFn(f)
+}
+
+/// See [`on_message`].
+pub struct MessageFn<F>(F);
+
+impl<F> fmt::Debug for MessageFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageFn")
+    }
+}
+
+impl<F> Handler for MessageFn<F>
+where
+    F: Fn(&ConnectionHandle, Message<'_>) + Send + Sync + 'static,
+{
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        (self.0)(conn, message);
+    }
+}
+
+/// The upgrade request, as [`Handler::on_accept`] sees it.
+#[derive(Debug)]
+pub struct UpgradeRequest<'h, 'b> {
+    request: Request<'h, 'b>,
+    peer: SocketAddr,
+    tls: bool,
+}
+
+impl<'h, 'b> UpgradeRequest<'h, 'b> {
+    /// The path (request target up to `?`).
+    pub fn path(&self) -> &'b str {
+        self.request.path()
+    }
+    /// The query (after `?`), if any.
+    pub fn query(&self) -> Option<&'b str> {
+        self.request.query()
+    }
+    /// The `Host` header.
+    pub const fn host(&self) -> &'b str {
+        self.request.host()
+    }
+    /// The `Origin` header, if sent (browsers always send it).
+    pub const fn origin(&self) -> Option<&'b str> {
+        self.request.origin()
+    }
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+        self.request.header(name)
+    }
+    /// Every header, in order.
+    pub const fn headers(&self) -> &'h [Header<'b>] {
+        self.request.headers()
+    }
+    /// The subprotocols the client offers, in its order of preference.
+    pub fn subprotocols(&self) -> impl Iterator<Item = &'b str> + 'h {
+        self.request.subprotocols()
+    }
+    /// The peer's address.
+    pub const fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+    /// Whether the connection is `wss://`.
+    pub const fn is_tls(&self) -> bool {
+        self.tls
+    }
+    /// The core's parsed request, for anything else.
+    pub const fn request(&self) -> &Request<'h, 'b> {
+        &self.request
+    }
+}
+
+/// The answer to an upgrade request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Accept {
+    /// Upgrade to a WebSocket.
+    Upgrade {
+        /// The chosen subprotocol: one the client offered.
+        subprotocol: Option<String>,
+        /// More response headers (token names, values without CR/LF).
+        headers: Vec<(String, String)>,
+    },
+    /// Refuse with an HTTP status (300–599) and a plain-text body.
+    Reject {
+        /// The HTTP status.
+        status: u16,
+        /// The body.
+        body: String,
+    },
+}
+
+impl Accept {
+    /// Accept, no subprotocol, no extra header.
+    pub const fn upgrade() -> Self {
+        Self::Upgrade {
+            subprotocol: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Refuse with `status` and `body`.
+    pub fn reject(status: u16, body: impl Into<String>) -> Self {
+        Self::Reject {
+            status,
+            body: body.into(),
+        }
+    }
+
+    /// Chooses `subprotocol` (no effect on a rejection).
+    #[must_use]
+    pub fn with_subprotocol(mut self, name: impl Into<String>) -> Self {
+        if let Self::Upgrade { subprotocol, .. } = &mut self {
+            *subprotocol = Some(name.into());
+        }
+        self
+    }
+
+    /// Adds a response header (no effect on a rejection).
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Self::Upgrade { headers, .. } = &mut self {
+            headers.push((name.into(), value.into()));
+        }
+        self
+    }
+}
+
+impl Default for Accept {
+    fn default() -> Self {
+        Self::upgrade()
+    }
+}
+
+/// A bound listener, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds to `addr` (port 0 picks a free port; see
+    /// [`Server::local_addr`]).
+    pub fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(Self { listener, config })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves on the current thread, forever (until accepting fails).
+    pub fn serve(self, handler: impl Handler) -> io::Result<()> {
+        let inner = Inner::new(self.config, Arc::new(handler), self.listener.local_addr()?);
+        let result = inner.accept_loop(&self.listener);
+        inner.shutdown();
+        result
+    }
+
+    /// Serves on a new thread; the [`ServerHandle`] shuts it down.
+    pub fn spawn(self, handler: impl Handler) -> io::Result<ServerHandle> {
+        let local_addr = self.listener.local_addr()?;
+        let inner = Inner::new(self.config, Arc::new(handler), local_addr);
+        let accept_inner = Arc::clone(&inner);
+        let listener = self.listener;
+        let thread = thread::Builder::new()
+            .name(thread_name(local_addr))
+            .stack_size(inner.config.thread_stack_size)
+            .spawn(move || {
+                if let Err(e) = accept_inner.accept_loop(&listener) {
+                    log::error!("accept loop on {local_addr} failed: {e}");
+                }
+            })?;
+        Ok(ServerHandle {
+            inner,
+            accept_thread: Some(thread),
+            local_addr,
+        })
+    }
+}
+
+/// The name of every thread a server starts (at most 15 bytes, as Linux
+/// keeps them): `ssk-<port>`.
+pub fn thread_name(local_addr: SocketAddr) -> String {
+    format!("ssk-{}", local_addr.port())
+}
+
+/// A running server (see [`Server::spawn`]). Dropping it shuts it down.
+#[derive(Debug)]
+pub struct ServerHandle {
+    inner: Arc<Inner>,
+    accept_thread: Option<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub const fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The number of connections (handshaking or open).
+    pub fn connections(&self) -> usize {
+        lock(&self.inner.registry).len()
+    }
+
+    /// Graceful shutdown: stops accepting, sends Close 1001 to every open
+    /// connection, waits for their answers up to
+    /// [`ServerConfig::shutdown_timeout`], closes the sockets of the rest,
+    /// and joins every thread the server started. `on_close` has run for
+    /// every connection when this returns.
+    ///
+    /// It joins the connection threads, so call it from outside the
+    /// handler's callbacks (e.g. signal one thread to call it).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(thread) = self.accept_thread.take() else {
+            return;
+        };
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        // Wake the accept loop with a connection of our own.
+        let wake = wake_addr(self.local_addr);
+        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_err() {
+            log::warn!("could not wake the accept loop on {wake}");
+        }
+        let _ = thread.join();
+        self.inner.shutdown();
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => core::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => core::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+struct Entry {
+    /// The socket, to close it at shutdown.
+    socket: Arc<TcpStream>,
+    /// Set once the connection is open.
+    handle: Option<ConnectionHandle>,
+}
+
+struct Inner {
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+    local_addr: SocketAddr,
+    stopping: AtomicBool,
+    registry: Mutex<HashMap<u64, Entry>>,
+    /// Signalled when a connection leaves the registry.
+    left: Condvar,
+    threads: Mutex<HashMap<u64, JoinHandle<()>>>,
+    done_tx: Mutex<Sender<u64>>,
+    done_rx: Mutex<Receiver<u64>>,
+    rejector: Mutex<Option<(SyncSender<TcpStream>, JoinHandle<()>)>>,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inner {
+    fn new(config: ServerConfig, handler: Arc<dyn Handler>, local_addr: SocketAddr) -> Arc<Self> {
+        let (done_tx, done_rx) = mpsc::channel();
+        Arc::new(Self {
+            config,
+            handler,
+            local_addr,
+            stopping: AtomicBool::new(false),
+            registry: Mutex::new(HashMap::new()),
+            left: Condvar::new(),
+            threads: Mutex::new(HashMap::new()),
+            done_tx: Mutex::new(done_tx),
+            done_rx: Mutex::new(done_rx),
+            rejector: Mutex::new(None),
+        })
+    }
+
+    fn accept_loop(self: &Arc<Self>, listener: &TcpListener) -> io::Result<()> {
+        let mut failures = 0u32;
+        loop {
+            let accepted = listener.accept();
+            if self.stopping.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            self.reap();
+            let (stream, peer) = match accepted {
+                Ok(x) => {
+                    failures = 0;
+                    x
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a little.
+                    log::warn!("accept on {} failed: {e}", self.local_addr);
+                    failures += 1;
+                    if failures > 1000 {
+                        return Err(e);
+                    }
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            self.admit(stream, peer);
+        }
+    }
+
+    fn admit(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let id = next_id();
+        let stream = {
+            let mut registry = lock(&self.registry);
+            if registry.len() >= self.config.max_connections {
+                drop(registry);
+                log::info!("{peer}: over max_connections, refused");
+                self.reject(stream);
+                return;
+            }
+            let stream = Arc::new(stream);
+            registry.insert(
+                id,
+                Entry {
+                    socket: Arc::clone(&stream),
+                    handle: None,
+                },
+            );
+            stream
+        };
+        let inner = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name(thread_name(self.local_addr))
+            .stack_size(self.config.thread_stack_size)
+            .spawn(move || inner.connection_thread(id, stream, peer));
+        match spawned {
+            Ok(thread) => {
+                lock(&self.threads).insert(id, thread);
+            }
+            Err(e) => {
+                log::error!("{peer}: cannot start a connection thread: {e}");
+                lock(&self.registry).remove(&id);
+            }
+        }
+    }
+
+    /// Joins the threads of finished connections.
+    fn reap(&self) {
+        let finished: Vec<u64> = lock(&self.done_rx).try_iter().collect();
+        if finished.is_empty() {
+            return;
+        }
+        let mut threads = lock(&self.threads);
+        for id in finished {
+            if let Some(thread) = threads.remove(&id) {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Answers a connection over the limit with 503 (plain) or closes it
+    /// (TLS), on one helper thread with a bounded queue.
+    fn reject(&self, stream: TcpStream) {
+        if self.config.tls.is_some() {
+            return;
+        }
+        let mut rejector = lock(&self.rejector);
+        if rejector.is_none() {
+            let (tx, rx) = mpsc::sync_channel::<TcpStream>(32);
+            let limits = self.config.handshake_limits;
+            let spawned = thread::Builder::new()
+                .name(thread_name(self.local_addr))
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    for stream in rx {
+                        refuse_busy(stream, limits.max_request_size);
+                    }
+                });
+            match spawned {
+                Ok(thread) => *rejector = Some((tx, thread)),
+                Err(_) => return,
+            }
+        }
+        if let Some((tx, _)) = rejector.as_ref() {
+            if let Err(TrySendError::Full(_)) = tx.try_send(stream) {
+                log::warn!("too many refused connections waiting; dropping one");
+            }
+        }
+    }
+
+    fn connection_thread(self: Arc<Self>, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) {
+        engine::set_reader_thread(id);
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| self.run_connection(id, stream, peer)));
+        if result.is_err() {
+            log::error!("{peer}: connection thread panicked");
+        }
+        lock(&self.registry).remove(&id);
+        self.left.notify_all();
+        let _ = lock(&self.done_tx).send(id);
+    }
+
+    fn run_connection(&self, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let deadline = StdInstant::now() + self.config.handshake_timeout;
+        let mut transport = match &self.config.tls {
+            None => Transport::Plain(stream),
+            Some(tls) => match rustls::ServerConnection::new(Arc::clone(tls)) {
+                Ok(conn) => Transport::Tls(stream, Box::new(rustls::Connection::Server(conn))),
+                Err(e) => {
+                    log::error!("{peer}: TLS session: {e}");
+                    return;
+                }
+            },
+        };
+        if let Err(e) = transport.complete_handshake(deadline) {
+            log::debug!("{peer}: TLS handshake failed: {e}");
+            return;
+        }
+        let leftover = match self.upgrade(&mut transport, peer, deadline) {
+            Ok(leftover) => leftover,
+            Err(e) => {
+                log::debug!("{peer}: no upgrade: {e}");
+                let _ = transport.flush();
+                let _ = transport.socket().shutdown(Shutdown::Write);
+                return;
+            }
+        };
+        let (socket, tls) = transport.into_parts();
+        let c = &self.config;
+        let created = Shared::new(id, socket, tls, Role::Server, c.connection, c.write_timeout);
+        let shared = match created {
+            Ok(shared) => shared,
+            Err(e) => {
+                log::error!("{peer}: {e}");
+                return;
+            }
+        };
+        let mut reader = Reader::new(shared, &leftover, c.read_buffer_size);
+        drop(leftover);
+        let handle = reader.handle();
+        let stopping = {
+            let mut registry = lock(&self.registry);
+            if let Some(entry) = registry.get_mut(&id) {
+                entry.handle = Some(handle.clone());
+            }
+            self.stopping.load(Ordering::SeqCst)
+        };
+        let handler = &*self.handler;
+        let run = panic::catch_unwind(AssertUnwindSafe(|| {
+            handler.on_connect(&handle);
+            if stopping {
+                let _ = handle.close_with(
+                    CloseCode::GOING_AWAY,
+                    "server shutdown",
+                    CloseCause::ServerShutdown,
+                );
+            }
+            loop {
+                match reader.next() {
+                    Step::Message(message) => handler.on_message(&handle, message),
+                    Step::Control => {}
+                    Step::Ended(info) => return info,
+                }
+            }
+        }));
+        let info = match run {
+            Ok(info) => info,
+            Err(_) => {
+                log::error!("{peer}: handler panicked");
+                handle.abort(CloseCause::HandlerPanicked);
+                match reader.next() {
+                    Step::Ended(info) => info,
+                    _ => CloseInfo {
+                        code: None,
+                        reason: String::new(),
+                        cause: CloseCause::HandlerPanicked,
+                    },
+                }
+            }
+        };
+        log::debug!("{peer}: connection {id} ended: {info}");
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| handler.on_close(&handle, info)));
+    }
+
+    /// Reads the upgrade request, asks the handler, answers. Returns the
+    /// bytes received after the request (the client's first frames).
+    fn upgrade(
+        &self,
+        transport: &mut Transport,
+        peer: SocketAddr,
+        deadline: StdInstant,
+    ) -> Result<Vec<u8>, UpgradeError> {
+        let limits = self.config.handshake_limits;
+        let mut buf = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 1024];
+        let mut out = vec![0u8; 1024];
+        loop {
+            set_deadline(transport.socket(), deadline)?;
+            let n = match transport.read(&mut chunk) {
+                Ok(0) => return Err(UpgradeError::Io(io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            let mut headers = vec![EMPTY_HEADER; limits.max_headers.min(256)];
+            let parsed = handshake::parse_request(&buf, &mut headers, &limits);
+            let (request, consumed) = match parsed {
+                Ok(Parsed::Incomplete) => continue,
+                Ok(Parsed::Complete { value, consumed }) => (value, consumed),
+                Err(e) => {
+                    let n = e.write_response(&mut out).unwrap_or(0);
+                    transport.write_all(&out[..n])?;
+                    return Err(UpgradeError::Handshake(e));
+                }
+            };
+            let request = UpgradeRequest {
+                request,
+                peer,
+                tls: transport.is_tls(),
+            };
+            let decision = self.handler.on_accept(&request);
+            let written = match &decision {
+                Accept::Upgrade {
+                    subprotocol,
+                    headers,
+                } => {
+                    let extra: Vec<(&str, &[u8])> = headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                        .collect();
+                    write_grow(&mut out, |out| {
+                        handshake::write_accept(
+                            out,
+                            &request.request,
+                            subprotocol.as_deref(),
+                            &extra,
+                        )
+                    })
+                }
+                Accept::Reject { status, body } => write_grow(&mut out, |out| {
+                    handshake::write_reject(out, *status, body, &[])
+                }),
+            };
+            let written = match written {
+                Ok(n) => n,
+                Err(e) => {
+                    // The handler's answer cannot be written (a subprotocol
+                    // the client did not offer, a bad header): refuse.
+                    log::error!("{peer}: handler's answer refused: {e:?}");
+                    let n =
+                        handshake::write_reject(&mut out, 500, "internal error", &[]).unwrap_or(0);
+                    transport.write_all(&out[..n])?;
+                    return Err(UpgradeError::Rejected(500));
+                }
+            };
+            transport.write_all(&out[..written])?;
+            transport.flush()?;
+            if let Accept::Reject { status, .. } = decision {
+                return Err(UpgradeError::Rejected(status));
+            }
+            buf.drain(..consumed);
+            return Ok(buf);
+        }
+    }
+
+    /// Closes every connection with 1001, waits for them, joins everything.
+    fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = StdInstant::now() + self.config.shutdown_timeout;
+        let handles: Vec<ConnectionHandle> = lock(&self.registry)
+            .values()
+            .filter_map(|e| e.handle.clone())
+            .collect();
+        // Handshaking connections stop reading (a blocked read returns at
+        // once). One that is past its read and about to open sees
+        // `stopping` when it registers and closes itself with 1001.
+        for entry in lock(&self.registry).values() {
+            if entry.handle.is_none() {
+                let _ = entry.socket.shutdown(Shutdown::Read);
+            }
+        }
+        for handle in &handles {
+            // A peer that does not read costs at most a slice of the
+            // deadline here, not the write timeout.
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            let budget = left.min(self.config.shutdown_timeout / 10);
+            handle.close_for_shutdown(CloseCode::GOING_AWAY, "server shutdown", budget);
+        }
+        let mut registry = lock(&self.registry);
+        while !registry.is_empty() {
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            if left.is_zero() {
+                break;
+            }
+            registry = self
+                .left
+                .wait_timeout(registry, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        for entry in registry.values() {
+            let _ = entry.socket.shutdown(Shutdown::Both);
+        }
+        drop(registry);
+        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain().map(|(_, t)| t).collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
+        let _ = lock(&self.done_rx).try_iter().count();
+        if let Some((tx, thread)) = lock(&self.rejector).take() {
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs a writer that may need a larger buffer.
+fn write_grow(
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, handshake::WriteError>,
+) -> Result<usize, handshake::WriteError> {
+    match write(out) {
+        Err(handshake::WriteError::InsufficientSize(e)) => {
+            out.resize(e.required, 0);
+            write(out)
+        }
+        other => other,
+    }
+}
+
+/// Answers a connection over the limit: reads its request (briefly), sends
+/// 503 and closes.
+fn refuse_busy(mut stream: TcpStream, max_request: usize) {
+    let deadline = StdInstant::now() + Duration::from_secs(1);
+    let mut buf = [0u8; 1024];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < max_request {
+        if set_deadline(&stream, deadline).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut out = [0u8; 256];
+    let n = handshake::write_reject(
+        &mut out,
+        503,
+        "server at capacity",
+        &[("Retry-After", b"1")],
+    )
+    .unwrap_or(0);
+    let _ = stream.write_all(&out[..n]);
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.read(&mut buf);
+}
+
+#[derive(Debug)]
+enum UpgradeError {
+    Io(io::Error),
+    Handshake(HandshakeError),
+    Rejected(u16),
+}
+
+impl From<io::Error> for UpgradeError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl fmt::Display for UpgradeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Handshake(e) => write!(f, "bad request ({}): {e}", e.status()),
+            Self::Rejected(status) => write!(f, "rejected with {status}"),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The one seam between plain TCP and TLS.
+//!
+//! During the opening handshake a connection is a [`Transport`]: blocking
+//! `Read + Write` over either a bare `TcpStream` or a rustls session on one.
+//! Once upgraded it is split ([`Transport::into_parts`]) into the socket and
+//! the optional rustls session, which the connection engine drives itself
+//! (reading ciphertext with no lock held, see the crate docs). Nothing else
+//! in the crate looks at which kind it is.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+/// A byte stream: plain TCP or TLS over TCP.
+///
+/// The socket is shared (`Arc`): after the upgrade the reader, the writer
+/// and shutdown all use this one descriptor (`&TcpStream` reads and
+/// writes), so a connection costs one file descriptor.
+#[derive(Debug)]
+pub enum Transport {
+    /// `ws://`.
+    Plain(Arc<TcpStream>),
+    /// `wss://`: a rustls client or server session over the socket.
+    Tls(Arc<TcpStream>, Box<rustls::Connection>),
+}
+
+impl Transport {
+    /// The socket.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) | Self::Tls(s, _) => s,
+        }
+    }
+
+    /// Whether this is TLS.
+    pub const fn is_tls(&self) -> bool {
+        matches!(self, Self::Tls(..))
+    }
+
+    /// Runs the TLS handshake (nothing for plain TCP), giving up at
+    /// `deadline`.
+    pub fn complete_handshake(&mut self, deadline: StdInstant) -> io::Result<()> {
+        let Self::Tls(socket, tls) = self else {
+            return Ok(());
+        };
+        let mut io: &TcpStream = socket;
+        while tls.is_handshaking() {
+            set_deadline(io, deadline)?;
+            let (read, written) = tls.complete_io(&mut io)?;
+            if read == 0 && written == 0 && tls.is_handshaking() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        while tls.wants_write() {
+            tls.write_tls(&mut io)?;
+        }
+        Ok(())
+    }
+
+    /// Splits the transport into its socket and its TLS session.
+    pub fn into_parts(self) -> (Arc<TcpStream>, Option<rustls::Connection>) {
+        match self {
+            Self::Plain(s) => (s, None),
+            Self::Tls(s, tls) => (s, Some(*tls)),
+        }
+    }
+}
+
+/// Sets the socket's read and write timeouts to the time left until
+/// `deadline` (at least 1 ms), or fails with `TimedOut` when it has passed.
+pub(crate) fn set_deadline(socket: &TcpStream, deadline: StdInstant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(StdInstant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    let left = left.max(core::time::Duration::from_millis(1));
+    socket.set_read_timeout(Some(left))?;
+    socket.set_write_timeout(Some(left))
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (mut socket, tls) = match self {
+            Self::Plain(s) => return (&**s).read(buf),
+            Self::Tls(s, tls) => (&**s, tls),
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            while tls.wants_write() {
+                tls.write_tls(&mut socket)?;
+            }
+            if tls.read_tls(&mut socket)? == 0 {
+                return Ok(0);
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // Send the alert rustls queued, then report.
+                let _ = tls.write_tls(&mut socket);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => (&**s).write(buf),
+            Self::Tls(socket, tls) => {
+                let n = tls.writer().write(buf)?;
+                while tls.wants_write() {
+                    tls.write_tls(&mut &**socket)?;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => (&**s).flush(),
+            Self::Tls(socket, tls) => {
+                while tls.wants_write() {
+                    tls.write_tls(&mut &**socket)?;
+                }
+                (&**socket).flush()
+            }
+        }
+    }
+}
