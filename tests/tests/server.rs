@@ -1,0 +1,1355 @@
+//! snowsocket-server over real sockets on 127.0.0.1 (port 0), against
+//! tungstenite as an independent peer and against hand-written frames.
+//!
+//! Every test runs its body under [`bounded`], which fails it after a
+//! deadline instead of hanging; nothing sleeps to synchronise (channels say
+//! "ready").
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use snowsocket_core::handshake::HandshakeError;
+use snowsocket_core::{FrameHeader, OpCode, Role};
+use snowsocket_server::client::{self, ClientConfig, ClientError};
+use snowsocket_server::{
+    Accept, CloseCause, CloseCode, CloseInfo, Config, ConnectionHandle, Handler, Message,
+    SendError, Server, ServerConfig, ServerHandle, UpgradeRequest,
+};
+use snowsocket_tests::tls::{self, Identity};
+use snowsocket_tests::{close_payload, frame_from};
+use tungstenite::protocol::WebSocketConfig;
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// Runs `body` on a thread and fails the test if it takes over `secs`.
+fn bounded(secs: u64, body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) => thread.join().unwrap(),
+        Err(RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s"),
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+/// Socket read timeout for peers moving 16 MiB messages in debug builds on
+/// a busy machine (the test itself is still bounded).
+const SLOW_WAIT: Duration = Duration::from_secs(40);
+
+/// An echo handler that reports connections and their ends on channels,
+/// with an optional accept hook.
+struct Echo {
+    connected: Mutex<Sender<ConnectionHandle>>,
+    closed: Mutex<Sender<(u64, CloseInfo)>>,
+    accept: Option<AcceptHook>,
+}
+
+type AcceptHook = Box<dyn Fn(&UpgradeRequest<'_, '_>) -> Accept + Send + Sync>;
+
+struct Events {
+    connected: Receiver<ConnectionHandle>,
+    closed: Receiver<(u64, CloseInfo)>,
+}
+
+impl Events {
+    fn connection(&self) -> ConnectionHandle {
+        self.connected.recv_timeout(WAIT).expect("on_connect")
+    }
+    fn close(&self) -> (u64, CloseInfo) {
+        self.closed.recv_timeout(WAIT).expect("on_close")
+    }
+}
+
+fn echo(accept: Option<AcceptHook>) -> (Echo, Events) {
+    let (ctx, crx) = mpsc::channel();
+    let (dtx, drx) = mpsc::channel();
+    let handler = Echo {
+        connected: Mutex::new(ctx),
+        closed: Mutex::new(dtx),
+        accept,
+    };
+    (
+        handler,
+        Events {
+            connected: crx,
+            closed: drx,
+        },
+    )
+}
+
+impl Handler for Echo {
+    fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
+        self.accept
+            .as_ref()
+            .map_or_else(Accept::upgrade, |f| f(request))
+    }
+    fn on_connect(&self, conn: &ConnectionHandle) {
+        let _ = self.connected.lock().unwrap().send(conn.clone());
+    }
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        let _ = match message {
+            Message::Text(text) => conn.send_text(text),
+            Message::Binary(data) => conn.send_binary(data),
+        };
+    }
+    fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
+        let _ = self.closed.lock().unwrap().send((conn.id(), info));
+    }
+}
+
+fn start(config: ServerConfig, accept: Option<AcceptHook>) -> (ServerHandle, Events) {
+    let (handler, events) = echo(accept);
+    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    (server.spawn(handler).unwrap(), events)
+}
+
+fn url(server: &ServerHandle, tls: bool) -> String {
+    let scheme = if tls { "wss" } else { "ws" };
+    format!("{scheme}://localhost:{}/", server.local_addr().port())
+}
+
+fn big_tungstenite_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_frame_size(Some(64 << 20))
+        .max_message_size(Some(64 << 20))
+}
+
+/// A tungstenite client over plain TCP.
+fn tung_ws(server: &ServerHandle) -> tungstenite::WebSocket<TcpStream> {
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_read_timeout(Some(SLOW_WAIT)).unwrap();
+    let (ws, _) = tungstenite::client::client_with_config(
+        url(server, false),
+        stream,
+        Some(big_tungstenite_config()),
+    )
+    .unwrap();
+    ws
+}
+
+type TlsClientStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A tungstenite client over rustls.
+fn tung_wss(server: &ServerHandle, identity: &Identity) -> tungstenite::WebSocket<TlsClientStream> {
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_read_timeout(Some(SLOW_WAIT)).unwrap();
+    let stream = tls::client_stream(identity, stream);
+    let (ws, _) = tungstenite::client::client_with_config(
+        url(server, true),
+        stream,
+        Some(big_tungstenite_config()),
+    )
+    .unwrap();
+    ws
+}
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+fn text(len: usize) -> String {
+    "añ€😀"
+        .chars()
+        .cycle()
+        .scan(0, |n, c| {
+            *n += c.len_utf8();
+            (*n <= len).then_some(c)
+        })
+        .collect()
+}
+
+/// Echo round trips through any tungstenite client.
+fn echo_round_trips<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>, sizes: &[usize]) {
+    for &len in sizes {
+        let data = payload(len);
+        ws.send(tungstenite::Message::binary(data.clone())).unwrap();
+        match ws.read().unwrap() {
+            tungstenite::Message::Binary(got) => assert!(got[..] == data[..], "binary {len}"),
+            other => panic!("expected binary {len}, got {}", other.len()),
+        }
+        let t = text(len);
+        ws.send(tungstenite::Message::text(t.clone())).unwrap();
+        match ws.read().unwrap() {
+            tungstenite::Message::Text(got) => assert!(got.as_str() == t, "text {len}"),
+            other => panic!("expected text {len}, got {}", other.len()),
+        }
+    }
+}
+
+/// Closes a tungstenite client normally and reads until the close completes.
+fn close_tungstenite<S: Read + Write>(ws: &mut tungstenite::WebSocket<S>) {
+    ws.close(Some(tungstenite::protocol::CloseFrame {
+        code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "done".into(),
+    }))
+    .unwrap();
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return,
+            Err(e) => panic!("closing: {e}"),
+        }
+    }
+}
+
+/// A raw TCP client that completed the upgrade, for hand-made frames.
+struct Raw {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Version: 13\r\n\r\n";
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> Self {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.write_all(UPGRADE.as_bytes()).unwrap();
+        let mut raw = Self {
+            stream,
+            buf: Vec::new(),
+        };
+        let head = raw.http_response();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        raw
+    }
+
+    /// Reads an HTTP response head (up to the empty line).
+    fn http_response(&mut self) -> String {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 4);
+                return head;
+            }
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "EOF before the response head");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next frame from the server: opcode and payload; `None` at EOF.
+    fn frame(&mut self) -> Option<(OpCode, Vec<u8>)> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((h, used)) = FrameHeader::decode(&self.buf).unwrap() {
+                let len = usize::try_from(h.payload_len).unwrap();
+                if self.buf.len() >= used + len {
+                    assert!(h.mask.is_none(), "server frames are not masked");
+                    let payload = self.buf[used..used + len].to_vec();
+                    self.buf.drain(..used + len);
+                    return Some((h.opcode, payload));
+                }
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading a frame: {e}"),
+            }
+        }
+    }
+
+    /// Reads frames until a Close; returns its code.
+    fn close_code(&mut self) -> Option<u16> {
+        while let Some((op, payload)) = self.frame() {
+            if op == OpCode::Close {
+                return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            }
+        }
+        None
+    }
+
+    /// Whether the server closed the TCP connection (EOF) next.
+    fn at_eof(&mut self) -> bool {
+        self.frame().is_none()
+    }
+}
+
+fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    frame_from(Role::Client, fin, opcode, payload)
+}
+
+/// The threads of the server on `port` that are gone from the process
+/// list: waits (bounded) for their count to reach 0 and returns it. A
+/// joined thread has finished (`pthread_join` returned), but the kernel may
+/// list its task for a moment longer while it tears it down.
+fn server_threads_after_join(port: u16) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let n = server_threads(port);
+        if n == 0 || Instant::now() > deadline {
+            return n;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The threads of the server on `port` still alive (Linux: by name).
+fn server_threads(port: u16) -> usize {
+    let name = format!("ssk-{port}");
+    std::fs::read_dir("/proc/self/task")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|comm| comm.trim_end() == name)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// Echo against tungstenite
+// ---------------------------------------------------------------------------
+
+const SIZES: &[usize] = &[0, 1, 125, 126, 65_535, 65_536, 1 << 20];
+
+#[test]
+fn tungstenite_client_echo_ws_up_to_16_mib() {
+    bounded(90, || {
+        // No heartbeat: a peer busy writing 16 MiB in a debug build answers
+        // pings late (heartbeats have their own tests).
+        let (server, events) = start(ServerConfig::default().connection(SLOW_HEARTBEAT), None);
+        let mut ws = tung_ws(&server);
+        echo_round_trips(&mut ws, SIZES);
+        echo_round_trips(&mut ws, &[16 << 20]);
+        close_tungstenite(&mut ws);
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::PeerClosed);
+        assert_eq!(info.code, Some(CloseCode::NORMAL));
+        server.shutdown();
+    });
+}
+
+#[test]
+fn tungstenite_client_echo_wss_up_to_16_mib() {
+    bounded(90, || {
+        let identity = tls::identity();
+        let config = ServerConfig::default()
+            .connection(SLOW_HEARTBEAT)
+            .tls(identity.server_config());
+        let (server, events) = start(config, None);
+        let mut ws = tung_wss(&server, &identity);
+        echo_round_trips(&mut ws, SIZES);
+        echo_round_trips(&mut ws, &[16 << 20]);
+        close_tungstenite(&mut ws);
+        assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
+        server.shutdown();
+    });
+}
+
+/// A tungstenite echo server on a thread; returns its address and the
+/// thread (which ends when the client closes).
+fn tungstenite_server(
+    identity: Option<Arc<Identity>>,
+) -> (SocketAddr, thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(SLOW_WAIT)).unwrap();
+        let mut seen = Vec::new();
+        let config = Some(big_tungstenite_config());
+        let mut run = |ws: &mut dyn FnMut() -> Result<tungstenite::Message, tungstenite::Error>,
+                       send: &mut dyn FnMut(tungstenite::Message)| {
+            loop {
+                match ws() {
+                    Ok(m @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_))) => {
+                        seen.push(format!("{} bytes", m.len()));
+                        send(m);
+                    }
+                    Ok(tungstenite::Message::Close(frame)) => {
+                        seen.push(format!("close {:?}", frame.map(|f| u16::from(f.code))));
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        };
+        match identity {
+            None => {
+                let ws = Arc::new(Mutex::new(
+                    tungstenite::accept_with_config(stream, config).unwrap(),
+                ));
+                let reader = Arc::clone(&ws);
+                run(&mut || reader.lock().unwrap().read(), &mut |m| {
+                    ws.lock().unwrap().send(m).unwrap();
+                });
+            }
+            Some(identity) => {
+                let stream = tls::server_stream(&identity, stream);
+                let ws = Arc::new(Mutex::new(
+                    tungstenite::accept_with_config(stream, config).unwrap(),
+                ));
+                let reader = Arc::clone(&ws);
+                run(&mut || reader.lock().unwrap().read(), &mut |m| {
+                    ws.lock().unwrap().send(m).unwrap();
+                });
+            }
+        }
+        seen
+    });
+    (addr, thread)
+}
+
+fn client_round_trips(client: &mut client::Client, sizes: &[usize]) {
+    for &len in sizes {
+        let data = payload(len);
+        client.send_binary(&data).unwrap();
+        match client.read_message().unwrap() {
+            Some(Message::Binary(got)) => assert!(got == &data[..], "binary {len}"),
+            other => panic!("expected binary {len}, got {other:?}"),
+        }
+        let t = text(len);
+        client.send_text(&t).unwrap();
+        match client.read_message().unwrap() {
+            Some(Message::Text(got)) => assert!(got == t, "text {len}"),
+            other => panic!("expected text {len}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn our_client_against_tungstenite_server_ws() {
+    bounded(90, || {
+        let (addr, server) = tungstenite_server(None);
+        let url = format!("ws://{addr}/echo?x=1");
+        let config = ClientConfig::default().connection(SLOW_HEARTBEAT);
+        let mut client = client::connect(&url, config).unwrap();
+        client_round_trips(&mut client, SIZES);
+        client_round_trips(&mut client, &[16 << 20]);
+        client.close(CloseCode::NORMAL, "done").unwrap();
+        assert!(
+            client.read_message().unwrap().is_none(),
+            "closed stays closed"
+        );
+        assert_eq!(client.send_text("late"), Err(SendError::Closed));
+        let seen = server.join().unwrap();
+        assert_eq!(seen.last().unwrap(), "close Some(1000)");
+        assert_eq!(seen.len(), SIZES.len() * 2 + 3);
+    });
+}
+
+#[test]
+fn our_client_against_tungstenite_server_wss() {
+    bounded(60, || {
+        let identity = Arc::new(tls::identity());
+        let (addr, server) = tungstenite_server(Some(Arc::clone(&identity)));
+        let url = format!("wss://localhost:{}/", addr.port());
+        let config = ClientConfig::default().add_root_der(identity.cert_der.to_vec());
+        let mut client = client::connect(&url, config).unwrap();
+        client_round_trips(&mut client, SIZES);
+        client.close(CloseCode::NORMAL, "").unwrap();
+        assert_eq!(server.join().unwrap().last().unwrap(), "close Some(1000)");
+    });
+}
+
+#[test]
+fn our_client_and_server_over_wss_from_pem_files() {
+    bounded(60, || {
+        let identity = tls::identity();
+        let dir = std::env::temp_dir().join(format!("snowsocket-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = identity.write_pem(&dir);
+        let tls_config = snowsocket_server::tls::server_config_from_pem(&cert, &key).unwrap();
+        let (server, events) = start(ServerConfig::default().tls(tls_config), None);
+        let config = ClientConfig::default().add_root_pem(&cert).unwrap();
+        let mut client = client::connect(&url(&server, true), config).unwrap();
+        client_round_trips(&mut client, &[0, 5, 70_000]);
+        client.close(CloseCode::NORMAL, "bye").unwrap();
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::PeerClosed);
+        assert_eq!(info.reason, "bye");
+        // Errors name the file and the reason.
+        let missing = dir.join("missing.pem");
+        let err = snowsocket_server::tls::server_config_from_pem(&missing, &key).unwrap_err();
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        let err = snowsocket_server::tls::server_config_from_pem(&key, &key).unwrap_err();
+        assert!(
+            err.to_string().contains("key.pem") && err.to_string().contains("CERTIFICATE"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        server.shutdown();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Protocol rules through the server
+// ---------------------------------------------------------------------------
+
+#[test]
+fn fragmented_message_with_interleaved_pings() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut raw = Raw::connect(server.local_addr());
+        let word = "Hello, wörld".as_bytes();
+        // "ö" is split across the second and third fragments.
+        let mut bytes = client_frame(false, OpCode::Text, &word[..3]);
+        bytes.extend(client_frame(true, OpCode::Ping, b"p1"));
+        bytes.extend(client_frame(false, OpCode::Continuation, &word[3..9]));
+        bytes.extend(client_frame(true, OpCode::Ping, b"p2"));
+        bytes.extend(client_frame(true, OpCode::Continuation, &word[9..]));
+        raw.send(&bytes);
+        assert_eq!(raw.frame(), Some((OpCode::Pong, b"p1".to_vec())));
+        assert_eq!(raw.frame(), Some((OpCode::Pong, b"p2".to_vec())));
+        assert_eq!(raw.frame(), Some((OpCode::Text, word.to_vec())));
+        raw.send(&client_frame(
+            true,
+            OpCode::Close,
+            &close_payload(1000, b""),
+        ));
+        assert_eq!(raw.close_code(), Some(1000));
+        assert!(raw.at_eof());
+        assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn message_over_16_mib_is_closed_with_1009_and_others_keep_working() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut other = tung_ws(&server);
+        let mut raw = Raw::connect(server.local_addr());
+        // A header declaring 16 MiB + 1: refused before any byte of it.
+        let mut head = snowsocket_tests::header(true, 0, 2, Some([1, 2, 3, 4]), (16 << 20) + 1);
+        head.extend_from_slice(&[0; 16]);
+        raw.send(&head);
+        assert_eq!(raw.close_code(), Some(1009));
+        let (_, info) = events.close();
+        assert_eq!(info.code, Some(CloseCode::MESSAGE_TOO_BIG));
+        assert!(
+            matches!(info.cause, CloseCause::ProtocolError(_)),
+            "{info:?}"
+        );
+        // Fragments adding up to more than 16 MiB: 1009 too.
+        let mut raw = Raw::connect(server.local_addr());
+        let half = vec![0u8; 8 << 20];
+        raw.send(&client_frame(false, OpCode::Binary, &half));
+        raw.send(&client_frame(false, OpCode::Continuation, &half));
+        raw.send(&client_frame(true, OpCode::Continuation, b"x"));
+        assert_eq!(raw.close_code(), Some(1009));
+        assert_eq!(events.close().1.code, Some(CloseCode::MESSAGE_TOO_BIG));
+        echo_round_trips(&mut other, &[10]);
+        close_tungstenite(&mut other);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn invalid_utf8_split_across_fragments_is_1007() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut raw = Raw::connect(server.local_addr());
+        // E2 82 starts a 3-byte sequence; 28 cannot continue it.
+        raw.send(&client_frame(false, OpCode::Text, b"ok \xE2\x82"));
+        raw.send(&client_frame(true, OpCode::Continuation, b"\x28 rest"));
+        assert_eq!(raw.close_code(), Some(1007));
+        assert!(raw.at_eof());
+        assert_eq!(events.close().1.code, Some(CloseCode::INVALID_PAYLOAD));
+        server.shutdown();
+    });
+}
+
+#[test]
+fn invalid_close_codes_are_1002() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        for code in [1005u16, 999, 1016, 2999] {
+            let mut raw = Raw::connect(server.local_addr());
+            raw.send(&client_frame(
+                true,
+                OpCode::Close,
+                &close_payload(code, b""),
+            ));
+            assert_eq!(raw.close_code(), Some(1002), "close code {code}");
+            assert_eq!(events.close().1.code, Some(CloseCode::PROTOCOL_ERROR));
+        }
+        // A one-byte close payload too.
+        let mut raw = Raw::connect(server.local_addr());
+        raw.send(&client_frame(true, OpCode::Close, &[3]));
+        assert_eq!(raw.close_code(), Some(1002));
+        events.close();
+        server.shutdown();
+    });
+}
+
+#[test]
+fn silent_client_is_dropped_after_ping_interval_plus_pong_timeout() {
+    bounded(20, || {
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_millis(200)))
+            .pong_timeout(Duration::from_millis(300));
+        let (server, events) = start(ServerConfig::default().connection(connection), None);
+        let started = Instant::now();
+        let mut raw = Raw::connect(server.local_addr());
+        // Never answer: the server pings, waits, then fails with 1001.
+        assert_eq!(raw.frame().map(|f| f.0), Some(OpCode::Ping));
+        assert_eq!(raw.close_code(), Some(1001));
+        let (_, info) = events.close();
+        let elapsed = started.elapsed();
+        assert_eq!(info.cause, CloseCause::PongTimeout);
+        assert_eq!(info.code, Some(CloseCode::GOING_AWAY));
+        assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        server.shutdown();
+    });
+}
+
+#[test]
+fn answering_client_stays_connected_through_heartbeats() {
+    bounded(20, || {
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_secs(1));
+        let (server, events) = start(ServerConfig::default().connection(connection), None);
+        let mut client = client::connect(&url(&server, false), ClientConfig::default()).unwrap();
+        let sender = client.sender();
+        let conn = events.connection();
+        // Our client answers pings while it blocks in read_message; the
+        // server sends a message after 2.5 s, many heartbeats later (a
+        // client that did not answer would be gone after 1.1 s).
+        let (tx, rx) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            let got = client.read_message().unwrap().map(|m| format!("{m:?}"));
+            tx.send(()).unwrap();
+            (got, client)
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(2500)).is_err(),
+            "nothing arrives by itself"
+        );
+        conn.send_text("still here").unwrap();
+        let (got, _client) = reader.join().unwrap();
+        assert_eq!(got.as_deref(), Some("Text(\"still here\")"));
+        assert!(conn.is_open());
+        sender.close(CloseCode::NORMAL, "").unwrap();
+        assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn client_that_stops_reading_fails_with_write_timeout_only_itself() {
+    bounded(30, || {
+        let config = ServerConfig::default().write_timeout(Duration::from_millis(300));
+        let (server, events) = start(config, None);
+        let _silent = Raw::connect(server.local_addr());
+        let slow = events.connection();
+        let mut other = tung_ws(&server);
+        events.connection();
+        let chunk = vec![7u8; 1 << 20];
+        let mut result = Ok(());
+        let mut last_send = Duration::ZERO;
+        for _ in 0..256 {
+            let t = Instant::now();
+            result = slow.send_binary(&chunk);
+            last_send = t.elapsed();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(SendError::WriteTimeout));
+        assert!(
+            last_send < Duration::from_secs(3),
+            "a send waited {last_send:?}"
+        );
+        let (id, info) = events.close();
+        assert_eq!(id, slow.id());
+        assert_eq!(info.cause, CloseCause::WriteTimeout);
+        assert_eq!(slow.send_text("after"), Err(SendError::Closed));
+        echo_round_trips(&mut other, &[100, 70_000]);
+        close_tungstenite(&mut other);
+        server.shutdown();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The handshake
+// ---------------------------------------------------------------------------
+
+fn http_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn slowloris_and_oversized_handshakes_cost_one_connection() {
+    bounded(20, || {
+        let config = ServerConfig::default().handshake_timeout(Duration::from_millis(300));
+        let (server, _events) = start(config, None);
+        // Slow: half a request, then nothing. Closed after the timeout.
+        let started = Instant::now();
+        let mut slow = TcpStream::connect(server.local_addr()).unwrap();
+        slow.set_read_timeout(Some(WAIT)).unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        // Meanwhile others are served.
+        let mut other = tung_ws(&server);
+        echo_round_trips(&mut other, &[3]);
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            slow.read(&mut buf).unwrap_or(0),
+            0,
+            "closed without an answer"
+        );
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
+            "{elapsed:?}"
+        );
+        // Oversized: 431.
+        let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        big.extend(core::iter::repeat_n(b'a', 10_000));
+        big.extend_from_slice(b"\r\n\r\n");
+        let response = http_exchange(server.local_addr(), &big);
+        assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+        echo_round_trips(&mut other, &[3]);
+        close_tungstenite(&mut other);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn plain_http_request_gets_426() {
+    bounded(20, || {
+        let (server, _events) = start(ServerConfig::default(), None);
+        let response = http_exchange(server.local_addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+        assert!(response.contains("Upgrade: websocket"), "{response}");
+        server.shutdown();
+    });
+}
+
+#[test]
+fn accept_hook_rejects_and_chooses_subprotocols() {
+    bounded(20, || {
+        let hook: AcceptHook = Box::new(|request| {
+            if request.path() == "/deny" {
+                return Accept::reject(403, "not here");
+            }
+            if request.query() != Some("room=1")
+                || request.origin() != Some("https://example.test")
+                || request.header("x-token") != Some(&b"abc"[..])
+            {
+                return Accept::reject(400, "wrong query, origin or token");
+            }
+            let chosen = request.subprotocols().find(|p| *p == "chat");
+            let accept = Accept::upgrade().with_header("X-Served-By", "snowsocket");
+            match chosen {
+                Some(p) => accept.with_subprotocol(p),
+                None => accept,
+            }
+        });
+        let (server, events) = start(ServerConfig::default(), Some(hook));
+        let base = format!("ws://127.0.0.1:{}", server.local_addr().port());
+        let denied = client::connect(&format!("{base}/deny"), ClientConfig::default());
+        match denied {
+            Err(ClientError::Handshake(e)) => assert_eq!(e, HandshakeError::BadStatus(403)),
+            other => panic!("expected a handshake error, got {other:?}"),
+        }
+        let response = http_exchange(
+            server.local_addr(),
+            UPGRADE.replace("GET / ", "GET /deny ").as_bytes(),
+        );
+        assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+        assert!(response.ends_with("not here"), "{response}");
+        let config = ClientConfig::default()
+            .subprotocol("superchat")
+            .subprotocol("chat")
+            .origin("https://example.test")
+            .header("X-Token", "abc");
+        let mut client = client::connect(&format!("{base}/room?room=1"), config.clone()).unwrap();
+        assert_eq!(client.subprotocol(), Some("chat"));
+        // The hook saw the query, the Origin and the header: without them
+        // it refuses.
+        let refused = client::connect(&format!("{base}/room"), config);
+        assert!(matches!(
+            refused,
+            Err(ClientError::Handshake(HandshakeError::BadStatus(400)))
+        ));
+        // The extra response header and the chosen subprotocol on the wire.
+        let request = UPGRADE
+            .replace("GET / ", "GET /room?room=1 ")
+            .replace("\r\n\r\n", "\r\nOrigin: https://example.test\r\nX-Token: abc\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        raw.set_read_timeout(Some(WAIT)).unwrap();
+        raw.write_all(request.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && raw.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("\r\nX-Served-By: snowsocket\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nSec-WebSocket-Protocol: chat\r\n"),
+            "{head}"
+        );
+        drop(raw);
+        events.close();
+        client_round_trips(&mut client, &[4]);
+        client.close(CloseCode::NORMAL, "").unwrap();
+        events.close();
+        server.shutdown();
+    });
+}
+
+#[test]
+fn tls_client_sending_garbage_costs_only_its_connection() {
+    bounded(20, || {
+        let identity = tls::identity();
+        let config = ServerConfig::default().tls(identity.server_config());
+        let (server, _events) = start(config, None);
+        let mut garbage = TcpStream::connect(server.local_addr()).unwrap();
+        garbage.set_read_timeout(Some(WAIT)).unwrap();
+        garbage.write_all(UPGRADE.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = garbage.read_to_end(&mut response);
+        assert!(
+            !response.starts_with(b"HTTP"),
+            "no HTTP answer over a TLS port"
+        );
+        let mut ws = tung_wss(&server, &identity);
+        echo_round_trips(&mut ws, &[10, 20_000]);
+        close_tungstenite(&mut ws);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn max_connections_answers_503() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default().max_connections(2), None);
+        let _a = Raw::connect(server.local_addr());
+        let _b = Raw::connect(server.local_addr());
+        events.connection();
+        events.connection();
+        let response = http_exchange(server.local_addr(), UPGRADE.as_bytes());
+        assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+        assert_eq!(server.connections(), 2);
+        server.shutdown();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Sends never wait behind reads
+// ---------------------------------------------------------------------------
+
+/// Heartbeat and timeouts of minutes: nothing wakes the reader thread, yet a
+/// send from another thread must reach the silent peer at once.
+const SLOW_HEARTBEAT: Config = Config::DEFAULT
+    .ping_interval(Some(Duration::from_secs(600)))
+    .pong_timeout(Duration::from_secs(600));
+
+fn send_to_silent_peer(tls_identity: Option<&Identity>) {
+    let mut config = ServerConfig::default().connection(SLOW_HEARTBEAT);
+    if let Some(identity) = tls_identity {
+        config = config.tls(identity.server_config());
+    }
+    let (server, events) = start(config, None);
+    let (tx, rx) = mpsc::channel();
+    let reader = match tls_identity {
+        None => {
+            let mut ws = tung_ws(&server);
+            thread::spawn(move || {
+                let m = ws.read().unwrap();
+                tx.send(m.into_text().unwrap().to_string()).unwrap();
+                close_tungstenite(&mut ws);
+            })
+        }
+        Some(identity) => {
+            let mut ws = tung_wss(&server, identity);
+            thread::spawn(move || {
+                let m = ws.read().unwrap();
+                tx.send(m.into_text().unwrap().to_string()).unwrap();
+                close_tungstenite(&mut ws);
+            })
+        }
+    };
+    let conn = events.connection();
+    let sent = Instant::now();
+    let from_other_thread = thread::spawn(move || conn.send_text("pushed"));
+    from_other_thread.join().unwrap().unwrap();
+    let got = rx
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the push arrived within 1 s");
+    assert_eq!(got, "pushed");
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    reader.join().unwrap();
+    events.close();
+    server.shutdown();
+}
+
+#[test]
+fn send_from_another_thread_reaches_silent_peer_ws() {
+    bounded(20, || send_to_silent_peer(None));
+}
+
+#[test]
+fn send_from_another_thread_reaches_silent_peer_wss() {
+    bounded(20, || send_to_silent_peer(Some(&tls::identity())));
+}
+
+#[test]
+fn client_sender_works_while_another_thread_blocks_in_read() {
+    bounded(20, || {
+        for tls_on in [false, true] {
+            let identity = Arc::new(tls::identity());
+            let (addr, server) = tungstenite_server(tls_on.then(|| Arc::clone(&identity)));
+            let (url, config) = if tls_on {
+                let config = ClientConfig::default().add_root_der(identity.cert_der.to_vec());
+                (format!("wss://localhost:{}/", addr.port()), config)
+            } else {
+                (format!("ws://{addr}/"), ClientConfig::default())
+            };
+            let mut client = client::connect(&url, config.connection(SLOW_HEARTBEAT)).unwrap();
+            let sender = client.sender();
+            let (tx, rx) = mpsc::channel();
+            let reader = thread::spawn(move || {
+                // Blocks (no lock held) until the echo of the send below.
+                let got = client.read_message().unwrap().map(|m| format!("{m:?}"));
+                tx.send(got).unwrap();
+                client.close(CloseCode::NORMAL, "").unwrap();
+            });
+            let sent = Instant::now();
+            sender.send_text("from another thread").unwrap();
+            let got = rx
+                .recv_timeout(Duration::from_secs(1))
+                .expect("echo within 1 s");
+            assert_eq!(got.as_deref(), Some("Text(\"from another thread\")"));
+            assert!(sent.elapsed() < Duration::from_secs(1));
+            reader.join().unwrap();
+            server.join().unwrap();
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Shutdown
+// ---------------------------------------------------------------------------
+
+#[test]
+fn graceful_shutdown_closes_everyone_with_1001_and_joins_every_thread() {
+    bounded(30, || {
+        let identity = tls::identity();
+        for tls_on in [false, true] {
+            let mut config = ServerConfig::default().shutdown_timeout(Duration::from_millis(500));
+            if tls_on {
+                config = config.tls(identity.server_config());
+            }
+            let (server, events) = start(config, None);
+            let port = server.local_addr().port();
+            let mut readers = Vec::new();
+            for _ in 0..3 {
+                let (tx, rx) = mpsc::channel();
+                let mut client = match tls_on {
+                    false => client::connect(&url(&server, false), ClientConfig::default()),
+                    true => client::connect(
+                        &url(&server, true),
+                        ClientConfig::default().add_root_der(identity.cert_der.to_vec()),
+                    ),
+                }
+                .unwrap();
+                readers.push(thread::spawn(move || {
+                    tx.send(()).unwrap();
+                    client.read_message().map(|m| m.is_none())
+                }));
+                rx.recv().unwrap();
+                events.connection();
+            }
+            // One that never reads nor answers: its socket is closed after
+            // the shutdown timeout.
+            let _deaf = (!tls_on).then(|| Raw::connect(server.local_addr()));
+            if !tls_on {
+                events.connection();
+            }
+            assert!(server_threads(port) >= 4, "accept + connection threads run");
+            let started = Instant::now();
+            server.shutdown();
+            assert!(started.elapsed() < Duration::from_secs(5));
+            assert_eq!(
+                server_threads_after_join(port),
+                0,
+                "every server thread joined"
+            );
+            let mut causes = Vec::new();
+            while let Ok((_, info)) = events.closed.try_recv() {
+                assert_eq!(info.code, Some(CloseCode::GOING_AWAY));
+                causes.push(info.cause);
+            }
+            let expected = if tls_on { 3 } else { 4 };
+            assert_eq!(
+                causes.len(),
+                expected,
+                "on_close ran for everyone before shutdown returned"
+            );
+            assert!(
+                causes.iter().all(|c| *c == CloseCause::ServerShutdown),
+                "{causes:?}"
+            );
+            for reader in readers {
+                // Our client sees the server's 1001 as a clean close.
+                assert!(matches!(reader.join().unwrap(), Ok(true)));
+            }
+        }
+    });
+}
+
+#[test]
+fn dropping_the_handle_also_shuts_down() {
+    bounded(20, || {
+        // The client reads only after the drop, so its answer to the Close
+        // comes late: a short shutdown timeout keeps the test quick.
+        let config = ServerConfig::default().shutdown_timeout(Duration::from_millis(300));
+        let (server, _events) = start(config, None);
+        let port = server.local_addr().port();
+        let mut ws = tung_ws(&server);
+        drop(server);
+        assert_eq!(server_threads_after_join(port), 0);
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Handles and handlers
+// ---------------------------------------------------------------------------
+
+#[test]
+fn handle_sends_fragments_pings_and_closes_from_another_thread() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut ws = tung_ws(&server);
+        let conn = events.connection();
+        assert_eq!(conn.peer_addr(), ws.get_ref().local_addr().unwrap());
+        let sender = thread::spawn(move || {
+            use snowsocket_server::MessageKind;
+            conn.send_fragment(MessageKind::Text, "frag".as_bytes(), false)?;
+            conn.ping(b"hey")?;
+            conn.send_fragment(MessageKind::Text, "ment".as_bytes(), true)?;
+            assert!(matches!(conn.ping(&[0; 126]), Err(SendError::Refused(_))));
+            conn.close(CloseCode(4000), "app says bye")?;
+            Ok::<_, SendError>(conn)
+        });
+        let mut got = Vec::new();
+        loop {
+            match ws.read() {
+                Ok(m) => got.push(format!("{m:?}")),
+                Err(tungstenite::Error::ConnectionClosed) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let conn = sender.join().unwrap().unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].starts_with("Ping"), "{got:?}");
+        assert!(got[1].contains("fragment"), "{got:?}");
+        assert!(
+            got[2].contains("4000") && got[2].contains("app says bye"),
+            "{got:?}"
+        );
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::ClosedByUs);
+        assert_eq!(info.code, Some(CloseCode(4000)));
+        assert!(!conn.is_open());
+        assert_eq!(conn.send_text("late"), Err(SendError::Closed));
+        server.shutdown();
+    });
+}
+
+struct Panicky;
+
+impl Handler for Panicky {
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        if message == Message::Text("panic") {
+            panic!("handler bug (expected by the test)");
+        }
+        let _ = conn.send_text("fine");
+    }
+}
+
+#[test]
+fn a_panicking_handler_costs_only_its_connection() {
+    bounded(20, || {
+        let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
+        let server = server.spawn(Panicky).unwrap();
+        let mut bad = tung_ws(&server);
+        let mut good = tung_ws(&server);
+        bad.send(tungstenite::Message::text("panic")).unwrap();
+        // Its connection is closed (no close handshake: the handler is
+        // broken); reading ends with an error.
+        while bad.read().is_ok() {}
+        good.send(tungstenite::Message::text("hi")).unwrap();
+        assert_eq!(good.read().unwrap(), tungstenite::Message::text("fine"));
+        close_tungstenite(&mut good);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn tls13_secp256r1_ecdsa_p256_client_like_embedded_tls_is_served() {
+    bounded(20, || {
+        // What an embedded-tls client offers: TLS 1.3 only, secp256r1 only,
+        // and it verifies an ECDSA P-256 certificate (rcgen's default).
+        let identity = tls::identity();
+        let (server, _events) = start(ServerConfig::default().tls(identity.server_config()), None);
+        let provider = rustls::crypto::CryptoProvider {
+            kx_groups: vec![rustls::crypto::ring::kx_group::SECP256R1],
+            ..rustls::crypto::ring::default_provider()
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(identity.cert_der.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let stream = TcpStream::connect(server.local_addr()).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let stream = rustls::StreamOwned::new(conn, stream);
+        let (mut ws, _) = tungstenite::client(url(&server, true), stream).unwrap();
+        let tls = &ws.get_ref().conn;
+        assert_eq!(
+            tls.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        assert_eq!(
+            tls.negotiated_key_exchange_group().map(|g| g.name()),
+            Some(rustls::NamedGroup::secp256r1)
+        );
+        echo_round_trips(&mut ws, &[1, 300]);
+        close_tungstenite(&mut ws);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn client_refuses_untrusted_certificates_and_times_out_silent_servers() {
+    bounded(20, || {
+        let identity = tls::identity();
+        let (server, _events) = start(ServerConfig::default().tls(identity.server_config()), None);
+        // The Mozilla roots do not include a fresh self-signed certificate.
+        match client::connect(&url(&server, true), ClientConfig::default()) {
+            Err(ClientError::Io(e)) => assert!(e.to_string().contains("certificate"), "{e}"),
+            other => panic!("expected a certificate error, got {other:?}"),
+        }
+        server.shutdown();
+        // A server that accepts the connection and never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let config = ClientConfig::default().handshake_timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let result = client::connect(&url, config);
+        assert!(
+            matches!(result, Err(ClientError::HandshakeTimeout)),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
+        assert!(matches!(
+            client::connect("http://example.test/", ClientConfig::default()),
+            Err(ClientError::InvalidUrl(_))
+        ));
+    });
+}
+
+#[test]
+fn close_from_another_thread_times_out_when_the_peer_never_answers() {
+    bounded(20, || {
+        // No heartbeat: nothing else would wake the reader.
+        let connection = Config::DEFAULT
+            .ping_interval(None)
+            .close_timeout(Duration::from_millis(300));
+        let (server, events) = start(ServerConfig::default().connection(connection), None);
+        let mut raw = Raw::connect(server.local_addr());
+        let conn = events.connection();
+        let started = Instant::now();
+        thread::spawn(move || conn.close(CloseCode::NORMAL, "bye"))
+            .join()
+            .unwrap()
+            .unwrap();
+        assert_eq!(raw.close_code(), Some(1000));
+        // We never answer; the server gives up and closes the socket.
+        assert!(raw.at_eof());
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::CloseTimeout);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
+            "{elapsed:?}"
+        );
+        server.shutdown();
+    });
+}
+
+/// Several threads send on one connection at once (and the connection's own
+/// thread echoes): every message arrives whole, in each sender's order, and
+/// under TLS every record decrypts (frames and records are never
+/// interleaved).
+fn concurrent_senders(tls_identity: Option<&Identity>) {
+    let mut config = ServerConfig::default();
+    if let Some(identity) = tls_identity {
+        config = config.tls(identity.server_config());
+    }
+    let (server, events) = start(config, None);
+    const THREADS: usize = 4;
+    const EACH: usize = 200;
+    const ECHOES: usize = 50;
+    let check = move |ws: &mut dyn FnMut() -> tungstenite::Message| {
+        let mut next = [0usize; THREADS];
+        let mut next_echo = 0;
+        for _ in 0..THREADS * EACH + ECHOES {
+            let m = ws();
+            let text = m.to_text().unwrap();
+            if let Some(i) = text.strip_prefix("echo:") {
+                assert_eq!(i.parse::<usize>().unwrap(), next_echo);
+                next_echo += 1;
+                continue;
+            }
+            let (t, rest) = text.split_once(':').unwrap();
+            let (i, pad) = rest.split_once(':').unwrap();
+            let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[t], "thread {t} out of order");
+            assert_eq!(pad.len(), 100 + (i * 37) % 3000);
+            next[t] += 1;
+        }
+    };
+    let send_all = |conn: ConnectionHandle| {
+        (0..THREADS)
+            .map(|t| {
+                let conn = conn.clone();
+                thread::spawn(move || {
+                    for i in 0..EACH {
+                        let pad = "x".repeat(100 + (i * 37) % 3000);
+                        conn.send_text(&format!("{t}:{i}:{pad}")).unwrap();
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    match tls_identity {
+        None => {
+            let mut ws = tung_ws(&server);
+            let senders = send_all(events.connection());
+            for i in 0..ECHOES {
+                ws.send(tungstenite::Message::text(format!("echo:{i}")))
+                    .unwrap();
+            }
+            check(&mut || ws.read().unwrap());
+            senders.into_iter().for_each(|s| s.join().unwrap());
+            close_tungstenite(&mut ws);
+        }
+        Some(identity) => {
+            let mut ws = tung_wss(&server, identity);
+            let senders = send_all(events.connection());
+            for i in 0..ECHOES {
+                ws.send(tungstenite::Message::text(format!("echo:{i}")))
+                    .unwrap();
+            }
+            check(&mut || ws.read().unwrap());
+            senders.into_iter().for_each(|s| s.join().unwrap());
+            close_tungstenite(&mut ws);
+        }
+    }
+    assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
+    server.shutdown();
+}
+
+#[test]
+fn concurrent_senders_keep_frames_and_records_whole_ws() {
+    bounded(30, || concurrent_senders(None));
+}
+
+#[test]
+fn concurrent_senders_keep_frames_and_records_whole_wss() {
+    bounded(30, || concurrent_senders(Some(&tls::identity())));
+}
+
+#[test]
+fn shutdown_is_bounded_by_its_deadline_even_with_peers_that_do_not_read() {
+    bounded(30, || {
+        // Writes may block for 20 s, but shutdown must not wait for them.
+        let config = ServerConfig::default()
+            .write_timeout(Duration::from_secs(20))
+            .shutdown_timeout(Duration::from_millis(500));
+        let (server, events) = start(config, None);
+        let port = server.local_addr().port();
+        let _deaf = Raw::connect(server.local_addr());
+        let stuck = events.connection();
+        let mut polite = tung_ws(&server);
+        events.connection();
+        // Fill the deaf peer's buffers until a send blocks.
+        let (progress_tx, progress) = mpsc::channel();
+        let sender = thread::spawn(move || {
+            let chunk = vec![1u8; 256 << 10];
+            for _ in 0..4096 {
+                if let Err(e) = stuck.send_binary(&chunk) {
+                    return e;
+                }
+                let _ = progress_tx.send(());
+            }
+            panic!("a peer that never reads absorbed 1 GiB");
+        });
+        // No progress for 500 ms: the sender is blocked in a write.
+        while progress.recv_timeout(Duration::from_millis(500)).is_ok() {}
+        let started = Instant::now();
+        server.shutdown();
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(4),
+            "shutdown took {elapsed:?}"
+        );
+        assert_eq!(server_threads_after_join(port), 0);
+        // The blocked send failed once the socket was closed.
+        assert!(matches!(
+            sender.join().unwrap(),
+            SendError::Io(_) | SendError::WriteTimeout
+        ));
+        match polite.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 1001)
+            }
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+        let causes: Vec<CloseCause> = events.closed.try_iter().map(|(_, i)| i.cause).collect();
+        assert_eq!(
+            causes,
+            [CloseCause::ServerShutdown, CloseCause::ServerShutdown]
+        );
+    });
+}
