@@ -725,6 +725,9 @@ pub(crate) struct Reader {
     owned: Vec<u8>,
     /// The read timeout currently set on the socket.
     read_timeout: Option<Duration>,
+    /// When the bytes in `input` arrived: the clock is read once per socket
+    /// read, not once per event (it showed in profiles of small messages).
+    received_at: Instant,
     done: Option<CloseInfo>,
     /// Whether the peer's Close (or our Close's answer) has been received.
     close_received: bool,
@@ -749,6 +752,7 @@ impl Reader {
             raw: if tls { vec![0u8; size] } else { Vec::new() },
             owned: Vec::new(),
             read_timeout: None,
+            received_at: now(),
             done: None,
             close_received: false,
         };
@@ -833,6 +837,7 @@ impl Reader {
             end,
             owned,
             close_received,
+            received_at,
             ..
         } = self;
         let base = *start;
@@ -841,7 +846,7 @@ impl Reader {
         let slice_len = slice.len();
         let mut s = lock(&shared.session);
         let s = &mut *s;
-        let (consumed, event) = match s.conn.handle_read(slice, now()) {
+        let (consumed, event) = match s.conn.handle_read(slice, *received_at) {
             Ok(x) => x,
             Err(e) => {
                 let info = core_failure(e);
@@ -961,6 +966,7 @@ impl Reader {
             }
             (&*self.shared.socket).read(&mut self.input[self.end..])
         };
+        self.received_at = now();
         match result {
             Ok(0) => Err(self.eof()),
             Ok(n) if is_tls => {
