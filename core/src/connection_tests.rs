@@ -7,31 +7,8 @@ use std::vec::Vec;
 
 use super::*;
 
-/// An RNG that repeats a fixed byte sequence (reproduces RFC vectors).
-struct FixedRng(Vec<u8>, usize);
-
-impl RngCore for FixedRng {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for d in dest {
-            *d = self.0[self.1 % self.0.len()];
-            self.1 += 1;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
+/// The RNG repeating a fixed sequence, shared with the self-tests.
+use crate::selftest::SeqRng as FixedRng;
 
 const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -42,7 +19,7 @@ fn conn(role: Role, config: Config) -> Conn {
         role,
         config,
         heapless::Vec::new(),
-        FixedRng(RFC_KEY.to_vec(), 0),
+        FixedRng::new(&RFC_KEY),
         Instant::ZERO,
     )
 }
@@ -339,7 +316,7 @@ fn size_limits_refuse_before_storing() {
         Role::Client,
         quiet(),
         heapless::Vec::new(),
-        FixedRng(vec![0], 0),
+        FixedRng::new(&[0]),
         Instant::ZERO,
     );
     assert_eq!(small.max_message_size(), 4);

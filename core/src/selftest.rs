@@ -100,13 +100,14 @@ const BINARY_256_HEADER: &[u8] = &[0x82, 0x7E, 0x01, 0x00];
 const BINARY_64K_HEADER: &[u8] = &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
 
 /// An RNG repeating a fixed byte sequence (reproduces the RFC vectors).
-struct SeqRng {
+/// Also used by the connection's unit tests.
+pub(crate) struct SeqRng {
     bytes: &'static [u8],
     at: usize,
 }
 
 impl SeqRng {
-    const fn new(bytes: &'static [u8]) -> Self {
+    pub(crate) const fn new(bytes: &'static [u8]) -> Self {
         Self { bytes, at: 0 }
     }
 }
