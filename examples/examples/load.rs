@@ -38,7 +38,11 @@
 //! that process's resident memory (`VmRSS`), divided by the number of
 //! connections, is the cost of one idle connection. A second figure is taken
 //! after one 16 B echo on every connection (buffers that are allocated on
-//! first use). The client sockets live in this process, so they do not count.
+//! first use), and a third after the connections then stayed idle for 2 s
+//! (our server gives an idle connection's thread back after 1 s, see
+//! `ServerConfig::release_idle_after`); one more echo on each connection
+//! then checks that they all still work. The client sockets live in this
+//! process, so they do not count.
 
 use core::fmt::Write as _;
 use core::net::SocketAddr;
@@ -1137,9 +1141,10 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS in /proc/PID/status".into())
 }
 
-/// Bytes of server RSS per connection: after the handshakes, and after one
-/// 16 B echo on each connection.
-fn idle_memory(kind: Kind, n: usize) -> Result<(f64, f64), String> {
+/// Bytes of server RSS per connection: after the handshakes, after one
+/// 16 B echo on each connection, and after [`IDLE_SETTLE`] with nothing
+/// sent (then one more echo on each checks they all still work).
+fn idle_memory(kind: Kind, n: usize) -> Result<[f64; 3], String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let child = Command::new(exe)
         .args(["--serve", kind.name()])
@@ -1197,11 +1202,29 @@ fn idle_memory(kind: Kind, n: usize) -> Result<(f64, f64), String> {
         }
     }
     let after_message = rss_kib(pid)?;
+    // Then idle: a server may give resources back from idle connections
+    // (ours gives back the thread after `release_idle_after`, 1 s).
+    thread::sleep(IDLE_SETTLE);
+    let after_idle = rss_kib(pid)?;
+    // Every connection still works.
+    for stream in &mut conns {
+        if kind.is_websocket() {
+            let len = client
+                .send_binary(&payload, &mut frame)
+                .map_err(|e| e.to_string())?;
+            echo_once(stream, &frame[..len], 18)?;
+        } else {
+            echo_once(stream, &payload, 16)?;
+        }
+    }
     drop(conns);
     drop(child);
     let per = |kib: u64| kib.saturating_sub(before) as f64 * 1024.0 / n as f64;
-    Ok((per(after_handshake), per(after_message)))
+    Ok([per(after_handshake), per(after_message), per(after_idle)])
 }
+
+/// How long the connections stay idle before the third memory figure.
+const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
 /// Sends `data` and reads `expect` bytes back (5 s timeout).
 fn echo_once(stream: &mut TcpStream, data: &[u8], expect: usize) -> Result<(), String> {
@@ -1223,29 +1246,32 @@ fn echo_once(stream: &mut TcpStream, data: &[u8], expect: usize) -> Result<(), S
 fn idle_table(opts: &Options) -> bool {
     let mut table = format!(
         "\n### Idle memory: server RSS growth per connection ({} connections)\n\n\
-         | server | after handshake | after one 16 B echo |\n|---|---:|---:|\n",
-        opts.idle
+         | server | after handshake | after one 16 B echo | then idle for {} s |\n\
+         |---|---:|---:|---:|\n",
+        opts.idle,
+        IDLE_SETTLE.as_secs()
     );
     let mut ok = true;
     for &kind in &opts.servers {
         match idle_memory(kind, opts.idle) {
-            Ok((handshake, message)) => {
+            Ok([handshake, message, idle]) => {
                 eprintln!(
-                    "load: {:<12} idle: {handshake:.0} B / {message:.0} B per connection",
+                    "load: {:<12} idle: {handshake:.0} B / {message:.0} B / {idle:.0} B per connection",
                     kind.name()
                 );
                 let _ = writeln!(
                     table,
-                    "| {} | {} | {} |",
+                    "| {} | {} | {} | {} |",
                     kind.label(),
                     bytes_label(handshake),
-                    bytes_label(message)
+                    bytes_label(message),
+                    bytes_label(idle)
                 );
             }
             Err(e) => {
                 eprintln!("load: {:<12} idle: FAILED: {e}", kind.name());
                 ok = false;
-                let _ = writeln!(table, "| {} | failed | failed |", kind.label());
+                let _ = writeln!(table, "| {} | failed | failed | failed |", kind.label());
             }
         }
     }

@@ -455,7 +455,7 @@ impl Client {
             match self.reader.next() {
                 Step::Ended(info) if info.is_clean() => return Ok(()),
                 Step::Ended(info) => return Err(ClientError::Closed(info)),
-                Step::Message(_) | Step::Control => {}
+                Step::Message(_) | Step::Control | Step::Idle => {}
             }
         }
     }

@@ -49,14 +49,32 @@ pub struct ServerConfig {
     /// waits for peers to answer its Close 1001 before closing their
     /// sockets. Default 5 s.
     pub shutdown_timeout: Duration,
-    /// The stack size of each connection thread. Default 128 KiB, which
-    /// is enough for rustls handshakes and the handler calls of the
-    /// examples; raise it for handlers with large stack frames.
+    /// The stack size of each connection thread. Default 1 MiB of address
+    /// space, of which only the pages a thread touches cost memory (a few).
+    /// Smaller stacks save address space, not memory (32-bit targets with
+    /// many connections may want 128 KiB: enough for rustls handshakes and
+    /// the examples' handlers). It also bounds how many finished threads'
+    /// stacks the C library keeps for reuse (glibc: 40 MiB of them), which
+    /// stay resident: larger stacks, fewer kept.
     pub thread_stack_size: usize,
-    /// The initial size of a connection's read buffer. Default 4 KiB; it
-    /// grows on demand (up to 64 KiB) and large messages are assembled in a
+    /// The initial size of a connection's read buffer. Default 1 KiB; it
+    /// doubles whenever a read fills it (up to 64 KiB) and large messages are assembled in a
     /// separate buffer that grows up to the message-size limit.
     pub read_buffer_size: usize,
+    /// How long an open connection may receive nothing before its thread
+    /// is given back. Default 1 s; `None` keeps one thread per open
+    /// connection for its whole life.
+    ///
+    /// An idle connection's socket is then watched by the server's one
+    /// poller thread (epoll, kqueue: Unix only), its read buffers are freed,
+    /// and a thread is started for it again as soon as bytes arrive, a timer
+    /// is due (heartbeat ping, pong, close or fragment deadline) or it is
+    /// closed from another thread. An idle connection then costs its core
+    /// state and socket (and TLS session), a few KiB, instead of a thread
+    /// and its stack. Sends from other threads to an idle connection are
+    /// written at once, as always. Callbacks for one connection still run
+    /// one at a time, but not always on the same thread.
+    pub release_idle_after: Option<Duration>,
     /// The TLS configuration: `Some` serves `wss://`. Default `None`.
     /// See [`tls::server_config_from_pem`](crate::tls::server_config_from_pem).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -71,8 +89,9 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(5),
-            thread_stack_size: 128 * 1024,
-            read_buffer_size: 4096,
+            thread_stack_size: 1024 * 1024,
+            read_buffer_size: 1024,
+            release_idle_after: Some(Duration::from_secs(1)),
             tls: None,
         }
     }
@@ -125,6 +144,12 @@ impl ServerConfig {
     #[must_use]
     pub const fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes;
+        self
+    }
+    /// Sets [`ServerConfig::release_idle_after`].
+    #[must_use]
+    pub const fn release_idle_after(mut self, after: Option<Duration>) -> Self {
+        self.release_idle_after = after;
         self
     }
     /// Serves `wss://` with this TLS configuration.

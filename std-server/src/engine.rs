@@ -206,7 +206,8 @@ impl From<CoreSendError> for SendError {
 /// Everything the core and TLS need, locked briefly.
 pub(crate) struct Session {
     conn: Core,
-    tls: Option<rustls::Connection>,
+    /// Boxed: a plain connection does not carry a TLS session's size.
+    tls: Option<Box<rustls::Connection>>,
     /// Encoded (and encrypted) bytes not yet handed to the writer.
     out: Vec<u8>,
     /// TLS only: frames not yet encrypted. They are sealed into records
@@ -373,6 +374,16 @@ pub(crate) struct Shared {
     /// The socket: read by the reader (no lock), written under the writer
     /// lock, shut down by anyone.
     socket: Arc<TcpStream>,
+    /// Told when a Close is queued from elsewhere, so that a connection
+    /// whose reader gave up its thread (the server's idle parking) gets
+    /// one back to time the close handshake.
+    kicker: OnceLock<Arc<dyn Kick>>,
+}
+
+/// Something that wakes a parked connection (see [`Shared::set_kicker`]).
+pub(crate) trait Kick: Send + Sync {
+    /// Connection `id` has new work for its reader (a Close was queued).
+    fn kick(&self, id: u64);
 }
 
 impl Shared {
@@ -400,15 +411,44 @@ impl Shared {
             max_wait: config.close_timeout.max(Duration::from_millis(100)),
             session: Mutex::new(Session {
                 conn,
-                tls,
+                tls: tls.map(Box::new),
                 out: Vec::new(),
                 plain: Vec::new(),
                 ended: None,
             }),
             writer: Mutex::new(WriteHalf { spare: Vec::new() }),
             socket,
+            kicker: OnceLock::new(),
         });
         Ok(shared)
+    }
+
+    /// Installs the parking hook (once).
+    pub(crate) fn set_kicker(&self, kicker: Arc<dyn Kick>) {
+        let _ = self.kicker.set(kicker);
+    }
+
+    fn kick(&self) {
+        if let Some(kicker) = self.kicker.get() {
+            kicker.kick(self.id);
+        }
+    }
+
+    /// Gives back the spare capacity of the output buffers (for a connection
+    /// about to idle). Skipped for a buffer in use by a writer right now.
+    fn release_buffers(&self) {
+        if let Ok(mut w) = self.writer.try_lock() {
+            if w.spare.is_empty() {
+                w.spare = Vec::new();
+            }
+        }
+        let mut s = lock(&self.session);
+        if s.out.is_empty() {
+            s.out = Vec::new();
+        }
+        if s.plain.is_empty() {
+            s.plain = Vec::new();
+        }
     }
 
     /// Writes everything encoded so far, in order. Called by every sender
@@ -632,7 +672,9 @@ impl ConnectionHandle {
         cause: CloseCause,
     ) -> Result<(), SendError> {
         let ((), pending) = self.shared.with_session(|s| s.close(code, reason, cause))?;
-        self.shared.flush_or_defer(pending)
+        let flushed = self.shared.flush_or_defer(pending);
+        self.shared.kick();
+        flushed
     }
 
     /// Writes what sends on the connection's own thread deferred (see the
@@ -661,6 +703,7 @@ impl ConnectionHandle {
         if let Ok(mut w) = self.shared.writer.try_lock() {
             let _ = self.shared.flush_locked(&mut w);
         }
+        self.shared.kick();
     }
 
     /// Whether messages may still be sent (no Close sent or received, not
@@ -700,6 +743,10 @@ pub(crate) enum Step<'a> {
     Message(Message<'a>),
     /// A Ping (answered) or a Pong.
     Control,
+    /// Nothing arrived for the reader's idle time (see
+    /// [`Reader::set_park_after`]): the caller may park the reader. Never
+    /// returned when no idle time is set.
+    Idle,
     /// The connection is over (reported once; later calls repeat it).
     Ended(CloseInfo),
 }
@@ -721,6 +768,14 @@ pub(crate) struct Reader {
     end: usize,
     /// Ciphertext read from the socket (TLS only).
     raw: Vec<u8>,
+    is_tls: bool,
+    /// The size the buffers start at (again after [`Reader::release_buffers`]).
+    buffer_size: usize,
+    /// After this long with no input, [`Reader::next`] returns
+    /// [`Step::Idle`] instead of blocking on.
+    park_after: Option<Duration>,
+    /// When input last arrived (or the reader was resumed).
+    last_input: Instant,
     /// Payloads copied out of the core's reassembly buffer.
     owned: Vec<u8>,
     /// The read timeout currently set on the socket.
@@ -744,15 +799,20 @@ impl Reader {
         // The handshake left a deadline on the socket; `read_timeout`
         // starts from "none".
         let _ = shared.socket.set_read_timeout(None);
+        let started = now();
         let mut reader = Self {
             shared,
             input,
             start: 0,
             end: initial.len(),
             raw: if tls { vec![0u8; size] } else { Vec::new() },
+            is_tls: tls,
+            buffer_size: size,
+            park_after: None,
+            last_input: started,
             owned: Vec::new(),
             read_timeout: None,
-            received_at: now(),
+            received_at: started,
             done: None,
             close_received: false,
         };
@@ -784,10 +844,68 @@ impl Reader {
         ConnectionHandle::new(Arc::clone(&self.shared))
     }
 
-    /// Blocks until the next message, control frame or the end.
+    /// Lets [`Reader::next`] return [`Step::Idle`] once nothing has arrived
+    /// for `after` (`None`: never, it blocks on).
+    pub(crate) fn set_park_after(&mut self, after: Option<Duration>) {
+        self.park_after = after;
+    }
+
+    /// The shared engine (to install the parking hook).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The socket, to watch it for input while the reader is parked.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.shared.socket
+    }
+
+    /// When the core's next timer is due (heartbeat ping, pong, close or
+    /// fragment deadline), on the std clock.
+    pub(crate) fn next_deadline(&self) -> Option<StdInstant> {
+        let deadline = lock(&self.shared.session).conn.poll_timeout()?;
+        let left = deadline.saturating_duration_since(now());
+        Some(StdInstant::now() + left)
+    }
+
+    /// For a reader about to park: gives back the buffers it can allocate
+    /// again when it resumes (what an idle connection costs is then mostly
+    /// the core's state and the TLS session).
+    pub(crate) fn release_buffers(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            self.input = Vec::new();
+        } else {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            self.input.truncate(self.end);
+            self.input.shrink_to_fit();
+        }
+        self.raw = Vec::new();
+        self.owned = Vec::new();
+        self.shared.release_buffers();
+    }
+
+    /// For a parked reader that runs again: the idle time starts over (the
+    /// socket is readable, or a timer is due; either way it is not idle).
+    pub(crate) fn resume(&mut self) {
+        self.last_input = now();
+        if self.is_tls && self.raw.is_empty() {
+            self.raw = vec![0u8; self.buffer_size];
+        }
+        if self.input.len() < self.buffer_size {
+            self.input.resize(self.buffer_size, 0);
+        }
+    }
+
+    /// Blocks until the next message, control frame or the end, or returns
+    /// [`Step::Idle`] (see [`Reader::set_park_after`]).
     pub(crate) fn next(&mut self) -> Step<'_> {
         match self.advance() {
-            Ok(event) => self.materialize(event),
+            Ok(Some(event)) => self.materialize(event),
+            Ok(None) => Step::Idle,
             Err(info) => self.finish(info),
         }
     }
@@ -797,8 +915,8 @@ impl Reader {
     pub(crate) fn next_message(&mut self) -> Result<Message<'_>, CloseInfo> {
         let event = loop {
             match self.advance() {
-                Ok((Kind::Control, _)) => {}
-                Ok(event) => break event,
+                Ok(Some((Kind::Control, _)) | None) => {}
+                Ok(Some(event)) => break event,
                 Err(info) => {
                     self.finish(info.clone());
                     return Err(info);
@@ -808,22 +926,25 @@ impl Reader {
         match self.materialize(event) {
             Step::Message(message) => Ok(message),
             Step::Ended(info) => Err(info),
-            Step::Control => Err(unknown_end()),
+            Step::Control | Step::Idle => Err(unknown_end()),
         }
     }
 
-    /// Reads and feeds until an event (located, not yet borrowed) or the end.
-    fn advance(&mut self) -> Result<(Kind, Payload), CloseInfo> {
+    /// Reads and feeds until an event (located, not yet borrowed), the end,
+    /// or (`None`) the idle time.
+    fn advance(&mut self) -> Result<Option<(Kind, Payload)>, CloseInfo> {
         if let Some(info) = &self.done {
             return Err(info.clone());
         }
         loop {
             if self.start < self.end {
                 if let Some(event) = self.process()? {
-                    return Ok(event);
+                    return Ok(Some(event));
                 }
             }
-            self.fill()?;
+            if !self.fill()? {
+                return Ok(None);
+            }
         }
     }
 
@@ -918,13 +1039,21 @@ impl Reader {
     }
 
     /// Services timers, writes pending output, then blocks for more input.
-    fn fill(&mut self) -> Result<(), CloseInfo> {
-        let timeout = self.service_timers()?;
+    /// `Ok(false)`: idle for the parking time instead (nothing read).
+    fn fill(&mut self) -> Result<bool, CloseInfo> {
+        let (mut timeout, checked_at) = self.service_timers()?;
         if self.shared.flush().is_err() {
             return Err(self.recorded());
         }
         if self.close_received {
             return Err(self.recorded());
+        }
+        if let Some(after) = self.park_after {
+            let idle = checked_at.saturating_duration_since(self.last_input);
+            let Some(left) = after.checked_sub(idle).filter(|left| !left.is_zero()) else {
+                return Ok(false);
+            };
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
         // The socket's read timeout needs to be at most the time to the
         // next timer (never wake late); when it must shrink it is set to half
@@ -954,8 +1083,11 @@ impl Reader {
             self.end -= self.start;
             self.start = 0;
         }
-        let is_tls = !self.raw.is_empty();
+        let is_tls = self.is_tls;
         let result = if is_tls {
+            if self.raw.is_empty() {
+                self.raw.resize(self.buffer_size, 0);
+            }
             (&*self.shared.socket).read(&mut self.raw)
         } else {
             if self.end == self.input.len() {
@@ -967,6 +1099,9 @@ impl Reader {
             (&*self.shared.socket).read(&mut self.input[self.end..])
         };
         self.received_at = now();
+        if matches!(result, Ok(n) if n > 0) {
+            self.last_input = self.received_at;
+        }
         match result {
             Ok(0) => Err(self.eof()),
             Ok(n) if is_tls => {
@@ -976,7 +1111,7 @@ impl Reader {
                     let new_len = (self.raw.len() * 2).min(MAX_READ_BUFFER);
                     self.raw.resize(new_len, 0);
                 }
-                Ok(())
+                Ok(true)
             }
             Ok(n) => {
                 self.end += n;
@@ -984,12 +1119,12 @@ impl Reader {
                     let new_len = (self.input.len() * 2).min(MAX_READ_BUFFER);
                     self.input.resize(new_len, 0);
                 }
-                Ok(())
+                Ok(true)
             }
             Err(e) => match e.kind() {
                 io::ErrorKind::WouldBlock
                 | io::ErrorKind::TimedOut
-                | io::ErrorKind::Interrupted => Ok(()),
+                | io::ErrorKind::Interrupted => Ok(true),
                 kind => {
                     let mut s = lock(&self.shared.session);
                     s.record(CloseInfo::new(CloseCause::Io(kind), None, ""));
@@ -999,8 +1134,9 @@ impl Reader {
         }
     }
 
-    /// Advances the core's timers; returns the read timeout until the next.
-    fn service_timers(&mut self) -> Result<Option<Duration>, CloseInfo> {
+    /// Advances the core's timers; returns the read timeout until the next,
+    /// and the time it was checked at.
+    fn service_timers(&mut self) -> Result<(Option<Duration>, Instant), CloseInfo> {
         let mut s = lock(&self.shared.session);
         if let Some(info) = &s.ended {
             if !matches!(
@@ -1034,8 +1170,9 @@ impl Reader {
             .map_or(self.shared.max_wait, |deadline| {
                 deadline.saturating_duration_since(now)
             });
-        Ok(Some(
-            next.clamp(Duration::from_millis(1), self.shared.max_wait),
+        Ok((
+            Some(next.clamp(Duration::from_millis(1), self.shared.max_wait)),
+            now,
         ))
     }
 

@@ -23,9 +23,16 @@
 //!
 //! # Design
 //!
-//! - **Threads**: one thread per connection (stack size
-//!   [`ServerConfig::thread_stack_size`], 128 KiB by default) plus the accept
-//!   thread; every one is joined by [`ServerHandle::shutdown`].
+//! - **Threads**: one thread per active connection (stack size
+//!   [`ServerConfig::thread_stack_size`], 1 MiB reserved by default, a few
+//!   pages of it touched), the accept thread, and one poller thread for idle
+//!   connections; every one is joined by [`ServerHandle::shutdown`].
+//! - **Idle connections give their thread back.** A connection that
+//!   received nothing for [`ServerConfig::release_idle_after`] (1 s) parks:
+//!   the poller thread (mio: epoll, kqueue) watches its socket and its
+//!   timers, and it gets a thread again when bytes arrive, a heartbeat
+//!   timer is due or it is closed from another thread. Busy connections
+//!   never pay for this; idle ones cost a few KiB instead of a thread.
 //! - **No send waits behind a read.** The connection's thread owns the
 //!   socket's read half and blocks in `read` with no lock held. It locks the
 //!   session (the core `Connection` and the rustls session) only to feed
@@ -46,13 +53,16 @@
 //! - **Transport**: [`Transport`] is the one seam between plain TCP and
 //!   rustls. The socket is shared (`Arc<TcpStream>`; `&TcpStream` reads and
 //!   writes), so a connection costs one file descriptor.
-//! - **Idle cost**: a 4 KiB read buffer (grown on demand up to 64 KiB),
-//!   empty message and output buffers, and the thread's stack (128 KiB
-//!   reserved, a few pages touched).
+//! - **Idle cost**: while active, a 1 KiB read buffer (grown on demand up
+//!   to 64 KiB), message and output buffers that grow with use, and the
+//!   thread. Once parked, its buffers are freed too: what is left is the
+//!   core's state, the socket, and the rustls session under TLS.
 //! - **Logging** through the `log` facade; the library prints nothing.
 
 mod config;
 mod engine;
+#[cfg_attr(not(unix), path = "park_stub.rs")]
+mod park;
 mod rng;
 mod server;
 mod transport;

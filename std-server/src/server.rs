@@ -20,6 +20,7 @@ use snowsocket_core::{CloseCode, Role};
 
 use crate::config::ServerConfig;
 use crate::engine::{self, CloseCause, CloseInfo, ConnectionHandle, Message, Reader, Shared, Step};
+use crate::park::{Parked, Parking};
 use crate::transport::{set_deadline, Transport};
 
 /// Connection ids, unique in the process.
@@ -252,6 +253,7 @@ impl Server {
     /// Serves on the current thread, forever (until accepting fails).
     pub fn serve(self, handler: impl Handler) -> io::Result<()> {
         let inner = Inner::new(self.config, Arc::new(handler), self.listener.local_addr()?);
+        inner.start_parker()?;
         let result = inner.accept_loop(&self.listener);
         inner.shutdown();
         result
@@ -261,6 +263,7 @@ impl Server {
     pub fn spawn(self, handler: impl Handler) -> io::Result<ServerHandle> {
         let local_addr = self.listener.local_addr()?;
         let inner = Inner::new(self.config, Arc::new(handler), local_addr);
+        inner.start_parker()?;
         let accept_inner = Arc::clone(&inner);
         let listener = self.listener;
         let thread = thread::Builder::new()
@@ -329,6 +332,12 @@ impl ServerHandle {
         let _ = thread.join();
         self.inner.shutdown();
     }
+
+    /// How many open connections are idle without a thread (see
+    /// [`ServerConfig::release_idle_after`]).
+    pub fn idle_connections(&self) -> usize {
+        self.inner.parking.as_ref().map_or(0, |p| p.len())
+    }
 }
 
 impl Drop for ServerHandle {
@@ -363,9 +372,18 @@ struct Inner {
     registry: Mutex<HashMap<u64, Entry>>,
     /// Signalled when a connection leaves the registry.
     left: Condvar,
+    /// Every thread started and not joined yet, by a serial number (a
+    /// connection has one thread at a time, but may have several over its
+    /// life when it parks).
     threads: Mutex<HashMap<u64, JoinHandle<()>>>,
+    /// Serial numbers of threads that finished (to join).
     done_tx: Mutex<Sender<u64>>,
     done_rx: Mutex<Receiver<u64>>,
+    /// Idle connections without a thread; `None` when disabled.
+    parking: Option<Arc<Parking>>,
+    /// The poller thread of `parking`, and its `Poll` before it starts.
+    parker: Mutex<Option<JoinHandle<()>>>,
+    parker_poll: Mutex<Option<crate::park::Poll>>,
     rejector: Mutex<Option<(SyncSender<TcpStream>, JoinHandle<()>)>>,
 }
 
@@ -384,6 +402,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Inner {
     fn new(config: ServerConfig, handler: Arc<dyn Handler>, local_addr: SocketAddr) -> Arc<Self> {
         let (done_tx, done_rx) = mpsc::channel();
+        let (parking, parker_poll) = match config.release_idle_after.map(|_| Parking::new()) {
+            Some(Ok((parking, poll))) => (Some(Arc::new(parking)), Some(poll)),
+            Some(Err(e)) => {
+                log::info!("idle connections keep their thread: {e}");
+                (None, None)
+            }
+            None => (None, None),
+        };
         Arc::new(Self {
             config,
             handler,
@@ -394,8 +420,55 @@ impl Inner {
             threads: Mutex::new(HashMap::new()),
             done_tx: Mutex::new(done_tx),
             done_rx: Mutex::new(done_rx),
+            parking,
+            parker: Mutex::new(None),
+            parker_poll: Mutex::new(parker_poll),
             rejector: Mutex::new(None),
         })
+    }
+
+    /// Starts the idle-connection poller thread, if parking is on.
+    fn start_parker(self: &Arc<Self>) -> io::Result<()> {
+        let Some(poll) = lock(&self.parker_poll).take() else {
+            return Ok(());
+        };
+        let inner = Arc::clone(self);
+        let thread = thread::Builder::new()
+            .name(thread_name(self.local_addr))
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                if let Some(parking) = inner.parking.clone() {
+                    parking.run(poll, |parked| inner.resume(parked), || inner.reap());
+                }
+            })?;
+        *lock(&self.parker) = Some(thread);
+        Ok(())
+    }
+
+    /// Starts a server thread running `body`. The thread list stays locked
+    /// until the thread is in it, so a shutdown that drains the list cannot
+    /// miss a thread started meanwhile.
+    fn start_thread(
+        self: &Arc<Self>,
+        stack_size: usize,
+        body: impl FnOnce(&Arc<Self>) + Send + 'static,
+    ) -> io::Result<()> {
+        let serial = next_id();
+        let inner = Arc::clone(self);
+        let mut threads = lock(&self.threads);
+        let thread = thread::Builder::new()
+            .name(thread_name(self.local_addr))
+            .stack_size(stack_size)
+            .spawn(move || {
+                body(&inner);
+                let _ = lock(&inner.done_tx).send(serial);
+                // The poller joins finished threads when it wakes up.
+                if let Some(parking) = &inner.parking {
+                    parking.wake();
+                }
+            })?;
+        threads.insert(serial, thread);
+        Ok(())
     }
 
     fn accept_loop(self: &Arc<Self>, listener: &TcpListener) -> io::Result<()> {
@@ -446,23 +519,22 @@ impl Inner {
             );
             stream
         };
-        let inner = Arc::clone(self);
-        let spawned = thread::Builder::new()
-            .name(thread_name(self.local_addr))
-            .stack_size(self.config.thread_stack_size)
-            .spawn(move || inner.connection_thread(id, stream, peer));
-        match spawned {
-            Ok(thread) => {
-                lock(&self.threads).insert(id, thread);
-            }
-            Err(e) => {
-                log::error!("{peer}: cannot start a connection thread: {e}");
-                lock(&self.registry).remove(&id);
-            }
+        let started = self.start_thread(self.config.thread_stack_size, move |inner| {
+            inner.connection_thread(id, stream, peer);
+        });
+        if let Err(e) = started {
+            log::error!("{peer}: cannot start a connection thread: {e}");
+            self.leave(id);
         }
     }
 
-    /// Joins the threads of finished connections.
+    /// Removes a connection that ended from the registry.
+    fn leave(&self, id: u64) {
+        lock(&self.registry).remove(&id);
+        self.left.notify_all();
+    }
+
+    /// Joins the threads that finished.
     fn reap(&self) {
         let finished: Vec<u64> = lock(&self.done_rx).try_iter().collect();
         if finished.is_empty() {
@@ -506,19 +578,25 @@ impl Inner {
         }
     }
 
-    fn connection_thread(self: Arc<Self>, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) {
+    fn connection_thread(self: &Arc<Self>, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) {
         engine::set_reader_thread(id);
-        let result =
-            panic::catch_unwind(AssertUnwindSafe(|| self.run_connection(id, stream, peer)));
-        if result.is_err() {
-            log::error!("{peer}: connection thread panicked");
+        let opened = panic::catch_unwind(AssertUnwindSafe(|| self.open(id, stream, peer)));
+        match opened {
+            Ok(Some((reader, stopping))) => {
+                let handle = reader.handle();
+                self.drive(reader, handle, Some(stopping));
+            }
+            Ok(None) => self.leave(id),
+            Err(_) => {
+                log::error!("{peer}: connection thread panicked");
+                self.leave(id);
+            }
         }
-        lock(&self.registry).remove(&id);
-        self.left.notify_all();
-        let _ = lock(&self.done_tx).send(id);
     }
 
-    fn run_connection(&self, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) {
+    /// The handshake: `Some` with the open connection's reader (and
+    /// whether the server is stopping), registered with its handle.
+    fn open(&self, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) -> Option<(Reader, bool)> {
         let _ = stream.set_nodelay(true);
         let deadline = StdInstant::now() + self.config.handshake_timeout;
         let mut transport = match &self.config.tls {
@@ -527,13 +605,13 @@ impl Inner {
                 Ok(conn) => Transport::Tls(stream, Box::new(rustls::Connection::Server(conn))),
                 Err(e) => {
                     log::error!("{peer}: TLS session: {e}");
-                    return;
+                    return None;
                 }
             },
         };
         if let Err(e) = transport.complete_handshake(deadline) {
             log::debug!("{peer}: TLS handshake failed: {e}");
-            return;
+            return None;
         }
         let leftover = match self.upgrade(&mut transport, peer, deadline) {
             Ok(leftover) => leftover,
@@ -541,7 +619,7 @@ impl Inner {
                 log::debug!("{peer}: no upgrade: {e}");
                 let _ = transport.flush();
                 let _ = transport.socket().shutdown(Shutdown::Write);
-                return;
+                return None;
             }
         };
         let (socket, tls) = transport.into_parts();
@@ -551,54 +629,113 @@ impl Inner {
             Ok(shared) => shared,
             Err(e) => {
                 log::error!("{peer}: {e}");
-                return;
+                return None;
             }
         };
         let mut reader = Reader::new(shared, &leftover, c.read_buffer_size);
         drop(leftover);
+        if let Some(parking) = &self.parking {
+            reader.set_park_after(c.release_idle_after);
+            let kicker: Arc<dyn engine::Kick> = Arc::clone(parking) as Arc<dyn engine::Kick>;
+            reader.shared().set_kicker(kicker);
+        }
         let handle = reader.handle();
-        let stopping = {
-            let mut registry = lock(&self.registry);
-            if let Some(entry) = registry.get_mut(&id) {
-                entry.handle = Some(handle.clone());
-            }
-            self.stopping.load(Ordering::SeqCst)
-        };
+        let mut registry = lock(&self.registry);
+        if let Some(entry) = registry.get_mut(&id) {
+            entry.handle = Some(handle);
+        }
+        Some((reader, self.stopping.load(Ordering::SeqCst)))
+    }
+
+    /// Runs an open connection on the current thread until it ends
+    /// (`on_close`, then it leaves the registry) or parks (idle: the thread
+    /// is given back; [`Inner::resume`] continues it). `connect` is
+    /// `Some(stopping)` the first time (`on_connect` runs first).
+    fn drive(self: &Arc<Self>, reader: Reader, handle: ConnectionHandle, connect: Option<bool>) {
         let handler = &*self.handler;
-        let run = panic::catch_unwind(AssertUnwindSafe(|| {
-            handler.on_connect(&handle);
-            if stopping {
-                let _ = handle.close_with(
-                    CloseCode::GOING_AWAY,
-                    "server shutdown",
-                    CloseCause::ServerShutdown,
-                );
-            }
-            loop {
-                match reader.next() {
-                    Step::Message(message) => handler.on_message(&handle, message),
-                    Step::Control => {}
-                    Step::Ended(info) => return info,
+        let (mut reader, mut handle, mut connect) = (reader, handle, connect);
+        let info = loop {
+            let run = panic::catch_unwind(AssertUnwindSafe(|| {
+                if let Some(stopping) = connect.take() {
+                    handler.on_connect(&handle);
+                    if stopping {
+                        let _ = handle.close_with(
+                            CloseCode::GOING_AWAY,
+                            "server shutdown",
+                            CloseCause::ServerShutdown,
+                        );
+                    }
                 }
-            }
-        }));
-        let info = match run {
-            Ok(info) => info,
-            Err(_) => {
-                log::error!("{peer}: handler panicked");
-                handle.abort(CloseCause::HandlerPanicked);
-                match reader.next() {
-                    Step::Ended(info) => info,
-                    _ => CloseInfo {
-                        code: None,
-                        reason: String::new(),
-                        cause: CloseCause::HandlerPanicked,
-                    },
+                loop {
+                    match reader.next() {
+                        Step::Message(message) => handler.on_message(&handle, message),
+                        Step::Control => {}
+                        Step::Idle => return None,
+                        Step::Ended(info) => return Some(info),
+                    }
+                }
+            }));
+            match run {
+                Ok(Some(info)) => break info,
+                Ok(None) => {
+                    let Some(parking) = &self.parking else {
+                        reader.set_park_after(None);
+                        continue;
+                    };
+                    reader.release_buffers();
+                    match parking.park(Parked { reader, handle }) {
+                        Ok(()) => return,
+                        Err(parked) => {
+                            (reader, handle) = (parked.reader, parked.handle);
+                            reader.resume();
+                            reader.set_park_after(None);
+                        }
+                    }
+                }
+                Err(_) => {
+                    log::error!("{}: handler panicked", handle.peer_addr());
+                    handle.abort(CloseCause::HandlerPanicked);
+                    reader.set_park_after(None);
+                    break match reader.next() {
+                        Step::Ended(info) => info,
+                        _ => CloseInfo {
+                            code: None,
+                            reason: String::new(),
+                            cause: CloseCause::HandlerPanicked,
+                        },
+                    };
                 }
             }
         };
-        log::debug!("{peer}: connection {id} ended: {info}");
+        let id = handle.id();
+        log::debug!("{}: connection {id} ended: {info}", handle.peer_addr());
         let _ = panic::catch_unwind(AssertUnwindSafe(|| handler.on_close(&handle, info)));
+        drop(reader);
+        self.leave(id);
+    }
+
+    /// Continues a parked connection on a new thread (on the poller
+    /// thread if none can be started).
+    fn resume(self: &Arc<Self>, parked: Parked) {
+        let id = parked.handle.id();
+        let slot = Arc::new(Mutex::new(Some(parked)));
+        let taken = Arc::clone(&slot);
+        let started = self.start_thread(self.config.thread_stack_size, move |inner| {
+            if let Some(Parked { mut reader, handle }) = lock(&taken).take() {
+                engine::set_reader_thread(id);
+                reader.resume();
+                inner.drive(reader, handle, None);
+            }
+        });
+        if let Err(e) = started {
+            log::error!("connection {id}: cannot start a thread to resume it: {e}");
+            if let Some(Parked { mut reader, handle }) = lock(&slot).take() {
+                reader.resume();
+                reader.set_park_after(None);
+                handle.abort(CloseCause::Io(e.kind()));
+                self.drive(reader, handle, None);
+            }
+        }
     }
 
     /// Reads the upgrade request, asks the handler, answers. Returns the
@@ -612,7 +749,10 @@ impl Inner {
         let limits = self.config.handshake_limits;
         let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 1024];
-        let mut out = vec![0u8; 1024];
+        // Sized by the first answer written (`write_grow`): what a
+        // connection allocates during its handshake is freed, but stays
+        // resident in the allocator for as long as the connection lives.
+        let mut out = Vec::new();
         loop {
             set_deadline(transport.socket(), deadline)?;
             let n = match transport.read(&mut chunk) {
@@ -622,13 +762,26 @@ impl Inner {
                 Err(e) => return Err(e.into()),
             };
             buf.extend_from_slice(&chunk[..n]);
-            let mut headers = vec![EMPTY_HEADER; limits.max_headers.min(256)];
-            let parsed = handshake::parse_request(&buf, &mut headers, &limits);
+            let wanted = limits.max_headers.min(256);
+            let mut on_stack = [EMPTY_HEADER; 64];
+            let mut on_heap = Vec::new();
+            let headers = match on_stack.get_mut(..wanted) {
+                Some(headers) => headers,
+                None => {
+                    on_heap.resize(wanted, EMPTY_HEADER);
+                    &mut on_heap[..]
+                }
+            };
+            let parsed = handshake::parse_request(&buf, headers, &limits);
             let (request, consumed) = match parsed {
                 Ok(Parsed::Incomplete) => continue,
                 Ok(Parsed::Complete { value, consumed }) => (value, consumed),
                 Err(e) => {
-                    let n = e.write_response(&mut out).unwrap_or(0);
+                    let n = write_grow(&mut out, |out| {
+                        e.write_response(out)
+                            .map_err(handshake::WriteError::InsufficientSize)
+                    })
+                    .unwrap_or(0);
                     transport.write_all(&out[..n])?;
                     return Err(UpgradeError::Handshake(e));
                 }
@@ -667,8 +820,10 @@ impl Inner {
                     // The handler's answer cannot be written (a subprotocol
                     // the client did not offer, a bad header): refuse.
                     log::error!("{peer}: handler's answer refused: {e:?}");
-                    let n =
-                        handshake::write_reject(&mut out, 500, "internal error", &[]).unwrap_or(0);
+                    let n = write_grow(&mut out, |out| {
+                        handshake::write_reject(out, 500, "internal error", &[])
+                    })
+                    .unwrap_or(0);
                     transport.write_all(&out[..n])?;
                     return Err(UpgradeError::Rejected(500));
                 }
@@ -678,8 +833,8 @@ impl Inner {
             if let Accept::Reject { status, .. } = decision {
                 return Err(UpgradeError::Rejected(status));
             }
-            buf.drain(..consumed);
-            return Ok(buf);
+            // Usually nothing (no allocation): the client waits for the 101.
+            return Ok(buf.split_off(consumed));
         }
     }
 
@@ -706,6 +861,11 @@ impl Inner {
             let budget = left.min(self.config.shutdown_timeout / 10);
             handle.close_for_shutdown(CloseCode::GOING_AWAY, "server shutdown", budget);
         }
+        // Every parked connection gets a thread again (to see its Close
+        // answered), and none parks any more.
+        if let Some(parking) = &self.parking {
+            parking.stop();
+        }
         let mut registry = lock(&self.registry);
         while !registry.is_empty() {
             let left = deadline.saturating_duration_since(StdInstant::now());
@@ -721,7 +881,18 @@ impl Inner {
         for entry in registry.values() {
             let _ = entry.socket.shutdown(Shutdown::Both);
         }
+        // With their sockets shut, the rest end at once (their `on_close`
+        // still runs); a parked one is resumed by the poller first.
+        while !registry.is_empty() {
+            registry = self
+                .left
+                .wait(registry)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
         drop(registry);
+        if let Some(parker) = lock(&self.parker).take() {
+            let _ = parker.join();
+        }
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain().map(|(_, t)| t).collect();
         for thread in threads {
             let _ = thread.join();

@@ -1353,3 +1353,238 @@ fn shutdown_is_bounded_by_its_deadline_even_with_peers_that_do_not_read() {
         );
     });
 }
+
+// ---------------------------------------------------------------------------
+// Idle connections without a thread (ServerConfig::release_idle_after)
+// ---------------------------------------------------------------------------
+
+/// Waits (bounded, polling) until `done` holds; fails the test after 5 s.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 5 s: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Idle quickly, no heartbeat in the way.
+fn quick_idle() -> ServerConfig {
+    ServerConfig::default()
+        .connection(SLOW_HEARTBEAT)
+        .release_idle_after(Some(Duration::from_millis(100)))
+}
+
+/// A tungstenite client over ws:// or wss://.
+enum Tung {
+    Ws(Box<tungstenite::WebSocket<TcpStream>>),
+    Wss(Box<tungstenite::WebSocket<TlsClientStream>>),
+}
+
+impl Tung {
+    fn connect(server: &ServerHandle, tls_identity: Option<&Identity>) -> Self {
+        match tls_identity {
+            None => Self::Ws(Box::new(tung_ws(server))),
+            Some(identity) => Self::Wss(Box::new(tung_wss(server, identity))),
+        }
+    }
+    fn round_trips(&mut self, sizes: &[usize]) {
+        match self {
+            Self::Ws(ws) => echo_round_trips(&mut **ws, sizes),
+            Self::Wss(ws) => echo_round_trips(&mut **ws, sizes),
+        }
+    }
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            Self::Ws(ws) => ws.get_ref().local_addr().unwrap(),
+            Self::Wss(ws) => ws.get_ref().sock.local_addr().unwrap(),
+        }
+    }
+    fn read(&mut self) -> Option<tungstenite::Message> {
+        match self {
+            Self::Ws(ws) => ws.read().ok(),
+            Self::Wss(ws) => ws.read().ok(),
+        }
+    }
+}
+
+fn idle_connections_resume(tls_identity: Option<&Identity>) {
+    let mut config = quick_idle();
+    if let Some(identity) = tls_identity {
+        config = config.tls(identity.server_config());
+    }
+    let (server, events) = start(config, None);
+    let port = server.local_addr().port();
+    let mut clients: Vec<Tung> = (0..3)
+        .map(|_| Tung::connect(&server, tls_identity))
+        .collect();
+    // The handles in the clients' order (`on_connect` may run in another).
+    let mut conns: Vec<ConnectionHandle> = (0..3).map(|_| events.connection()).collect();
+    conns.sort_by_key(|conn| {
+        let peer = conn.peer_addr();
+        clients.iter().position(|c| c.local_addr() == peer).unwrap()
+    });
+    // Idle: every connection thread is given back; the accept thread and
+    // the poller remain.
+    wait_for("3 idle connections", || server.idle_connections() == 3);
+    wait_for("only 2 server threads", || server_threads(port) == 2);
+    assert_eq!(server.connections(), 3);
+    // Input wakes them (several times: each round trip ends idle again),
+    // with messages that need the read buffers back (over 64 KiB).
+    for round in 0..2 {
+        for client in &mut clients {
+            client.round_trips(&[0, 125, 70_000]);
+        }
+        wait_for(&format!("idle again, round {round}"), || {
+            server.idle_connections() == 3
+        });
+    }
+    // A send from another thread reaches an idle connection's peer.
+    for (conn, client) in conns.iter().zip(&mut clients) {
+        let conn = conn.clone();
+        thread::spawn(move || conn.send_text("pushed while idle"))
+            .join()
+            .unwrap()
+            .unwrap();
+        match client.read() {
+            Some(tungstenite::Message::Text(t)) => assert_eq!(t.as_str(), "pushed while idle"),
+            other => panic!("expected the push, got {other:?}"),
+        }
+    }
+    // A close from another thread wakes the connection to run the close
+    // handshake; tungstenite answers it.
+    for (conn, client) in conns.iter().zip(&mut clients) {
+        wait_for("idle before the close", || server.idle_connections() >= 1);
+        conn.close(CloseCode::NORMAL, "bye").unwrap();
+        match client.read() {
+            Some(tungstenite::Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 1000)
+            }
+            other => panic!("expected close 1000, got {other:?}"),
+        }
+        // tungstenite writes its answer on the next call, which then ends.
+        assert!(client.read().is_none());
+        let (id, info) = events.close();
+        assert_eq!(id, conn.id());
+        assert_eq!(info.cause, CloseCause::ClosedByUs, "{info}");
+    }
+    // `on_close` runs just before the connection leaves the count.
+    wait_for("no connections", || server.connections() == 0);
+    server.shutdown();
+    assert_eq!(server_threads_after_join(port), 0);
+}
+
+#[test]
+fn idle_connections_give_back_their_thread_and_resume_ws() {
+    bounded(30, || idle_connections_resume(None));
+}
+
+#[test]
+fn idle_connections_give_back_their_thread_and_resume_wss() {
+    bounded(30, || idle_connections_resume(Some(&tls::identity())));
+}
+
+#[test]
+fn idle_connection_keeps_its_heartbeat() {
+    bounded(20, || {
+        // A silent peer: pinged while idle, then failed after the pong
+        // timeout, all without a thread in between.
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_millis(400)))
+            .pong_timeout(Duration::from_millis(400));
+        let config = ServerConfig::default()
+            .connection(connection)
+            .release_idle_after(Some(Duration::from_millis(50)));
+        let (server, events) = start(config, None);
+        let started = Instant::now();
+        let mut raw = Raw::connect(server.local_addr());
+        events.connection();
+        wait_for("idle", || server.idle_connections() == 1);
+        assert_eq!(raw.frame().map(|f| f.0), Some(OpCode::Ping));
+        wait_for("idle while waiting for the pong", || {
+            server.idle_connections() == 1
+        });
+        assert_eq!(raw.close_code(), Some(1001));
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::PongTimeout);
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(750), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+
+        // A peer that answers stays connected across several pings, idle
+        // in between.
+        let mut raw = Raw::connect(server.local_addr());
+        let conn = events.connection();
+        for _ in 0..3 {
+            let (op, payload) = raw.frame().unwrap();
+            assert_eq!(op, OpCode::Ping);
+            raw.send(&client_frame(true, OpCode::Pong, &payload));
+        }
+        assert!(conn.is_open());
+        raw.send(&client_frame(true, OpCode::Text, b"still here"));
+        assert_eq!(raw.frame(), Some((OpCode::Text, b"still here".to_vec())));
+        server.shutdown();
+        assert_eq!(events.close().1.cause, CloseCause::ServerShutdown);
+    });
+}
+
+#[test]
+fn close_from_another_thread_wakes_an_idle_connection_and_times_out() {
+    bounded(20, || {
+        // No heartbeat: only the close can wake it (without the wake-up it
+        // would wait forever; the bound is loose for busy machines).
+        let connection = Config::DEFAULT
+            .ping_interval(None)
+            .close_timeout(Duration::from_millis(300));
+        let config = ServerConfig::default()
+            .connection(connection)
+            .release_idle_after(Some(Duration::from_millis(50)));
+        let (server, events) = start(config, None);
+        let mut raw = Raw::connect(server.local_addr());
+        let conn = events.connection();
+        wait_for("idle", || server.idle_connections() == 1);
+        let started = Instant::now();
+        thread::spawn(move || conn.close(CloseCode::NORMAL, "bye"))
+            .join()
+            .unwrap()
+            .unwrap();
+        assert_eq!(raw.close_code(), Some(1000));
+        assert!(raw.at_eof());
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::CloseTimeout);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(8),
+            "{elapsed:?}"
+        );
+        server.shutdown();
+    });
+}
+
+#[test]
+fn shutdown_wakes_idle_connections_and_joins_every_thread() {
+    bounded(20, || {
+        let config = quick_idle().shutdown_timeout(Duration::from_millis(500));
+        let (server, events) = start(config, None);
+        let port = server.local_addr().port();
+        let mut readers = Vec::new();
+        for _ in 0..3 {
+            let mut client =
+                client::connect(&url(&server, false), ClientConfig::default()).unwrap();
+            readers.push(thread::spawn(move || {
+                client.read_message().map(|m| m.is_none())
+            }));
+            events.connection();
+        }
+        // One that never answers: its socket is closed at the deadline.
+        let _deaf = Raw::connect(server.local_addr());
+        events.connection();
+        wait_for("4 idle connections", || server.idle_connections() == 4);
+        server.shutdown();
+        assert_eq!(server_threads_after_join(port), 0);
+        let causes: Vec<CloseCause> = events.closed.try_iter().map(|(_, i)| i.cause).collect();
+        assert_eq!(causes, vec![CloseCause::ServerShutdown; 4]);
+        for reader in readers {
+            assert!(matches!(reader.join().unwrap(), Ok(true)));
+        }
+    });
+}
