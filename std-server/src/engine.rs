@@ -856,12 +856,14 @@ impl Reader {
     }
 
     /// The socket, to watch it for input while the reader is parked.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by the Unix parking only
     pub(crate) fn socket(&self) -> &TcpStream {
         &self.shared.socket
     }
 
     /// When the core's next timer is due (heartbeat ping, pong, close or
     /// fragment deadline), on the std clock.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by the Unix parking only
     pub(crate) fn next_deadline(&self) -> Option<StdInstant> {
         let deadline = lock(&self.shared.session).conn.poll_timeout()?;
         let left = deadline.saturating_duration_since(now());
