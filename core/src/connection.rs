@@ -409,6 +409,19 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         self.config.max_message_size.min(self.message_buf.max_len())
     }
 
+    /// The message buffer, when nothing in it is needed any more: no data
+    /// frame or fragmented message is being received (the last message's
+    /// payload, if it came from the buffer, has been handed out). For
+    /// example, to give back a growable buffer's capacity while the
+    /// connection is idle, or to take the last message out by swapping.
+    /// `None` while a frame or message is being received.
+    pub fn idle_message_buffer(&mut self) -> Option<&mut B> {
+        match (&self.rx, &self.message) {
+            (Rx::Header | Rx::Done, None) => Some(&mut self.message_buf),
+            _ => None,
+        }
+    }
+
     /// Feeds bytes received from the peer.
     ///
     /// Returns how many bytes of `input` were consumed and at most one event.

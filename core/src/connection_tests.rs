@@ -510,3 +510,34 @@ fn nothing_follows_our_close() {
     assert!(transmit(&mut s).is_empty(), "no pong after our close");
     assert_eq!(s.ping(b"", &mut [0u8; 16]), Err(SendError::Closed));
 }
+
+#[test]
+fn message_buffer_is_handed_out_only_between_messages() {
+    let mut c = conn(Role::Client, quiet());
+    assert!(c.idle_message_buffer().is_some(), "nothing received yet");
+    // A first fragment: the buffer holds it.
+    assert!(matches!(
+        c.handle_read(&mut [0x01, 0x03, 0x48, 0x65, 0x6c], Instant::ZERO),
+        Ok((5, None))
+    ));
+    assert!(c.idle_message_buffer().is_none(), "fragment stored");
+    // Half of the last fragment's payload: still receiving.
+    assert!(matches!(
+        c.handle_read(&mut [0x80, 0x02, 0x6c], Instant::ZERO),
+        Ok((3, None))
+    ));
+    assert!(c.idle_message_buffer().is_none(), "frame in progress");
+    // The rest completes the message, which came from the buffer.
+    match c.handle_read(&mut [0x6f], Instant::ZERO) {
+        Ok((1, Some(Event::Text("Hello")))) => {}
+        other => panic!("expected the message, got {other:?}"),
+    }
+    // Handed out: the buffer may now be taken or emptied.
+    let buf = c.idle_message_buffer().expect("between messages");
+    assert_eq!(buf.as_slice(), b"Hello");
+    buf.clear();
+    // A whole frame afterwards is unaffected.
+    let (events, err) = feed(&mut c, &[&[0x81, 0x02, 0x48, 0x69]]);
+    assert_eq!(err, None);
+    assert_eq!(events, vec![Ev::Text("Hi".into())]);
+}

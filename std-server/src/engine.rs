@@ -47,6 +47,10 @@ const DEFER_LIMIT: usize = 64 * 1024;
 const MAX_READ_BUFFER: usize = 64 * 1024;
 /// Buffers that grew past this are given back after use.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// The same for the reassembly buffers: a stream of 64 KiB messages must
+/// not reallocate them every time (a `Vec` grown to fit 64 KiB may hold up
+/// to twice that).
+const KEEP_MESSAGE: usize = 256 * 1024;
 /// Messages from this size on are written without a copy when possible.
 const DIRECT_MIN: usize = 64 * 1024;
 /// Under TLS, payloads from this size on are encrypted at once, without a
@@ -345,7 +349,12 @@ fn encrypt(tls: &mut rustls::Connection, plain: &[u8], out: &mut Vec<u8>) {
 }
 
 fn shrink(buf: &mut Vec<u8>) {
-    if buf.capacity() > KEEP_CAPACITY {
+    shrink_past(buf, KEEP_CAPACITY);
+}
+
+/// Empties `buf` and lowers its capacity if it is over `limit`.
+fn shrink_past(buf: &mut Vec<u8>, limit: usize) {
+    if buf.capacity() > limit {
         buf.clear();
         buf.shrink_to(KEEP_CAPACITY / 4);
     }
@@ -443,6 +452,9 @@ impl Shared {
             }
         }
         let mut s = lock(&self.session);
+        if let Some(message) = s.conn.idle_message_buffer() {
+            *message = Vec::new();
+        }
         if s.out.is_empty() {
             s.out = Vec::new();
         }
@@ -1137,9 +1149,14 @@ impl Reader {
     }
 
     /// Advances the core's timers; returns the read timeout until the next,
-    /// and the time it was checked at.
+    /// and the time it was checked at. Also gives back what a large message
+    /// left in the reassembly buffers, between messages.
     fn service_timers(&mut self) -> Result<(Option<Duration>, Instant), CloseInfo> {
+        shrink_past(&mut self.owned, KEEP_MESSAGE);
         let mut s = lock(&self.shared.session);
+        if let Some(message) = s.conn.idle_message_buffer() {
+            shrink_past(message, KEEP_MESSAGE);
+        }
         if let Some(info) = &s.ended {
             if !matches!(
                 info.cause,
@@ -1295,4 +1312,131 @@ fn core_failure(e: CoreError) -> CloseInfo {
         _ => (CloseCause::UnexpectedEof, ""),
     };
     CloseInfo::new(cause, code, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::net::TcpListener;
+
+    use snowsocket_core::{FrameHeader, OpCode, Role};
+
+    use super::*;
+
+    /// A server-side engine over a loopback socket, and the peer's socket.
+    fn pair() -> (Reader, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        let config = Config::DEFAULT.ping_interval(None);
+        let shared = Shared::new(
+            1,
+            Arc::new(socket),
+            None,
+            Role::Server,
+            config,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        (Reader::new(shared, &[], 1024), peer)
+    }
+
+    /// A masked client frame.
+    fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let key = [1, 2, 3, 4];
+        let header = FrameHeader {
+            fin,
+            opcode,
+            mask: Some(key),
+            payload_len: payload.len() as u64,
+        };
+        let mut out = vec![0u8; FrameHeader::MAX_LEN];
+        let n = header.encode(&mut out).unwrap();
+        out.truncate(n);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        snowsocket_core::mask::apply_mask(&mut out[start..], key, 0);
+        out
+    }
+
+    fn capacities(reader: &mut Reader) -> (usize, usize) {
+        let message = lock(&reader.shared.session)
+            .conn
+            .idle_message_buffer()
+            .map_or(usize::MAX, |b| b.capacity());
+        (message, reader.owned.capacity())
+    }
+
+    #[test]
+    fn a_large_message_leaves_no_large_buffers_behind() {
+        let (mut reader, mut peer) = pair();
+        // 1 MiB in two fragments: reassembled in the core's buffer, then
+        // copied out for the handler.
+        let half = vec![b'a'; 512 << 10];
+        let mut bytes = client_frame(false, OpCode::Binary, &half);
+        bytes.extend(client_frame(true, OpCode::Continuation, &half));
+        let writer = std::thread::spawn(move || {
+            peer.write_all(&bytes).unwrap();
+            peer
+        });
+        match reader.next() {
+            Step::Message(Message::Binary(b)) => assert_eq!(b.len(), 1 << 20),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        let mut peer = writer.join().unwrap();
+        let (message, owned) = capacities(&mut reader);
+        assert!(message >= 1 << 20 && owned >= 1 << 20, "{message} {owned}");
+        // Before the reader waits again, both are given back.
+        peer.write_all(&client_frame(true, OpCode::Text, b"next"))
+            .unwrap();
+        match reader.next() {
+            Step::Message(Message::Text(t)) => assert_eq!(t, "next"),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        let (message, owned) = capacities(&mut reader);
+        assert!(
+            message <= KEEP_CAPACITY && owned <= KEEP_CAPACITY,
+            "{message} {owned}"
+        );
+    }
+
+    #[test]
+    fn a_parked_reader_holds_no_buffers_and_resumes() {
+        let (mut reader, mut peer) = pair();
+        reader.set_park_after(Some(Duration::from_millis(20)));
+        peer.write_all(&client_frame(true, OpCode::Text, b"hello"))
+            .unwrap();
+        match reader.next() {
+            Step::Message(Message::Text(t)) => assert_eq!(t, "hello"),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        // Nothing more arrives: idle. (Until it is resumed, it stays idle:
+        // the caller parks it and resumes it when the socket is readable.)
+        assert!(matches!(reader.next(), Step::Idle));
+        reader.resume();
+        // One byte of a header, then idle again: it stays in the input
+        // buffer, which shrinks to it; everything else is given back.
+        let frame = client_frame(true, OpCode::Binary, &[7; 300]);
+        peer.write_all(&frame[..1]).unwrap();
+        assert!(matches!(reader.next(), Step::Idle));
+        reader.release_buffers();
+        assert_eq!((reader.end, reader.input.capacity()), (1, 1));
+        assert_eq!(reader.raw.capacity(), 0);
+        assert_eq!(capacities(&mut reader), (0, 0));
+        // Resumed: part of the payload goes to the message buffer, which
+        // a release must keep.
+        reader.resume();
+        peer.write_all(&frame[1..100]).unwrap();
+        assert!(matches!(reader.next(), Step::Idle));
+        reader.release_buffers();
+        assert_eq!(capacities(&mut reader).0, usize::MAX, "frame in progress");
+        // Resumed: the rest of the frame completes it.
+        reader.resume();
+        peer.write_all(&frame[100..]).unwrap();
+        match reader.next() {
+            Step::Message(Message::Binary(b)) => assert_eq!(b, &[7; 300][..]),
+            other => panic!("expected the message, got {other:?}"),
+        }
+    }
 }
