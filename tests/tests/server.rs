@@ -1588,3 +1588,79 @@ fn shutdown_wakes_idle_connections_and_joins_every_thread() {
         }
     });
 }
+
+#[test]
+fn connections_that_park_and_resume_all_the_time_lose_nothing() {
+    bounded(60, || {
+        // Idle after 5 ms: with pauses around that, connections park and
+        // resume many times while messages, pushes from other threads and
+        // heartbeats cross. Every echo and every push must arrive, in order.
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_millis(30)))
+            .pong_timeout(Duration::from_secs(5));
+        let config = ServerConfig::default()
+            .connection(connection)
+            .release_idle_after(Some(Duration::from_millis(5)));
+        let (server, events) = start(config, None);
+        let clients: Vec<_> = (0..24u64)
+            .map(|n| {
+                let mut ws = tung_ws(&server);
+                thread::spawn(move || {
+                    let mut seed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    for i in 0..40u32 {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let pause = Duration::from_micros(seed % 12_000);
+                        thread::sleep(pause);
+                        let text = format!("{n}:{i}");
+                        ws.send(tungstenite::Message::text(text.clone())).unwrap();
+                        // Pings are answered by tungstenite inside read.
+                        loop {
+                            match ws.read().unwrap() {
+                                tungstenite::Message::Text(t) if t.as_str() == text => break,
+                                tungstenite::Message::Text(t) => {
+                                    assert!(t.starts_with("push"), "unexpected {t}");
+                                }
+                                tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+                                other => panic!("unexpected {other:?}"),
+                            }
+                        }
+                    }
+                    close_tungstenite(&mut ws);
+                })
+            })
+            .collect();
+        let conns: Vec<ConnectionHandle> = (0..24).map(|_| events.connection()).collect();
+        // Pushes from another thread meanwhile, to connections that may be
+        // parked or running.
+        let pusher = thread::spawn(move || {
+            let mut pushed = 0;
+            for round in 0..20 {
+                for conn in &conns {
+                    if conn.send_text(&format!("push {round}")).is_ok() {
+                        pushed += 1;
+                    }
+                }
+                thread::sleep(Duration::from_millis(7));
+            }
+            pushed
+        });
+        // They do park (and not only at the end).
+        let mut most_idle = 0;
+        while clients.iter().any(|c| !c.is_finished()) {
+            most_idle = most_idle.max(server.idle_connections());
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert!(most_idle > 0, "no connection ever parked");
+        for client in clients {
+            client.join().unwrap();
+        }
+        assert!(pusher.join().unwrap() > 0);
+        for _ in 0..24 {
+            let (_, info) = events.close();
+            assert_eq!(info.cause, CloseCause::PeerClosed, "{info}");
+        }
+        server.shutdown();
+    });
+}
