@@ -1607,6 +1607,7 @@ fn connections_that_park_and_resume_all_the_time_lose_nothing() {
                 let mut ws = tung_ws(&server);
                 thread::spawn(move || {
                     let mut seed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let mut last_push = None;
                     for i in 0..40u32 {
                         seed ^= seed << 13;
                         seed ^= seed >> 7;
@@ -1620,7 +1621,12 @@ fn connections_that_park_and_resume_all_the_time_lose_nothing() {
                             match ws.read().unwrap() {
                                 tungstenite::Message::Text(t) if t.as_str() == text => break,
                                 tungstenite::Message::Text(t) => {
-                                    assert!(t.starts_with("push"), "unexpected {t}");
+                                    let round: u32 = t
+                                        .strip_prefix("push ")
+                                        .and_then(|r| r.parse().ok())
+                                        .unwrap_or_else(|| panic!("unexpected {t}"));
+                                    assert!(last_push < Some(round), "push out of order");
+                                    last_push = Some(round);
                                 }
                                 tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
                                 other => panic!("unexpected {other:?}"),
