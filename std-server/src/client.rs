@@ -16,22 +16,33 @@
 //! [`Client::sender`] gives a [`Sender`] (`Clone + Send + Sync`) to send
 //! from other threads while one thread blocks in [`Client::read_message`]:
 //! the read holds no lock, so sends never wait behind it.
+//!
+//! Pings are answered while a thread reads. An application that does not
+//! read all the time (it mostly sends) hands the reading to a thread of its
+//! own with [`Client::spawn`] and the server's [`Handler`] callbacks: the
+//! heartbeat then runs whatever the application does.
 
 use core::fmt;
 use core::net::SocketAddr;
+use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::panic;
 use std::path::Path;
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::Instant as StdInstant;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
 use snowsocket_core::{CloseCode, Config, MessageKind, Role};
 
-use crate::engine::{CloseInfo, ConnectionHandle, Message, Reader, SendError, Shared, Step};
+use crate::engine::{
+    CloseCause, CloseInfo, ConnectionHandle, Message, Reader, SendError, Shared, Step,
+};
 use crate::rng::Rng;
+use crate::server::Handler;
 use crate::tls::{self, TlsError};
 use crate::transport::{set_deadline, Transport};
 
@@ -367,7 +378,8 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
 /// send from this or (through [`Client::sender`]) any other thread.
 ///
 /// Pings are answered, and the heartbeat runs, while a thread is inside
-/// [`Client::read_message`] (or [`Client::close`]): keep one reading.
+/// [`Client::read_message`] (or [`Client::close`]): keep one reading, or
+/// let [`Client::spawn`] read on a thread of its own.
 /// Dropping the client closes the socket (senders then get
 /// [`SendError::Closed`]).
 pub struct Client {
@@ -397,6 +409,67 @@ impl Client {
             Err(info) if info.is_clean() => Ok(None),
             Err(info) => Err(ClientError::Closed(info)),
         }
+    }
+
+    /// Reads on a new thread from now on: `handler`'s
+    /// [`on_connect`](Handler::on_connect), then
+    /// [`on_message`](Handler::on_message) for every message, then
+    /// [`on_close`](Handler::on_close) once, as on the server (its
+    /// `on_accept` is not used). Pings are answered and the heartbeat runs
+    /// all the time, whatever the application does. Send through
+    /// [`Spawned::sender`] or the handle the callbacks get.
+    ///
+    /// ```no_run
+    /// use snowsocket_server::client::{self, ClientConfig};
+    /// use snowsocket_server::{on_message, CloseCode};
+    ///
+    /// let client = client::connect("ws://127.0.0.1:9001/", ClientConfig::default())?;
+    /// let running = client.spawn(on_message(|_conn, message| println!("{message:?}")))?;
+    /// running.sender().send_text("hello")?;
+    /// // ... later:
+    /// let info = running.close(CloseCode::NORMAL, "bye");
+    /// assert!(info.is_clean());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn(self, handler: impl Handler) -> io::Result<Spawned> {
+        let Self {
+            mut reader, handle, ..
+        } = self;
+        let sender = handle.clone();
+        let thread = thread::Builder::new()
+            .name("ssk-client".into())
+            .spawn(move || {
+                // Sends from the callbacks go out together after each read.
+                crate::engine::set_reader_thread(handle.id());
+                let run = panic::catch_unwind(AssertUnwindSafe(|| {
+                    handler.on_connect(&handle);
+                    loop {
+                        match reader.next() {
+                            Step::Message(message) => handler.on_message(&handle, message),
+                            Step::Control | Step::Idle => {}
+                            Step::Ended(info) => return info,
+                        }
+                    }
+                }));
+                let info = run.unwrap_or_else(|_| {
+                    handle.abort(CloseCause::HandlerPanicked);
+                    match reader.next() {
+                        Step::Ended(info) => info,
+                        _ => CloseInfo {
+                            code: None,
+                            reason: String::new(),
+                            cause: CloseCause::HandlerPanicked,
+                        },
+                    }
+                });
+                let closed = info.clone();
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| handler.on_close(&handle, closed)));
+                info
+            })?;
+        Ok(Spawned {
+            sender,
+            thread: Some(thread),
+        })
     }
 
     /// A handle to send from other threads.
@@ -457,6 +530,60 @@ impl Client {
                 Step::Ended(info) => return Err(ClientError::Closed(info)),
                 Step::Message(_) | Step::Control | Step::Idle => {}
             }
+        }
+    }
+}
+
+/// A client reading on its own thread (see [`Client::spawn`]). Dropping it
+/// closes the connection (Close 1000) and waits for the thread.
+#[derive(Debug)]
+pub struct Spawned {
+    sender: Sender,
+    thread: Option<JoinHandle<CloseInfo>>,
+}
+
+impl Spawned {
+    /// A handle to send from any thread.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
+    /// Whether the connection has ended (`on_close` has run).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Starts the close handshake and waits for the end (at most the close
+    /// timeout after the Close is written): how it ended.
+    pub fn close(mut self, code: CloseCode, reason: &str) -> CloseInfo {
+        let _ = self.sender.close(code, reason);
+        self.wait()
+    }
+
+    /// Waits until the connection ends (the server closes it, or a send
+    /// fails, or the heartbeat gives up): how it ended.
+    pub fn join(mut self) -> CloseInfo {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> CloseInfo {
+        let ended = self.thread.take().map(JoinHandle::join);
+        match ended {
+            Some(Ok(info)) => info,
+            _ => CloseInfo {
+                code: None,
+                reason: String::new(),
+                cause: CloseCause::HandlerPanicked,
+            },
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.sender.close(CloseCode::NORMAL, "");
+            self.wait();
         }
     }
 }

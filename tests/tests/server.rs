@@ -1670,3 +1670,77 @@ fn connections_that_park_and_resume_all_the_time_lose_nothing() {
         server.shutdown();
     });
 }
+
+// ---------------------------------------------------------------------------
+// A client that reads on its own thread
+// ---------------------------------------------------------------------------
+
+#[test]
+fn spawned_client_keeps_the_heartbeat_while_the_application_only_sends() {
+    bounded(20, || {
+        // The server pings every 100 ms and gives up 300 ms later: a client
+        // nobody reads from would be gone within half a second.
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_millis(300));
+        let (server, events) = start(ServerConfig::default().connection(connection), None);
+        let client = client::connect(&url(&server, false), ClientConfig::default()).unwrap();
+        let (tx, received) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let running = client
+            .spawn(snowsocket_server::on_message(move |_conn, message| {
+                let _ = tx.lock().unwrap().send(format!("{message:?}"));
+            }))
+            .unwrap();
+        let conn = events.connection();
+        let sender = running.sender();
+        let started = Instant::now();
+        let mut sent = 0;
+        while started.elapsed() < Duration::from_millis(1200) {
+            sender.send_text(&format!("m{sent}")).unwrap();
+            sent += 1;
+            thread::sleep(Duration::from_millis(50));
+        }
+        for i in 0..sent {
+            let got = received.recv_timeout(WAIT).unwrap();
+            assert_eq!(got, format!("Text(\"m{i}\")"));
+        }
+        assert!(conn.is_open(), "the server kept the connection");
+        assert!(events.closed.try_recv().is_err());
+        assert!(!running.is_finished());
+        let info = running.close(CloseCode::NORMAL, "bye");
+        assert_eq!(info.cause, CloseCause::ClosedByUs, "{info}");
+        assert!(info.is_clean());
+        let (_, server_side) = events.close();
+        assert_eq!(server_side.cause, CloseCause::PeerClosed);
+        assert_eq!(server_side.code, Some(CloseCode::NORMAL));
+        server.shutdown();
+    });
+}
+
+#[test]
+fn spawned_client_reports_the_servers_close() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let client = client::connect(&url(&server, false), ClientConfig::default()).unwrap();
+        let (tx, closed) = mpsc::channel();
+        struct Report(Mutex<Sender<CloseInfo>>);
+        impl Handler for Report {
+            fn on_close(&self, _conn: &ConnectionHandle, info: CloseInfo) {
+                let _ = self.0.lock().unwrap().send(info);
+            }
+        }
+        let running = client.spawn(Report(Mutex::new(tx))).unwrap();
+        events
+            .connection()
+            .close(CloseCode::POLICY_VIOLATION, "go away")
+            .unwrap();
+        let info = closed.recv_timeout(WAIT).unwrap();
+        assert_eq!(info.cause, CloseCause::PeerClosed);
+        assert_eq!(info.code, Some(CloseCode::POLICY_VIOLATION));
+        assert_eq!(info.reason, "go away");
+        assert_eq!(running.join(), info);
+        assert_eq!(events.close().1.cause, CloseCause::ClosedByUs);
+        server.shutdown();
+    });
+}
