@@ -935,10 +935,12 @@ fn measure(kind: Kind, addr: SocketAddr, size: usize, opts: &Options) -> Result<
     if let Ok(result) = early {
         results.push(result);
     }
+    // A client thread stops after the events it is handling: quick in a
+    // release build, seconds in a debug build on a busy machine.
     while results.len() < threads {
-        match done_rx.recv_timeout(Duration::from_secs(5)) {
+        match done_rx.recv_timeout(Duration::from_secs(30)) {
             Ok(result) => results.push(result),
-            Err(_) => return Err("a client thread did not stop within 5 s".into()),
+            Err(_) => return Err("a client thread did not stop within 30 s".into()),
         }
     }
     results.into_iter().collect::<Result<Vec<()>, String>>()?;

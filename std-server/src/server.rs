@@ -38,8 +38,11 @@ pub(crate) fn next_id() -> u64 {
 /// upgrade request; if accepted, [`on_connect`](Handler::on_connect), then
 /// [`on_message`](Handler::on_message) for every message, then
 /// [`on_close`](Handler::on_close) exactly once, whatever ended it. All run
-/// on the connection's own thread, with no lock held: they may send on any
-/// [`ConnectionHandle`], this one included.
+/// on the connection's own thread, one at a time, with no lock held: they
+/// may send on any [`ConnectionHandle`], this one included. (A connection
+/// that idles gives its thread back and gets another one when it wakes up,
+/// see [`ServerConfig::release_idle_after`]: keep per-connection state keyed
+/// by [`ConnectionHandle::id`], not in thread-locals.)
 pub trait Handler: Send + Sync + 'static {
     /// Decides on an upgrade request. Default: accept, no subprotocol.
     fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
