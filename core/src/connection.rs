@@ -645,7 +645,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 match self.state {
                     State::Open => {
                         let code = parsed.unwrap_or(CloseCode::NORMAL);
-                        self.queue_close(code, "");
+                        self.queue_close(code, b"");
                         self.pending_ping = None;
                         self.state = State::Replying;
                     }
@@ -721,11 +721,11 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         self.rx = Rx::Done;
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
-                let reason = match error {
-                    Error::Protocol(e) => e.reason(),
-                    Error::PongTimeout => "pong timeout",
-                    Error::FragmentTimeout => "fragment timeout",
-                    Error::CloseTimeout | Error::Closed => "",
+                let reason: &[u8] = match error {
+                    Error::Protocol(e) => e.reason_bytes(),
+                    Error::PongTimeout => b"pong timeout",
+                    Error::FragmentTimeout => b"fragment timeout",
+                    Error::CloseTimeout | Error::Closed => b"",
                 };
                 self.queue_close(code, reason);
                 self.state = State::Failing(error);
@@ -740,10 +740,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Queues a Close with `code` and `reason` (already at most 123 bytes),
     /// written in place.
-    fn queue_close(&mut self, code: CloseCode, reason: &str) {
+    fn queue_close(&mut self, code: CloseCode, reason: &[u8]) {
         let payload = self.pending_close.insert(heapless::Vec::new());
         let _ = payload.extend_from_slice(&code.0.to_be_bytes());
-        let _ = payload.extend_from_slice(reason.as_bytes());
+        let _ = payload.extend_from_slice(reason);
     }
 
     /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
@@ -963,7 +963,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         if !code.is_valid_on_wire() {
             return Err(SendError::InvalidCloseCode(code));
         }
-        self.queue_close(code, close::truncate_reason(reason));
+        self.queue_close(code, close::truncate_reason(reason).as_bytes());
         self.pending_ping = None;
         self.awaiting_pong = None;
         self.state = State::CloseSent {

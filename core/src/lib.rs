@@ -91,6 +91,7 @@ pub mod handshake;
 pub mod mask;
 #[cfg(any(test, feature = "selftest"))]
 pub mod selftest;
+mod texts;
 pub mod time;
 pub mod utf8;
 

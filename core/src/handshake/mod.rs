@@ -72,6 +72,7 @@ use base64ct::{Base64, Encoding};
 pub use httparse::{Header, EMPTY_HEADER};
 
 use crate::error::InsufficientSizeError;
+use crate::texts::{total_len, Texts};
 
 mod client;
 mod server;
@@ -248,29 +249,34 @@ impl HandshakeError {
 
     /// A short, static description, used as the body of the HTTP answer.
     pub const fn reason(self) -> &'static str {
+        REASONS[self.index()]
+    }
+
+    /// The variant's position in [`REASONS`].
+    const fn index(self) -> usize {
         match self {
-            Self::Http(_) => "malformed request",
-            Self::TooLarge => "headers too large",
-            Self::TooManyHeaders => "too many headers",
-            Self::NotGet => "GET required",
-            Self::NotHttp11 => "HTTP/1.1 required",
-            Self::NotUpgrade => "WebSocket upgrade required",
-            Self::InvalidUpgrade => "bad Upgrade",
-            Self::MissingConnectionUpgrade => "bad Connection",
-            Self::MissingHost => "no Host",
-            Self::InvalidHost => "bad Host",
-            Self::InvalidOrigin => "bad Origin",
-            Self::MissingVersion => "no version",
-            Self::UnsupportedVersion => "version 13 only",
-            Self::MissingKey => "no key",
-            Self::InvalidKey => "bad key",
-            Self::InvalidSubprotocol => "bad subprotocol",
-            Self::UnexpectedBody => "unexpected body",
-            Self::BadStatus(_) => "upgrade refused",
-            Self::MissingAccept => "no accept key",
-            Self::InvalidAccept => "bad accept key",
-            Self::UnexpectedSubprotocol => "unoffered subprotocol",
-            Self::UnexpectedExtensions => "unoffered extension",
+            Self::Http(_) => 0,
+            Self::TooLarge => 1,
+            Self::TooManyHeaders => 2,
+            Self::NotGet => 3,
+            Self::NotHttp11 => 4,
+            Self::NotUpgrade => 5,
+            Self::InvalidUpgrade => 6,
+            Self::MissingConnectionUpgrade => 7,
+            Self::MissingHost => 8,
+            Self::InvalidHost => 9,
+            Self::InvalidOrigin => 10,
+            Self::MissingVersion => 11,
+            Self::UnsupportedVersion => 12,
+            Self::MissingKey => 13,
+            Self::InvalidKey => 14,
+            Self::InvalidSubprotocol => 15,
+            Self::UnexpectedBody => 16,
+            Self::BadStatus(_) => 17,
+            Self::MissingAccept => 18,
+            Self::InvalidAccept => 19,
+            Self::UnexpectedSubprotocol => 20,
+            Self::UnexpectedExtensions => 21,
         }
     }
 
@@ -293,7 +299,7 @@ impl HandshakeError {
             431 => (b"431 Request Header Fields Too Large", b"close"),
             _ => (b"400 Bad Request", b"close"),
         };
-        let body = self.reason();
+        let body = PACKED_REASONS.get(self.index());
         let mut w = Writer::new(out);
         w.put(b"HTTP/1.1 ");
         w.put(line);
@@ -306,10 +312,38 @@ impl HandshakeError {
         } else {
             b"\r\n\r\n"
         });
-        w.put(body.as_bytes());
+        w.put(body);
         w.finish()
     }
 }
+
+/// [`HandshakeError::reason`] of each variant, in declaration order.
+const REASONS: [&str; 22] = [
+    "malformed request",
+    "headers too large",
+    "too many headers",
+    "GET required",
+    "HTTP/1.1 required",
+    "WebSocket upgrade required",
+    "bad Upgrade",
+    "bad Connection",
+    "no Host",
+    "bad Host",
+    "bad Origin",
+    "no version",
+    "version 13 only",
+    "no key",
+    "bad key",
+    "bad subprotocol",
+    "unexpected body",
+    "upgrade refused",
+    "no accept key",
+    "bad accept key",
+    "unoffered subprotocol",
+    "unoffered extension",
+];
+
+static PACKED_REASONS: Texts<22, { total_len(&REASONS) }> = Texts::new(&REASONS);
 
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -493,9 +527,9 @@ impl<'b> Scan<'b> {
             body: false,
         };
         for header in headers {
-            let Some(i) = Self::NAMES
-                .iter()
-                .position(|n| header.name.eq_ignore_ascii_case(n))
+            let name = header.name.as_bytes();
+            let Some(i) =
+                (0..Self::NAMES.len()).find(|&i| name.eq_ignore_ascii_case(PACKED_NAMES.get(i)))
             else {
                 continue;
             };
@@ -542,6 +576,9 @@ impl<'b> Scan<'b> {
         }
     }
 }
+
+/// [`Scan::NAMES`], packed (the table [`Scan::new`] searches).
+static PACKED_NAMES: Texts<11, { total_len(&Scan::NAMES) }> = Texts::new(&Scan::NAMES);
 
 /// The elements of one comma-separated header value: trimmed of
 /// whitespace, empty elements skipped.
