@@ -317,6 +317,8 @@ struct Frame {
     fin: bool,
     opcode: OpCode,
     mask: Option<[u8; 4]>,
+    /// A data frame of a text message (decided once, by `check_header`).
+    text: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -476,7 +478,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     let Some((header, used)) = decoded else {
                         return Ok((pos, None));
                     };
-                    self.check_header(&header, now)
+                    let text = self
+                        .check_header(&header, now)
                         .map_err(|e| self.fail(e.into()))?;
                     pos += used;
                     self.rx = Rx::Payload {
@@ -484,6 +487,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                             fin: header.fin,
                             opcode: header.opcode,
                             mask: header.mask,
+                            text,
                         },
                         // At most `max_frame_size` (or 125), so it fits.
                         remaining: header.payload_len as usize,
@@ -514,9 +518,9 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
                         let source = Source::Input(chunk_range);
-                        return Ok((pos, Some(self.data_event(frame.opcode, source))));
+                        return Ok((pos, Some(data_event(frame.text, source))));
                     } else {
-                        self.append(&input[chunk_range], frame.opcode)?;
+                        self.append(&input[chunk_range], frame.text)?;
                     }
                     if remaining > 0 {
                         self.rx = Rx::Payload {
@@ -536,9 +540,11 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 
     /// Validates a header against the role, the limits and the fragmentation
-    /// state, and prepares for its payload.
+    /// state, and prepares for its payload. Returns whether it is a data
+    /// frame of a text message: the kind of the message being assembled,
+    /// else its own opcode.
     #[inline(never)]
-    fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<(), ProtocolError> {
+    fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<bool, ProtocolError> {
         match (self.role, header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
@@ -546,7 +552,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         }
         if header.opcode.is_control() {
             self.control_buf.clear();
-            return Ok(());
+            return Ok(false);
         }
         if header.payload_len > self.config.max_frame_size as u64 {
             return Err(ProtocolError::FrameTooLarge {
@@ -568,7 +574,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 if total > max_message as u64 {
                     return Err(ProtocolError::MessageTooLarge { max: max_message });
                 }
-                Ok(())
+                Ok(assembly.kind == MessageKind::Text)
             }
             (_, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (opcode, None) => {
@@ -589,15 +595,15 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         deadline: self.config.fragment_timeout.map(|t| now + t),
                     });
                 }
-                Ok(())
+                Ok(kind == MessageKind::Text)
             }
         }
     }
 
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
-    fn append(&mut self, chunk: &[u8], opcode: OpCode) -> Result<(), Error> {
-        if self.data_is_text(opcode) && self.utf8.feed(chunk).is_err() {
+    fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Error> {
+        if text && self.utf8.feed(chunk).is_err() {
             return Err(self.fail(ProtocolError::InvalidUtf8.into()));
         }
         if self.message_buf.extend_from_slice(chunk).is_err() {
@@ -605,14 +611,6 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
         }
         Ok(())
-    }
-
-    fn data_event(&self, opcode: OpCode, source: Source) -> RawEvent {
-        if self.data_is_text(opcode) {
-            RawEvent::Text(source)
-        } else {
-            RawEvent::Binary(source)
-        }
     }
 
     /// A frame's payload is complete: finish a message or act on a control
@@ -659,24 +657,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     return Ok(None);
                 }
                 // The last frame of a message that was copied into the buffer.
-                if self.data_is_text(frame.opcode) && self.utf8.finish().is_err() {
+                if frame.text && self.utf8.finish().is_err() {
                     return Err(self.fail(ProtocolError::InvalidUtf8.into()));
                 }
-                let event = self.data_event(frame.opcode, Source::Buffer);
+                let event = data_event(frame.text, Source::Buffer);
                 self.message = None;
                 Ok(Some(event))
             }
-        }
-    }
-
-    /// Whether a data frame with `opcode` belongs to a text message: the
-    /// kind of the message being assembled, else its own opcode (a text or
-    /// binary frame while a message is assembled, or a continuation
-    /// without one, never gets this far).
-    fn data_is_text(&self, opcode: OpCode) -> bool {
-        match self.message {
-            Some(a) => a.kind == MessageKind::Text,
-            None => opcode == OpCode::Text,
         }
     }
 
@@ -1017,6 +1004,15 @@ impl<B, R> fmt::Debug for Connection<B, R> {
             .field("role", &self.role)
             .field("state", &self.state)
             .finish_non_exhaustive()
+    }
+}
+
+/// The event of a complete data message.
+const fn data_event(text: bool, source: Source) -> RawEvent {
+    if text {
+        RawEvent::Text(source)
+    } else {
+        RawEvent::Binary(source)
     }
 }
 

@@ -50,15 +50,22 @@ impl<const N: usize, const LEN: usize> Texts<N, LEN> {
 
     /// The `i`th text (empty past the end).
     pub(crate) fn get(&self, i: usize) -> &[u8] {
-        let end = self.ends.get(i).copied().unwrap_or(0);
-        let start = match i.checked_sub(1) {
-            Some(before) => self.ends.get(before).copied().unwrap_or(0),
-            None => 0,
-        };
-        self.bytes
-            .get(usize::from(start)..usize::from(end))
-            .unwrap_or_default()
+        nth(&self.bytes, &self.ends, i)
     }
+}
+
+/// The `i`th text of `bytes` split at `ends`: one copy, not inlined, for
+/// every table.
+#[inline(never)]
+fn nth<'t>(bytes: &'t [u8], ends: &[u16], i: usize) -> &'t [u8] {
+    let end = ends.get(i).copied().unwrap_or(0);
+    let start = match i.checked_sub(1) {
+        Some(before) => ends.get(before).copied().unwrap_or(0),
+        None => 0,
+    };
+    bytes
+        .get(usize::from(start)..usize::from(end))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
