@@ -97,12 +97,31 @@ pub fn accept_key(key: &[u8]) -> [u8; 28] {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key);
     sha1.update(GUID.as_bytes());
-    let digest = sha1.digest().bytes();
     let mut out = [0u8; 28];
-    // 20 bytes always encode to exactly 28 padded base64 characters.
-    let encoded = Base64::encode(&digest, &mut out);
-    debug_assert!(encoded.is_ok());
+    encode_padded(&sha1.digest().bytes(), &mut out);
     out
+}
+
+/// Writes the padded base64 of `src` into `out`, which holds exactly that
+/// many characters (`4 * ceil(len / 3)`).
+///
+/// base64ct's constant-time encoder is given whole 3-byte groups only
+/// (`src` and zero bytes, at most 21 in all), so its partial-group path is
+/// never linked; the characters that stand only for the added zero bytes
+/// become `=`.
+fn encode_padded(src: &[u8], out: &mut [u8]) {
+    let whole_len = out.len() / 4 * 3;
+    let mut input = [0u8; 21];
+    if let Some(to) = input.get_mut(..src.len()) {
+        to.copy_from_slice(src);
+    }
+    let encoded = Base64::encode(input.get(..whole_len).unwrap_or_default(), out);
+    debug_assert!(encoded.is_ok());
+    // Each added zero byte is the whole of one character: padding.
+    let added = whole_len.saturating_sub(src.len());
+    for c in out.iter_mut().rev().take(added) {
+        *c = b'=';
+    }
 }
 
 /// Limits applied while parsing a handshake (request or response).
@@ -771,6 +790,25 @@ mod tests {
             &accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn encode_padded_equals_base64ct_padded() {
+        // Every length up to the largest input (21 bytes), with bytes that
+        // exercise every bit of the partial group.
+        for len in 0..=21 {
+            for fill in [0x00u8, 0xff, 0x5a, 0xa5] {
+                let src: std::vec::Vec<u8> = (0..len)
+                    .map(|i| fill ^ (i as u8).wrapping_mul(37))
+                    .collect();
+                let mut expected = [0u8; 28];
+                let expected = Base64::encode(&src, &mut expected).unwrap().as_bytes();
+                let mut out = [0u8; 28];
+                let out = &mut out[..expected.len()];
+                encode_padded(&src, out);
+                assert_eq!(out, expected, "{len} bytes of {fill:#x}");
+            }
+        }
     }
 
     #[test]
