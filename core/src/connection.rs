@@ -740,46 +740,64 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     #[must_use = "the returned bytes must be written to the peer"]
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         let mut written = 0;
-        loop {
-            let opcode = if self.pending_pong.is_some() {
-                OpCode::Pong
-            } else if self.pending_ping.is_some() {
-                OpCode::Ping
-            } else if self.pending_close.is_some() {
-                OpCode::Close
-            } else {
-                return Ok(written);
-            };
-            let mask = self.mask_key();
-            let payload: &[u8] = match opcode {
-                OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
-                OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
-                _ => self.pending_close.as_deref().unwrap_or_default(),
-            };
-            let header = FrameHeader {
-                fin: true,
-                opcode,
-                mask,
-                payload_len: payload.len() as u64,
-            };
+        while let Some((header, payload)) = self.next_control() {
             match encode_frame(header, payload, &mut out[written..]) {
                 Ok(n) => written += n,
                 Err(e) if written == 0 => return Err(e),
-                Err(_) => return Ok(written),
+                Err(_) => break,
             }
-            match opcode {
-                OpCode::Pong => self.pending_pong = None,
-                OpCode::Ping => self.pending_ping = None,
-                _ => {
-                    self.pending_close = None;
-                    match self.state {
-                        State::Replying | State::Failing(_) => self.state = State::Closed,
-                        _ => {}
-                    }
-                    return Ok(written);
-                }
+            if self.control_sent(header.opcode) {
+                break;
             }
         }
+        Ok(written)
+    }
+
+    /// The next queued control frame (Pong, heartbeat Ping, Close, in that
+    /// order): its header, with a fresh masking key for a client, and its
+    /// payload. Once it is written, call [`Connection::control_sent`].
+    pub(crate) fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
+        let opcode = if self.pending_pong.is_some() {
+            OpCode::Pong
+        } else if self.pending_ping.is_some() {
+            OpCode::Ping
+        } else if self.pending_close.is_some() {
+            OpCode::Close
+        } else {
+            return None;
+        };
+        let mask = self.mask_key();
+        let payload: &[u8] = match opcode {
+            OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
+            OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
+            _ => self.pending_close.as_deref().unwrap_or_default(),
+        };
+        let header = FrameHeader {
+            fin: true,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        Some((header, payload))
+    }
+
+    /// The control frame [`Connection::next_control`] gave, with `opcode`,
+    /// was written: it is no longer queued. Returns `true` for the Close,
+    /// after which nothing more is sent.
+    pub(crate) fn control_sent(&mut self, opcode: OpCode) -> bool {
+        match opcode {
+            OpCode::Pong => self.pending_pong = None,
+            OpCode::Ping => self.pending_ping = None,
+            _ => {
+                self.pending_close = None;
+                match self.state {
+                    State::Replying | State::Failing(_) => self.state = State::Closed,
+                    _ => {}
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// The next deadline at which [`Connection::handle_timeout`] has work:
