@@ -14,7 +14,6 @@ use crate::error::{InsufficientSizeError, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
-use crate::utf8::Utf8Validator;
 
 /// Which end of the connection this is. Clients mask what they send and
 /// refuse masked frames; servers require masked frames and never mask.
@@ -266,7 +265,9 @@ pub struct Connection<B, R> {
     /// The fragmented (or partially received) data message being assembled.
     message: Option<Assembly>,
     message_buf: B,
-    utf8: Utf8Validator,
+    /// How many bytes of the text message in `message_buf` are known to
+    /// be UTF-8 (all but an incomplete character at the end, if any).
+    utf8_checked: usize,
     control_buf: heapless::Vec<u8, MAX_CONTROL_PAYLOAD>,
     /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
     next_ping: Option<Instant>,
@@ -359,7 +360,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             rx: Rx::Header,
             message: None,
             message_buf,
-            utf8: Utf8Validator::new(),
+            utf8_checked: 0,
             control_buf: heapless::Vec::new(),
             next_ping: config.ping_interval.map(|i| now + i),
             awaiting_pong: None,
@@ -586,7 +587,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 } else {
                     MessageKind::Binary
                 };
-                self.utf8.reset();
+                self.utf8_checked = 0;
                 self.message_buf.clear();
                 if !header.fin {
                     self.message = Some(Assembly {
@@ -603,14 +604,35 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
     fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Error> {
-        if text && self.utf8.feed(chunk).is_err() {
-            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
-        }
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
             return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
         }
+        if text && !self.check_utf8() {
+            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+        }
         Ok(())
+    }
+
+    /// Validates the text received since the last call (and the incomplete
+    /// character it may have ended with): `false` as soon as the message
+    /// cannot be UTF-8 whatever follows, else `true` with an incomplete
+    /// character at the end left for the next piece. The whole message is
+    /// valid once nothing is left unchecked (see `frame_complete`).
+    fn check_utf8(&mut self) -> bool {
+        let unchecked = self
+            .message_buf
+            .as_slice()
+            .get(self.utf8_checked..)
+            .unwrap_or_default();
+        let valid = match core::str::from_utf8(unchecked) {
+            Ok(_) => unchecked.len(),
+            // Cut short by the end of the input: a prefix of a character.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => return false,
+        };
+        self.utf8_checked += valid;
+        true
     }
 
     /// A frame's payload is complete: finish a message or act on a control
@@ -657,7 +679,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     return Ok(None);
                 }
                 // The last frame of a message that was copied into the buffer.
-                if frame.text && self.utf8.finish().is_err() {
+                if frame.text && self.utf8_checked != self.message_buf.len() {
                     return Err(self.fail(ProtocolError::InvalidUtf8.into()));
                 }
                 let event = data_event(frame.text, Source::Buffer);
