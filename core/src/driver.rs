@@ -194,6 +194,22 @@ where
         pending: usize,
         write: &'buf mut [u8],
     ) -> Result<Self, DriverError<T::Error>> {
+        Self::with_pending(io, conn, clock, read, 0, pending, write)
+    }
+
+    /// [`WebSocket::new`] with the bytes already received at
+    /// `read[start..end]` (after the opening handshake), left in place.
+    /// (Built in place: a `Self::new(..)?` here would copy the whole
+    /// connection once more.)
+    fn with_pending(
+        io: T,
+        conn: Connection<B, R>,
+        clock: C,
+        read: &'buf mut [u8],
+        start: usize,
+        end: usize,
+        write: &'buf mut [u8],
+    ) -> Result<Self, DriverError<T::Error>> {
         if read.len() < MIN_READ_BUFFER {
             return Err(DriverError::BufferTooSmall(InsufficientSizeError {
                 required: MIN_READ_BUFFER,
@@ -204,31 +220,16 @@ where
                 required: MIN_WRITE_BUFFER,
             }));
         }
+        let rx_end = end.min(read.len());
         Ok(Self {
             io,
             conn,
             clock,
-            rx_end: pending.min(read.len()),
             rx: read,
-            rx_start: 0,
+            rx_start: start.min(rx_end),
+            rx_end,
             tx: write,
         })
-    }
-
-    /// [`WebSocket::new`] with the bytes already received at
-    /// `read[start..end]` (after the opening handshake), left in place.
-    fn with_pending(
-        io: T,
-        conn: Connection<B, R>,
-        clock: C,
-        read: &'buf mut [u8],
-        start: usize,
-        end: usize,
-        write: &'buf mut [u8],
-    ) -> Result<Self, DriverError<T::Error>> {
-        let mut ws = Self::new(io, conn, clock, read, end, write)?;
-        ws.rx_start = start.min(ws.rx_end);
-        Ok(ws)
     }
 
     /// The underlying connection.
