@@ -869,8 +869,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             if now >= due {
                 self.next_ping = Some(now + interval);
                 if self.awaiting_pong.is_none() {
-                    let mut payload = [0u8; 4];
-                    self.rng.fill_bytes(&mut payload);
+                    // `next_u32`: the bytes `fill_bytes` gives for 4 bytes
+                    // with rand_core's helpers, and an RNG need not link
+                    // its `fill_bytes` for them.
+                    let payload = self.rng.next_u32().to_le_bytes();
                     self.pending_ping = Some(payload);
                     self.awaiting_pong = Some((payload, now + self.config.pong_timeout));
                 }
@@ -1028,11 +1030,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// A fresh masking key for a client, none for a server.
     fn mask_key(&mut self) -> Option<[u8; 4]> {
         match self.role {
-            Role::Client => {
-                let mut key = [0u8; 4];
-                self.rng.fill_bytes(&mut key);
-                Some(key)
-            }
+            // As for the heartbeat payload: `next_u32`, not `fill_bytes`.
+            Role::Client => Some(self.rng.next_u32().to_le_bytes()),
             Role::Server => None,
         }
     }
