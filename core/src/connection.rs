@@ -48,7 +48,7 @@ pub struct Config {
     /// the heartbeat.
     pub ping_interval: Option<Duration>,
     /// How long the matching Pong may take before the connection is failed
-    /// with 1001 "pong timeout". Default 10 s.
+    /// with 1001 ("pong timeout" with the `reasons` feature). Default 10 s.
     pub pong_timeout: Duration,
     /// How long the peer may take to answer our Close. Default 5 s.
     pub close_timeout: Duration,
@@ -142,8 +142,8 @@ pub enum Error {
     /// The peer broke the protocol or a limit; a Close with
     /// [`ProtocolError::close_code`] is queued.
     Protocol(ProtocolError),
-    /// No Pong answered our heartbeat Ping in time; Close 1001 "pong timeout"
-    /// is queued.
+    /// No Pong answered our heartbeat Ping in time; Close 1001 ("pong
+    /// timeout" with the `reasons` feature) is queued.
     PongTimeout,
     /// A fragmented message was not completed in time; Close 1008 is queued.
     FragmentTimeout,
@@ -730,7 +730,9 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         self.rx = Rx::Done;
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
+                // Empty without the `reasons` feature.
                 let reason: &[u8] = match error {
+                    _ if !cfg!(feature = "reasons") => b"",
                     Error::Protocol(e) => e.reason_bytes(),
                     Error::PongTimeout => b"pong timeout",
                     Error::FragmentTimeout => b"fragment timeout",

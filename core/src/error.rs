@@ -66,7 +66,8 @@ impl ProtocolError {
         }
     }
 
-    /// A short reason suitable for the close frame (always ≤ 123 bytes).
+    /// A short reason suitable for the close frame (always ≤ 123 bytes),
+    /// sent in it with the `reasons` feature.
     pub const fn reason(self) -> &'static str {
         REASONS[self.index()]
     }

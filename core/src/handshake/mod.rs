@@ -302,7 +302,8 @@ impl HandshakeError {
     /// Writes the HTTP answer for this error into `out` (a
     /// [`write_reject`] with [`status`](Self::status) and
     /// [`reason`](Self::reason) as the body, plus `Allow: GET` for 405) and
-    /// returns its length. The contents of `out` are unspecified on error.
+    /// returns its length. Without the `reasons` feature the body is empty.
+    /// The contents of `out` are unspecified on error.
     #[inline(never)]
     pub fn write_response(self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         // The same bytes as `write_reject` with these arguments, from fixed
@@ -318,7 +319,12 @@ impl HandshakeError {
             431 => (b"431 Request Header Fields Too Large", b"close"),
             _ => (b"400 Bad Request", b"close"),
         };
-        let body = PACKED_REASONS.get(self.index());
+        // Empty without the `reasons` feature.
+        let body = if cfg!(feature = "reasons") {
+            PACKED_REASONS.get(self.index())
+        } else {
+            &[]
+        };
         let mut w = Writer::new(out);
         w.put(b"HTTP/1.1 ");
         w.put(line);
@@ -996,10 +1002,15 @@ mod tests {
                 panic!("incomplete answer for {error:?}");
             };
             assert_eq!(response.code, Some(status));
-            assert_eq!(&out[body_start..n], error.reason().as_bytes());
+            let body = if cfg!(feature = "reasons") {
+                error.reason()
+            } else {
+                ""
+            };
+            assert_eq!(&out[body_start..n], body.as_bytes());
             let headers = &*response.headers;
             let length = find_header(headers, "Content-Length").unwrap();
-            assert_eq!(length, std::format!("{}", error.reason().len()).as_bytes());
+            assert_eq!(length, std::format!("{}", body.len()).as_bytes());
             assert_eq!(
                 find_header(headers, "Sec-WebSocket-Version").is_some(),
                 status == 426
@@ -1019,10 +1030,14 @@ mod tests {
                 E::NotGet => &[("Allow", b"GET")],
                 _ => &[],
             };
+            let body = if cfg!(feature = "reasons") {
+                error.reason()
+            } else {
+                ""
+            };
             let mut general = [0u8; 512];
             let n =
-                server::write_reject_unchecked(&mut general, error.status(), error.reason(), extra)
-                    .unwrap();
+                server::write_reject_unchecked(&mut general, error.status(), body, extra).unwrap();
             let mut out = [0u8; 512];
             let m = error.write_response(&mut out).unwrap();
             assert_eq!(&out[..m], &general[..n], "{error:?}");
