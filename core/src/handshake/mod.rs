@@ -479,7 +479,7 @@ fn complete_or_limit(
 fn find_header<'b>(headers: &[Header<'b>], name: &str) -> Option<&'b [u8]> {
     headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .find(|h| eq_ignore_case(h.name.as_bytes(), name.as_bytes()))
         .map(|h| h.value)
 }
 
@@ -554,7 +554,7 @@ impl<'b> Scan<'b> {
         for header in headers {
             let name = header.name.as_bytes();
             let Some(i) =
-                (0..Self::NAMES.len()).find(|&i| name.eq_ignore_ascii_case(PACKED_NAMES.get(i)))
+                (0..Self::NAMES.len()).find(|&i| eq_ignore_case(name, PACKED_NAMES.get(i)))
             else {
                 continue;
             };
@@ -567,11 +567,9 @@ impl<'b> Scan<'b> {
             }
             for token in list_elements(value) {
                 match i {
-                    name::UPGRADE => {
-                        scan.upgrade_websocket |= token.eq_ignore_ascii_case(b"websocket")
-                    }
+                    name::UPGRADE => scan.upgrade_websocket |= eq_ignore_case(token, b"websocket"),
                     name::CONNECTION => {
-                        scan.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade")
+                        scan.connection_upgrade |= eq_ignore_case(token, b"upgrade")
                     }
                     name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
                     name::EXTENSIONS => scan.extension = true,
@@ -643,7 +641,7 @@ impl<'b> Iterator for Tokens<'_, 'b> {
                 None => {
                     let name = self.name;
                     self.headers
-                        .find(|h| h.name.eq_ignore_ascii_case(name))?
+                        .find(|h| eq_ignore_case(h.name.as_bytes(), name.as_bytes()))?
                         .value
                 }
             };
@@ -662,7 +660,16 @@ impl core::iter::FusedIterator for Tokens<'_, '_> {}
 /// Whether any element of the `name` lists equals `token`, ignoring case.
 #[cfg(test)]
 fn has_token(headers: &[Header<'_>], name: &'static str, token: &str) -> bool {
-    Tokens::new(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+    Tokens::new(headers, name).any(|t| eq_ignore_case(t, token.as_bytes()))
+}
+
+/// `a` and `b` are equal ignoring ASCII case. One byte at a time: what
+/// `<[u8]>::eq_ignore_ascii_case` does for the short names and tokens of a
+/// handshake, without linking its word-at-a-time path (about 100 bytes of
+/// flash on a Cortex-M).
+#[inline(never)]
+fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
 /// An HTTP `tchar` (RFC 9110 §5.6.2).
@@ -721,7 +728,10 @@ fn check_extra_headers(extra: &[(&str, &[u8])], reserved: &[&str]) -> Result<(),
         if !is_field_value(value) {
             return Err(WriteError::InvalidHeaderValue);
         }
-        if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if reserved
+            .iter()
+            .any(|r| eq_ignore_case(r.as_bytes(), name.as_bytes()))
+        {
             return Err(WriteError::ReservedHeader);
         }
     }
@@ -796,6 +806,35 @@ mod tests {
             &accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn eq_ignore_case_is_std_eq_ignore_ascii_case() {
+        let words: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"A",
+            b"Upgrade",
+            b"uPGRADE",
+            b"upgrade!",
+            b"\xc3\xa9",
+            b"\xc3\x89",
+            b"@[`{",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    eq_ignore_case(a, b),
+                    a.eq_ignore_ascii_case(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                assert_eq!(eq_ignore_case(&[x], &[y]), [x].eq_ignore_ascii_case(&[y]));
+            }
+        }
     }
 
     #[test]
