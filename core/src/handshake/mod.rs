@@ -304,7 +304,7 @@ impl HandshakeError {
     /// [`reason`](Self::reason) as the body, plus `Allow: GET` for 405) and
     /// returns its length. Without the `reasons` feature the body is empty.
     /// The contents of `out` are unspecified on error.
-    #[inline]
+    #[inline(never)]
     pub fn write_response(self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         // The same bytes as `write_reject` with these arguments, from fixed
         // strings: this answer is what every server links, so it is kept
