@@ -14,7 +14,6 @@ use crate::error::{InsufficientSizeError, ProtocolError};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
-use crate::utf8::Utf8Validator;
 
 /// Which end of the connection this is. Clients mask what they send and
 /// refuse masked frames; servers require masked frames and never mask.
@@ -49,7 +48,7 @@ pub struct Config {
     /// the heartbeat.
     pub ping_interval: Option<Duration>,
     /// How long the matching Pong may take before the connection is failed
-    /// with 1001 "pong timeout". Default 10 s.
+    /// with 1001 ("pong timeout" with the `reasons` feature). Default 10 s.
     pub pong_timeout: Duration,
     /// How long the peer may take to answer our Close. Default 5 s.
     pub close_timeout: Duration,
@@ -143,8 +142,8 @@ pub enum Error {
     /// The peer broke the protocol or a limit; a Close with
     /// [`ProtocolError::close_code`] is queued.
     Protocol(ProtocolError),
-    /// No Pong answered our heartbeat Ping in time; Close 1001 "pong timeout"
-    /// is queued.
+    /// No Pong answered our heartbeat Ping in time; Close 1001 ("pong
+    /// timeout" with the `reasons` feature) is queued.
     PongTimeout,
     /// A fragmented message was not completed in time; Close 1008 is queued.
     FragmentTimeout,
@@ -266,7 +265,9 @@ pub struct Connection<B, R> {
     /// The fragmented (or partially received) data message being assembled.
     message: Option<Assembly>,
     message_buf: B,
-    utf8: Utf8Validator,
+    /// How many bytes of the text message in `message_buf` are known to
+    /// be UTF-8 (all but an incomplete character at the end, if any).
+    utf8_checked: usize,
     control_buf: heapless::Vec<u8, MAX_CONTROL_PAYLOAD>,
     /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
     next_ping: Option<Instant>,
@@ -317,6 +318,8 @@ struct Frame {
     fin: bool,
     opcode: OpCode,
     mask: Option<[u8; 4]>,
+    /// A data frame of a text message (decided once, by `check_header`).
+    text: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -357,7 +360,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             rx: Rx::Header,
             message: None,
             message_buf,
-            utf8: Utf8Validator::new(),
+            utf8_checked: 0,
             control_buf: heapless::Vec::new(),
             next_ping: config.ping_interval.map(|i| now + i),
             awaiting_pong: None,
@@ -489,7 +492,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     let Some((header, used)) = decoded else {
                         return Ok((pos, None));
                     };
-                    self.check_header(&header, now)
+                    let text = self
+                        .check_header(&header, now)
                         .map_err(|e| self.fail(e.into()))?;
                     pos += used;
                     self.rx = Rx::Payload {
@@ -497,6 +501,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                             fin: header.fin,
                             opcode: header.opcode,
                             mask: header.mask,
+                            text,
                         },
                         // At most `max_frame_size` (or 125), so it fits.
                         remaining: header.payload_len as usize,
@@ -527,9 +532,9 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
                         let source = Source::Input(chunk_range);
-                        return Ok((pos, Some(self.data_event(frame.opcode, source))));
+                        return Ok((pos, Some(data_event(frame.text, source))));
                     } else {
-                        self.append(&input[chunk_range], frame.opcode)?;
+                        self.append(&input[chunk_range], frame.text)?;
                     }
                     if remaining > 0 {
                         self.rx = Rx::Payload {
@@ -549,9 +554,11 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 
     /// Validates a header against the role, the limits and the fragmentation
-    /// state, and prepares for its payload.
+    /// state, and prepares for its payload. Returns whether it is a data
+    /// frame of a text message: the kind of the message being assembled,
+    /// else its own opcode.
     #[inline(never)]
-    fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<(), ProtocolError> {
+    fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<bool, ProtocolError> {
         match (self.role, header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
@@ -559,7 +566,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         }
         if header.opcode.is_control() {
             self.control_buf.clear();
-            return Ok(());
+            return Ok(false);
         }
         if header.payload_len > self.config.max_frame_size as u64 {
             return Err(ProtocolError::FrameTooLarge {
@@ -581,7 +588,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 if total > max_message as u64 {
                     return Err(ProtocolError::MessageTooLarge { max: max_message });
                 }
-                Ok(())
+                Ok(assembly.kind == MessageKind::Text)
             }
             (_, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (opcode, None) => {
@@ -593,7 +600,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 } else {
                     MessageKind::Binary
                 };
-                self.utf8.reset();
+                self.utf8_checked = 0;
                 self.message_buf.clear();
                 if !header.fin {
                     self.message = Some(Assembly {
@@ -602,30 +609,43 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         deadline: self.config.fragment_timeout.map(|t| now + t),
                     });
                 }
-                Ok(())
+                Ok(kind == MessageKind::Text)
             }
         }
     }
 
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
-    fn append(&mut self, chunk: &[u8], opcode: OpCode) -> Result<(), Error> {
-        if self.data_is_text(opcode) && self.utf8.feed(chunk).is_err() {
-            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
-        }
+    fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Error> {
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
             return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
         }
+        if text && !self.check_utf8() {
+            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+        }
         Ok(())
     }
 
-    fn data_event(&self, opcode: OpCode, source: Source) -> RawEvent {
-        if self.data_is_text(opcode) {
-            RawEvent::Text(source)
-        } else {
-            RawEvent::Binary(source)
-        }
+    /// Validates the text received since the last call (and the incomplete
+    /// character it may have ended with): `false` as soon as the message
+    /// cannot be UTF-8 whatever follows, else `true` with an incomplete
+    /// character at the end left for the next piece. The whole message is
+    /// valid once nothing is left unchecked (see `frame_complete`).
+    fn check_utf8(&mut self) -> bool {
+        let unchecked = self
+            .message_buf
+            .as_slice()
+            .get(self.utf8_checked..)
+            .unwrap_or_default();
+        let valid = match core::str::from_utf8(unchecked) {
+            Ok(_) => unchecked.len(),
+            // Cut short by the end of the input: a prefix of a character.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => return false,
+        };
+        self.utf8_checked += valid;
+        true
     }
 
     /// A frame's payload is complete: finish a message or act on a control
@@ -658,7 +678,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 match self.state {
                     State::Open => {
                         let code = parsed.unwrap_or(CloseCode::NORMAL);
-                        self.queue_close(code, "");
+                        self.queue_close(code, b"");
                         self.pending_ping = None;
                         self.state = State::Replying;
                     }
@@ -672,24 +692,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     return Ok(None);
                 }
                 // The last frame of a message that was copied into the buffer.
-                if self.data_is_text(frame.opcode) && self.utf8.finish().is_err() {
+                if frame.text && self.utf8_checked != self.message_buf.len() {
                     return Err(self.fail(ProtocolError::InvalidUtf8.into()));
                 }
-                let event = self.data_event(frame.opcode, Source::Buffer);
+                let event = data_event(frame.text, Source::Buffer);
                 self.message = None;
                 Ok(Some(event))
             }
-        }
-    }
-
-    /// Whether a data frame with `opcode` belongs to a text message: the
-    /// kind of the message being assembled, else its own opcode (a text or
-    /// binary frame while a message is assembled, or a continuation
-    /// without one, never gets this far).
-    fn data_is_text(&self, opcode: OpCode) -> bool {
-        match self.message {
-            Some(a) => a.kind == MessageKind::Text,
-            None => opcode == OpCode::Text,
         }
     }
 
@@ -734,11 +743,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         self.rx = Rx::Done;
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
-                let reason = match error {
-                    Error::Protocol(e) => e.reason(),
-                    Error::PongTimeout => "pong timeout",
-                    Error::FragmentTimeout => "fragment timeout",
-                    Error::CloseTimeout | Error::Closed => "",
+                // Empty without the `reasons` feature.
+                let reason: &[u8] = match error {
+                    _ if !cfg!(feature = "reasons") => b"",
+                    Error::Protocol(e) => e.reason_bytes(),
+                    Error::PongTimeout => b"pong timeout",
+                    Error::FragmentTimeout => b"fragment timeout",
+                    Error::CloseTimeout | Error::Closed => b"",
                 };
                 self.queue_close(code, reason);
                 self.state = State::Failing(error);
@@ -753,10 +764,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Queues a Close with `code` and `reason` (already at most 123 bytes),
     /// written in place.
-    fn queue_close(&mut self, code: CloseCode, reason: &str) {
+    fn queue_close(&mut self, code: CloseCode, reason: &[u8]) {
         let payload = self.pending_close.insert(heapless::Vec::new());
         let _ = payload.extend_from_slice(&code.0.to_be_bytes());
-        let _ = payload.extend_from_slice(reason.as_bytes());
+        let _ = payload.extend_from_slice(reason);
     }
 
     /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
@@ -766,46 +777,64 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     #[must_use = "the returned bytes must be written to the peer"]
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         let mut written = 0;
-        loop {
-            let opcode = if self.pending_pong.is_some() {
-                OpCode::Pong
-            } else if self.pending_ping.is_some() {
-                OpCode::Ping
-            } else if self.pending_close.is_some() {
-                OpCode::Close
-            } else {
-                return Ok(written);
-            };
-            let mask = self.mask_key();
-            let payload: &[u8] = match opcode {
-                OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
-                OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
-                _ => self.pending_close.as_deref().unwrap_or_default(),
-            };
-            let header = FrameHeader {
-                fin: true,
-                opcode,
-                mask,
-                payload_len: payload.len() as u64,
-            };
+        while let Some((header, payload)) = self.next_control() {
             match encode_frame(header, payload, &mut out[written..]) {
                 Ok(n) => written += n,
                 Err(e) if written == 0 => return Err(e),
-                Err(_) => return Ok(written),
+                Err(_) => break,
             }
-            match opcode {
-                OpCode::Pong => self.pending_pong = None,
-                OpCode::Ping => self.pending_ping = None,
-                _ => {
-                    self.pending_close = None;
-                    match self.state {
-                        State::Replying | State::Failing(_) => self.state = State::Closed,
-                        _ => {}
-                    }
-                    return Ok(written);
-                }
+            if self.control_sent(header.opcode) {
+                break;
             }
         }
+        Ok(written)
+    }
+
+    /// The next queued control frame (Pong, heartbeat Ping, Close, in that
+    /// order): its header, with a fresh masking key for a client, and its
+    /// payload. Once it is written, call [`Connection::control_sent`].
+    pub(crate) fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
+        let opcode = if self.pending_pong.is_some() {
+            OpCode::Pong
+        } else if self.pending_ping.is_some() {
+            OpCode::Ping
+        } else if self.pending_close.is_some() {
+            OpCode::Close
+        } else {
+            return None;
+        };
+        let mask = self.mask_key();
+        let payload: &[u8] = match opcode {
+            OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
+            OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
+            _ => self.pending_close.as_deref().unwrap_or_default(),
+        };
+        let header = FrameHeader {
+            fin: true,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        Some((header, payload))
+    }
+
+    /// The control frame [`Connection::next_control`] gave, with `opcode`,
+    /// was written: it is no longer queued. Returns `true` for the Close,
+    /// after which nothing more is sent.
+    pub(crate) fn control_sent(&mut self, opcode: OpCode) -> bool {
+        match opcode {
+            OpCode::Pong => self.pending_pong = None,
+            OpCode::Ping => self.pending_ping = None,
+            _ => {
+                self.pending_close = None;
+                match self.state {
+                    State::Replying | State::Failing(_) => self.state = State::Closed,
+                    _ => {}
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// The next deadline at which [`Connection::handle_timeout`] has work:
@@ -855,8 +884,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             if now >= due {
                 self.next_ping = Some(now + interval);
                 if self.awaiting_pong.is_none() {
-                    let mut payload = [0u8; 4];
-                    self.rng.fill_bytes(&mut payload);
+                    // `next_u32`: the bytes `fill_bytes` gives for 4 bytes
+                    // with rand_core's helpers, and an RNG need not link
+                    // its `fill_bytes` for them.
+                    let payload = self.rng.next_u32().to_le_bytes();
                     self.pending_ping = Some(payload);
                     self.awaiting_pong = Some((payload, now + self.config.pong_timeout));
                 }
@@ -976,7 +1007,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         if !code.is_valid_on_wire() {
             return Err(SendError::InvalidCloseCode(code));
         }
-        self.queue_close(code, close::truncate_reason(reason));
+        self.queue_close(code, close::truncate_reason(reason).as_bytes());
         self.pending_ping = None;
         self.awaiting_pong = None;
         self.state = State::CloseSent {
@@ -1014,11 +1045,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// A fresh masking key for a client, none for a server.
     fn mask_key(&mut self) -> Option<[u8; 4]> {
         match self.role {
-            Role::Client => {
-                let mut key = [0u8; 4];
-                self.rng.fill_bytes(&mut key);
-                Some(key)
-            }
+            // As for the heartbeat payload: `next_u32`, not `fill_bytes`.
+            Role::Client => Some(self.rng.next_u32().to_le_bytes()),
             Role::Server => None,
         }
     }
@@ -1030,6 +1058,15 @@ impl<B, R> fmt::Debug for Connection<B, R> {
             .field("role", &self.role)
             .field("state", &self.state)
             .finish_non_exhaustive()
+    }
+}
+
+/// The event of a complete data message.
+const fn data_event(text: bool, source: Source) -> RawEvent {
+    if text {
+        RawEvent::Text(source)
+    } else {
+        RawEvent::Binary(source)
     }
 }
 

@@ -194,6 +194,22 @@ where
         pending: usize,
         write: &'buf mut [u8],
     ) -> Result<Self, DriverError<T::Error>> {
+        Self::with_pending(io, conn, clock, read, 0, pending, write)
+    }
+
+    /// [`WebSocket::new`] with the bytes already received at
+    /// `read[start..end]` (after the opening handshake), left in place.
+    /// (Built in place: a `Self::new(..)?` here would copy the whole
+    /// connection once more.)
+    fn with_pending(
+        io: T,
+        conn: Connection<B, R>,
+        clock: C,
+        read: &'buf mut [u8],
+        start: usize,
+        end: usize,
+        write: &'buf mut [u8],
+    ) -> Result<Self, DriverError<T::Error>> {
         if read.len() < MIN_READ_BUFFER {
             return Err(DriverError::BufferTooSmall(InsufficientSizeError {
                 required: MIN_READ_BUFFER,
@@ -204,31 +220,16 @@ where
                 required: MIN_WRITE_BUFFER,
             }));
         }
+        let rx_end = end.min(read.len());
         Ok(Self {
             io,
             conn,
             clock,
-            rx_end: pending.min(read.len()),
             rx: read,
-            rx_start: 0,
+            rx_start: start.min(rx_end),
+            rx_end,
             tx: write,
         })
-    }
-
-    /// [`WebSocket::new`] with the bytes already received at
-    /// `read[start..end]` (after the opening handshake), left in place.
-    fn with_pending(
-        io: T,
-        conn: Connection<B, R>,
-        clock: C,
-        read: &'buf mut [u8],
-        start: usize,
-        end: usize,
-        write: &'buf mut [u8],
-    ) -> Result<Self, DriverError<T::Error>> {
-        let mut ws = Self::new(io, conn, clock, read, end, write)?;
-        ws.rx_start = start.min(ws.rx_end);
-        Ok(ws)
     }
 
     /// The underlying connection.
@@ -321,7 +322,8 @@ where
     /// buffer are streamed through it.
     pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
         let header = self.conn.message_header(kind, payload.len())?;
-        self.write_frame(header, payload)
+        write_frame(&mut self.io, self.tx, header, payload)?;
+        self.io.flush().map_err(DriverError::Io)
     }
 
     /// Sends one fragment of a message; see [`Connection::send_fragment`].
@@ -332,7 +334,8 @@ where
         fin: bool,
     ) -> Result<(), DriverError<T::Error>> {
         let header = self.conn.fragment_header(kind, payload.len(), fin)?;
-        self.write_frame(header, payload)
+        write_frame(&mut self.io, self.tx, header, payload)?;
+        self.io.flush().map_err(DriverError::Io)
     }
 
     /// Sends a Ping (payload at most 125 bytes).
@@ -363,41 +366,6 @@ where
     /// Writes queued control frames (pongs, heartbeat pings, close) now.
     pub fn flush(&mut self) -> Result<(), DriverError<T::Error>> {
         flush(&mut self.conn, &mut self.io, self.tx)
-    }
-
-    /// Writes a frame: the header, then the payload, both through the write
-    /// buffer (one path for every frame keeps the firmware small; the
-    /// payload is masked there when the header carries a key).
-    fn write_frame(
-        &mut self,
-        header: FrameHeader,
-        payload: &[u8],
-    ) -> Result<(), DriverError<T::Error>> {
-        let mut filled = header
-            .encode(self.tx)
-            .map_err(DriverError::BufferTooSmall)?;
-        // Through the write buffer (masked there when the header carries a
-        // key), as many pieces as it takes; a small frame is one write.
-        let mut rest = payload;
-        let mut offset = 0;
-        loop {
-            let room = &mut self.tx[filled..];
-            let take = room.len().min(rest.len());
-            let (piece, after) = rest.split_at(take);
-            let room = &mut room[..take];
-            room.copy_from_slice(piece);
-            if let Some(key) = header.mask {
-                apply_mask(room, key, offset);
-            }
-            write_all(&mut self.io, &self.tx[..filled + take])?;
-            rest = after;
-            offset += take;
-            filled = 0;
-            if rest.is_empty() {
-                break;
-            }
-        }
-        self.io.flush().map_err(DriverError::Io)
     }
 
     /// Reads until the connection yields an event, servicing timers and
@@ -689,24 +657,56 @@ fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T
     Ok(())
 }
 
+/// Writes the queued control frames (pongs, heartbeat pings, close), then
+/// flushes the transport if anything was written.
 fn flush<T: Write, B: MessageBuffer, R: RngCore>(
     conn: &mut Connection<B, R>,
     io: &mut T,
     tx: &mut [u8],
 ) -> Result<(), DriverError<T::Error>> {
     let mut wrote = false;
-    loop {
-        let n = conn
-            .poll_transmit(tx)
-            .map_err(DriverError::BufferTooSmall)?;
-        if n == 0 {
+    while let Some((header, payload)) = conn.next_control() {
+        write_frame(io, tx, header, payload)?;
+        wrote = true;
+        if conn.control_sent(header.opcode) {
             break;
         }
-        write_all(io, &tx[..n])?;
-        wrote = true;
     }
     if wrote {
         io.flush().map_err(DriverError::Io)?;
     }
     Ok(())
+}
+
+/// Writes a frame: the header, then the payload, both through the write
+/// buffer `tx` (masked there when the header carries a key), in as many
+/// pieces as it takes; a small frame is one write. Every frame the driver
+/// sends, data or control, takes this one path. The transport is not
+/// flushed.
+fn write_frame<T: Write>(
+    io: &mut T,
+    tx: &mut [u8],
+    header: FrameHeader,
+    payload: &[u8],
+) -> Result<(), DriverError<T::Error>> {
+    let mut filled = header.encode(tx).map_err(DriverError::BufferTooSmall)?;
+    let mut rest = payload;
+    let mut offset = 0;
+    loop {
+        let room = &mut tx[filled..];
+        let take = room.len().min(rest.len());
+        let (piece, after) = rest.split_at(take);
+        let room = &mut room[..take];
+        room.copy_from_slice(piece);
+        if let Some(key) = header.mask {
+            apply_mask(room, key, offset);
+        }
+        write_all(io, &tx[..filled + take])?;
+        rest = after;
+        offset += take;
+        filled = 0;
+        if rest.is_empty() {
+            return Ok(());
+        }
+    }
 }

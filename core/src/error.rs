@@ -4,6 +4,7 @@
 use core::fmt;
 
 use crate::close::{CloseCode, ClosePayloadError};
+use crate::texts::{total_len, Texts};
 
 /// A violation of RFC 6455 (or of a configured limit) by the peer.
 ///
@@ -65,26 +66,58 @@ impl ProtocolError {
         }
     }
 
-    /// A short reason suitable for the close frame (always ≤ 123 bytes).
+    /// A short reason suitable for the close frame (always ≤ 123 bytes),
+    /// sent in it with the `reasons` feature.
     pub const fn reason(self) -> &'static str {
+        REASONS[self.index()]
+    }
+
+    /// The reason's bytes, from the packed table (what the connection
+    /// writes into its Close frame).
+    pub(crate) fn reason_bytes(self) -> &'static [u8] {
+        PACKED_REASONS.get(self.index())
+    }
+
+    /// The variant's position in [`REASONS`].
+    const fn index(self) -> usize {
         match self {
-            Self::ReservedBits(_) => "reserved bits",
-            Self::ReservedOpCode(_) => "reserved opcode",
-            Self::ControlFrameTooLong(_) => "control frame > 125",
-            Self::FragmentedControlFrame => "fragmented control",
-            Self::UnmaskedClientFrame => "unmasked frame",
-            Self::MaskedServerFrame => "masked frame",
-            Self::InvalidPayloadLength => "bad length",
-            Self::UnexpectedContinuation => "unexpected continuation",
-            Self::ExpectedContinuation => "expected continuation",
-            Self::InvalidCloseCode(_) => "bad close code",
-            Self::InvalidUtf8 => "invalid UTF-8",
-            Self::FrameTooLarge { .. } => "frame too large",
-            Self::MessageTooLarge { .. } => "message too large",
-            Self::TooManyFragments { .. } => "too many fragments",
+            Self::ReservedBits(_) => 0,
+            Self::ReservedOpCode(_) => 1,
+            Self::ControlFrameTooLong(_) => 2,
+            Self::FragmentedControlFrame => 3,
+            Self::UnmaskedClientFrame => 4,
+            Self::MaskedServerFrame => 5,
+            Self::InvalidPayloadLength => 6,
+            Self::UnexpectedContinuation => 7,
+            Self::ExpectedContinuation => 8,
+            Self::InvalidCloseCode(_) => 9,
+            Self::InvalidUtf8 => 10,
+            Self::FrameTooLarge { .. } => 11,
+            Self::MessageTooLarge { .. } => 12,
+            Self::TooManyFragments { .. } => 13,
         }
     }
 }
+
+/// [`ProtocolError::reason`] of each variant, in declaration order.
+const REASONS: [&str; 14] = [
+    "reserved bits",
+    "reserved opcode",
+    "control frame > 125",
+    "fragmented control",
+    "unmasked frame",
+    "masked frame",
+    "bad length",
+    "unexpected continuation",
+    "expected continuation",
+    "bad close code",
+    "invalid UTF-8",
+    "frame too large",
+    "message too large",
+    "too many fragments",
+];
+
+static PACKED_REASONS: Texts<14, { total_len(&REASONS) }> = Texts::new(&REASONS);
 
 impl From<ClosePayloadError> for ProtocolError {
     fn from(e: ClosePayloadError) -> Self {
@@ -142,3 +175,47 @@ impl fmt::Display for InsufficientSizeError {
 }
 
 impl core::error::Error for InsufficientSizeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_match_their_variants() {
+        let all = [
+            (ProtocolError::ReservedBits(1), "reserved bits"),
+            (ProtocolError::ReservedOpCode(3), "reserved opcode"),
+            (
+                ProtocolError::ControlFrameTooLong(126),
+                "control frame > 125",
+            ),
+            (ProtocolError::FragmentedControlFrame, "fragmented control"),
+            (ProtocolError::UnmaskedClientFrame, "unmasked frame"),
+            (ProtocolError::MaskedServerFrame, "masked frame"),
+            (ProtocolError::InvalidPayloadLength, "bad length"),
+            (
+                ProtocolError::UnexpectedContinuation,
+                "unexpected continuation",
+            ),
+            (ProtocolError::ExpectedContinuation, "expected continuation"),
+            (ProtocolError::InvalidCloseCode(None), "bad close code"),
+            (ProtocolError::InvalidUtf8, "invalid UTF-8"),
+            (
+                ProtocolError::FrameTooLarge { len: 2, max: 1 },
+                "frame too large",
+            ),
+            (
+                ProtocolError::MessageTooLarge { max: 1 },
+                "message too large",
+            ),
+            (
+                ProtocolError::TooManyFragments { max: 1 },
+                "too many fragments",
+            ),
+        ];
+        for (error, reason) in all {
+            assert_eq!(error.reason(), reason);
+            assert_eq!(error.reason_bytes(), reason.as_bytes());
+        }
+    }
+}

@@ -109,7 +109,7 @@ impl FrameHeader {
     /// fragmented control frames, and a 64-bit length with its top bit set.
     /// Masking direction and size limits depend on the connection and are
     /// checked there.
-    #[inline(never)]
+    #[inline]
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
         let [b0, b1, rest @ ..] = buf else {
             return Ok(None);

@@ -1,6 +1,5 @@
 //! Client side: write the upgrade request, check the server's answer.
 
-use base64ct::{Base64, Encoding};
 use httparse::Header;
 use rand_core::RngCore;
 
@@ -16,9 +15,7 @@ pub fn generate_key<R: RngCore + ?Sized>(rng: &mut R) -> [u8; 24] {
     let mut nonce = [0u8; 16];
     rng.fill_bytes(&mut nonce);
     let mut key = [0u8; 24];
-    // 16 bytes always encode to exactly 24 padded base64 characters.
-    let encoded = Base64::encode(&nonce, &mut key);
-    debug_assert!(encoded.is_ok());
+    super::encode_padded(&nonce, &mut key);
     key
 }
 

@@ -72,6 +72,7 @@ use base64ct::{Base64, Encoding};
 pub use httparse::{Header, EMPTY_HEADER};
 
 use crate::error::InsufficientSizeError;
+use crate::texts::{total_len, Texts};
 
 mod client;
 mod server;
@@ -96,12 +97,31 @@ pub fn accept_key(key: &[u8]) -> [u8; 28] {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key);
     sha1.update(GUID.as_bytes());
-    let digest = sha1.digest().bytes();
     let mut out = [0u8; 28];
-    // 20 bytes always encode to exactly 28 padded base64 characters.
-    let encoded = Base64::encode(&digest, &mut out);
-    debug_assert!(encoded.is_ok());
+    encode_padded(&sha1.digest().bytes(), &mut out);
     out
+}
+
+/// Writes the padded base64 of `src` into `out`, which holds exactly that
+/// many characters (`4 * ceil(len / 3)`).
+///
+/// base64ct's constant-time encoder is given whole 3-byte groups only
+/// (`src` and zero bytes, at most 21 in all), so its partial-group path is
+/// never linked; the characters that stand only for the added zero bytes
+/// become `=`.
+fn encode_padded(src: &[u8], out: &mut [u8]) {
+    let whole_len = out.len() / 4 * 3;
+    let mut input = [0u8; 21];
+    if let Some(to) = input.get_mut(..src.len()) {
+        to.copy_from_slice(src);
+    }
+    let encoded = Base64::encode(input.get(..whole_len).unwrap_or_default(), out);
+    debug_assert!(encoded.is_ok());
+    // Each added zero byte is the whole of one character: padding.
+    let added = whole_len.saturating_sub(src.len());
+    for c in out.iter_mut().rev().take(added) {
+        *c = b'=';
+    }
 }
 
 /// Limits applied while parsing a handshake (request or response).
@@ -248,36 +268,42 @@ impl HandshakeError {
 
     /// A short, static description, used as the body of the HTTP answer.
     pub const fn reason(self) -> &'static str {
+        REASONS[self.index()]
+    }
+
+    /// The variant's position in [`REASONS`].
+    const fn index(self) -> usize {
         match self {
-            Self::Http(_) => "malformed request",
-            Self::TooLarge => "headers too large",
-            Self::TooManyHeaders => "too many headers",
-            Self::NotGet => "GET required",
-            Self::NotHttp11 => "HTTP/1.1 required",
-            Self::NotUpgrade => "WebSocket upgrade required",
-            Self::InvalidUpgrade => "bad Upgrade",
-            Self::MissingConnectionUpgrade => "bad Connection",
-            Self::MissingHost => "no Host",
-            Self::InvalidHost => "bad Host",
-            Self::InvalidOrigin => "bad Origin",
-            Self::MissingVersion => "no version",
-            Self::UnsupportedVersion => "version 13 only",
-            Self::MissingKey => "no key",
-            Self::InvalidKey => "bad key",
-            Self::InvalidSubprotocol => "bad subprotocol",
-            Self::UnexpectedBody => "unexpected body",
-            Self::BadStatus(_) => "upgrade refused",
-            Self::MissingAccept => "no accept key",
-            Self::InvalidAccept => "bad accept key",
-            Self::UnexpectedSubprotocol => "unoffered subprotocol",
-            Self::UnexpectedExtensions => "unoffered extension",
+            Self::Http(_) => 0,
+            Self::TooLarge => 1,
+            Self::TooManyHeaders => 2,
+            Self::NotGet => 3,
+            Self::NotHttp11 => 4,
+            Self::NotUpgrade => 5,
+            Self::InvalidUpgrade => 6,
+            Self::MissingConnectionUpgrade => 7,
+            Self::MissingHost => 8,
+            Self::InvalidHost => 9,
+            Self::InvalidOrigin => 10,
+            Self::MissingVersion => 11,
+            Self::UnsupportedVersion => 12,
+            Self::MissingKey => 13,
+            Self::InvalidKey => 14,
+            Self::InvalidSubprotocol => 15,
+            Self::UnexpectedBody => 16,
+            Self::BadStatus(_) => 17,
+            Self::MissingAccept => 18,
+            Self::InvalidAccept => 19,
+            Self::UnexpectedSubprotocol => 20,
+            Self::UnexpectedExtensions => 21,
         }
     }
 
     /// Writes the HTTP answer for this error into `out` (a
     /// [`write_reject`] with [`status`](Self::status) and
     /// [`reason`](Self::reason) as the body, plus `Allow: GET` for 405) and
-    /// returns its length. The contents of `out` are unspecified on error.
+    /// returns its length. Without the `reasons` feature the body is empty.
+    /// The contents of `out` are unspecified on error.
     #[inline(never)]
     pub fn write_response(self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         // The same bytes as `write_reject` with these arguments, from fixed
@@ -293,7 +319,12 @@ impl HandshakeError {
             431 => (b"431 Request Header Fields Too Large", b"close"),
             _ => (b"400 Bad Request", b"close"),
         };
-        let body = self.reason();
+        // Empty without the `reasons` feature.
+        let body = if cfg!(feature = "reasons") {
+            PACKED_REASONS.get(self.index())
+        } else {
+            &[]
+        };
         let mut w = Writer::new(out);
         w.put(b"HTTP/1.1 ");
         w.put(line);
@@ -306,10 +337,38 @@ impl HandshakeError {
         } else {
             b"\r\n\r\n"
         });
-        w.put(body.as_bytes());
+        w.put(body);
         w.finish()
     }
 }
+
+/// [`HandshakeError::reason`] of each variant, in declaration order.
+const REASONS: [&str; 22] = [
+    "malformed request",
+    "headers too large",
+    "too many headers",
+    "GET required",
+    "HTTP/1.1 required",
+    "WebSocket upgrade required",
+    "bad Upgrade",
+    "bad Connection",
+    "no Host",
+    "bad Host",
+    "bad Origin",
+    "no version",
+    "version 13 only",
+    "no key",
+    "bad key",
+    "bad subprotocol",
+    "unexpected body",
+    "upgrade refused",
+    "no accept key",
+    "bad accept key",
+    "unoffered subprotocol",
+    "unoffered extension",
+];
+
+static PACKED_REASONS: Texts<22, { total_len(&REASONS) }> = Texts::new(&REASONS);
 
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -420,7 +479,7 @@ fn complete_or_limit(
 fn find_header<'b>(headers: &[Header<'b>], name: &str) -> Option<&'b [u8]> {
     headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .find(|h| eq_ignore_case(h.name.as_bytes(), name.as_bytes()))
         .map(|h| h.value)
 }
 
@@ -493,9 +552,9 @@ impl<'b> Scan<'b> {
             body: false,
         };
         for header in headers {
-            let Some(i) = Self::NAMES
-                .iter()
-                .position(|n| header.name.eq_ignore_ascii_case(n))
+            let name = header.name.as_bytes();
+            let Some(i) =
+                (0..Self::NAMES.len()).find(|&i| eq_ignore_case(name, PACKED_NAMES.get(i)))
             else {
                 continue;
             };
@@ -508,11 +567,9 @@ impl<'b> Scan<'b> {
             }
             for token in list_elements(value) {
                 match i {
-                    name::UPGRADE => {
-                        scan.upgrade_websocket |= token.eq_ignore_ascii_case(b"websocket")
-                    }
+                    name::UPGRADE => scan.upgrade_websocket |= eq_ignore_case(token, b"websocket"),
                     name::CONNECTION => {
-                        scan.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade")
+                        scan.connection_upgrade |= eq_ignore_case(token, b"upgrade")
                     }
                     name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
                     name::EXTENSIONS => scan.extension = true,
@@ -542,6 +599,9 @@ impl<'b> Scan<'b> {
         }
     }
 }
+
+/// [`Scan::NAMES`], packed (the table [`Scan::new`] searches).
+static PACKED_NAMES: Texts<11, { total_len(&Scan::NAMES) }> = Texts::new(&Scan::NAMES);
 
 /// The elements of one comma-separated header value: trimmed of
 /// whitespace, empty elements skipped.
@@ -581,7 +641,7 @@ impl<'b> Iterator for Tokens<'_, 'b> {
                 None => {
                     let name = self.name;
                     self.headers
-                        .find(|h| h.name.eq_ignore_ascii_case(name))?
+                        .find(|h| eq_ignore_case(h.name.as_bytes(), name.as_bytes()))?
                         .value
                 }
             };
@@ -600,7 +660,16 @@ impl core::iter::FusedIterator for Tokens<'_, '_> {}
 /// Whether any element of the `name` lists equals `token`, ignoring case.
 #[cfg(test)]
 fn has_token(headers: &[Header<'_>], name: &'static str, token: &str) -> bool {
-    Tokens::new(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+    Tokens::new(headers, name).any(|t| eq_ignore_case(t, token.as_bytes()))
+}
+
+/// `a` and `b` are equal ignoring ASCII case. One byte at a time: what
+/// `<[u8]>::eq_ignore_ascii_case` does for the short names and tokens of a
+/// handshake, without linking its word-at-a-time path (about 100 bytes of
+/// flash on a Cortex-M).
+#[inline(never)]
+fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
 }
 
 /// An HTTP `tchar` (RFC 9110 §5.6.2).
@@ -659,7 +728,10 @@ fn check_extra_headers(extra: &[(&str, &[u8])], reserved: &[&str]) -> Result<(),
         if !is_field_value(value) {
             return Err(WriteError::InvalidHeaderValue);
         }
-        if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if reserved
+            .iter()
+            .any(|r| eq_ignore_case(r.as_bytes(), name.as_bytes()))
+        {
             return Err(WriteError::ReservedHeader);
         }
     }
@@ -734,6 +806,54 @@ mod tests {
             &accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn eq_ignore_case_is_std_eq_ignore_ascii_case() {
+        let words: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"A",
+            b"Upgrade",
+            b"uPGRADE",
+            b"upgrade!",
+            b"\xc3\xa9",
+            b"\xc3\x89",
+            b"@[`{",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    eq_ignore_case(a, b),
+                    a.eq_ignore_ascii_case(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                assert_eq!(eq_ignore_case(&[x], &[y]), [x].eq_ignore_ascii_case(&[y]));
+            }
+        }
+    }
+
+    #[test]
+    fn encode_padded_equals_base64ct_padded() {
+        // Every length up to the largest input (21 bytes), with bytes that
+        // exercise every bit of the partial group.
+        for len in 0..=21 {
+            for fill in [0x00u8, 0xff, 0x5a, 0xa5] {
+                let src: std::vec::Vec<u8> = (0..len)
+                    .map(|i| fill ^ (i as u8).wrapping_mul(37))
+                    .collect();
+                let mut expected = [0u8; 28];
+                let expected = Base64::encode(&src, &mut expected).unwrap().as_bytes();
+                let mut out = [0u8; 28];
+                let out = &mut out[..expected.len()];
+                encode_padded(&src, out);
+                assert_eq!(out, expected, "{len} bytes of {fill:#x}");
+            }
+        }
     }
 
     #[test]
@@ -921,10 +1041,15 @@ mod tests {
                 panic!("incomplete answer for {error:?}");
             };
             assert_eq!(response.code, Some(status));
-            assert_eq!(&out[body_start..n], error.reason().as_bytes());
+            let body = if cfg!(feature = "reasons") {
+                error.reason()
+            } else {
+                ""
+            };
+            assert_eq!(&out[body_start..n], body.as_bytes());
             let headers = &*response.headers;
             let length = find_header(headers, "Content-Length").unwrap();
-            assert_eq!(length, std::format!("{}", error.reason().len()).as_bytes());
+            assert_eq!(length, std::format!("{}", body.len()).as_bytes());
             assert_eq!(
                 find_header(headers, "Sec-WebSocket-Version").is_some(),
                 status == 426
@@ -944,10 +1069,14 @@ mod tests {
                 E::NotGet => &[("Allow", b"GET")],
                 _ => &[],
             };
+            let body = if cfg!(feature = "reasons") {
+                error.reason()
+            } else {
+                ""
+            };
             let mut general = [0u8; 512];
             let n =
-                server::write_reject_unchecked(&mut general, error.status(), error.reason(), extra)
-                    .unwrap();
+                server::write_reject_unchecked(&mut general, error.status(), body, extra).unwrap();
             let mut out = [0u8; 512];
             let m = error.write_response(&mut out).unwrap();
             assert_eq!(&out[..m], &general[..n], "{error:?}");
