@@ -30,7 +30,7 @@ use std::time::Instant as StdInstant;
 
 use snowsocket_core::{
     CloseCode, Config, Connection, Error as CoreError, Event, FrameHeader, Instant, MessageKind,
-    ProtocolError, SendError as CoreSendError,
+    OpCode, ProtocolError, SendError as CoreSendError,
 };
 
 pub use snowsocket_core::Message;
@@ -49,6 +49,9 @@ const MAX_READ_BUFFER: usize = 64 * 1024;
 const KEEP_CAPACITY: usize = 64 * 1024;
 /// Messages from this size on are written without a copy when possible.
 const DIRECT_MIN: usize = 64 * 1024;
+/// The largest binary frame (header included) the reader waits for, so that
+/// the core hands it out without copying it.
+const WHOLE_FRAME_MAX: usize = 128 * 1024 + FrameHeader::MAX_LEN;
 /// Under TLS, payloads from this size on are encrypted at once, without a
 /// copy (smaller frames are gathered and sealed together).
 const SEAL_DIRECT: usize = 16 * 1024;
@@ -731,6 +734,12 @@ pub(crate) struct Reader {
     done: Option<CloseInfo>,
     /// Whether the peer's Close (or our Close's answer) has been received.
     close_received: bool,
+    /// Whether the core is known to be between messages: the next frame
+    /// starts a message (no fragmented message in progress).
+    at_message_start: bool,
+    /// The largest binary payload the core accepts at once: the frame and
+    /// message size limits.
+    binary_limit: usize,
 }
 
 impl Reader {
@@ -740,7 +749,15 @@ impl Reader {
         let size = buffer_size.clamp(64, MAX_READ_BUFFER).max(initial.len());
         let mut input = vec![0u8; size];
         input[..initial.len()].copy_from_slice(initial);
-        let tls = lock(&shared.session).tls.is_some();
+        let (tls, binary_limit) = {
+            let s = lock(&shared.session);
+            let limit = s
+                .conn
+                .config()
+                .max_frame_size
+                .min(s.conn.max_message_size());
+            (s.tls.is_some(), limit)
+        };
         // The handshake left a deadline on the socket; `read_timeout`
         // starts from "none".
         let _ = shared.socket.set_read_timeout(None);
@@ -755,6 +772,8 @@ impl Reader {
             received_at: now(),
             done: None,
             close_received: false,
+            at_message_start: true,
+            binary_limit,
         };
         reader.drain_plaintext();
         reader
@@ -827,9 +846,41 @@ impl Reader {
         }
     }
 
+    /// Whether the unprocessed input starts with a binary message that has
+    /// not arrived whole and is worth waiting for (see [`Reader::process`]);
+    /// if so, makes room for all of it.
+    fn wait_for_whole_frame(&mut self) -> bool {
+        let rest = &self.input[self.start..self.end];
+        if frame_fits(rest) {
+            return false;
+        }
+        let Some((head, len)) = binary_frame(self.shared.role, self.binary_limit, rest) else {
+            return false;
+        };
+        let needed = head + len;
+        if needed <= rest.len() || needed > WHOLE_FRAME_MAX {
+            return false;
+        }
+        // `fill` moves the unprocessed bytes to the front before reading.
+        if self.input.len() < needed {
+            self.input.resize(needed, 0);
+        }
+        true
+    }
+
     /// Feeds buffered input to the core; returns the next event, if one is
     /// complete.
+    ///
+    /// Between messages, a binary message that has not arrived whole (and
+    /// is not larger than [`WHOLE_FRAME_MAX`]) is not fed yet: the reader
+    /// waits for the rest, so that the core hands it out in place instead of
+    /// copying it into its message buffer (and this reader copying it out
+    /// again). Text is always fed as it arrives: invalid UTF-8 fails the
+    /// connection as soon as it is received.
     fn process(&mut self) -> Result<Option<(Kind, Payload)>, CloseInfo> {
+        if self.at_message_start && self.wait_for_whole_frame() {
+            return Ok(None);
+        }
         let Self {
             shared,
             input,
@@ -838,6 +889,7 @@ impl Reader {
             owned,
             close_received,
             received_at,
+            at_message_start,
             ..
         } = self;
         let base = *start;
@@ -882,6 +934,13 @@ impl Reader {
         };
         if let Some(info) = peer_close {
             s.record(info);
+        }
+        // A data message ends between messages; after anything else that
+        // consumed bytes (a control frame, part of a frame) it is not known.
+        match result {
+            Some((Kind::Text | Kind::Binary, _)) => *at_message_start = true,
+            _ if consumed > 0 => *at_message_start = false,
+            _ => {}
         }
         s.pump_control();
         *start += consumed;
@@ -1139,6 +1198,47 @@ enum Kind {
     Binary,
     Control,
     Close,
+}
+
+/// Whether `bytes` holds at least one whole frame, going by its length
+/// fields alone (a quick test: nothing is validated).
+fn frame_fits(bytes: &[u8]) -> bool {
+    let [_, b1, rest @ ..] = bytes else {
+        return false;
+    };
+    let (ext, len) = match b1 & 0x7F {
+        126 => match rest {
+            [a, b, ..] => (2, u64::from(u16::from_be_bytes([*a, *b]))),
+            _ => return false,
+        },
+        127 => match rest {
+            [a, b, c, d, e, f, g, h, ..] => {
+                (8, u64::from_be_bytes([*a, *b, *c, *d, *e, *f, *g, *h]))
+            }
+            _ => return false,
+        },
+        n => (0, u64::from(n)),
+    };
+    let key = if b1 & 0x80 != 0 { 4 } else { 0 };
+    len <= (rest.len() - ext).saturating_sub(key) as u64
+}
+
+/// If `bytes` starts with the header of an unfragmented binary message that
+/// the core (in `role`) accepts when it is between messages (masked as it
+/// must be, payload within `limit`): the header's length and the payload's.
+fn binary_frame(role: snowsocket_core::Role, limit: usize, bytes: &[u8]) -> Option<(usize, usize)> {
+    let Ok(Some((header, used))) = FrameHeader::decode(bytes) else {
+        return None;
+    };
+    let masked = role == snowsocket_core::Role::Server;
+    if header.opcode != OpCode::Binary
+        || !header.fin
+        || header.mask.is_some() != masked
+        || header.payload_len > limit as u64
+    {
+        return None;
+    }
+    Some((used, header.payload_len as usize))
 }
 
 fn unknown_end() -> CloseInfo {
