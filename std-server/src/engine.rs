@@ -288,6 +288,10 @@ impl Session {
     /// Moves the core's queued control frames (pongs, heartbeat pings,
     /// close) onto `out`.
     fn pump_control(&mut self) {
+        // Called after every event: most of the time nothing is queued.
+        if !self.conn.wants_transmit() {
+            return;
+        }
         let mut buf = [0u8; 160];
         loop {
             match self.conn.poll_transmit(&mut buf) {
