@@ -210,7 +210,9 @@ impl From<CoreSendError> for SendError {
 pub(crate) struct Session {
     conn: Core,
     tls: Option<rustls::Connection>,
-    /// Encoded (and encrypted) bytes not yet handed to the writer.
+    /// Encoded (and encrypted) bytes not yet handed to the writer. Taken
+    /// from [`OUT_POOL`] when the first frame is pushed, given back once
+    /// written.
     out: Vec<u8>,
     /// TLS only: frames not yet encrypted. They are sealed into records
     /// when written (`seal`), so a batch of small frames makes few records.
@@ -229,6 +231,9 @@ impl Session {
         let head = &head[..n];
         match (&mut self.tls, header.mask) {
             (None, mask) => {
+                if self.out.capacity() == 0 {
+                    self.out = pooled();
+                }
                 self.out.reserve(n + payload.len());
                 self.out.extend_from_slice(head);
                 let start = self.out.len();
@@ -273,6 +278,9 @@ impl Session {
     fn seal(&mut self) {
         if let Some(tls) = &mut self.tls {
             if !self.plain.is_empty() {
+                if self.out.capacity() == 0 {
+                    self.out = pooled();
+                }
                 encrypt(tls, &self.plain, &mut self.out);
                 self.plain.clear();
                 shrink(&mut self.plain);
@@ -357,15 +365,40 @@ fn shrink(buf: &mut Vec<u8>) {
     }
 }
 
+/// Output buffers between uses, shared by all connections, last in first
+/// out: a buffer just written is still in the CPU's cache, so the next batch
+/// of frames (of any connection) is encoded into warm memory rather than
+/// into a buffer of its own that went cold while other connections ran.
+static OUT_POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// The most buffers [`OUT_POOL`] keeps.
+const POOL_MAX: usize = 16;
+
+/// An empty output buffer, from the pool if it has one.
+fn pooled() -> Vec<u8> {
+    lock(&OUT_POOL).pop().unwrap_or_default()
+}
+
+/// Gives a written output buffer back to the pool (or frees it).
+fn recycle(mut buf: Vec<u8>) {
+    // A batch deferred up to DEFER_LIMIT, plus the frame that crossed it,
+    // fits in twice that.
+    if buf.capacity() == 0 || buf.capacity() > 2 * DEFER_LIMIT {
+        return;
+    }
+    buf.clear();
+    let mut pool = lock(&OUT_POOL);
+    if pool.len() < POOL_MAX {
+        pool.push(buf);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What the writer lock guards: the buffer being written (swapped with
-/// `Session::out`), and the right to write to the socket.
-struct WriteHalf {
-    spare: Vec<u8>,
-}
+/// What the writer lock guards: the right to write to the socket (the
+/// holder takes `Session::out` and writes it with the session unlocked).
+struct WriteHalf;
 
 /// The state shared by a connection's reader and its handles.
 pub(crate) struct Shared {
@@ -412,7 +445,7 @@ impl Shared {
                 plain: Vec::new(),
                 ended: None,
             }),
-            writer: Mutex::new(WriteHalf { spare: Vec::new() }),
+            writer: Mutex::new(WriteHalf),
             socket,
         });
         Ok(shared)
@@ -425,19 +458,18 @@ impl Shared {
         self.flush_locked(&mut w)
     }
 
-    fn flush_locked(&self, w: &mut WriteHalf) -> Result<(), SendError> {
+    fn flush_locked(&self, _w: &mut WriteHalf) -> Result<(), SendError> {
         loop {
-            {
+            let buf = {
                 let mut s = lock(&self.session);
                 s.seal();
                 if s.out.is_empty() {
                     return Ok(());
                 }
-                core::mem::swap(&mut s.out, &mut w.spare);
-            }
-            let result = write_all(&self.socket, &w.spare, &[]);
-            w.spare.clear();
-            shrink(&mut w.spare);
+                core::mem::take(&mut s.out)
+            };
+            let result = write_all(&self.socket, &buf, &[]);
+            recycle(buf);
             if let Err(e) = result {
                 return Err(self.fail_write(&e));
             }
