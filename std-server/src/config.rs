@@ -54,8 +54,11 @@ pub struct ServerConfig {
     /// examples; raise it for handlers with large stack frames.
     pub thread_stack_size: usize,
     /// The initial size of a connection's read buffer. Default 4 KiB; it
-    /// grows on demand (up to 64 KiB) and large messages are assembled in a
-    /// separate buffer that grows up to the message-size limit.
+    /// grows on demand (up to 64 KiB, or to hold a whole binary frame of up
+    /// to 128 KiB, which is then handed out without a copy). Other messages
+    /// that do not arrive whole (text, larger or fragmented messages) are
+    /// assembled in a separate buffer that grows up to the message-size
+    /// limit.
     pub read_buffer_size: usize,
     /// The TLS configuration: `Some` serves `wss://`. Default `None`.
     /// See [`tls::server_config_from_pem`](crate::tls::server_config_from_pem).
