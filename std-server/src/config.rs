@@ -54,8 +54,9 @@ pub struct ServerConfig {
     /// examples; raise it for handlers with large stack frames.
     pub thread_stack_size: usize,
     /// The initial size of a connection's read buffer. Default 4 KiB; it
-    /// grows on demand (up to 64 KiB, or to hold a whole binary frame of up
-    /// to 128 KiB, which is then handed out without a copy). Other messages
+    /// grows on demand (up to 64 KiB, or to twice a binary frame of up to
+    /// 128 KiB, which then arrives whole and is handed out without a copy;
+    /// one read can bring the next such frame too). Other messages
     /// that do not arrive whole (text, larger or fragmented messages) are
     /// assembled in a separate buffer that grows up to the message-size
     /// limit.

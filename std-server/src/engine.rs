@@ -897,9 +897,11 @@ impl Reader {
         if needed <= rest.len() || needed > WHOLE_FRAME_MAX {
             return false;
         }
-        // `fill` moves the unprocessed bytes to the front before reading.
+        // Room for the frame and as much again, so that one read can also
+        // bring the next one (`fill` moves the unprocessed bytes to the front
+        // before reading).
         if self.input.len() < needed {
-            self.input.resize(needed, 0);
+            self.input.resize(2 * needed, 0);
         }
         true
     }
