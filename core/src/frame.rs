@@ -201,8 +201,13 @@ impl FrameHeader {
                 _ => 127,
             };
         let (len, key) = rest.split_at_mut(ext);
-        let be = self.payload_len.to_be_bytes();
-        len.copy_from_slice(be.get(8 - ext..).unwrap_or_default());
+        // Fixed-size copies (a copy of `ext` bytes would be a `memcpy` call
+        // on every frame sent).
+        match len {
+            [a, b] => [*a, *b] = (self.payload_len as u16).to_be_bytes(),
+            [_, _, _, _, _, _, _, _] => len.copy_from_slice(&self.payload_len.to_be_bytes()),
+            _ => {}
+        }
         if let Some(mask) = self.mask {
             key.copy_from_slice(&mask);
         }

@@ -58,8 +58,13 @@ pub struct ServerConfig {
     /// stay resident: larger stacks, fewer kept.
     pub thread_stack_size: usize,
     /// The initial size of a connection's read buffer. Default 1 KiB; it
-    /// doubles whenever a read fills it (up to 64 KiB) and large messages are assembled in a
-    /// separate buffer that grows up to the message-size limit.
+    /// doubles whenever a read fills it (up to 64 KiB, or to twice a binary
+    /// frame of up to 128 KiB, which then arrives whole and is handed out
+    /// without a copy; one read can bring the next such frame too). Other
+    /// messages that do not arrive whole (text, larger or fragmented
+    /// messages) are assembled in a separate buffer that grows up to the
+    /// message-size limit. An idle connection frees it (see
+    /// [`ServerConfig::release_idle_after`]).
     pub read_buffer_size: usize,
     /// How long an open connection may receive nothing before its thread
     /// is given back. Default 1 s; `None` keeps one thread per open

@@ -30,7 +30,7 @@ use std::time::Instant as StdInstant;
 
 use snowsocket_core::{
     CloseCode, Config, Connection, Error as CoreError, Event, FrameHeader, Instant, MessageKind,
-    ProtocolError, SendError as CoreSendError,
+    OpCode, ProtocolError, SendError as CoreSendError,
 };
 
 pub use snowsocket_core::Message;
@@ -53,6 +53,9 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 const KEEP_MESSAGE: usize = 256 * 1024;
 /// Messages from this size on are written without a copy when possible.
 const DIRECT_MIN: usize = 64 * 1024;
+/// The largest binary frame (header included) the reader waits for, so that
+/// the core hands it out without copying it.
+const WHOLE_FRAME_MAX: usize = 128 * 1024 + FrameHeader::MAX_LEN;
 /// Under TLS, payloads from this size on are encrypted at once, without a
 /// copy (smaller frames are gathered and sealed together).
 const SEAL_DIRECT: usize = 16 * 1024;
@@ -212,7 +215,9 @@ pub(crate) struct Session {
     conn: Core,
     /// Boxed: a plain connection does not carry a TLS session's size.
     tls: Option<Box<rustls::Connection>>,
-    /// Encoded (and encrypted) bytes not yet handed to the writer.
+    /// Encoded (and encrypted) bytes not yet handed to the writer. Taken
+    /// from [`OUT_POOL`] when the first frame is pushed, given back once
+    /// written.
     out: Vec<u8>,
     /// TLS only: frames not yet encrypted. They are sealed into records
     /// when written (`seal`), so a batch of small frames makes few records.
@@ -231,6 +236,9 @@ impl Session {
         let head = &head[..n];
         match (&mut self.tls, header.mask) {
             (None, mask) => {
+                if self.out.capacity() == 0 {
+                    self.out = pooled();
+                }
                 self.out.reserve(n + payload.len());
                 self.out.extend_from_slice(head);
                 let start = self.out.len();
@@ -275,6 +283,9 @@ impl Session {
     fn seal(&mut self) {
         if let Some(tls) = &mut self.tls {
             if !self.plain.is_empty() {
+                if self.out.capacity() == 0 {
+                    self.out = pooled();
+                }
                 encrypt(tls, &self.plain, &mut self.out);
                 self.plain.clear();
                 shrink(&mut self.plain);
@@ -290,6 +301,10 @@ impl Session {
     /// Moves the core's queued control frames (pongs, heartbeat pings,
     /// close) onto `out`.
     fn pump_control(&mut self) {
+        // Called after every event: most of the time nothing is queued.
+        if !self.conn.wants_transmit() {
+            return;
+        }
         let mut buf = [0u8; 160];
         loop {
             match self.conn.poll_transmit(&mut buf) {
@@ -360,15 +375,40 @@ fn shrink_past(buf: &mut Vec<u8>, limit: usize) {
     }
 }
 
+/// Output buffers between uses, shared by all connections, last in first
+/// out: a buffer just written is still in the CPU's cache, so the next batch
+/// of frames (of any connection) is encoded into warm memory rather than
+/// into a buffer of its own that went cold while other connections ran.
+static OUT_POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// The most buffers [`OUT_POOL`] keeps.
+const POOL_MAX: usize = 16;
+
+/// An empty output buffer, from the pool if it has one.
+fn pooled() -> Vec<u8> {
+    lock(&OUT_POOL).pop().unwrap_or_default()
+}
+
+/// Gives a written output buffer back to the pool (or frees it).
+fn recycle(mut buf: Vec<u8>) {
+    // A batch deferred up to DEFER_LIMIT, plus the frame that crossed it,
+    // fits in twice that.
+    if buf.capacity() == 0 || buf.capacity() > 2 * DEFER_LIMIT {
+        return;
+    }
+    buf.clear();
+    let mut pool = lock(&OUT_POOL);
+    if pool.len() < POOL_MAX {
+        pool.push(buf);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What the writer lock guards: the buffer being written (swapped with
-/// `Session::out`), and the right to write to the socket.
-struct WriteHalf {
-    spare: Vec<u8>,
-}
+/// What the writer lock guards: the right to write to the socket (the
+/// holder takes `Session::out` and writes it with the session unlocked).
+struct WriteHalf;
 
 /// The state shared by a connection's reader and its handles.
 pub(crate) struct Shared {
@@ -425,7 +465,7 @@ impl Shared {
                 plain: Vec::new(),
                 ended: None,
             }),
-            writer: Mutex::new(WriteHalf { spare: Vec::new() }),
+            writer: Mutex::new(WriteHalf),
             socket,
             kicker: OnceLock::new(),
         });
@@ -443,14 +483,10 @@ impl Shared {
         }
     }
 
-    /// Gives back the spare capacity of the output buffers (for a connection
-    /// about to idle). Skipped for a buffer in use by a writer right now.
+    /// Gives back the spare capacity of the session's buffers (for a
+    /// connection about to idle). The output buffer is normally back in the
+    /// pool already.
     fn release_buffers(&self) {
-        if let Ok(mut w) = self.writer.try_lock() {
-            if w.spare.is_empty() {
-                w.spare = Vec::new();
-            }
-        }
         let mut s = lock(&self.session);
         if let Some(message) = s.conn.idle_message_buffer() {
             *message = Vec::new();
@@ -470,19 +506,18 @@ impl Shared {
         self.flush_locked(&mut w)
     }
 
-    fn flush_locked(&self, w: &mut WriteHalf) -> Result<(), SendError> {
+    fn flush_locked(&self, _w: &mut WriteHalf) -> Result<(), SendError> {
         loop {
-            {
+            let buf = {
                 let mut s = lock(&self.session);
                 s.seal();
                 if s.out.is_empty() {
                     return Ok(());
                 }
-                core::mem::swap(&mut s.out, &mut w.spare);
-            }
-            let result = write_all(&self.socket, &w.spare, &[]);
-            w.spare.clear();
-            shrink(&mut w.spare);
+                core::mem::take(&mut s.out)
+            };
+            let result = write_all(&self.socket, &buf, &[]);
+            recycle(buf);
             if let Err(e) = result {
                 return Err(self.fail_write(&e));
             }
@@ -798,6 +833,12 @@ pub(crate) struct Reader {
     done: Option<CloseInfo>,
     /// Whether the peer's Close (or our Close's answer) has been received.
     close_received: bool,
+    /// Whether the core is known to be between messages: the next frame
+    /// starts a message (no fragmented message in progress).
+    at_message_start: bool,
+    /// The largest binary payload the core accepts at once: the frame and
+    /// message size limits.
+    binary_limit: usize,
 }
 
 impl Reader {
@@ -807,7 +848,15 @@ impl Reader {
         let size = buffer_size.clamp(64, MAX_READ_BUFFER).max(initial.len());
         let mut input = vec![0u8; size];
         input[..initial.len()].copy_from_slice(initial);
-        let tls = lock(&shared.session).tls.is_some();
+        let (tls, binary_limit) = {
+            let s = lock(&shared.session);
+            let limit = s
+                .conn
+                .config()
+                .max_frame_size
+                .min(s.conn.max_message_size());
+            (s.tls.is_some(), limit)
+        };
         // The handshake left a deadline on the socket; `read_timeout`
         // starts from "none".
         let _ = shared.socket.set_read_timeout(None);
@@ -827,6 +876,8 @@ impl Reader {
             received_at: started,
             done: None,
             close_received: false,
+            at_message_start: true,
+            binary_limit,
         };
         reader.drain_plaintext();
         reader
@@ -962,9 +1013,43 @@ impl Reader {
         }
     }
 
+    /// Whether the unprocessed input starts with a binary message that has
+    /// not arrived whole and is worth waiting for (see [`Reader::process`]);
+    /// if so, makes room for all of it.
+    fn wait_for_whole_frame(&mut self) -> bool {
+        let rest = &self.input[self.start..self.end];
+        if frame_fits(rest) {
+            return false;
+        }
+        let Some((head, len)) = binary_frame(self.shared.role, self.binary_limit, rest) else {
+            return false;
+        };
+        let needed = head + len;
+        if needed <= rest.len() || needed > WHOLE_FRAME_MAX {
+            return false;
+        }
+        // Room for the frame and as much again, so that one read can also
+        // bring the next one (`fill` moves the unprocessed bytes to the front
+        // before reading).
+        if self.input.len() < needed {
+            self.input.resize(2 * needed, 0);
+        }
+        true
+    }
+
     /// Feeds buffered input to the core; returns the next event, if one is
     /// complete.
+    ///
+    /// Between messages, a binary message that has not arrived whole (and
+    /// is not larger than [`WHOLE_FRAME_MAX`]) is not fed yet: the reader
+    /// waits for the rest, so that the core hands it out in place instead of
+    /// copying it into its message buffer (and this reader copying it out
+    /// again). Text is always fed as it arrives: invalid UTF-8 fails the
+    /// connection as soon as it is received.
     fn process(&mut self) -> Result<Option<(Kind, Payload)>, CloseInfo> {
+        if self.at_message_start && self.wait_for_whole_frame() {
+            return Ok(None);
+        }
         let Self {
             shared,
             input,
@@ -973,6 +1058,7 @@ impl Reader {
             owned,
             close_received,
             received_at,
+            at_message_start,
             ..
         } = self;
         let base = *start;
@@ -1017,6 +1103,13 @@ impl Reader {
         };
         if let Some(info) = peer_close {
             s.record(info);
+        }
+        // A data message ends between messages; after anything else that
+        // consumed bytes (a control frame, part of a frame) it is not known.
+        match result {
+            Some((Kind::Text | Kind::Binary, _)) => *at_message_start = true,
+            _ if consumed > 0 => *at_message_start = false,
+            _ => {}
         }
         s.pump_control();
         *start += consumed;
@@ -1297,6 +1390,47 @@ enum Kind {
     Close,
 }
 
+/// Whether `bytes` holds at least one whole frame, going by its length
+/// fields alone (a quick test: nothing is validated).
+fn frame_fits(bytes: &[u8]) -> bool {
+    let [_, b1, rest @ ..] = bytes else {
+        return false;
+    };
+    let (ext, len) = match b1 & 0x7F {
+        126 => match rest {
+            [a, b, ..] => (2, u64::from(u16::from_be_bytes([*a, *b]))),
+            _ => return false,
+        },
+        127 => match rest {
+            [a, b, c, d, e, f, g, h, ..] => {
+                (8, u64::from_be_bytes([*a, *b, *c, *d, *e, *f, *g, *h]))
+            }
+            _ => return false,
+        },
+        n => (0, u64::from(n)),
+    };
+    let key = if b1 & 0x80 != 0 { 4 } else { 0 };
+    len <= (rest.len() - ext).saturating_sub(key) as u64
+}
+
+/// If `bytes` starts with the header of an unfragmented binary message that
+/// the core (in `role`) accepts when it is between messages (masked as it
+/// must be, payload within `limit`): the header's length and the payload's.
+fn binary_frame(role: snowsocket_core::Role, limit: usize, bytes: &[u8]) -> Option<(usize, usize)> {
+    let Ok(Some((header, used))) = FrameHeader::decode(bytes) else {
+        return None;
+    };
+    let masked = role == snowsocket_core::Role::Server;
+    if header.opcode != OpCode::Binary
+        || !header.fin
+        || header.mask.is_some() != masked
+        || header.payload_len > limit as u64
+    {
+        return None;
+    }
+    Some((used, header.payload_len as usize))
+}
+
 fn unknown_end() -> CloseInfo {
     CloseInfo::new(CloseCause::UnexpectedEof, None, "")
 }
@@ -1424,18 +1558,32 @@ mod tests {
         assert_eq!((reader.end, reader.input.capacity()), (1, 1));
         assert_eq!(reader.raw.capacity(), 0);
         assert_eq!(capacities(&mut reader), (0, 0));
-        // Resumed: part of the payload goes to the message buffer, which
-        // a release must keep.
+        // Resumed: a binary frame waits whole in the input buffer, which a
+        // release keeps.
         reader.resume();
         peer.write_all(&frame[1..100]).unwrap();
         assert!(matches!(reader.next(), Step::Idle));
         reader.release_buffers();
-        assert_eq!(capacities(&mut reader).0, usize::MAX, "frame in progress");
-        // Resumed: the rest of the frame completes it.
+        assert_eq!((reader.end, reader.input.capacity()), (100, 100));
         reader.resume();
         peer.write_all(&frame[100..]).unwrap();
         match reader.next() {
             Step::Message(Message::Binary(b)) => assert_eq!(b, &[7; 300][..]),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        // Text is checked as it arrives, so part of it goes to the core's
+        // message buffer: a release keeps that too.
+        assert!(matches!(reader.next(), Step::Idle));
+        reader.resume();
+        let text = client_frame(true, OpCode::Text, &[b'a'; 300]);
+        peer.write_all(&text[..100]).unwrap();
+        assert!(matches!(reader.next(), Step::Idle));
+        reader.release_buffers();
+        assert_eq!(capacities(&mut reader).0, usize::MAX, "frame in progress");
+        reader.resume();
+        peer.write_all(&text[100..]).unwrap();
+        match reader.next() {
+            Step::Message(Message::Text(t)) => assert_eq!(t, "a".repeat(300)),
             other => panic!("expected the message, got {other:?}"),
         }
     }

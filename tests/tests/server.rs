@@ -564,6 +564,70 @@ fn message_over_16_mib_is_closed_with_1009_and_others_keep_working() {
 }
 
 #[test]
+fn messages_arriving_in_pieces_are_echoed_whole() {
+    bounded(30, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut raw = Raw::connect(server.local_addr());
+        raw.stream.set_nodelay(true).unwrap();
+        // Binary messages the reader waits for whole (up to 128 KiB), one
+        // it streams (larger), text (always streamed), tiny ones between.
+        let messages = [
+            (OpCode::Binary, payload(100_000)),
+            (OpCode::Binary, payload(3)),
+            (OpCode::Binary, payload(65_536)),
+            (OpCode::Text, text(70_000).into_bytes()),
+            (OpCode::Binary, payload(200_000)),
+            (OpCode::Binary, payload(0)),
+            (OpCode::Binary, payload(131_072)),
+        ];
+        let mut bytes = Vec::new();
+        for (op, data) in &messages {
+            bytes.extend(client_frame(true, *op, data));
+        }
+        // Odd-sized pieces, so that headers and payloads are cut anywhere.
+        for piece in bytes.chunks(7_001) {
+            raw.send(piece);
+        }
+        for (op, data) in &messages {
+            let (got_op, got) = raw.frame().unwrap();
+            assert_eq!((got_op, got.len()), (*op, data.len()));
+            assert!(got == *data, "payload of {} bytes differs", data.len());
+        }
+        raw.send(&client_frame(
+            true,
+            OpCode::Close,
+            &close_payload(1000, b""),
+        ));
+        assert_eq!(raw.close_code(), Some(1000));
+        events.close();
+        server.shutdown();
+    });
+}
+
+#[test]
+fn a_bad_binary_frame_fails_before_its_payload_arrives() {
+    bounded(20, || {
+        let config = ServerConfig::default().connection(Config::DEFAULT.max_message_size(1000));
+        let (server, events) = start(config, None);
+        // Unmasked: 1002 on the header, without waiting for the payload.
+        let mut raw = Raw::connect(server.local_addr());
+        let mut head = snowsocket_tests::header(true, 0, 2, None, 500);
+        head.extend_from_slice(&[0; 10]);
+        raw.send(&head);
+        assert_eq!(raw.close_code(), Some(1002));
+        assert_eq!(events.close().1.code, Some(CloseCode::PROTOCOL_ERROR));
+        // Over the message size limit: 1009, likewise.
+        let mut raw = Raw::connect(server.local_addr());
+        let mut head = snowsocket_tests::header(true, 0, 2, Some([1, 2, 3, 4]), 2000);
+        head.extend_from_slice(&[0; 10]);
+        raw.send(&head);
+        assert_eq!(raw.close_code(), Some(1009));
+        assert_eq!(events.close().1.code, Some(CloseCode::MESSAGE_TOO_BIG));
+        server.shutdown();
+    });
+}
+
+#[test]
 fn invalid_utf8_split_across_fragments_is_1007() {
     bounded(20, || {
         let (server, events) = start(ServerConfig::default(), None);
