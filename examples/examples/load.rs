@@ -1191,34 +1191,14 @@ fn idle_memory(kind: Kind, n: usize) -> Result<[f64; 3], String> {
         XorShift::seeded(),
         now(),
     );
-    let payload = [FILL; 16];
-    let mut frame = [0u8; 32];
-    for stream in &mut conns {
-        if kind.is_websocket() {
-            let len = client
-                .send_binary(&payload, &mut frame)
-                .map_err(|e| e.to_string())?;
-            echo_once(stream, &frame[..len], 18)?;
-        } else {
-            echo_once(stream, &payload, 16)?;
-        }
-    }
+    echo_each(&mut conns, kind, &mut client)?;
     let after_message = rss_kib(pid)?;
     // Then idle: a server may give resources back from idle connections
     // (ours gives back the thread after `release_idle_after`, 1 s).
     thread::sleep(IDLE_SETTLE);
     let after_idle = rss_kib(pid)?;
     // Every connection still works.
-    for stream in &mut conns {
-        if kind.is_websocket() {
-            let len = client
-                .send_binary(&payload, &mut frame)
-                .map_err(|e| e.to_string())?;
-            echo_once(stream, &frame[..len], 18)?;
-        } else {
-            echo_once(stream, &payload, 16)?;
-        }
-    }
+    echo_each(&mut conns, kind, &mut client)?;
     drop(conns);
     drop(child);
     let per = |kib: u64| kib.saturating_sub(before) as f64 * 1024.0 / n as f64;
@@ -1227,6 +1207,28 @@ fn idle_memory(kind: Kind, n: usize) -> Result<[f64; 3], String> {
 
 /// How long the connections stay idle before the third memory figure.
 const IDLE_SETTLE: Duration = Duration::from_secs(2);
+
+/// One 16 B echo on each connection (a WebSocket frame from `client` for
+/// the WebSocket servers).
+fn echo_each(
+    conns: &mut [TcpStream],
+    kind: Kind,
+    client: &mut Connection<Vec<u8>, XorShift>,
+) -> Result<(), String> {
+    let payload = [FILL; 16];
+    let mut frame = [0u8; 32];
+    for stream in conns {
+        if kind.is_websocket() {
+            let len = client
+                .send_binary(&payload, &mut frame)
+                .map_err(|e| e.to_string())?;
+            echo_once(stream, &frame[..len], 18)?;
+        } else {
+            echo_once(stream, &payload, 16)?;
+        }
+    }
+    Ok(())
+}
 
 /// Sends `data` and reads `expect` bytes back (5 s timeout).
 fn echo_once(stream: &mut TcpStream, data: &[u8], expect: usize) -> Result<(), String> {
