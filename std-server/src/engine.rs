@@ -823,6 +823,9 @@ pub(crate) struct Reader {
     park_after: Option<Duration>,
     /// When input last arrived (or the reader was resumed).
     last_input: Instant,
+    /// Resumed and not read since: read once before idling again (the
+    /// socket may be readable however short the idle time is).
+    must_read: bool,
     /// Payloads copied out of the core's reassembly buffer.
     owned: Vec<u8>,
     /// The read timeout currently set on the socket.
@@ -871,6 +874,7 @@ impl Reader {
             buffer_size: size,
             park_after: None,
             last_input: started,
+            must_read: false,
             owned: Vec::new(),
             read_timeout: None,
             received_at: started,
@@ -957,6 +961,7 @@ impl Reader {
     /// socket is readable, or a timer is due; either way it is not idle).
     pub(crate) fn resume(&mut self) {
         self.last_input = now();
+        self.must_read = true;
         if self.is_tls && self.raw.is_empty() {
             self.raw = vec![0u8; self.buffer_size];
         }
@@ -1157,8 +1162,11 @@ impl Reader {
         }
         if let Some(after) = self.park_after {
             let idle = checked_at.saturating_duration_since(self.last_input);
-            let Some(left) = after.checked_sub(idle).filter(|left| !left.is_zero()) else {
-                return Ok(false);
+            let left = match after.checked_sub(idle).filter(|left| !left.is_zero()) {
+                Some(left) => left,
+                // Woken up with bytes waiting, perhaps: look first.
+                None if self.must_read => Duration::from_millis(1),
+                None => return Ok(false),
             };
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
@@ -1206,6 +1214,7 @@ impl Reader {
             (&*self.shared.socket).read(&mut self.input[self.end..])
         };
         self.received_at = now();
+        self.must_read = false;
         if matches!(result, Ok(n) if n > 0) {
             self.last_input = self.received_at;
         }
@@ -1533,6 +1542,26 @@ mod tests {
             message <= KEEP_CAPACITY && owned <= KEEP_CAPACITY,
             "{message} {owned}"
         );
+    }
+
+    #[test]
+    fn a_resumed_reader_reads_before_it_idles_again_even_with_no_idle_time() {
+        let (mut reader, mut peer) = pair();
+        reader.set_park_after(Some(Duration::ZERO));
+        assert!(matches!(reader.next(), Step::Idle));
+        // Bytes arrive while it is parked; the poller resumes it.
+        peer.write_all(&client_frame(true, OpCode::Text, b"wake"))
+            .unwrap();
+        reader.resume();
+        match reader.next() {
+            Step::Message(Message::Text(t)) => assert_eq!(t, "wake"),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        // Nothing more: idle at once.
+        assert!(matches!(reader.next(), Step::Idle));
+        // Resumed for a timer, with nothing to read: a short look, then idle.
+        reader.resume();
+        assert!(matches!(reader.next(), Step::Idle));
     }
 
     #[test]

@@ -1808,3 +1808,24 @@ fn spawned_client_reports_the_servers_close() {
         server.shutdown();
     });
 }
+
+#[test]
+fn release_idle_after_zero_parks_between_every_message() {
+    bounded(20, || {
+        let config = ServerConfig::default()
+            .connection(SLOW_HEARTBEAT)
+            .release_idle_after(Some(Duration::ZERO));
+        let (server, events) = start(config, None);
+        let mut ws = tung_ws(&server);
+        events.connection();
+        for round in 0..5 {
+            wait_for(&format!("parked before round {round}"), || {
+                server.idle_connections() == 1
+            });
+            echo_round_trips(&mut ws, &[0, 1000, 100_000]);
+        }
+        close_tungstenite(&mut ws);
+        assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
+        server.shutdown();
+    });
+}
