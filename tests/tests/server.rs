@@ -1252,33 +1252,45 @@ fn client_refuses_untrusted_certificates_and_times_out_silent_servers() {
     });
 }
 
+/// A Close queued from another thread to a peer that never answers: the
+/// server gives up after the close timeout (300 ms) and closes the socket.
+/// With `idle_after`, the connection is idle (no thread) when the Close is
+/// queued, and only the Close can wake it.
+fn close_times_out(idle_after: Option<Duration>, at_most: Duration) {
+    // No heartbeat: nothing else would wake the reader.
+    let connection = Config::DEFAULT
+        .ping_interval(None)
+        .close_timeout(Duration::from_millis(300));
+    let config = ServerConfig::default()
+        .connection(connection)
+        .release_idle_after(idle_after.or(Some(Duration::from_secs(60))));
+    let (server, events) = start(config, None);
+    let mut raw = Raw::connect(server.local_addr());
+    let conn = events.connection();
+    if idle_after.is_some() {
+        wait_for("idle", || server.idle_connections() == 1);
+    }
+    let started = Instant::now();
+    thread::spawn(move || conn.close(CloseCode::NORMAL, "bye"))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw.close_code(), Some(1000));
+    // We never answer; the server gives up and closes the socket.
+    assert!(raw.at_eof());
+    let (_, info) = events.close();
+    assert_eq!(info.cause, CloseCause::CloseTimeout);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < at_most,
+        "{elapsed:?}"
+    );
+    server.shutdown();
+}
+
 #[test]
 fn close_from_another_thread_times_out_when_the_peer_never_answers() {
-    bounded(20, || {
-        // No heartbeat: nothing else would wake the reader.
-        let connection = Config::DEFAULT
-            .ping_interval(None)
-            .close_timeout(Duration::from_millis(300));
-        let (server, events) = start(ServerConfig::default().connection(connection), None);
-        let mut raw = Raw::connect(server.local_addr());
-        let conn = events.connection();
-        let started = Instant::now();
-        thread::spawn(move || conn.close(CloseCode::NORMAL, "bye"))
-            .join()
-            .unwrap()
-            .unwrap();
-        assert_eq!(raw.close_code(), Some(1000));
-        // We never answer; the server gives up and closes the socket.
-        assert!(raw.at_eof());
-        let (_, info) = events.close();
-        assert_eq!(info.cause, CloseCause::CloseTimeout);
-        let elapsed = started.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
-            "{elapsed:?}"
-        );
-        server.shutdown();
-    });
+    bounded(20, || close_times_out(None, Duration::from_secs(3)));
 }
 
 /// Several threads send on one connection at once (and the connection's own
@@ -1593,34 +1605,10 @@ fn idle_connection_keeps_its_heartbeat() {
 
 #[test]
 fn close_from_another_thread_wakes_an_idle_connection_and_times_out() {
+    // Without the wake-up it would wait forever; the bound is loose for
+    // busy machines.
     bounded(20, || {
-        // No heartbeat: only the close can wake it (without the wake-up it
-        // would wait forever; the bound is loose for busy machines).
-        let connection = Config::DEFAULT
-            .ping_interval(None)
-            .close_timeout(Duration::from_millis(300));
-        let config = ServerConfig::default()
-            .connection(connection)
-            .release_idle_after(Some(Duration::from_millis(50)));
-        let (server, events) = start(config, None);
-        let mut raw = Raw::connect(server.local_addr());
-        let conn = events.connection();
-        wait_for("idle", || server.idle_connections() == 1);
-        let started = Instant::now();
-        thread::spawn(move || conn.close(CloseCode::NORMAL, "bye"))
-            .join()
-            .unwrap()
-            .unwrap();
-        assert_eq!(raw.close_code(), Some(1000));
-        assert!(raw.at_eof());
-        let (_, info) = events.close();
-        assert_eq!(info.cause, CloseCause::CloseTimeout);
-        let elapsed = started.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(8),
-            "{elapsed:?}"
-        );
-        server.shutdown();
+        close_times_out(Some(Duration::from_millis(50)), Duration::from_secs(8))
     });
 }
 
