@@ -42,8 +42,10 @@ pub struct ServerConfig {
     /// peer that keeps reading, however slowly, is not failed.
     pub write_timeout: Duration,
     /// The most connections at once (handshaking ones included). Default
-    /// 10,000. Connections over the limit get `HTTP 503` (plain `ws://`) or
-    /// are closed (`wss://`, where an answer would need a TLS handshake).
+    /// 10,000. Connections over the limit get `HTTP 503` with
+    /// `Retry-After: 1` (under `wss://` after the TLS handshake), answered
+    /// one at a time by a helper thread that gives each at most 1 s; when
+    /// 32 are already waiting for it, more are closed without an answer.
     pub max_connections: usize,
     /// How long [`ServerHandle::shutdown`](crate::ServerHandle::shutdown)
     /// waits for peers to answer its Close 1001 before closing their

@@ -551,22 +551,20 @@ impl Inner {
         }
     }
 
-    /// Answers a connection over the limit with 503 (plain) or closes it
-    /// (TLS), on one helper thread with a bounded queue.
+    /// Answers a connection over the limit with 503 (after the TLS
+    /// handshake under `wss://`), on one helper thread with a bounded queue.
     fn reject(&self, stream: TcpStream) {
-        if self.config.tls.is_some() {
-            return;
-        }
         let mut rejector = lock(&self.rejector);
         if rejector.is_none() {
             let (tx, rx) = mpsc::sync_channel::<TcpStream>(32);
             let limits = self.config.handshake_limits;
+            let tls = self.config.tls.clone();
             let spawned = thread::Builder::new()
                 .name(thread_name(self.local_addr))
-                .stack_size(64 * 1024)
+                .stack_size(256 * 1024)
                 .spawn(move || {
                     for stream in rx {
-                        refuse_busy(stream, limits.max_request_size);
+                        refuse_busy(stream, tls.as_ref(), limits.max_request_size);
                     }
                 });
             match spawned {
@@ -922,14 +920,49 @@ fn write_grow(
     }
 }
 
-/// Answers a connection over the limit: reads its request (briefly), sends
-/// 503 and closes.
-fn refuse_busy(mut stream: TcpStream, max_request: usize) {
-    let deadline = StdInstant::now() + Duration::from_secs(1);
+/// How long a connection over the limit may take to get its 503, TLS
+/// handshake included: refusals are answered one at a time.
+const REFUSE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Answers a connection over the limit: completes the TLS handshake under
+/// `wss://`, reads the request (briefly), sends 503 and closes.
+fn refuse_busy(stream: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>, max_request: usize) {
+    let deadline = StdInstant::now() + REFUSE_WITHIN;
+    match tls {
+        None => answer_busy(&stream, &stream, deadline, max_request),
+        Some(config) => {
+            let Ok(mut session) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                return;
+            };
+            let mut socket = &stream;
+            answer_busy(
+                rustls::Stream::new(&mut session, &mut socket),
+                &stream,
+                deadline,
+                max_request,
+            );
+            session.send_close_notify();
+            let _ = session.write_tls(&mut socket);
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = (&stream).read(&mut [0u8; 256]);
+}
+
+/// Reads a request until its blank line (or `max_request` bytes, or the
+/// deadline), then writes the 503. `socket` is the TCP socket under
+/// `stream`, for its timeouts.
+fn answer_busy(
+    mut stream: impl Read + Write,
+    socket: &TcpStream,
+    deadline: StdInstant,
+    max_request: usize,
+) {
     let mut buf = [0u8; 1024];
     let mut seen = Vec::new();
     while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < max_request {
-        if set_deadline(&stream, deadline).is_err() {
+        if set_deadline(socket, deadline).is_err() {
             break;
         }
         match stream.read(&mut buf) {
@@ -945,10 +978,10 @@ fn refuse_busy(mut stream: TcpStream, max_request: usize) {
         &[("Retry-After", b"1")],
     )
     .unwrap_or(0);
+    // The answer gets a moment even when the request used up the deadline.
+    let _ = socket.set_write_timeout(Some(Duration::from_millis(200)));
     let _ = stream.write_all(&out[..n]);
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let _ = stream.read(&mut buf);
+    let _ = stream.flush();
 }
 
 #[derive(Debug)]

@@ -915,7 +915,11 @@ fn tls_client_sending_garbage_costs_only_its_connection() {
 #[test]
 fn max_connections_answers_503() {
     bounded(20, || {
-        let (server, events) = start(ServerConfig::default().max_connections(2), None);
+        // The two raw clients never answer the shutdown's Close.
+        let config = ServerConfig::default()
+            .max_connections(2)
+            .shutdown_timeout(Duration::from_millis(200));
+        let (server, events) = start(config, None);
         let _a = Raw::connect(server.local_addr());
         let _b = Raw::connect(server.local_addr());
         events.connection();
@@ -923,6 +927,36 @@ fn max_connections_answers_503() {
         let response = http_exchange(server.local_addr(), UPGRADE.as_bytes());
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");
         assert_eq!(server.connections(), 2);
+        server.shutdown();
+    });
+}
+
+#[test]
+fn max_connections_answers_503_over_tls() {
+    bounded(20, || {
+        let identity = tls::identity();
+        let config = ServerConfig::default()
+            .max_connections(1)
+            .tls(identity.server_config());
+        let (server, events) = start(config, None);
+        let mut first = tung_wss(&server, &identity);
+        events.connection();
+        // The second completes the TLS handshake and gets the 503 over it.
+        let stream = TcpStream::connect(server.local_addr()).unwrap();
+        stream.set_read_timeout(Some(SLOW_WAIT)).unwrap();
+        let stream = tls::client_stream(&identity, stream);
+        match tungstenite::client::client(url(&server, true), stream) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                assert_eq!(response.status(), 503);
+                assert_eq!(response.headers()["retry-after"], "1");
+            }
+            Err(e) => panic!("expected a 503, got {e}"),
+            Ok(_) => panic!("expected a 503, got a WebSocket"),
+        }
+        assert_eq!(server.connections(), 1);
+        // The first is still served.
+        echo_round_trips(&mut first, &[5]);
+        close_tungstenite(&mut first);
         server.shutdown();
     });
 }
