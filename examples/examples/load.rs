@@ -42,7 +42,9 @@
 //! (our server gives an idle connection's thread back after 1 s, see
 //! `ServerConfig::release_idle_after`); one more echo on each connection
 //! then checks that they all still work. The client sockets live in this
-//! process, so they do not count.
+//! process, so they do not count. Our server is measured twice: over
+//! `ws://` and over `wss://` (`ours-tls`: rustls, a self-signed ECDSA P-256
+//! certificate made at start-up, TLS 1.3; the client side is rustls too).
 
 use core::fmt::Write as _;
 use core::net::SocketAddr;
@@ -58,6 +60,7 @@ use std::time::Instant as StdInstant;
 use mio::{Events, Interest, Poll, Token};
 use snowsocket_core::handshake::{self, HandshakeLimits, Parsed};
 use snowsocket_core::{Config, Connection, Event, FrameHeader, Instant, MessageKind, OpCode, Role};
+use snowsocket_server::rustls;
 
 const USAGE: &str = "\
 usage: load [--quick] [--seconds S] [--warmup S] [--repeat N]
@@ -77,7 +80,8 @@ usage: load [--quick] [--seconds S] [--warmup S] [--repeat N]
   --sizes LIST      payload sizes in bytes (default 16,1024,65536)
   --client-threads N  load-generator threads (default 2)
   --idle N          connections for the idle-memory figure (default 1000)
-  --servers LIST    which servers (default all: ours,core,tungstenite,raw)
+  --servers LIST    which servers (default all: ours,core,tungstenite,raw);
+                    the idle figure adds ours-tls (wss://) after ours
   --verify          check every echoed payload byte (default off, on with --quick)
   --no-load / --no-idle  skip a part
   --attach ADDR     load a server already running at ADDR (one of --servers)
@@ -216,6 +220,9 @@ impl Options {
             // generator does not answer: keep every connection younger.
             return Err("--warmup plus --seconds must be at most 25 s".into());
         }
+        if o.servers.contains(&Kind::OursTls) && !o.no_load {
+            return Err("ours-tls is for the idle-memory figure only: add --no-load".into());
+        }
         if o.attach.is_some() && o.servers.len() != 1 {
             return Err("--attach needs exactly one server in --servers".into());
         }
@@ -244,21 +251,29 @@ fn count(s: &str) -> Result<usize, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Ours,
+    /// `Ours` over `wss://`: for the idle-memory figure only.
+    OursTls,
     Core,
     Tungstenite,
     Raw,
 }
 
 impl Kind {
+    /// The servers of the throughput tables (and of the idle table, where
+    /// `OursTls` follows `Ours`).
     const ALL: [Self; 4] = [Self::Ours, Self::Core, Self::Tungstenite, Self::Raw];
 
     fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::ALL
+            .into_iter()
+            .chain([Self::OursTls])
+            .find(|k| k.name() == s)
     }
 
     fn name(self) -> &'static str {
         match self {
             Self::Ours => "ours",
+            Self::OursTls => "ours-tls",
             Self::Core => "core",
             Self::Tungstenite => "tungstenite",
             Self::Raw => "raw",
@@ -268,6 +283,7 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Self::Ours => "snowsocket-server",
+            Self::OursTls => "snowsocket-server, wss://",
             Self::Core => "snowsocket-core, hand loop, thread/conn",
             Self::Tungstenite => "tungstenite 0.28, thread/conn",
             Self::Raw => "raw TCP echo, thread/conn (ceiling)",
@@ -280,7 +296,8 @@ impl Kind {
 
     fn start(self) -> Result<RunningServer, String> {
         let started = match self {
-            Self::Ours => return start_ours(),
+            Self::Ours => return start_ours(None),
+            Self::OursTls => return start_ours_tls(),
             Self::Core => thread_server(core_echo),
             Self::Tungstenite => thread_server(tungstenite_echo),
             Self::Raw => thread_server(raw_echo),
@@ -292,6 +309,9 @@ impl Kind {
 /// A server running in this process, and how to stop it.
 struct RunningServer {
     addr: SocketAddr,
+    /// Under TLS: the server's self-signed certificate (DER), for clients
+    /// to trust.
+    cert: Option<Vec<u8>>,
     stop: Box<dyn FnOnce() -> Result<(), String>>,
 }
 
@@ -304,10 +324,13 @@ impl RunningServer {
 /// `snowsocket-server` with its default configuration and an echo handler.
 /// Stopping is its graceful shutdown (Close 1001 to every peer, every
 /// thread joined).
-fn start_ours() -> Result<RunningServer, String> {
+fn start_ours(tls: Option<Arc<rustls::ServerConfig>>) -> Result<RunningServer, String> {
     use snowsocket_server::{on_message, Message, Server, ServerConfig};
-    let server = Server::bind("127.0.0.1:0", ServerConfig::default())
-        .map_err(|e| format!("ours: bind: {e}"))?;
+    let mut config = ServerConfig::default();
+    if let Some(tls) = tls {
+        config = config.tls(tls);
+    }
+    let server = Server::bind("127.0.0.1:0", config).map_err(|e| format!("ours: bind: {e}"))?;
     let addr = server.local_addr().map_err(|e| e.to_string())?;
     let handle = server
         .spawn(on_message(|conn, message| {
@@ -319,12 +342,33 @@ fn start_ours() -> Result<RunningServer, String> {
         .map_err(|e| format!("ours: spawn: {e}"))?;
     Ok(RunningServer {
         addr,
+        cert: None,
         stop: Box::new(move || {
             handle.shutdown();
             Ok(())
         }),
     })
 }
+
+/// `start_ours` over `wss://`, with a self-signed certificate for
+/// `localhost` made now (rcgen, ECDSA P-256).
+fn start_ours_tls() -> Result<RunningServer, String> {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certified = rcgen::generate_simple_self_signed(vec![TLS_NAME.to_string()])
+        .map_err(|e| format!("ours-tls: certificate: {e}"))?;
+    let cert = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let tls = snowsocket_server::tls::server_config_from_der(vec![cert.clone()], key)
+        .map_err(|e| format!("ours-tls: {e}"))?;
+    let mut server = start_ours(Some(tls))?;
+    server.cert = Some(cert.to_vec());
+    Ok(server)
+}
+
+/// The name in the `wss://` server's certificate.
+const TLS_NAME: &str = "localhost";
 
 /// A listener thread that hands every accepted connection to a new thread
 /// running `serve`. Stopping wakes the listener with a connection of its own
@@ -374,6 +418,7 @@ fn thread_server(serve: fn(TcpStream) -> io::Result<()>) -> io::Result<RunningSe
     };
     Ok(RunningServer {
         addr,
+        cert: None,
         stop: Box::new(stop),
     })
 }
@@ -583,12 +628,22 @@ fn connect(addr: SocketAddr, websocket: bool, rng: &mut XorShift) -> Result<TcpS
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
+    ws_handshake(&mut stream, &addr.to_string(), rng)?;
+    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// The client side of the opening handshake, over any stream.
+fn ws_handshake(
+    stream: &mut (impl Read + Write),
+    host: &str,
+    rng: &mut XorShift,
+) -> Result<(), String> {
     let key = handshake::generate_key(rng);
-    let host = addr.to_string();
     let mut request = [0u8; 512];
     let n = handshake::write_request(
         &mut request,
-        &handshake::ClientRequest::new(&host, "/"),
+        &handshake::ClientRequest::new(host, "/"),
         &key,
     )
     .map_err(|e| format!("handshake request: {e}"))?;
@@ -613,15 +668,13 @@ fn connect(addr: SocketAddr, websocket: bool, rng: &mut XorShift) -> Result<TcpS
             &[],
             &HandshakeLimits::DEFAULT,
         ) {
-            Ok(Parsed::Complete { consumed, .. }) if consumed == filled => break,
+            Ok(Parsed::Complete { consumed, .. }) if consumed == filled => return Ok(()),
             Ok(Parsed::Complete { .. }) => return Err("server spoke before the client".into()),
             Ok(Parsed::Incomplete) if filled < response.len() => {}
             Ok(Parsed::Incomplete) => return Err("handshake response too long".into()),
             Err(e) => return Err(format!("handshake refused: {e}")),
         }
     }
-    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
-    Ok(stream)
 }
 
 /// What one client thread needs to know about the messages.
@@ -1116,7 +1169,11 @@ fn serve(name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", server.addr);
+    // The address, then (under TLS) the certificate to trust, in hex.
+    match &server.cert {
+        None => println!("{}", server.addr),
+        Some(cert) => println!("{} {}", server.addr, hex(cert)),
+    }
     let _ = io::stdout().flush();
     // Returns at end of input: the parent is done (or gone).
     let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
@@ -1167,16 +1224,28 @@ fn idle_memory(kind: Kind, n: usize) -> Result<[f64; 3], String> {
     let line = line_rx
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| "the server process did not print its address in 10 s")?;
-    let addr: SocketAddr = line
-        .trim()
-        .parse()
-        .map_err(|_| format!("the server process printed {line:?}, not an address"))?;
+    let mut words = line.split_whitespace();
+    let addr: SocketAddr = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("the server process printed {line:?}, not an address"))?;
+    let tls = match words.next() {
+        None => None,
+        Some(cert) => {
+            let cert = unhex(cert).ok_or("the server process printed a bad certificate")?;
+            let roots = [rustls::pki_types::CertificateDer::from(cert)];
+            Some(snowsocket_server::tls::client_config(&roots, false).map_err(|e| e.to_string())?)
+        }
+    };
     let pid = child.0.id();
     let before = rss_kib(pid)?;
     let mut rng = XorShift::seeded();
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut stream = connect(addr, kind.is_websocket(), &mut rng)?;
+        let mut stream = match &tls {
+            None => Stream::Plain(connect(addr, kind.is_websocket(), &mut rng)?),
+            Some(config) => connect_tls(addr, config, &mut rng)?,
+        };
         if !kind.is_websocket() {
             // Make sure the server has accepted it and started its thread.
             echo_once(&mut stream, &[FILL], 1)?;
@@ -1205,13 +1274,78 @@ fn idle_memory(kind: Kind, n: usize) -> Result<[f64; 3], String> {
     Ok([per(after_handshake), per(after_message), per(after_idle)])
 }
 
+/// A client connection of the idle-memory figure.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A `wss://` connection: TLS (trusting `config`'s roots, for
+/// [`TLS_NAME`]), then the WebSocket handshake.
+fn connect_tls(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+    rng: &mut XorShift,
+) -> Result<Stream, String> {
+    let socket = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    socket.set_nodelay(true).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from(TLS_NAME).map_err(|e| e.to_string())?;
+    let session =
+        rustls::ClientConnection::new(Arc::clone(config), name).map_err(|e| e.to_string())?;
+    let mut stream = Stream::Tls(Box::new(rustls::StreamOwned::new(session, socket)));
+    ws_handshake(&mut stream, TLS_NAME, rng)?;
+    Ok(stream)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// How long the connections stay idle before the third memory figure.
 const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
 /// One 16 B echo on each connection (a WebSocket frame from `client` for
 /// the WebSocket servers).
 fn echo_each(
-    conns: &mut [TcpStream],
+    conns: &mut [Stream],
     kind: Kind,
     client: &mut Connection<Vec<u8>, XorShift>,
 ) -> Result<(), String> {
@@ -1231,10 +1365,12 @@ fn echo_each(
 }
 
 /// Sends `data` and reads `expect` bytes back (5 s timeout).
-fn echo_once(stream: &mut TcpStream, data: &[u8], expect: usize) -> Result<(), String> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
+fn echo_once(stream: &mut Stream, data: &[u8], expect: usize) -> Result<(), String> {
+    if let Stream::Plain(socket) = stream {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+    }
     stream.write_all(data).map_err(|e| format!("write: {e}"))?;
     let mut back = [0u8; 64];
     let back = back.get_mut(..expect).ok_or("echo too long")?;
@@ -1256,7 +1392,12 @@ fn idle_table(opts: &Options) -> bool {
         IDLE_SETTLE.as_secs()
     );
     let mut ok = true;
-    for &kind in &opts.servers {
+    // Our server over wss:// too, right after it over ws://.
+    let kinds = opts.servers.iter().flat_map(|&kind| match kind {
+        Kind::Ours if !opts.servers.contains(&Kind::OursTls) => vec![Kind::Ours, Kind::OursTls],
+        kind => vec![kind],
+    });
+    for kind in kinds {
         match idle_memory(kind, opts.idle) {
             Ok([handshake, message, idle]) => {
                 eprintln!(
