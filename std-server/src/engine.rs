@@ -231,6 +231,20 @@ impl Session {
     /// Encodes a frame (header + payload, masked when the header says so)
     /// onto `out`, through TLS if any.
     fn push_frame(&mut self, header: FrameHeader, payload: &[u8]) {
+        // The common case of a server's small reply: a two-byte header,
+        // written here without the general encoder.
+        if let (None, None, Ok(len @ 0..=125)) =
+            (&self.tls, header.mask, u8::try_from(header.payload_len))
+        {
+            if self.out.capacity() == 0 {
+                self.out = pooled();
+            }
+            let first = u8::from(header.fin) << 7 | header.opcode.as_u8();
+            self.out.reserve(2 + payload.len());
+            self.out.extend_from_slice(&[first, len]);
+            self.out.extend_from_slice(payload);
+            return;
+        }
         let mut head = [0u8; FrameHeader::MAX_LEN];
         let n = header.encode(&mut head).unwrap_or(0);
         let head = &head[..n];
@@ -300,11 +314,16 @@ impl Session {
 
     /// Moves the core's queued control frames (pongs, heartbeat pings,
     /// close) onto `out`.
+    #[inline]
     fn pump_control(&mut self) {
         // Called after every event: most of the time nothing is queued.
-        if !self.conn.wants_transmit() {
-            return;
+        if self.conn.wants_transmit() {
+            self.pump_queued();
         }
+    }
+
+    #[inline(never)]
+    fn pump_queued(&mut self) {
         let mut buf = [0u8; 160];
         loop {
             match self.conn.poll_transmit(&mut buf) {
