@@ -68,9 +68,12 @@ pub struct ServerConfig {
     /// message-size limit. An idle connection frees it (see
     /// [`ServerConfig::release_idle_after`]).
     pub read_buffer_size: usize,
-    /// How long an open connection may receive nothing before its thread
+    /// How long an open connection may receive no data before its thread
     /// is given back. Default 1 s; `None` keeps one thread per open
-    /// connection for its whole life.
+    /// connection for its whole life. Pings and Pongs do not count as data:
+    /// a connection woken up by its heartbeat (our Ping, the peer's Pong,
+    /// or a Ping from the peer, which is answered) gives its thread back
+    /// again at once.
     ///
     /// An idle connection's socket is then watched by the server's one
     /// poller thread (epoll, kqueue: Unix only), its read buffers are freed,

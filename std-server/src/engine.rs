@@ -840,8 +840,14 @@ pub(crate) struct Reader {
     /// After this long with no input, [`Reader::next`] returns
     /// [`Step::Idle`] instead of blocking on.
     park_after: Option<Duration>,
-    /// When input last arrived (or the reader was resumed).
+    /// When data last arrived: bytes other than whole Ping and Pong frames
+    /// (a heartbeat alone does not keep a connection busy).
     last_input: Instant,
+    /// When the last bytes read arrived, until the frames they held are
+    /// known: `None` once they counted as data.
+    unjudged: Option<Instant>,
+    /// A Ping or Pong was among the bytes of `unjudged`.
+    control_seen: bool,
     /// Resumed and not read since: read once before idling again (the
     /// socket may be readable however short the idle time is).
     must_read: bool,
@@ -893,6 +899,8 @@ impl Reader {
             buffer_size: size,
             park_after: None,
             last_input: started,
+            unjudged: None,
+            control_seen: false,
             must_read: false,
             owned: Vec::new(),
             read_timeout: None,
@@ -976,10 +984,11 @@ impl Reader {
         self.shared.release_buffers();
     }
 
-    /// For a parked reader that runs again: the idle time starts over (the
-    /// socket is readable, or a timer is due; either way it is not idle).
+    /// For a parked reader that runs again (the socket is readable, a timer
+    /// is due, or a Close was queued): it reads once before it may idle
+    /// again. The idle time goes on from the last data: a resume for a
+    /// heartbeat ping, or for the peer's pong, parks again at once.
     pub(crate) fn resume(&mut self) {
-        self.last_input = now();
         self.must_read = true;
         if self.is_tls && self.raw.is_empty() {
             self.raw = vec![0u8; self.buffer_size];
@@ -1083,6 +1092,9 @@ impl Reader {
             close_received,
             received_at,
             at_message_start,
+            last_input,
+            unjudged,
+            control_seen,
             ..
         } = self;
         let base = *start;
@@ -1135,6 +1147,15 @@ impl Reader {
             _ if consumed > 0 => *at_message_start = false,
             _ => {}
         }
+        // What keeps the connection from idling (see `fill`).
+        match result {
+            Some((Kind::Control, _)) => *control_seen = true,
+            _ if consumed > 0 => {
+                *last_input = *received_at;
+                *unjudged = None;
+            }
+            _ => {}
+        }
         s.pump_control();
         *start += consumed;
         if result.is_none() {
@@ -1180,6 +1201,14 @@ impl Reader {
             return Err(self.recorded());
         }
         if let Some(after) = self.park_after {
+            // The bytes of the last read count as data unless they were
+            // whole Pings or Pongs and nothing else.
+            if let Some(at) = self.unjudged.take() {
+                if !self.control_seen || self.start < self.end {
+                    self.last_input = at;
+                }
+            }
+            self.control_seen = false;
             let idle = checked_at.saturating_duration_since(self.last_input);
             let left = match after.checked_sub(idle).filter(|left| !left.is_zero()) {
                 Some(left) => left,
@@ -1235,7 +1264,7 @@ impl Reader {
         self.received_at = now();
         self.must_read = false;
         if matches!(result, Ok(n) if n > 0) {
-            self.last_input = self.received_at;
+            self.unjudged = Some(self.received_at);
         }
         match result {
             Ok(0) => Err(self.eof()),
@@ -1581,6 +1610,44 @@ mod tests {
         // Resumed for a timer, with nothing to read: a short look, then idle.
         reader.resume();
         assert!(matches!(reader.next(), Step::Idle));
+    }
+
+    #[test]
+    fn heartbeat_frames_alone_do_not_keep_a_reader_from_idling() {
+        let after = Duration::from_secs(1);
+        let (mut reader, mut peer) = pair();
+        reader.set_park_after(Some(after));
+        assert!(matches!(reader.next(), Step::Idle));
+        // Parked; the peer's Pong (to a heartbeat ping) wakes it up.
+        peer.write_all(&client_frame(true, OpCode::Pong, b"hb"))
+            .unwrap();
+        reader.resume();
+        let woken = StdInstant::now();
+        assert!(matches!(reader.next(), Step::Control));
+        assert!(matches!(reader.next(), Step::Idle));
+        assert!(woken.elapsed() < after * 3 / 4, "{:?}", woken.elapsed());
+        // A Ping: answered before the reader idles again.
+        peer.write_all(&client_frame(true, OpCode::Ping, b"p"))
+            .unwrap();
+        reader.resume();
+        let woken = StdInstant::now();
+        assert!(matches!(reader.next(), Step::Control));
+        assert!(matches!(reader.next(), Step::Idle));
+        assert!(woken.elapsed() < after * 3 / 4, "{:?}", woken.elapsed());
+        let mut pong = [0u8; 3];
+        peer.read_exact(&mut pong).unwrap();
+        assert_eq!(pong, [0x8A, 1, b'p']);
+        // Data restarts the idle time.
+        peer.write_all(&client_frame(true, OpCode::Text, b"data"))
+            .unwrap();
+        reader.resume();
+        let woken = StdInstant::now();
+        match reader.next() {
+            Step::Message(Message::Text(t)) => assert_eq!(t, "data"),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        assert!(matches!(reader.next(), Step::Idle));
+        assert!(woken.elapsed() >= after, "{:?}", woken.elapsed());
     }
 
     #[test]
