@@ -81,6 +81,8 @@
 //!   upgrade request ([`handshake::HandshakeError::reason`]). Without it
 //!   both are empty (about 0.7 KB less flash on a Cortex-M); codes, statuses
 //!   and errors are unchanged.
+//! - `std`: `std_io::StdIo`, a `std::io` stream (a `TcpStream`, a WASI
+//!   socket) for the blocking driver, with read timeouts as clock ticks.
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -97,6 +99,9 @@ pub mod handshake;
 pub mod mask;
 #[cfg(any(test, feature = "selftest"))]
 pub mod selftest;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod std_io;
 mod texts;
 pub mod time;
 pub mod utf8;

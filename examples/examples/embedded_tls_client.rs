@@ -1,6 +1,6 @@
 //! A `wss://` client built only from `no_std` parts — snowsocket-core's
 //! blocking driver over embedded-tls (`snowsocket_examples::embedded_tls`)
-//! — here over `embedded_io_adapters::std::FromStd<TcpStream>`, talking to
+//! — here over `snowsocket_core::std_io::StdIo<TcpStream>`, talking to
 //! snowsocket-server. A CA and an ECDSA P-256 server certificate for
 //! `localhost` are made at start-up (rcgen); the client verifies the
 //! server against that CA and the host name.
@@ -18,10 +18,10 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use embedded_io_adapters::std::FromStd;
 use rand_core::OsRng;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use snowsocket_core::handshake::{ClientRequest, HandshakeLimits};
+use snowsocket_core::std_io::StdIo;
 use snowsocket_core::{
     CloseCode, Config, Event, Instant, Message, MessageKind, Parts, SliceBuffer,
 };
@@ -127,7 +127,7 @@ fn client(socket: TcpStream, ca_der: &[u8]) -> Result<(), Error> {
         write: &mut tls_write,
     };
     let request = ClientRequest::new("localhost", "/");
-    let (mut ws, _) = embedded_tls::connect(FromStd::new(socket), tls, &verify, parts, &request)?;
+    let (mut ws, _) = embedded_tls::connect(StdIo::new(socket), tls, &verify, parts, &request)?;
     println!("TLS 1.3 and WebSocket handshakes done, certificate verified");
 
     ws.send_text("hello from a no_std stack")?;

@@ -1,7 +1,7 @@
 //! A `wss://` client for a `no_std` stack: snowsocket-core's blocking driver
 //! ([`WebSocket`]) over an [`embedded_tls`] TLS 1.3 session over any
 //! `embedded_io` byte stream (a TCP socket of an embedded network stack, a
-//! modem UART, or `embedded_io_adapters::std::FromStd<TcpStream>` on a host).
+//! modem UART, or `snowsocket_core::std_io::StdIo<TcpStream>` on a host).
 //!
 //! Only `core`, `embedded-io`, `embedded-tls` (`default-features = false`,
 //! feature `rustpki`), `rand_core` and `snowsocket-core` are used, and every

@@ -2,7 +2,7 @@
 //!
 //! - `wss://` from a `no_std` stack: `snowsocket_examples::embedded_tls`
 //!   (snowsocket-core's blocking driver over embedded-tls over
-//!   `embedded_io_adapters::std::FromStd<TcpStream>`) against
+//!   `snowsocket_core::std_io::StdIo<TcpStream>`) against
 //!   snowsocket-server over wss://, with a CA and an ECDSA P-256 server
 //!   certificate made here (rcgen); a wrong CA or host name must fail. The
 //!   client's messages, ping and close are checked on both sides.
@@ -29,6 +29,7 @@ use rcgen::{
     PKCS_ECDSA_P256_SHA256,
 };
 use snowsocket_core::handshake::{ClientRequest, HandshakeLimits};
+use snowsocket_core::std_io::StdIo;
 use snowsocket_core::{
     CloseCode, Config, Event, Instant, Message, MessageKind, Parts, SliceBuffer, WebSocket,
 };
@@ -188,41 +189,12 @@ fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
     rx.recv_timeout(LIMIT * 2).expect("client thread timed out")
 }
 
-/// A `std` TCP stream whose read timeout reaches the driver as a tick:
-/// std reports a socket read timeout as `WouldBlock` on Unix, which
-/// `embedded_io_adapters::std::FromStd` maps to `ErrorKind::Other`.
-struct Ticking(TcpStream);
-
-impl embedded_io::ErrorType for Ticking {
-    type Error = embedded_io::ErrorKind;
-}
-
-impl embedded_io::Read for Ticking {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        std::io::Read::read(&mut self.0, buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                embedded_io::ErrorKind::TimedOut
-            }
-            k => k.into(),
-        })
-    }
-}
-
-impl embedded_io::Write for Ticking {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        std::io::Write::write(&mut self.0, buf).map_err(|e| e.kind().into())
-    }
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        std::io::Write::flush(&mut self.0).map_err(|e| e.kind().into())
-    }
-}
-
-/// Why [`Ticking`] exists: a std socket read timeout (`WouldBlock` on Unix)
+/// Why `StdIo` exists: a std socket read timeout (`WouldBlock` on Unix)
 /// reaches embedded-io through `FromStd` as `ErrorKind::Other`, which the
-/// driver treats as a transport failure, not as a clock tick.
+/// driver treats as a transport failure; through `StdIo` it is a clock tick.
 #[test]
 #[cfg(unix)]
-fn from_std_reports_a_socket_read_timeout_as_other() {
+fn std_io_reports_a_socket_read_timeout_as_a_tick_where_from_std_says_other() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let socket = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let _peer = listener.accept().unwrap();
@@ -233,9 +205,13 @@ fn from_std_reports_a_socket_read_timeout_as_other() {
     let e = embedded_io::Read::read(&mut adapted, &mut [0u8; 8]).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
     assert_eq!(embedded_io::Error::kind(&e), embedded_io::ErrorKind::Other);
-    let mut ticking = Ticking(socket);
+    let mut ticking = StdIo::new(socket);
     let e = embedded_io::Read::read(&mut ticking, &mut [0u8; 8]).unwrap_err();
-    assert_eq!(e, embedded_io::ErrorKind::TimedOut);
+    assert_eq!(
+        embedded_io::Error::kind(&e),
+        embedded_io::ErrorKind::TimedOut
+    );
+    assert_eq!(e.0.kind(), std::io::ErrorKind::WouldBlock);
 }
 
 /// The client session: TLS + WebSocket handshakes, then text, binary, a
@@ -338,13 +314,7 @@ fn wss_client_from_no_std_parts_exchanges_messages_and_closes() {
     let run = on_big_stack(move || {
         let socket = TcpStream::connect(addr).unwrap();
         socket.set_read_timeout(Some(LIMIT)).unwrap();
-        run_client(
-            FromStd::new(socket),
-            &ca,
-            "localhost",
-            Config::DEFAULT,
-            false,
-        )
+        run_client(StdIo::new(socket), &ca, "localhost", Config::DEFAULT, false)
     })
     .unwrap();
     assert_eq!(run.echoes, expected_echoes());
@@ -369,7 +339,7 @@ fn heartbeat_ticks_pass_through_tls_at_record_boundaries() {
         socket
             .set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
-        run_client(Ticking(socket), &ca, "localhost", config, true)
+        run_client(StdIo::new(socket), &ca, "localhost", config, true)
     })
     .unwrap();
     assert_eq!(run.echoes, expected_echoes());
@@ -386,7 +356,7 @@ fn handshake_error(pki: Pki, ca_der: Vec<u8>, server_name: &'static str) -> Conn
         let socket = TcpStream::connect(addr).unwrap();
         socket.set_read_timeout(Some(LIMIT)).unwrap();
         run_client(
-            FromStd::new(socket),
+            StdIo::new(socket),
             &ca_der,
             server_name,
             Config::DEFAULT,
@@ -444,7 +414,7 @@ fn an_oversized_tls_write_buffer_is_refused_up_front() {
         handshake_timeout: None,
     };
     // Never touched: the check comes before any I/O.
-    let transport = Ticking(
+    let transport = StdIo::new(
         TcpStream::connect(
             TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -515,7 +485,7 @@ fn wasi_echo_server_answers_a_native_client() {
 }
 
 type NativeWs =
-    WebSocket<'static, FromStd<TcpStream>, Vec<u8>, OsRng, Box<dyn FnMut() -> Instant + Send>>;
+    WebSocket<'static, StdIo<TcpStream>, Vec<u8>, OsRng, Box<dyn FnMut() -> Instant + Send>>;
 
 fn native_client(addr: SocketAddr) -> NativeWs {
     let socket = TcpStream::connect(addr).unwrap();
@@ -532,7 +502,7 @@ fn native_client(addr: SocketAddr) -> NativeWs {
     };
     let host = addr.to_string();
     let request = ClientRequest::new(&host, "/");
-    WebSocket::connect(FromStd::new(socket), parts, &request)
+    WebSocket::connect(StdIo::new(socket), parts, &request)
         .unwrap()
         .0
 }

@@ -1,7 +1,7 @@
 //! A WebSocket echo server for WASI (wasm32-wasip2), single-threaded:
 //! WASI has no threads, so it serves **one connection at a time** from one
 //! accept loop, with snowsocket-core's blocking driver over a std
-//! `TcpStream` (through the small `embedded_io` adapter below). A client
+//! `TcpStream` (through `snowsocket_core::std_io::StdIo`). A client
 //! that stays connected holds the server until it leaves; the heartbeat
 //! (a ping every 30 s, 10 s to answer) drops a dead one.
 //!
@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use snowsocket_core::handshake::HandshakeLimits;
+use snowsocket_core::std_io::StdIo;
 use snowsocket_core::{Config, Instant, Message, Parts, WebSocket};
 
 /// How long a read may wait before it becomes a clock tick for the driver
@@ -87,7 +88,7 @@ fn serve(stream: TcpStream, start: std::time::Instant) -> Result<u64, String> {
         limits: HandshakeLimits::DEFAULT,
         handshake_timeout: Some(Duration::from_secs(10)),
     };
-    let mut ws = WebSocket::accept(Stream(stream), parts).map_err(|e| e.to_string())?;
+    let mut ws = WebSocket::accept(StdIo::new(stream), parts).map_err(|e| e.to_string())?;
     let mut messages = 0;
     loop {
         let echoed = match ws.read_message().map_err(|e| e.to_string())? {
@@ -103,37 +104,6 @@ fn serve(stream: TcpStream, start: std::time::Instant) -> Result<u64, String> {
         };
         echoed.map_err(|e| e.to_string())?;
         messages += 1;
-    }
-}
-
-/// A std `TcpStream` as an `embedded_io` stream. A read timeout (`WouldBlock`
-/// or `TimedOut`, depending on the platform) becomes
-/// `embedded_io::ErrorKind::TimedOut`: a clock tick for the driver.
-struct Stream(TcpStream);
-
-impl embedded_io::ErrorType for Stream {
-    type Error = embedded_io::ErrorKind;
-}
-
-impl embedded_io::Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        std::io::Read::read(&mut self.0, buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                embedded_io::ErrorKind::TimedOut
-            }
-            std::io::ErrorKind::Interrupted => embedded_io::ErrorKind::Interrupted,
-            _ => embedded_io::ErrorKind::Other,
-        })
-    }
-}
-
-impl embedded_io::Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        std::io::Write::write(&mut self.0, buf).map_err(|_| embedded_io::ErrorKind::Other)
-    }
-
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        std::io::Write::flush(&mut self.0).map_err(|_| embedded_io::ErrorKind::Other)
     }
 }
 
