@@ -70,10 +70,11 @@ pub struct ServerConfig {
     pub read_buffer_size: usize,
     /// How long an open connection may receive no data before its thread
     /// is given back. Default 1 s; `None` keeps one thread per open
-    /// connection for its whole life. Pings and Pongs do not count as data:
-    /// a connection woken up by its heartbeat (our Ping, the peer's Pong,
-    /// or a Ping from the peer, which is answered) gives its thread back
-    /// again at once.
+    /// connection for its whole life. A heartbeat does not count as data:
+    /// a connection woken up by it (our Ping, the peer's Pong, or a Ping
+    /// from the peer, which is answered) gives its thread back again at
+    /// once. More Pings and Pongs within this time do count, so a flood of
+    /// them keeps one thread instead of starting one per read.
     ///
     /// An idle connection's socket is then watched by the server's one
     /// poller thread (epoll, kqueue: Unix only), its read buffers are freed,

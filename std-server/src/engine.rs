@@ -848,6 +848,11 @@ pub(crate) struct Reader {
     unjudged: Option<Instant>,
     /// A Ping or Pong was among the bytes of `unjudged`.
     control_seen: bool,
+    /// When a read last brought nothing but whole Pings and Pongs. A second
+    /// such read within the idle time counts as data: a heartbeat wakes a
+    /// parked connection for a moment, a flood of pings keeps its thread
+    /// (rather than starting one per read).
+    control_only_at: Option<Instant>,
     /// Resumed and not read since: read once before idling again (the
     /// socket may be readable however short the idle time is).
     must_read: bool,
@@ -901,6 +906,7 @@ impl Reader {
             last_input: started,
             unjudged: None,
             control_seen: false,
+            control_only_at: None,
             must_read: false,
             owned: Vec::new(),
             read_timeout: None,
@@ -1202,10 +1208,18 @@ impl Reader {
         }
         if let Some(after) = self.park_after {
             // The bytes of the last read count as data unless they were
-            // whole Pings or Pongs and nothing else.
+            // whole Pings or Pongs and nothing else, for the first time in
+            // a while.
             if let Some(at) = self.unjudged.take() {
-                if !self.control_seen || self.start < self.end {
+                let control_only = self.control_seen && self.start == self.end;
+                let again = self
+                    .control_only_at
+                    .is_some_and(|before| at.saturating_duration_since(before) < after);
+                if !control_only || again {
                     self.last_input = at;
+                }
+                if control_only {
+                    self.control_only_at = Some(at);
                 }
             }
             self.control_seen = false;
@@ -1613,12 +1627,13 @@ mod tests {
     }
 
     #[test]
-    fn heartbeat_frames_alone_do_not_keep_a_reader_from_idling() {
-        let after = Duration::from_secs(1);
+    fn a_heartbeat_alone_does_not_keep_a_reader_from_idling() {
+        let after = Duration::from_millis(600);
         let (mut reader, mut peer) = pair();
         reader.set_park_after(Some(after));
         assert!(matches!(reader.next(), Step::Idle));
-        // Parked; the peer's Pong (to a heartbeat ping) wakes it up.
+        // Parked; the peer's Pong (to a heartbeat ping) wakes it up, and it
+        // idles again at once.
         peer.write_all(&client_frame(true, OpCode::Pong, b"hb"))
             .unwrap();
         reader.resume();
@@ -1626,14 +1641,15 @@ mod tests {
         assert!(matches!(reader.next(), Step::Control));
         assert!(matches!(reader.next(), Step::Idle));
         assert!(woken.elapsed() < after * 3 / 4, "{:?}", woken.elapsed());
-        // A Ping: answered before the reader idles again.
+        // More Pings and Pongs right after are not a heartbeat (a flood, say):
+        // they keep the reader, which answers them, like data.
         peer.write_all(&client_frame(true, OpCode::Ping, b"p"))
             .unwrap();
         reader.resume();
         let woken = StdInstant::now();
         assert!(matches!(reader.next(), Step::Control));
         assert!(matches!(reader.next(), Step::Idle));
-        assert!(woken.elapsed() < after * 3 / 4, "{:?}", woken.elapsed());
+        assert!(woken.elapsed() >= after, "{:?}", woken.elapsed());
         let mut pong = [0u8; 3];
         peer.read_exact(&mut pong).unwrap();
         assert_eq!(pong, [0x8A, 1, b'p']);
