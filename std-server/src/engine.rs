@@ -1179,7 +1179,7 @@ impl Reader {
             (None, Some(_)) => Some(None),
             (Some(t), None) => Some(Some(t)),
             (Some(t), Some(cur)) if t < cur => Some(Some((t / 2).max(Duration::from_millis(1)))),
-            (Some(t), Some(cur)) if t > cur * 4 => Some(Some(t)),
+            (Some(t), Some(cur)) if t > cur.saturating_mul(4) => Some(Some(t)),
             (Some(_), Some(_)) => None,
         };
         if let Some(new) = set {

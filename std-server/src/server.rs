@@ -21,7 +21,7 @@ use snowsocket_core::{CloseCode, Role};
 use crate::config::ServerConfig;
 use crate::engine::{self, CloseCause, CloseInfo, ConnectionHandle, Message, Reader, Shared, Step};
 use crate::park::{Parked, Parking};
-use crate::transport::{set_deadline, Transport};
+use crate::transport::{deadline_in, set_deadline, Transport};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -599,7 +599,7 @@ impl Inner {
     /// whether the server is stopping), registered with its handle.
     fn open(&self, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) -> Option<(Reader, bool)> {
         let _ = stream.set_nodelay(true);
-        let deadline = StdInstant::now() + self.config.handshake_timeout;
+        let deadline = deadline_in(self.config.handshake_timeout);
         let mut transport = match &self.config.tls {
             None => Transport::Plain(stream),
             Some(tls) => match rustls::ServerConnection::new(Arc::clone(tls)) {
@@ -842,7 +842,7 @@ impl Inner {
     /// Closes every connection with 1001, waits for them, joins everything.
     fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let deadline = StdInstant::now() + self.config.shutdown_timeout;
+        let deadline = deadline_in(self.config.shutdown_timeout);
         let handles: Vec<ConnectionHandle> = lock(&self.registry)
             .values()
             .filter_map(|e| e.handle.clone())

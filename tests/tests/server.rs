@@ -1851,3 +1851,32 @@ fn release_idle_after_zero_parks_between_every_message() {
         server.shutdown();
     });
 }
+
+/// `Duration::MAX` as "no limit" for every timer the configurations take
+/// (no heartbeat, no close, handshake or shutdown deadline): the server and
+/// the client work and shut down instead of panicking on time arithmetic.
+#[test]
+fn durations_meaning_never_are_accepted_everywhere() {
+    bounded(30, || {
+        let never = Config::DEFAULT
+            .ping_interval(None)
+            .fragment_timeout(None)
+            .close_timeout(Duration::MAX);
+        let config = ServerConfig::default()
+            .connection(never)
+            .handshake_timeout(Duration::MAX)
+            .shutdown_timeout(Duration::MAX)
+            .release_idle_after(None);
+        let (server, events) = start(config, None);
+        let client_config = ClientConfig::default()
+            .connection(never)
+            .handshake_timeout(Duration::MAX);
+        let mut client = client::connect(&url(&server, false), client_config).unwrap();
+        events.connection();
+        client_round_trips(&mut client, &[1, 200, 70_000]);
+        client.close(CloseCode::NORMAL, "bye").unwrap();
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::PeerClosed);
+        server.shutdown();
+    });
+}
