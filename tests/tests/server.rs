@@ -1880,3 +1880,48 @@ fn durations_meaning_never_are_accepted_everywhere() {
         server.shutdown();
     });
 }
+
+/// The number of connections waiting in the accept queue of the listener on
+/// 127.0.0.1:`port` (Linux: `rx_queue` of the listening socket).
+fn accept_backlog(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
+        .and_then(|f| f.get(4)?.split(':').nth(1).map(str::to_owned))
+        .map_or(0, |rx| usize::from_str_radix(&rx, 16).unwrap())
+}
+
+/// Connections over the limit that never send their request wait for their
+/// 503 one at a time, a second each; a shutdown meanwhile does not wait for
+/// all of them.
+#[test]
+fn shutdown_does_not_wait_for_refusals_of_silent_connections() {
+    bounded(60, || {
+        let config = ServerConfig::default()
+            .max_connections(1)
+            .shutdown_timeout(Duration::from_millis(200));
+        let (server, events) = start(config, None);
+        let port = server.local_addr().port();
+        let _a = Raw::connect(server.local_addr());
+        events.connection();
+        let silent: Vec<TcpStream> = (0..8)
+            .map(|_| TcpStream::connect(server.local_addr()).unwrap())
+            .collect();
+        wait_for("over-limit connections accepted", || {
+            accept_backlog(port) == 0
+        });
+        let started = Instant::now();
+        server.shutdown();
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(3),
+            "shutdown took {elapsed:?}"
+        );
+        assert_eq!(server_threads_after_join(port), 0);
+        drop(silent);
+    });
+}
