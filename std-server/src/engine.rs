@@ -1308,10 +1308,20 @@ impl Reader {
         let mut ciphertext = &self.raw[..n];
         let mut peer_closed = false;
         while !ciphertext.is_empty() {
-            if let Err(e) = tls.read_tls(&mut ciphertext) {
-                let info = CloseInfo::new(CloseCause::Tls(e.to_string()), None, "");
-                s.record(info);
-                return Err(s.ended.clone().unwrap_or_else(unknown_end));
+            match tls.read_tls(&mut ciphertext) {
+                Ok(0) => {
+                    // Once rustls has seen the peer's close_notify it takes
+                    // nothing more: what follows is ignored (RFC 8446 §6.1).
+                    // (Looping on it would spin with the session locked.)
+                    peer_closed = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let info = CloseInfo::new(CloseCause::Tls(e.to_string()), None, "");
+                    s.record(info);
+                    return Err(s.ended.clone().unwrap_or_else(unknown_end));
+                }
             }
             let state = match tls.process_new_packets() {
                 Ok(state) => state,

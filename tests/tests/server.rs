@@ -1925,3 +1925,44 @@ fn shutdown_does_not_wait_for_refusals_of_silent_connections() {
         drop(silent);
     });
 }
+
+/// A TLS peer that sends more bytes after its close_notify, arriving in the
+/// same read: they are ignored (RFC 8446 §6.1) and the connection ends,
+/// instead of the reader spinning on them with the session locked (rustls
+/// takes no more bytes once it has seen close_notify).
+#[test]
+fn tls_bytes_after_close_notify_end_the_connection() {
+    bounded(30, || {
+        let identity = tls::identity();
+        let config = ServerConfig::default()
+            .tls(identity.server_config())
+            .read_buffer_size(16 << 10);
+        let (server, events) = start(config, None);
+        let stream = TcpStream::connect(server.local_addr()).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut tls_stream = tls::client_stream(&identity, stream);
+        tls_stream.write_all(UPGRADE.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tls_stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let conn = events.connection();
+        // close_notify and 8 KiB more, in one write: more than rustls takes
+        // in one `read_tls` call.
+        tls_stream.conn.send_close_notify();
+        let mut bytes = Vec::new();
+        while tls_stream.conn.wants_write() {
+            tls_stream.conn.write_tls(&mut bytes).unwrap();
+        }
+        bytes.extend(core::iter::repeat_n(0x17u8, 8 << 10));
+        tls_stream.sock.write_all(&bytes).unwrap();
+        let (id, info) = events.close();
+        assert_eq!(id, conn.id());
+        assert_eq!(info.cause, CloseCause::UnexpectedEof);
+        assert_eq!(conn.send_text("after"), Err(SendError::Closed));
+        server.shutdown();
+    });
+}
