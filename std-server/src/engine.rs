@@ -326,19 +326,24 @@ impl Session {
     /// A close we started is replaced by a later failure (close timeout,
     /// protocol error, write timeout…), which says more.
     fn record(&mut self, info: CloseInfo) {
-        let replace = match &self.ended {
-            None => true,
-            Some(prev) => {
-                prev.cause == CloseCause::ClosedByUs
+        let mut info = info;
+        match &self.ended {
+            None => {}
+            Some(prev)
+                if prev.cause == CloseCause::ClosedByUs
                     && !matches!(
                         info.cause,
                         CloseCause::PeerClosed | CloseCause::UnexpectedEof
-                    )
+                    ) =>
+            {
+                // After our Close nothing else is sent (the core queues no
+                // second Close): the code exchanged is still ours.
+                info.code = prev.code;
+                info.reason.clone_from(&prev.reason);
             }
-        };
-        if replace {
-            self.ended = Some(info);
+            Some(_) => return,
         }
+        self.ended = Some(info);
     }
 
     /// Starts the close handshake with `code`, recording `cause`.

@@ -1966,3 +1966,31 @@ fn tls_bytes_after_close_notify_end_the_connection() {
         server.shutdown();
     });
 }
+
+/// After our Close, a failure sends no Close of its own: `on_close` reports
+/// the code that went on the wire (ours), not the one the failure would
+/// have sent.
+#[test]
+fn a_failure_after_our_close_reports_the_code_we_sent() {
+    bounded(20, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut raw = Raw::connect(server.local_addr());
+        let conn = events.connection();
+        thread::spawn(move || conn.close(CloseCode::NORMAL, "bye"))
+            .join()
+            .unwrap()
+            .unwrap();
+        assert_eq!(raw.close_code(), Some(1000));
+        // Instead of answering, the peer breaks the protocol (unmasked).
+        raw.send(&frame_from(Role::Server, true, OpCode::Text, b"no"));
+        assert!(raw.at_eof(), "no second Close");
+        let (_, info) = events.close();
+        assert!(
+            matches!(info.cause, CloseCause::ProtocolError(_)),
+            "{info:?}"
+        );
+        assert_eq!(info.code, Some(CloseCode::NORMAL), "{info:?}");
+        assert_eq!(info.reason, "bye");
+        server.shutdown();
+    });
+}
