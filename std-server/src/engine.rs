@@ -841,6 +841,8 @@ pub(crate) struct Reader {
     done: Option<CloseInfo>,
     /// Whether the peer's Close (or our Close's answer) has been received.
     close_received: bool,
+    /// TLS only: the peer sent close_notify, so no more input can come.
+    tls_closed: bool,
     /// Whether the core is known to be between messages: the next frame
     /// starts a message (no fragmented message in progress).
     at_message_start: bool,
@@ -885,6 +887,7 @@ impl Reader {
             received_at: started,
             done: None,
             close_received: false,
+            tls_closed: false,
             at_message_start: true,
             binary_limit,
         };
@@ -1165,6 +1168,10 @@ impl Reader {
         if self.close_received {
             return Err(self.recorded());
         }
+        if self.tls_closed {
+            // What is left can never complete: nothing follows close_notify.
+            return Err(self.eof());
+        }
         if let Some(after) = self.park_after {
             let idle = checked_at.saturating_duration_since(self.last_input);
             let left = match after.checked_sub(idle).filter(|left| !left.is_zero()) {
@@ -1354,6 +1361,7 @@ impl Reader {
             // Key updates and the like may need an answer.
             while tls.wants_write() && tls.write_tls(&mut s.out).is_ok() {}
         }
+        self.tls_closed |= peer_closed;
         if peer_closed && self.start == self.end && !self.close_received {
             s.record(CloseInfo::new(CloseCause::UnexpectedEof, None, ""));
             return Err(s.ended.clone().unwrap_or_else(unknown_end));

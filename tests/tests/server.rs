@@ -1994,3 +1994,49 @@ fn a_failure_after_our_close_reports_the_code_we_sent() {
         server.shutdown();
     });
 }
+
+/// A TLS peer that sends a message and its close_notify together, then
+/// leaves the TCP connection open: the message is delivered, and the
+/// connection ends then (nothing can follow a close_notify), not at the
+/// next failed heartbeat.
+#[test]
+fn tls_message_then_close_notify_delivers_and_ends() {
+    bounded(30, || {
+        let identity = tls::identity();
+        let config = ServerConfig::default().tls(identity.server_config());
+        let (server, events) = start(config, None);
+        let stream = TcpStream::connect(server.local_addr()).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut tls_stream = tls::client_stream(&identity, stream);
+        tls_stream.write_all(UPGRADE.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tls_stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let conn = events.connection();
+        // The message and close_notify in one write.
+        let frame = client_frame(true, OpCode::Text, b"last words");
+        tls_stream.conn.writer().write_all(&frame).unwrap();
+        tls_stream.conn.send_close_notify();
+        let mut bytes = Vec::new();
+        while tls_stream.conn.wants_write() {
+            tls_stream.conn.write_tls(&mut bytes).unwrap();
+        }
+        tls_stream.sock.write_all(&bytes).unwrap();
+        // The echo comes back (the server may still write).
+        let mut reply = Vec::new();
+        while !reply.ends_with(b"last words") {
+            let mut chunk = [0u8; 64];
+            let n = tls_stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "EOF before the echo");
+            reply.extend_from_slice(&chunk[..n]);
+        }
+        let (id, info) = events.close();
+        assert_eq!(id, conn.id());
+        assert_eq!(info.cause, CloseCause::UnexpectedEof);
+        server.shutdown();
+    });
+}
