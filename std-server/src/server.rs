@@ -253,7 +253,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves on the current thread, forever (until accepting fails).
+    /// Serves on the current thread, forever (until the listener fails;
+    /// running out of file descriptors is waited out).
     pub fn serve(self, handler: impl Handler) -> io::Result<()> {
         let inner = Inner::new(self.config, Arc::new(handler), self.listener.local_addr()?);
         inner.start_parker()?;
@@ -520,13 +521,21 @@ impl Inner {
                     x
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off a little.
-                    log::warn!("accept on {} failed: {e}", self.local_addr);
-                    failures += 1;
-                    if failures > 1000 {
+                    // A listener that cannot accept at all: give up.
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+                    ) {
                         return Err(e);
                     }
-                    thread::sleep(Duration::from_millis(10));
+                    // Out of file descriptors and the like: back off (up to
+                    // 1 s) and keep trying. Connections that end free them;
+                    // a server that was full for a while (a peer can make it
+                    // so) must not stop accepting for good.
+                    log::warn!("accept on {} failed: {e}", self.local_addr);
+                    failures = failures.saturating_add(1);
+                    let pause = 10 * u64::from(failures.min(100));
+                    thread::sleep(Duration::from_millis(pause));
                     continue;
                 }
             };

@@ -2040,3 +2040,68 @@ fn tls_message_then_close_notify_delivers_and_ends() {
         server.shutdown();
     });
 }
+
+/// Set in the child process of
+/// `accepting_outlives_running_out_of_file_descriptors`.
+const FD_CHILD: &str = "SNOWSOCKET_TEST_FD_CHILD";
+
+/// Runs in a process with at most 64 file descriptors: the server runs out
+/// of them for longer than the accept loop used to retry (1,000 times,
+/// 10 ms apart); once descriptors are free again, new connections are
+/// served.
+fn out_of_fds_child() {
+    let config = ServerConfig::default()
+        .release_idle_after(None)
+        .handshake_timeout(Duration::from_secs(60));
+    let (server, events) = start(config, None);
+    let mut hog = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        hog.push(file);
+    }
+    // The last free descriptor, for a client. Whether the server accepts it
+    // (with the descriptor a waiting `accept` holds) or not, from then on it
+    // has none.
+    drop(hog.pop());
+    let pending = TcpStream::connect(server.local_addr()).unwrap();
+    // Out of descriptors for a while (the condition under test, not a
+    // synchronisation).
+    thread::sleep(Duration::from_secs(13));
+    drop(hog);
+    let mut other = tung_ws(&server);
+    events.connection();
+    echo_round_trips(&mut other, &[10]);
+    close_tungstenite(&mut other);
+    events.close();
+    drop(pending);
+    server.shutdown();
+}
+
+#[test]
+fn accepting_outlives_running_out_of_file_descriptors() {
+    if std::env::var_os(FD_CHILD).is_some() {
+        bounded(60, out_of_fds_child);
+        return;
+    }
+    bounded(90, || {
+        let exe = std::env::current_exe().unwrap();
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+            .arg(exe)
+            .args([
+                "--exact",
+                "accepting_outlives_running_out_of_file_descriptors",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(FD_CHILD, "1")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "child: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
