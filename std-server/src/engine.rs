@@ -1043,9 +1043,12 @@ impl Reader {
         }
         // Room for the frame and as much again, so that one read can also
         // bring the next one (`fill` moves the unprocessed bytes to the front
-        // before reading).
-        if self.input.len() < needed {
-            self.input.resize(2 * needed, 0);
+        // before reading). Grown with what has arrived, doubling when full:
+        // a header alone must not make the reader allocate the frame it
+        // announces (a peer could do that on every connection).
+        if self.input.len() < needed && self.end == self.input.len() {
+            let new_len = (self.input.len() * 2).clamp(64, 2 * needed);
+            self.input.resize(new_len, 0);
         }
         true
     }
@@ -1565,6 +1568,29 @@ mod tests {
             message <= KEEP_CAPACITY && owned <= KEEP_CAPACITY,
             "{message} {owned}"
         );
+    }
+
+    #[test]
+    fn a_frame_announced_is_not_allocated_before_its_bytes_arrive() {
+        let (mut reader, mut peer) = pair();
+        reader.set_park_after(Some(Duration::from_millis(20)));
+        // The header of a 120 KiB binary frame and a few bytes of it: the
+        // input buffer grows with what arrived, not to what was announced.
+        let frame = client_frame(true, OpCode::Binary, &[7; 120 << 10]);
+        peer.write_all(&frame[..100]).unwrap();
+        assert!(matches!(reader.next(), Step::Idle));
+        assert!(reader.input.len() <= 4096, "{}", reader.input.len());
+        // The rest: the frame is still handed out whole.
+        reader.resume();
+        let writer = std::thread::spawn(move || {
+            peer.write_all(&frame[100..]).unwrap();
+            peer
+        });
+        match reader.next() {
+            Step::Message(Message::Binary(b)) => assert_eq!(b, &[7; 120 << 10][..]),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        drop(writer.join().unwrap());
     }
 
     #[test]
