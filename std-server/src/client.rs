@@ -44,7 +44,7 @@ use crate::engine::{
 use crate::rng::Rng;
 use crate::server::Handler;
 use crate::tls::{self, TlsError};
-use crate::transport::{set_deadline, Transport};
+use crate::transport::{deadline_in, set_deadline, Transport};
 
 /// A handle to send on a client connection from any thread (the same type
 /// as the server's [`ConnectionHandle`]).
@@ -273,7 +273,7 @@ fn parse_url(url: &str) -> Result<Url, ClientError> {
 /// the URL's host) and the WebSocket upgrade.
 pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let url = parse_url(url)?;
-    let deadline = StdInstant::now() + config.handshake_timeout;
+    let deadline = deadline_in(config.handshake_timeout);
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port).to_socket_addrs()?.collect();
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address for host");
     let mut socket = None;

@@ -345,19 +345,24 @@ impl Session {
     /// A close we started is replaced by a later failure (close timeout,
     /// protocol error, write timeout…), which says more.
     fn record(&mut self, info: CloseInfo) {
-        let replace = match &self.ended {
-            None => true,
-            Some(prev) => {
-                prev.cause == CloseCause::ClosedByUs
+        let mut info = info;
+        match &self.ended {
+            None => {}
+            Some(prev)
+                if prev.cause == CloseCause::ClosedByUs
                     && !matches!(
                         info.cause,
                         CloseCause::PeerClosed | CloseCause::UnexpectedEof
-                    )
+                    ) =>
+            {
+                // After our Close nothing else is sent (the core queues no
+                // second Close): the code exchanged is still ours.
+                info.code = prev.code;
+                info.reason.clone_from(&prev.reason);
             }
-        };
-        if replace {
-            self.ended = Some(info);
+            Some(_) => return,
         }
+        self.ended = Some(info);
     }
 
     /// Starts the close handshake with `code`, recording `cause`.
@@ -866,6 +871,8 @@ pub(crate) struct Reader {
     done: Option<CloseInfo>,
     /// Whether the peer's Close (or our Close's answer) has been received.
     close_received: bool,
+    /// TLS only: the peer sent close_notify, so no more input can come.
+    tls_closed: bool,
     /// Whether the core is known to be between messages: the next frame
     /// starts a message (no fragmented message in progress).
     at_message_start: bool,
@@ -913,6 +920,7 @@ impl Reader {
             received_at: started,
             done: None,
             close_received: false,
+            tls_closed: false,
             at_message_start: true,
             binary_limit,
         };
@@ -1069,9 +1077,12 @@ impl Reader {
         }
         // Room for the frame and as much again, so that one read can also
         // bring the next one (`fill` moves the unprocessed bytes to the front
-        // before reading).
-        if self.input.len() < needed {
-            self.input.resize(2 * needed, 0);
+        // before reading). Grown with what has arrived, doubling when full:
+        // a header alone must not make the reader allocate the frame it
+        // announces (a peer could do that on every connection).
+        if self.input.len() < needed && self.end == self.input.len() {
+            let new_len = (self.input.len() * 2).clamp(64, 2 * needed);
+            self.input.resize(new_len, 0);
         }
         true
     }
@@ -1206,6 +1217,10 @@ impl Reader {
         if self.close_received {
             return Err(self.recorded());
         }
+        if self.tls_closed {
+            // What is left can never complete: nothing follows close_notify.
+            return Err(self.eof());
+        }
         if let Some(after) = self.park_after {
             // The bytes of the last read count as data unless they were
             // whole Pings or Pongs and nothing else, for the first time in
@@ -1241,7 +1256,7 @@ impl Reader {
             (None, Some(_)) => Some(None),
             (Some(t), None) => Some(Some(t)),
             (Some(t), Some(cur)) if t < cur => Some(Some((t / 2).max(Duration::from_millis(1)))),
-            (Some(t), Some(cur)) if t > cur * 4 => Some(Some(t)),
+            (Some(t), Some(cur)) if t > cur.saturating_mul(4) => Some(Some(t)),
             (Some(_), Some(_)) => None,
         };
         if let Some(new) = set {
@@ -1370,10 +1385,20 @@ impl Reader {
         let mut ciphertext = &self.raw[..n];
         let mut peer_closed = false;
         while !ciphertext.is_empty() {
-            if let Err(e) = tls.read_tls(&mut ciphertext) {
-                let info = CloseInfo::new(CloseCause::Tls(e.to_string()), None, "");
-                s.record(info);
-                return Err(s.ended.clone().unwrap_or_else(unknown_end));
+            match tls.read_tls(&mut ciphertext) {
+                Ok(0) => {
+                    // Once rustls has seen the peer's close_notify it takes
+                    // nothing more: what follows is ignored (RFC 8446 §6.1).
+                    // (Looping on it would spin with the session locked.)
+                    peer_closed = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let info = CloseInfo::new(CloseCause::Tls(e.to_string()), None, "");
+                    s.record(info);
+                    return Err(s.ended.clone().unwrap_or_else(unknown_end));
+                }
             }
             let state = match tls.process_new_packets() {
                 Ok(state) => state,
@@ -1401,6 +1426,7 @@ impl Reader {
             // Key updates and the like may need an answer.
             while tls.wants_write() && tls.write_tls(&mut s.out).is_ok() {}
         }
+        self.tls_closed |= peer_closed;
         if peer_closed && self.start == self.end && !self.close_received {
             s.record(CloseInfo::new(CloseCause::UnexpectedEof, None, ""));
             return Err(s.ended.clone().unwrap_or_else(unknown_end));
@@ -1604,6 +1630,29 @@ mod tests {
             message <= KEEP_CAPACITY && owned <= KEEP_CAPACITY,
             "{message} {owned}"
         );
+    }
+
+    #[test]
+    fn a_frame_announced_is_not_allocated_before_its_bytes_arrive() {
+        let (mut reader, mut peer) = pair();
+        reader.set_park_after(Some(Duration::from_millis(20)));
+        // The header of a 120 KiB binary frame and a few bytes of it: the
+        // input buffer grows with what arrived, not to what was announced.
+        let frame = client_frame(true, OpCode::Binary, &[7; 120 << 10]);
+        peer.write_all(&frame[..100]).unwrap();
+        assert!(matches!(reader.next(), Step::Idle));
+        assert!(reader.input.len() <= 4096, "{}", reader.input.len());
+        // The rest: the frame is still handed out whole.
+        reader.resume();
+        let writer = std::thread::spawn(move || {
+            peer.write_all(&frame[100..]).unwrap();
+            peer
+        });
+        match reader.next() {
+            Step::Message(Message::Binary(b)) => assert_eq!(b, &[7; 120 << 10][..]),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        drop(writer.join().unwrap());
     }
 
     #[test]

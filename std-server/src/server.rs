@@ -21,7 +21,7 @@ use snowsocket_core::{CloseCode, Role};
 use crate::config::ServerConfig;
 use crate::engine::{self, CloseCause, CloseInfo, ConnectionHandle, Message, Reader, Shared, Step};
 use crate::park::{Parked, Parking};
-use crate::transport::{set_deadline, Transport};
+use crate::transport::{deadline_in, set_deadline, Transport};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -253,7 +253,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves on the current thread, forever (until accepting fails).
+    /// Serves on the current thread, forever (until the listener fails;
+    /// running out of file descriptors is waited out).
     pub fn serve(self, handler: impl Handler) -> io::Result<()> {
         let inner = Inner::new(self.config, Arc::new(handler), self.listener.local_addr()?);
         inner.start_parker()?;
@@ -387,7 +388,39 @@ struct Inner {
     /// The poller thread of `parking`, and its `Poll` before it starts.
     parker: Mutex<Option<JoinHandle<()>>>,
     parker_poll: Mutex<Option<crate::park::Poll>>,
-    rejector: Mutex<Option<(SyncSender<TcpStream>, JoinHandle<()>)>>,
+    rejector: Mutex<Option<Rejector>>,
+}
+
+/// The thread that answers connections over the limit with 503.
+struct Rejector {
+    queue: SyncSender<Arc<TcpStream>>,
+    thread: JoinHandle<()>,
+    shared: Arc<RejectorShared>,
+}
+
+/// What the shutdown and the rejector thread share.
+#[derive(Default)]
+struct RejectorShared {
+    /// Set by the shutdown: queued connections are closed unanswered.
+    stopping: AtomicBool,
+    /// The connection being answered, to close it at shutdown (its answer
+    /// may wait for the peer's request up to [`REFUSE_WITHIN`]).
+    current: Mutex<Option<Arc<TcpStream>>>,
+}
+
+impl RejectorShared {
+    /// Makes `stream` the one being answered; `false` when stopping.
+    fn start(&self, stream: &Arc<TcpStream>) -> bool {
+        *lock(&self.current) = Some(Arc::clone(stream));
+        !self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(stream) = lock(&self.current).take() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl fmt::Debug for Inner {
@@ -488,13 +521,21 @@ impl Inner {
                     x
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off a little.
-                    log::warn!("accept on {} failed: {e}", self.local_addr);
-                    failures += 1;
-                    if failures > 1000 {
+                    // A listener that cannot accept at all: give up.
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+                    ) {
                         return Err(e);
                     }
-                    thread::sleep(Duration::from_millis(10));
+                    // Out of file descriptors and the like: back off (up to
+                    // 1 s) and keep trying. Connections that end free them;
+                    // a server that was full for a while (a peer can make it
+                    // so) must not stop accepting for good.
+                    log::warn!("accept on {} failed: {e}", self.local_addr);
+                    failures = failures.saturating_add(1);
+                    let pause = 10 * u64::from(failures.min(100));
+                    thread::sleep(Duration::from_millis(pause));
                     continue;
                 }
             };
@@ -556,24 +597,36 @@ impl Inner {
     fn reject(&self, stream: TcpStream) {
         let mut rejector = lock(&self.rejector);
         if rejector.is_none() {
-            let (tx, rx) = mpsc::sync_channel::<TcpStream>(32);
+            let (tx, rx) = mpsc::sync_channel::<Arc<TcpStream>>(32);
             let limits = self.config.handshake_limits;
             let tls = self.config.tls.clone();
+            let shared = Arc::new(RejectorShared::default());
+            let in_thread = Arc::clone(&shared);
             let spawned = thread::Builder::new()
                 .name(thread_name(self.local_addr))
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     for stream in rx {
-                        refuse_busy(stream, tls.as_ref(), limits.max_request_size);
+                        if in_thread.start(&stream) {
+                            refuse_busy(&stream, tls.as_ref(), limits.max_request_size);
+                        }
+                        *lock(&in_thread.current) = None;
                     }
                 });
             match spawned {
-                Ok(thread) => *rejector = Some((tx, thread)),
+                Ok(thread) => {
+                    *rejector = Some(Rejector {
+                        queue: tx,
+                        thread,
+                        shared,
+                    });
+                }
                 Err(_) => return,
             }
         }
-        if let Some((tx, _)) = rejector.as_ref() {
-            if let Err(TrySendError::Full(_)) = tx.try_send(stream) {
+        if let Some(rejector) = rejector.as_ref() {
+            let stream = Arc::new(stream);
+            if let Err(TrySendError::Full(_)) = rejector.queue.try_send(stream) {
                 log::warn!("too many refused connections waiting; dropping one");
             }
         }
@@ -599,7 +652,7 @@ impl Inner {
     /// whether the server is stopping), registered with its handle.
     fn open(&self, id: u64, stream: Arc<TcpStream>, peer: SocketAddr) -> Option<(Reader, bool)> {
         let _ = stream.set_nodelay(true);
-        let deadline = StdInstant::now() + self.config.handshake_timeout;
+        let deadline = deadline_in(self.config.handshake_timeout);
         let mut transport = match &self.config.tls {
             None => Transport::Plain(stream),
             Some(tls) => match rustls::ServerConnection::new(Arc::clone(tls)) {
@@ -842,7 +895,7 @@ impl Inner {
     /// Closes every connection with 1001, waits for them, joins everything.
     fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let deadline = StdInstant::now() + self.config.shutdown_timeout;
+        let deadline = deadline_in(self.config.shutdown_timeout);
         let handles: Vec<ConnectionHandle> = lock(&self.registry)
             .values()
             .filter_map(|e| e.handle.clone())
@@ -899,9 +952,12 @@ impl Inner {
             let _ = thread.join();
         }
         let _ = lock(&self.done_rx).try_iter().count();
-        if let Some((tx, thread)) = lock(&self.rejector).take() {
-            drop(tx);
-            let _ = thread.join();
+        // Connections over the limit still waiting for their 503 are closed:
+        // each may take a second, and up to 32 wait.
+        if let Some(rejector) = lock(&self.rejector).take() {
+            rejector.shared.stop();
+            drop(rejector.queue);
+            let _ = rejector.thread.join();
         }
     }
 }
@@ -926,18 +982,18 @@ const REFUSE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Answers a connection over the limit: completes the TLS handshake under
 /// `wss://`, reads the request (briefly), sends 503 and closes.
-fn refuse_busy(stream: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>, max_request: usize) {
+fn refuse_busy(stream: &TcpStream, tls: Option<&Arc<rustls::ServerConfig>>, max_request: usize) {
     let deadline = StdInstant::now() + REFUSE_WITHIN;
     match tls {
-        None => answer_busy(&stream, &stream, deadline, max_request),
+        None => answer_busy(stream, stream, deadline, max_request),
         Some(config) => {
             let Ok(mut session) = rustls::ServerConnection::new(Arc::clone(config)) else {
                 return;
             };
-            let mut socket = &stream;
+            let mut socket = stream;
             answer_busy(
                 rustls::Stream::new(&mut session, &mut socket),
-                &stream,
+                stream,
                 deadline,
                 max_request,
             );
@@ -947,7 +1003,7 @@ fn refuse_busy(stream: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>, max_r
     }
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let _ = (&stream).read(&mut [0u8; 256]);
+    let _ = (&*stream).read(&mut [0u8; 256]);
 }
 
 /// Reads a request until its blank line (or `max_request` bytes, or the

@@ -67,6 +67,17 @@ impl Transport {
     }
 }
 
+/// The instant `timeout` from now; a timeout too long for the clock
+/// (`Duration::MAX` as "no limit") is a deadline a century away instead of
+/// a panic.
+pub(crate) fn deadline_in(timeout: core::time::Duration) -> StdInstant {
+    const CENTURY: core::time::Duration = core::time::Duration::from_secs(100 * 365 * 86_400);
+    let now = StdInstant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
 /// Sets the socket's read and write timeouts to the time left until
 /// `deadline` (at least 1 ms), or fails with `TimedOut` when it has passed.
 pub(crate) fn set_deadline(socket: &TcpStream, deadline: StdInstant) -> io::Result<()> {
