@@ -22,10 +22,11 @@
 use core::cell::Cell;
 use core::fmt;
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::Instant as StdInstant;
 
 use snowsocket_core::{
@@ -444,6 +445,10 @@ pub(crate) struct Shared {
     max_wait: Duration,
     session: Mutex<Session>,
     writer: Mutex<WriteHalf>,
+    /// Output was queued by a thread that could not wait for the writer
+    /// lock ([`Shared::flush_without_waiting`]): whoever holds it writes
+    /// that output after letting go.
+    flush_wanted: AtomicBool,
     /// The socket: read by the reader (no lock), written under the writer
     /// lock, shut down by anyone.
     socket: Arc<TcpStream>,
@@ -490,6 +495,7 @@ impl Shared {
                 ended: None,
             }),
             writer: Mutex::new(WriteHalf),
+            flush_wanted: AtomicBool::new(false),
             socket,
             kicker: OnceLock::new(),
         });
@@ -526,8 +532,34 @@ impl Shared {
     /// Writes everything encoded so far, in order. Called by every sender
     /// (unless deferred) and by the reader before it blocks.
     fn flush(&self) -> Result<(), SendError> {
-        let mut w = lock(&self.writer);
-        self.flush_locked(&mut w)
+        let result = self.flush_locked(&mut lock(&self.writer));
+        self.flush_if_wanted();
+        result
+    }
+
+    /// Writes what is pending if the writer lock is free, else leaves it to
+    /// the thread holding the lock, which writes it when it lets go (see
+    /// `flush_if_wanted`): for a Close that must not wait behind a write
+    /// blocked on a peer that does not read.
+    fn flush_without_waiting(&self) {
+        self.flush_wanted.store(true, Ordering::SeqCst);
+        self.flush_if_wanted();
+    }
+
+    /// After letting go of the writer lock: writes the output that a thread
+    /// which could not wait for the lock left behind. The flag is set
+    /// before that thread tries the lock and checked after the holder lets
+    /// go, so one of the two writes it.
+    fn flush_if_wanted(&self) {
+        while self.flush_wanted.load(Ordering::SeqCst) {
+            let mut w = match self.writer.try_lock() {
+                Ok(w) => w,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            self.flush_wanted.store(false, Ordering::SeqCst);
+            let _ = self.flush_locked(&mut w);
+        }
     }
 
     fn flush_locked(&self, _w: &mut WriteHalf) -> Result<(), SendError> {
@@ -690,6 +722,7 @@ impl ConnectionHandle {
     /// [`ConnectionHandle::send_text`] to have the compiler check it).
     pub fn send(&self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
         if let Some(result) = self.shared.send_direct(kind, payload) {
+            self.shared.flush_if_wanted();
             return result;
         }
         let ((), pending) = self.shared.with_session(|s| {
@@ -771,9 +804,7 @@ impl ConnectionHandle {
             .shared
             .socket
             .set_write_timeout(Some(budget.max(Duration::from_millis(1))));
-        if let Ok(mut w) = self.shared.writer.try_lock() {
-            let _ = self.shared.flush_locked(&mut w);
-        }
+        self.shared.flush_without_waiting();
         self.shared.kick();
     }
 
@@ -975,7 +1006,8 @@ impl Reader {
     pub(crate) fn next_deadline(&self) -> Option<StdInstant> {
         let deadline = lock(&self.shared.session).conn.poll_timeout()?;
         let left = deadline.saturating_duration_since(now());
-        Some(StdInstant::now() + left)
+        // `None` (no timer) for a deadline past what `Instant` can hold.
+        StdInstant::now().checked_add(left)
     }
 
     /// For a reader about to park: gives back the buffers it can allocate

@@ -750,14 +750,17 @@ impl Inner {
                     log::error!("{}: handler panicked", handle.peer_addr());
                     handle.abort(CloseCause::HandlerPanicked);
                     reader.set_park_after(None);
-                    break match reader.next() {
-                        Step::Ended(info) => info,
-                        _ => CloseInfo {
-                            code: None,
-                            reason: String::new(),
-                            cause: CloseCause::HandlerPanicked,
-                        },
-                    };
+                    // The aborted reader only reports the end; should even
+                    // that panic, the connection still ends properly.
+                    let ended = panic::catch_unwind(AssertUnwindSafe(|| match reader.next() {
+                        Step::Ended(info) => Some(info),
+                        _ => None,
+                    }));
+                    break ended.ok().flatten().unwrap_or_else(|| CloseInfo {
+                        code: None,
+                        reason: String::new(),
+                        cause: CloseCause::HandlerPanicked,
+                    });
                 }
             }
         };
