@@ -1188,7 +1188,8 @@ fn handle_sends_fragments_pings_and_closes_from_another_thread() {
     });
 }
 
-struct Panicky;
+/// Panics on the message "panic"; reports every connection's end.
+struct Panicky(Mutex<Sender<CloseInfo>>);
 
 impl Handler for Panicky {
     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
@@ -1197,23 +1198,33 @@ impl Handler for Panicky {
         }
         let _ = conn.send_text("fine");
     }
+
+    fn on_close(&self, _conn: &ConnectionHandle, info: CloseInfo) {
+        let _ = self.0.lock().unwrap().send(info);
+    }
 }
 
 #[test]
 fn a_panicking_handler_costs_only_its_connection() {
     bounded(20, || {
         let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
-        let server = server.spawn(Panicky).unwrap();
+        let (closes, closed) = mpsc::channel();
+        let server = server.spawn(Panicky(Mutex::new(closes))).unwrap();
         let mut bad = tung_ws(&server);
         let mut good = tung_ws(&server);
         bad.send(tungstenite::Message::text("panic")).unwrap();
         // Its connection is closed (no close handshake: the handler is
         // broken); reading ends with an error.
         while bad.read().is_ok() {}
+        let info = closed.recv_timeout(WAIT).unwrap();
+        assert_eq!(info.cause, CloseCause::HandlerPanicked);
         good.send(tungstenite::Message::text("hi")).unwrap();
         assert_eq!(good.read().unwrap(), tungstenite::Message::text("fine"));
         close_tungstenite(&mut good);
+        assert!(closed.recv_timeout(WAIT).unwrap().is_clean());
         server.shutdown();
+        // Exactly one on_close per connection.
+        assert!(closed.try_recv().is_err());
     });
 }
 
