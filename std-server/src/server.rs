@@ -471,7 +471,9 @@ impl Inner {
         let inner = Arc::clone(self);
         let thread = thread::Builder::new()
             .name(thread_name(self.local_addr))
-            .stack_size(64 * 1024)
+            // The connection threads' size: when no thread can be started,
+            // the poller ends a connection itself, running its on_close.
+            .stack_size(self.config.thread_stack_size)
             .spawn(move || {
                 if let Some(parking) = inner.parking.clone() {
                     parking.run(poll, |parked| inner.resume(parked), || inner.reap());
