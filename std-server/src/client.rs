@@ -39,7 +39,7 @@ use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeL
 use snowsocket_core::{CloseCode, Config, MessageKind, Role};
 
 use crate::engine::{
-    CloseCause, CloseInfo, ConnectionHandle, Message, Reader, SendError, Shared, Step,
+    CloseCause, CloseInfo, ConnectionHandle, Message, Reader, SendError, Shared, Step, Upgraded,
 };
 use crate::rng::Rng;
 use crate::server::Handler;
@@ -358,6 +358,16 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let (socket, tls) = transport.into_parts();
     socket.set_read_timeout(None)?;
     let id = crate::server::next_id();
+    let (path, query) = match url.path.split_once('?') {
+        Some((path, query)) => (path, Some(query.into())),
+        None => (url.path.as_str(), None),
+    };
+    let upgraded = Upgraded {
+        path: path.into(),
+        query,
+        subprotocol: chosen.map(String::into_boxed_str),
+        context: None,
+    };
     let shared = Shared::new(
         id,
         socket,
@@ -365,12 +375,12 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         Role::Client,
         config.connection,
         config.write_timeout,
+        upgraded,
     )?;
     let reader = Reader::new(shared, &buf[consumed..], config.read_buffer_size);
     Ok(Client {
         handle: reader.handle(),
         reader,
-        subprotocol: chosen,
     })
 }
 
@@ -385,14 +395,12 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
 pub struct Client {
     reader: Reader,
     handle: ConnectionHandle,
-    subprotocol: Option<String>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("handle", &self.handle)
-            .field("subprotocol", &self.subprotocol)
             .finish_non_exhaustive()
     }
 }
@@ -479,7 +487,7 @@ impl Client {
 
     /// The subprotocol the server chose, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.subprotocol.as_deref()
+        self.handle.subprotocol()
     }
 
     /// The server's address.

@@ -19,6 +19,7 @@
 //! So a send from any thread waits at most for another write (bounded by the
 //! write timeout), never for a read.
 
+use core::any::Any;
 use core::cell::Cell;
 use core::fmt;
 use core::net::SocketAddr;
@@ -435,10 +436,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// holder takes `Session::out` and writes it with the session unlocked).
 struct WriteHalf;
 
+/// What the opening handshake settled, kept for the connection's life.
+#[derive(Default)]
+pub(crate) struct Upgraded {
+    /// The request's path (up to `?`).
+    pub(crate) path: Box<str>,
+    /// The request's query (after `?`), if any.
+    pub(crate) query: Option<Box<str>>,
+    /// The subprotocol chosen, if any.
+    pub(crate) subprotocol: Option<Box<str>>,
+    /// What the server's handler attached (`Accept::with_context`).
+    pub(crate) context: Option<Arc<dyn Any + Send + Sync>>,
+}
+
 /// The state shared by a connection's reader and its handles.
 pub(crate) struct Shared {
     id: u64,
     peer: SocketAddr,
+    upgraded: Upgraded,
     role: snowsocket_core::Role,
     /// The longest the reader blocks: a Close sent from another thread
     /// while it blocks is timed out at most this late.
@@ -474,6 +489,7 @@ impl Shared {
         role: snowsocket_core::Role,
         config: Config,
         write_timeout: Duration,
+        upgraded: Upgraded,
     ) -> io::Result<Arc<Self>> {
         let peer = socket.peer_addr()?;
         socket.set_write_timeout(Some(write_timeout.max(Duration::from_millis(1))))?;
@@ -485,6 +501,7 @@ impl Shared {
         let shared = Arc::new(Self {
             id,
             peer,
+            upgraded,
             role,
             max_wait: config.close_timeout.max(Duration::from_millis(100)),
             session: Mutex::new(Session {
@@ -705,6 +722,28 @@ impl ConnectionHandle {
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.shared.peer
+    }
+
+    /// The path of the upgrade request (the request target up to `?`).
+    pub fn path(&self) -> &str {
+        &self.shared.upgraded.path
+    }
+
+    /// The query of the upgrade request (after `?`), if it had one.
+    pub fn query(&self) -> Option<&str> {
+        self.shared.upgraded.query.as_deref()
+    }
+
+    /// The subprotocol chosen in the opening handshake, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.shared.upgraded.subprotocol.as_deref()
+    }
+
+    /// What the server's handler attached to this connection when it
+    /// accepted it ([`Accept::with_context`](crate::Accept::with_context)),
+    /// if it is a `T`.
+    pub fn context<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.shared.upgraded.context.as_deref()?.downcast_ref()
     }
 
     /// Sends a text message. Blocks while earlier frames are written (at
@@ -1600,6 +1639,7 @@ mod tests {
             Role::Server,
             config,
             Duration::from_secs(5),
+            Upgraded::default(),
         )
         .unwrap();
         (Reader::new(shared, &[], 1024), peer)

@@ -73,7 +73,8 @@ pub mod tls;
 pub use config::ServerConfig;
 pub use engine::{CloseCause, CloseInfo, ConnectionHandle, Message, SendError};
 pub use server::{
-    on_message, thread_name, Accept, Handler, MessageFn, Server, ServerHandle, UpgradeRequest,
+    on_message, thread_name, Accept, Context, Handler, MessageFn, Server, ServerHandle,
+    UpgradeRequest,
 };
 pub use transport::Transport;
 

@@ -1,6 +1,7 @@
 //! The server: a listener, one thread per connection, a handler, limits and
 //! graceful shutdown.
 
+use core::any::Any;
 use core::fmt;
 use core::net::SocketAddr;
 use core::panic::AssertUnwindSafe;
@@ -19,7 +20,9 @@ use snowsocket_core::handshake::{self, HandshakeError, Header, Parsed, Request, 
 use snowsocket_core::{CloseCode, Role};
 
 use crate::config::ServerConfig;
-use crate::engine::{self, CloseCause, CloseInfo, ConnectionHandle, Message, Reader, Shared, Step};
+use crate::engine::{
+    self, CloseCause, CloseInfo, ConnectionHandle, Message, Reader, Shared, Step, Upgraded,
+};
 use crate::park::{Parked, Parking};
 use crate::transport::{deadline_in, set_deadline, Transport};
 
@@ -181,6 +184,8 @@ pub enum Accept {
         subprotocol: Option<String>,
         /// More response headers (token names, values without CR/LF).
         headers: Vec<(String, String)>,
+        /// Data for the connection's life (see [`Accept::with_context`]).
+        context: Context,
     },
     /// Refuse with an HTTP status (300–599) and a plain-text body.
     Reject {
@@ -197,6 +202,7 @@ impl Accept {
         Self::Upgrade {
             subprotocol: None,
             headers: Vec::new(),
+            context: Context(None),
         }
     }
 
@@ -232,6 +238,68 @@ impl Default for Accept {
         Self::upgrade()
     }
 }
+
+impl Accept {
+    /// Attaches `value` to the connection (no effect on a rejection): what
+    /// `on_accept` learned from the request (a user authenticated by a
+    /// token, a room named in the path) that the later callbacks need.
+    /// [`ConnectionHandle::context`] gives it back.
+    ///
+    /// ```
+    /// use snowsocket_server::{Accept, ConnectionHandle, Handler, Message, UpgradeRequest};
+    ///
+    /// struct User(String);
+    /// struct Chat;
+    /// impl Handler for Chat {
+    ///     fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
+    ///         match request.query().and_then(|q| q.strip_prefix("user=")) {
+    ///             Some(name) => Accept::upgrade().with_context(User(name.to_string())),
+    ///             None => Accept::reject(401, "who are you?"),
+    ///         }
+    ///     }
+    ///     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+    ///         if let (Some(User(name)), Message::Text(text)) = (conn.context::<User>(), message) {
+    ///             let _ = conn.send_text(&format!("{name} ({}): {text}", conn.path()));
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    #[must_use]
+    pub fn with_context(mut self, value: impl Any + Send + Sync) -> Self {
+        if let Self::Upgrade { context, .. } = &mut self {
+            *context = Context(Some(Arc::new(value)));
+        }
+        self
+    }
+}
+
+/// What [`Accept::with_context`] attached to a connection (opaque).
+/// Clones share the value; two contexts are equal when they are the same
+/// value (or both empty).
+#[derive(Clone, Default)]
+pub struct Context(Option<Arc<dyn Any + Send + Sync>>);
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Context(..)"
+        } else {
+            "Context(None)"
+        })
+    }
+}
+
+impl PartialEq for Context {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Context {}
 
 /// A bound listener, ready to serve.
 #[derive(Debug)]
@@ -669,8 +737,8 @@ impl Inner {
             log::debug!("{peer}: TLS handshake failed: {e}");
             return None;
         }
-        let leftover = match self.upgrade(&mut transport, peer, deadline) {
-            Ok(leftover) => leftover,
+        let (leftover, upgraded) = match self.upgrade(&mut transport, peer, deadline) {
+            Ok(upgraded) => upgraded,
             Err(e) => {
                 log::debug!("{peer}: no upgrade: {e}");
                 let _ = transport.flush();
@@ -680,7 +748,15 @@ impl Inner {
         };
         let (socket, tls) = transport.into_parts();
         let c = &self.config;
-        let created = Shared::new(id, socket, tls, Role::Server, c.connection, c.write_timeout);
+        let created = Shared::new(
+            id,
+            socket,
+            tls,
+            Role::Server,
+            c.connection,
+            c.write_timeout,
+            upgraded,
+        );
         let shared = match created {
             Ok(shared) => shared,
             Err(e) => {
@@ -798,13 +874,14 @@ impl Inner {
     }
 
     /// Reads the upgrade request, asks the handler, answers. Returns the
-    /// bytes received after the request (the client's first frames).
+    /// bytes received after the request (the client's first frames) and
+    /// what the connection keeps of the request and the answer.
     fn upgrade(
         &self,
         transport: &mut Transport,
         peer: SocketAddr,
         deadline: StdInstant,
-    ) -> Result<Vec<u8>, UpgradeError> {
+    ) -> Result<(Vec<u8>, Upgraded), UpgradeError> {
         let limits = self.config.handshake_limits;
         let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 1024];
@@ -855,6 +932,7 @@ impl Inner {
                 Accept::Upgrade {
                     subprotocol,
                     headers,
+                    ..
                 } => {
                     let extra: Vec<(&str, &[u8])> = headers
                         .iter()
@@ -889,11 +967,21 @@ impl Inner {
             };
             transport.write_all(&out[..written])?;
             transport.flush()?;
-            if let Accept::Reject { status, .. } = decision {
-                return Err(UpgradeError::Rejected(status));
-            }
+            let upgraded = match decision {
+                Accept::Reject { status, .. } => return Err(UpgradeError::Rejected(status)),
+                Accept::Upgrade {
+                    subprotocol,
+                    context,
+                    ..
+                } => Upgraded {
+                    path: request.path().into(),
+                    query: request.query().map(Into::into),
+                    subprotocol: subprotocol.map(String::into_boxed_str),
+                    context: context.0,
+                },
+            };
             // Usually nothing (no allocation): the client waits for the 101.
-            return Ok(buf.split_off(consumed));
+            return Ok((buf.split_off(consumed), upgraded));
         }
     }
 

@@ -815,6 +815,10 @@ fn plain_http_request_gets_426() {
     });
 }
 
+/// What `accept_hook_rejects_and_chooses_subprotocols` attaches.
+#[derive(Debug, PartialEq)]
+struct Room(String);
+
 #[test]
 fn accept_hook_rejects_and_chooses_subprotocols() {
     bounded(20, || {
@@ -829,7 +833,10 @@ fn accept_hook_rejects_and_chooses_subprotocols() {
                 return Accept::reject(400, "wrong query, origin or token");
             }
             let chosen = request.subprotocols().find(|p| *p == "chat");
-            let accept = Accept::upgrade().with_header("X-Served-By", "snowsocket");
+            let room = Room(request.query().unwrap_or_default().replace("room=", ""));
+            let accept = Accept::upgrade()
+                .with_header("X-Served-By", "snowsocket")
+                .with_context(room);
             match chosen {
                 Some(p) => accept.with_subprotocol(p),
                 None => accept,
@@ -855,6 +862,12 @@ fn accept_hook_rejects_and_chooses_subprotocols() {
             .header("X-Token", "abc");
         let mut client = client::connect(&format!("{base}/room?room=1"), config.clone()).unwrap();
         assert_eq!(client.subprotocol(), Some("chat"));
+        // What the hook decided stays with the connection.
+        let conn = events.connection();
+        assert_eq!((conn.path(), conn.query()), ("/room", Some("room=1")));
+        assert_eq!(conn.subprotocol(), Some("chat"));
+        assert_eq!(conn.context::<Room>(), Some(&Room("1".into())));
+        assert_eq!(conn.context::<String>(), None);
         // The hook saw the query, the Origin and the header: without them
         // it refuses.
         let refused = client::connect(&format!("{base}/room"), config);
