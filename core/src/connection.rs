@@ -11,7 +11,7 @@ use rand_core::RngCore;
 use crate::buffer::MessageBuffer;
 use crate::close::{self, CloseCode};
 use crate::error::{InsufficientSizeError, ProtocolError};
-use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{saturating_usize, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
 
@@ -570,7 +570,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         }
         if header.payload_len > self.config.max_frame_size as u64 {
             return Err(ProtocolError::FrameTooLarge {
-                len: header.payload_len,
+                len: saturating_usize(header.payload_len),
                 max: self.config.max_frame_size,
             });
         }

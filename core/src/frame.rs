@@ -80,6 +80,11 @@ impl fmt::Display for OpCode {
     }
 }
 
+/// `n` as a `usize`, saturated (a declared length carried by an error).
+pub(crate) fn saturating_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 /// The largest control-frame payload (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
@@ -143,7 +148,9 @@ impl FrameHeader {
         // extended length, which is why it waits for those bytes: the same
         // input gives the same error however it arrives.
         if opcode.is_control() && usize::from(len7) > MAX_CONTROL_PAYLOAD {
-            return Err(ProtocolError::ControlFrameTooLong(payload_len));
+            return Err(ProtocolError::ControlFrameTooLong(saturating_usize(
+                payload_len,
+            )));
         }
         if payload_len >> 63 != 0 {
             return Err(ProtocolError::InvalidPayloadLength);
