@@ -291,7 +291,21 @@ enum State {
     Replying,
     /// We failed the connection; our Close is queued.
     Failing(Error),
+    /// We failed the connection after our Close had gone out, or with an
+    /// error that sends none: closed, as `Closed`, remembering why.
+    Failed(Error),
     /// Nothing more will be sent or received.
+    Closed,
+}
+
+/// Why an internal step stopped. The error itself is kept in the state
+/// rather than returned through every layer: `Stop` fits in a register, an
+/// [`Error`] does not (on a 32-bit target each layer would copy it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stop {
+    /// The step failed the connection: the error is in `state`.
+    Failed,
+    /// The connection had already failed: [`Error::Closed`].
     Closed,
 }
 
@@ -390,7 +404,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// the connection failed (or replied to a Close) and its last frame was
     /// handed out by [`Connection::poll_transmit`]. Close the transport then.
     pub const fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Closed | State::Failed(_))
     }
 
     /// Whether frames are waiting for [`Connection::poll_transmit`].
@@ -443,7 +457,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         input: &'a mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<Event<'a>>), Error> {
-        let (consumed, raw) = self.read_raw(input, now)?;
+        let (consumed, raw) = self.read_raw(input, now).map_err(|s| self.error(s))?;
         let input: &'a [u8] = input;
         let event = match raw {
             None => None,
@@ -452,7 +466,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             Some(RawEvent::Text(Source::Input(range))) => {
                 match core::str::from_utf8(input.get(range).unwrap_or_default()) {
                     Ok(text) => Some(Event::Text(text)),
-                    Err(_) => return Err(self.fail_invalid_utf8()),
+                    Err(_) => {
+                        let stop = self.fail_invalid_utf8();
+                        return Err(self.error(stop));
+                    }
                 }
             }
             Some(raw) => Some(self.materialize(raw, input)),
@@ -462,8 +479,16 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Fails the connection for invalid UTF-8 found by a caller of
     /// [`Connection::read_raw`] in a message that arrived whole.
-    pub(crate) fn fail_invalid_utf8(&mut self) -> Error {
+    pub(crate) fn fail_invalid_utf8(&mut self) -> Stop {
         self.fail(ProtocolError::InvalidUtf8.into())
+    }
+
+    /// The error an internal step that stopped with `stop` stands for.
+    pub(crate) fn error(&self, stop: Stop) -> Error {
+        match (stop, self.state) {
+            (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
+            _ => Error::Closed,
+        }
     }
 
     /// The read loop, returning where the event's payload lives rather than
@@ -473,13 +498,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         &mut self,
         input: &mut [u8],
         now: Instant,
-    ) -> Result<(usize, Option<RawEvent>), Error> {
+    ) -> Result<(usize, Option<RawEvent>), Stop> {
         match self.state {
             // The caller already had the failure; nothing more is read.
-            State::Failing(_) => return Err(Error::Closed),
+            State::Failing(_) => return Err(Stop::Closed),
             // After the close handshake (or a failure whose Close went out)
             // anything the peer still sends is discarded.
-            State::Closed => return Ok((input.len(), None)),
+            State::Closed | State::Failed(_) => return Ok((input.len(), None)),
             State::Open | State::CloseSent { .. } | State::Replying => {}
         }
         let mut pos = 0;
@@ -616,7 +641,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
-    fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Error> {
+    fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Stop> {
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
             return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
@@ -651,7 +676,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// A frame's payload is complete: finish a message or act on a control
     /// frame.
     #[inline(never)]
-    fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Error> {
+    fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Stop> {
         match frame.opcode {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
@@ -683,7 +708,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         self.state = State::Replying;
                     }
                     State::CloseSent { .. } => self.state = State::Closed,
-                    State::Replying | State::Failing(_) | State::Closed => {}
+                    State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
                 Ok(Some(RawEvent::Close))
             }
@@ -734,8 +759,9 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 
     /// Fails the connection with `error`: queues the Close it calls for and
-    /// drops everything else that was pending. Returns `error`.
-    fn fail(&mut self, error: Error) -> Error {
+    /// drops everything else that was pending. The error is kept in the
+    /// state ([`Connection::error`]).
+    fn fail(&mut self, error: Error) -> Stop {
         let already_sent_close = matches!(self.state, State::CloseSent { .. });
         self.pending_pong = None;
         self.pending_ping = None;
@@ -756,10 +782,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             }
             _ => {
                 self.pending_close = None;
-                self.state = State::Closed;
+                self.state = State::Failed(error);
             }
         }
-        error
+        Stop::Failed
     }
 
     /// Queues a Close with `code` and `reason` (already at most 123 bytes),
@@ -855,7 +881,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 next
             }
             State::CloseSent { deadline } => Some(deadline),
-            State::Replying | State::Failing(_) | State::Closed => None,
+            State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => None,
         }
     }
 
@@ -863,6 +889,12 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
     /// or close handshake fails the connection, returned as the error.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.timeout(now).map_err(|s| self.error(s))
+    }
+
+    /// [`Connection::handle_timeout`], stopping with a [`Stop`].
+    #[inline(never)]
+    pub(crate) fn timeout(&mut self, now: Instant) -> Result<(), Stop> {
         match self.state {
             State::CloseSent { deadline } if now >= deadline => {
                 return Err(self.fail(Error::CloseTimeout));

@@ -23,7 +23,7 @@ use rand_core::RngCore;
 use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
 use crate::connection::{Config, Role};
-use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source};
+use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source, Stop};
 use crate::error::InsufficientSizeError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
@@ -300,7 +300,9 @@ where
             return match core::str::from_utf8(bytes) {
                 Ok(text) => Ok(Some(Message::Text(text))),
                 Err(_) => {
-                    let e = conn.fail_invalid_utf8();
+                    let stop = conn.fail_invalid_utf8();
+                    // Before the flush, which may close the connection.
+                    let e = conn.error(stop);
                     let _ = flush(conn, io, tx);
                     Err(DriverError::Connection(e))
                 }
@@ -375,8 +377,8 @@ where
     fn next_raw(&mut self) -> Result<(RawEvent, usize), DriverError<T::Error>> {
         loop {
             let now = self.clock.now();
-            if let Err(e) = self.conn.handle_timeout(now) {
-                return Err(self.fail_with(e));
+            if let Err(stop) = self.conn.timeout(now) {
+                return Err(self.fail_with(stop));
             }
             if self.rx_start < self.rx_end || self.conn.is_open() {
                 let base = self.rx_start;
@@ -388,7 +390,7 @@ where
                             return Ok((event, base));
                         }
                     }
-                    Err(e) => return Err(self.fail_with(e)),
+                    Err(stop) => return Err(self.fail_with(stop)),
                 }
             }
             flush(&mut self.conn, &mut self.io, self.tx)?;
@@ -443,7 +445,9 @@ where
     }
 
     /// Sends the Close a failure queued (best effort) and returns the error.
-    fn fail_with(&mut self, e: Error) -> DriverError<T::Error> {
+    fn fail_with(&mut self, stop: Stop) -> DriverError<T::Error> {
+        // Read before the flush, which closes a failed connection.
+        let e = self.conn.error(stop);
         let _ = flush(&mut self.conn, &mut self.io, self.tx);
         DriverError::Connection(e)
     }
@@ -460,7 +464,8 @@ where
                 match core::str::from_utf8(input.get(range).unwrap_or_default()) {
                     Ok(text) => Ok(Event::Text(text)),
                     Err(_) => {
-                        let e = conn.fail_invalid_utf8();
+                        let stop = conn.fail_invalid_utf8();
+                        let e = conn.error(stop);
                         let _ = flush(conn, io, tx);
                         Err(DriverError::Connection(e))
                     }
