@@ -25,6 +25,44 @@ pub enum Role {
     Server,
 }
 
+/// How a [`Connection`] knows its role: at run time ([`Role`], one type for
+/// both ends) or when compiling ([`ServerSide`], [`ClientSide`]: the other
+/// end's masking and checks are then not in the program at all, which
+/// saves flash on a microcontroller). The blocking driver's
+/// [`WebSocket::accept`](crate::WebSocket::accept) and
+/// [`WebSocket::connect`](crate::WebSocket::connect) use the compile-time
+/// sides.
+pub trait Side: Copy + fmt::Debug {
+    /// The role.
+    fn role(self) -> Role;
+}
+
+impl Side for Role {
+    fn role(self) -> Role {
+        self
+    }
+}
+
+/// The server's [`Side`], fixed when compiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ServerSide;
+
+impl Side for ServerSide {
+    fn role(self) -> Role {
+        Role::Server
+    }
+}
+
+/// The client's [`Side`], fixed when compiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClientSide;
+
+impl Side for ClientSide {
+    fn role(self) -> Role {
+        Role::Client
+    }
+}
+
 /// Limits and timers of a connection. Every field has a documented default
 /// ([`Config::default`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,8 +294,8 @@ impl MessageKind {
 ///
 /// `B` is the storage for messages that do not arrive in one piece; `R`
 /// supplies client masking keys and heartbeat payloads.
-pub struct Connection<B, R> {
-    role: Role,
+pub struct Connection<B, R, S = Role> {
+    side: S,
     config: Config,
     rng: R,
     state: State,
@@ -362,12 +400,13 @@ pub(crate) enum Source {
     Buffer,
 }
 
-impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
-    /// A connection in `role`, open since `now` (the first heartbeat Ping is
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    /// A connection in `role` (a [`Role`], or a [`Side`] fixed when
+    /// compiling), open since `now` (the first heartbeat Ping is
     /// due one interval later).
-    pub fn new(role: Role, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
+    pub fn new(role: S, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
         Self {
-            role,
+            side: role,
             config,
             rng,
             state: State::Open,
@@ -386,8 +425,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 
     /// This end's role.
-    pub const fn role(&self) -> Role {
-        self.role
+    pub fn role(&self) -> Role {
+        self.side.role()
     }
 
     /// The configuration.
@@ -584,7 +623,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// else its own opcode.
     #[inline(never)]
     fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<bool, ProtocolError> {
-        match (self.role, header.mask.is_some()) {
+        match (self.role(), header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
@@ -930,11 +969,11 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// The number of bytes a frame with `payload_len` bytes of payload takes
     /// on the wire from this end (header, mask key, payload).
-    pub const fn frame_len(&self, payload_len: usize) -> usize {
+    pub fn frame_len(&self, payload_len: usize) -> usize {
         let header = FrameHeader {
             fin: true,
             opcode: OpCode::Binary,
-            mask: match self.role {
+            mask: match self.role() {
                 Role::Client => Some([0; 4]),
                 Role::Server => None,
             },
@@ -1076,7 +1115,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// A fresh masking key for a client, none for a server.
     fn mask_key(&mut self) -> Option<[u8; 4]> {
-        match self.role {
+        match self.role() {
             // As for the heartbeat payload: `next_u32`, not `fill_bytes`.
             Role::Client => Some(self.rng.next_u32().to_le_bytes()),
             Role::Server => None,
@@ -1084,10 +1123,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 }
 
-impl<B, R> fmt::Debug for Connection<B, R> {
+impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("role", &self.role)
+            .field("role", &self.side.role())
             .field("state", &self.state)
             .finish_non_exhaustive()
     }

@@ -22,7 +22,7 @@ use rand_core::RngCore;
 
 use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
-use crate::connection::{Config, Role};
+use crate::connection::{ClientSide, Config, Role, ServerSide, Side};
 use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source, Stop};
 use crate::error::InsufficientSizeError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
@@ -167,9 +167,9 @@ pub const MAX_HEADERS: usize = 64;
 /// outgoing frames (at least [`MIN_WRITE_BUFFER`]; larger messages are
 /// streamed through it in pieces), and the connection's message buffer
 /// holds messages that arrive in pieces.
-pub struct WebSocket<'buf, T, B, R, C> {
+pub struct WebSocket<'buf, T, B, R, C, S = Role> {
     io: T,
-    conn: Connection<B, R>,
+    conn: Connection<B, R, S>,
     clock: C,
     rx: &'buf mut [u8],
     rx_start: usize,
@@ -177,18 +177,19 @@ pub struct WebSocket<'buf, T, B, R, C> {
     tx: &'buf mut [u8],
 }
 
-impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C>
+impl<'buf, T, B, R, C, S> WebSocket<'buf, T, B, R, C, S>
 where
     T: Read + Write,
     B: MessageBuffer,
     R: RngCore,
     C: Clock,
+    S: Side,
 {
     /// Drives `conn` (whose opening handshake is done) over `io`.
     /// `read[..pending]` holds bytes already received after the handshake.
     pub fn new(
         io: T,
-        conn: Connection<B, R>,
+        conn: Connection<B, R, S>,
         clock: C,
         read: &'buf mut [u8],
         pending: usize,
@@ -203,7 +204,7 @@ where
     /// connection once more.)
     fn with_pending(
         io: T,
-        conn: Connection<B, R>,
+        conn: Connection<B, R, S>,
         clock: C,
         read: &'buf mut [u8],
         start: usize,
@@ -233,7 +234,7 @@ where
     }
 
     /// The underlying connection.
-    pub const fn connection(&self) -> &Connection<B, R> {
+    pub const fn connection(&self) -> &Connection<B, R, S> {
         &self.conn
     }
 
@@ -476,7 +477,7 @@ where
     }
 }
 
-impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C>
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ServerSide>
 where
     T: Read + Write,
     B: MessageBuffer,
@@ -554,10 +555,18 @@ where
             return Err(DriverError::Rejected { status });
         }
         let now = clock.now();
-        let conn = Connection::new(Role::Server, config, message_buf, rng, now);
+        let conn = Connection::new(ServerSide, config, message_buf, rng, now);
         Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)
     }
+}
 
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ClientSide>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+{
     /// Client side: sends the upgrade `request`, checks the server's answer
     /// (status 101, the accept key, the subprotocol) and returns the open
     /// WebSocket and the subprotocol the server chose (an index into
@@ -606,7 +615,7 @@ where
             filled += read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline)?;
         };
         let now = clock.now();
-        let conn = Connection::new(Role::Client, config, message_buf, rng, now);
+        let conn = Connection::new(ClientSide, config, message_buf, rng, now);
         Ok((
             Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)?,
             chosen,
@@ -636,7 +645,7 @@ fn read_handshake<T: Read, C: Clock>(
     }
 }
 
-impl<T, B, R, C> fmt::Debug for WebSocket<'_, T, B, R, C> {
+impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
             .field("conn", &self.conn)
@@ -664,8 +673,8 @@ fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T
 
 /// Writes the queued control frames (pongs, heartbeat pings, close), then
 /// flushes the transport if anything was written.
-fn flush<T: Write, B: MessageBuffer, R: RngCore>(
-    conn: &mut Connection<B, R>,
+fn flush<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
+    conn: &mut Connection<B, R, S>,
     io: &mut T,
     tx: &mut [u8],
 ) -> Result<(), DriverError<T::Error>> {
