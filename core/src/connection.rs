@@ -519,7 +519,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Fails the connection for invalid UTF-8 found by a caller of
     /// [`Connection::read_raw`] in a message that arrived whole.
     pub(crate) fn fail_invalid_utf8(&mut self) -> Stop {
-        self.fail(ProtocolError::InvalidUtf8.into())
+        self.fail_protocol(ProtocolError::InvalidUtf8)
     }
 
     /// The error an internal step that stopped with `stop` stands for.
@@ -552,13 +552,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 Rx::Done => return Ok((input.len(), None)),
                 Rx::Header => {
                     let decoded =
-                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail(e.into()))?;
+                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail_protocol(e))?;
                     let Some((header, used)) = decoded else {
                         return Ok((pos, None));
                     };
                     let text = self
                         .check_header(&header, now)
-                        .map_err(|e| self.fail(e.into()))?;
+                        .map_err(|e| self.fail_protocol(e))?;
                     pos += used;
                     self.rx = Rx::Payload {
                         frame: Frame {
@@ -683,10 +683,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Stop> {
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
-            return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
+            return Err(self.fail_protocol(ProtocolError::MessageTooLarge { max }));
         }
         if text && !self.check_utf8() {
-            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+            return Err(self.fail_protocol(ProtocolError::InvalidUtf8));
         }
         Ok(())
     }
@@ -736,7 +736,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             OpCode::Close => {
                 let parsed = close::parse_close_payload(&self.control_buf)
                     .map(|c| c.map(|(code, _)| code))
-                    .map_err(|e| self.fail(ProtocolError::from(e).into()))?;
+                    .map_err(|e| self.fail_protocol(e.into()))?;
                 self.rx = Rx::Done;
                 self.message = None;
                 match self.state {
@@ -757,7 +757,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 }
                 // The last frame of a message that was copied into the buffer.
                 if frame.text && self.utf8_checked != self.message_buf.len() {
-                    return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+                    return Err(self.fail_protocol(ProtocolError::InvalidUtf8));
                 }
                 let event = data_event(frame.text, Source::Buffer);
                 self.message = None;
@@ -795,6 +795,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 _ => None,
             }),
         }
+    }
+
+    /// [`Connection::fail`] for a protocol error (converted here, once).
+    fn fail_protocol(&mut self, error: ProtocolError) -> Stop {
+        self.fail(Error::Protocol(error))
     }
 
     /// Fails the connection with `error`: queues the Close it calls for and

@@ -588,7 +588,8 @@ where
         } = parts;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let key = handshake::generate_key(&mut rng);
-        let n = handshake::write_request(write_buf, request, &key).map_err(DriverError::Request)?;
+        let n = handshake::write_generated_request(write_buf, request, &key)
+            .map_err(DriverError::Request)?;
         send_all(&mut io, &write_buf[..n])?;
         let mut filled = 0;
         let (consumed, chosen) = loop {

@@ -77,6 +77,7 @@ use crate::texts::{total_len, Texts};
 mod client;
 mod server;
 
+pub(crate) use client::write_generated_request;
 pub use client::{generate_key, parse_response, write_request, ClientRequest, Response};
 pub use server::{parse_request, write_accept, write_reject, Request, Subprotocols};
 
