@@ -415,7 +415,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             message_buf,
             utf8_checked: 0,
             control_buf: heapless::Vec::new(),
-            next_ping: config.ping_interval.map(|i| now + i),
+            next_ping: config.ping_interval.as_ref().map(|i| now.after(i)),
             awaiting_pong: None,
             pending_pong: None,
             pending_ping: None,
@@ -670,7 +670,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     self.message = Some(Assembly {
                         kind,
                         fragments: 1,
-                        deadline: self.config.fragment_timeout.map(|t| now + t),
+                        deadline: self.config.fragment_timeout.as_ref().map(|t| now.after(t)),
                     });
                 }
                 Ok(kind == MessageKind::Text)
@@ -958,14 +958,14 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
         if let (Some(due), Some(interval)) = (self.next_ping, self.config.ping_interval) {
             if now >= due {
-                self.next_ping = Some(now + interval);
+                self.next_ping = Some(now.after(&interval));
                 if self.awaiting_pong.is_none() {
                     // `next_u32`: the bytes `fill_bytes` gives for 4 bytes
                     // with rand_core's helpers, and an RNG need not link
                     // its `fill_bytes` for them.
                     let payload = self.rng.next_u32().to_le_bytes();
                     self.pending_ping = Some(payload);
-                    self.awaiting_pong = Some((payload, now + self.config.pong_timeout));
+                    self.awaiting_pong = Some((payload, now.after(&self.config.pong_timeout)));
                 }
             }
         }
@@ -1087,7 +1087,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.pending_ping = None;
         self.awaiting_pong = None;
         self.state = State::CloseSent {
-            deadline: now + self.config.close_timeout,
+            deadline: now.after(&self.config.close_timeout),
         };
         Ok(())
     }
