@@ -429,6 +429,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.side.role()
     }
 
+    /// This end's [`Side`].
+    pub(crate) fn side(&self) -> S {
+        self.side
+    }
+
     /// The configuration.
     pub const fn config(&self) -> &Config {
         &self.config
@@ -580,7 +585,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     let available = input.len() - pos;
                     let take = remaining.min(available);
                     let chunk_range = pos..pos + take;
-                    if let Some(key) = frame.mask {
+                    // Only a server unmasks (check_header refused masked
+                    // frames sent to a client): with a side fixed when
+                    // compiling, the other side's code is not linked.
+                    if let (Role::Server, Some(key)) = (self.role(), frame.mask) {
                         apply_mask(&mut input[chunk_range.clone()], key, received);
                     }
                     pos += take;

@@ -325,7 +325,7 @@ where
     /// buffer are streamed through it.
     pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
         let header = self.conn.message_header(kind, payload.len())?;
-        write_frame(&mut self.io, self.tx, header, payload)?;
+        write_frame(&mut self.io, self.tx, self.conn.side(), header, payload)?;
         self.io.flush().map_err(DriverError::Io)
     }
 
@@ -337,7 +337,7 @@ where
         fin: bool,
     ) -> Result<(), DriverError<T::Error>> {
         let header = self.conn.fragment_header(kind, payload.len(), fin)?;
-        write_frame(&mut self.io, self.tx, header, payload)?;
+        write_frame(&mut self.io, self.tx, self.conn.side(), header, payload)?;
         self.io.flush().map_err(DriverError::Io)
     }
 
@@ -680,8 +680,9 @@ fn flush<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
     tx: &mut [u8],
 ) -> Result<(), DriverError<T::Error>> {
     let mut wrote = false;
+    let side = conn.side();
     while let Some((header, payload)) = conn.next_control() {
-        write_frame(io, tx, header, payload)?;
+        write_frame(io, tx, side, header, payload)?;
         wrote = true;
         if conn.control_sent(header.opcode) {
             break;
@@ -698,12 +699,22 @@ fn flush<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
 /// pieces as it takes; a small frame is one write. Every frame the driver
 /// sends, data or control, takes this one path. The transport is not
 /// flushed.
-fn write_frame<T: Write>(
+fn write_frame<T: Write, S: Side>(
     io: &mut T,
     tx: &mut [u8],
+    side: S,
     header: FrameHeader,
     payload: &[u8],
 ) -> Result<(), DriverError<T::Error>> {
+    // Only a client masks: with a side fixed when compiling, the other
+    // side's code is not linked.
+    let header = FrameHeader {
+        mask: match side.role() {
+            Role::Client => header.mask,
+            Role::Server => None,
+        },
+        ..header
+    };
     let mut filled = header.encode(tx).map_err(DriverError::BufferTooSmall)?;
     let mut rest = payload;
     let mut offset = 0;
