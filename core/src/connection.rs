@@ -306,14 +306,14 @@ pub struct Connection<B, R, S = Role> {
     /// How many bytes of the text message in `message_buf` are known to
     /// be UTF-8 (all but an incomplete character at the end, if any).
     utf8_checked: usize,
-    control_buf: heapless::Vec<u8, MAX_CONTROL_PAYLOAD>,
+    control_buf: ControlPayload,
     /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
     next_ping: Option<Instant>,
     awaiting_pong: Option<([u8; 4], Instant)>,
     /// Control frames waiting for `poll_transmit`, sent in this order.
-    pending_pong: Option<heapless::Vec<u8, MAX_CONTROL_PAYLOAD>>,
+    pending_pong: Option<ControlPayload>,
     pending_ping: Option<[u8; 4]>,
-    pending_close: Option<heapless::Vec<u8, MAX_CONTROL_PAYLOAD>>,
+    pending_close: Option<ControlPayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
 }
@@ -335,6 +335,9 @@ enum State {
     /// Nothing more will be sent or received.
     Closed,
 }
+
+/// A control frame's payload (at most 125 bytes: a one-byte length).
+type ControlPayload = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
 
 /// Why an internal step stopped. The error itself is kept in the state
 /// rather than returned through every layer: `Stop` fits in a register, an
@@ -414,7 +417,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             message: None,
             message_buf,
             utf8_checked: 0,
-            control_buf: heapless::Vec::new(),
+            control_buf: ControlPayload::new(),
             next_ping: config.ping_interval.as_ref().map(|i| now.after(i)),
             awaiting_pong: None,
             pending_pong: None,
@@ -728,7 +731,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
                 if matches!(self.state, State::Open) {
-                    let pong = self.pending_pong.insert(heapless::Vec::new());
+                    let pong = self.pending_pong.insert(ControlPayload::new());
                     let _ = pong.extend_from_slice(&self.control_buf);
                 }
                 Ok(Some(RawEvent::Ping))
@@ -843,7 +846,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Queues a Close with `code` and `reason` (already at most 123 bytes),
     /// written in place.
     fn queue_close(&mut self, code: CloseCode, reason: &[u8]) {
-        let payload = self.pending_close.insert(heapless::Vec::new());
+        let payload = self.pending_close.insert(ControlPayload::new());
         let _ = payload.extend_from_slice(&code.0.to_be_bytes());
         let _ = payload.extend_from_slice(reason);
     }

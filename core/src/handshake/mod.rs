@@ -566,17 +566,13 @@ impl<'b> Scan<'b> {
                 }
                 *count = count.saturating_add(1);
             }
-            for token in list_elements(value) {
-                match i {
-                    name::UPGRADE => scan.upgrade_websocket |= eq_ignore_case(token, b"websocket"),
-                    name::CONNECTION => {
-                        scan.connection_upgrade |= eq_ignore_case(token, b"upgrade")
-                    }
-                    name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
-                    name::EXTENSIONS => scan.extension = true,
-                    _ => {}
-                }
-            }
+            for_each_element(value, |token| match i {
+                name::UPGRADE => scan.upgrade_websocket |= eq_ignore_case(token, b"websocket"),
+                name::CONNECTION => scan.connection_upgrade |= eq_ignore_case(token, b"upgrade"),
+                name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
+                name::EXTENSIONS => scan.extension = true,
+                _ => {}
+            });
             match i {
                 name::TRANSFER_ENCODING => scan.body = true,
                 name::CONTENT_LENGTH => scan.body |= value.trim_ascii() != b"0",
@@ -604,13 +600,24 @@ impl<'b> Scan<'b> {
 /// [`Scan::NAMES`], packed (the table [`Scan::new`] searches).
 static PACKED_NAMES: Texts<11, { total_len(&Scan::NAMES) }> = Texts::new(&Scan::NAMES);
 
-/// The elements of one comma-separated header value: trimmed of
-/// whitespace, empty elements skipped.
-fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+/// Calls `f` with each element of one comma-separated header value,
+/// trimmed of whitespace, empty elements skipped. A loop over `position`
+/// rather than `split().map().filter()`, whose iterator adapters cost
+/// flash.
+fn for_each_element(value: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut rest = value;
+    loop {
+        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        let (element, tail) = rest.split_at(end);
+        let element = element.trim_ascii();
+        if !element.is_empty() {
+            f(element);
+        }
+        match tail.split_first() {
+            Some((_, tail)) => rest = tail,
+            None => return,
+        }
+    }
 }
 
 /// The elements of a comma-separated header list over every header named
