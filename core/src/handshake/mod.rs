@@ -332,13 +332,21 @@ impl HandshakeError {
         w.put(b"\r\nConnection: ");
         w.put(connection);
         w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-        w.put_decimal(body.len());
+        // Without the `reasons` feature the length is a constant "0", and
+        // the decimal writer is not linked for it.
+        if cfg!(feature = "reasons") {
+            w.put_decimal(body.len());
+        } else {
+            w.put(b"0");
+        }
         w.put(if status == 405 {
             b"\r\nAllow: GET\r\n\r\n"
         } else {
             b"\r\n\r\n"
         });
-        w.put(body);
+        if cfg!(feature = "reasons") {
+            w.put(body);
+        }
         w.finish()
     }
 }
@@ -562,7 +570,7 @@ impl<'b> Scan<'b> {
             let value = header.value;
             if let (Some(count), Some(first)) = (scan.count.get_mut(i), scan.first.get_mut(i)) {
                 if *count == 0 {
-                    *first = value.trim_ascii();
+                    *first = trim_ows(value);
                 }
                 *count = count.saturating_add(1);
             }
@@ -575,7 +583,7 @@ impl<'b> Scan<'b> {
             });
             match i {
                 name::TRANSFER_ENCODING => scan.body = true,
-                name::CONTENT_LENGTH => scan.body |= value.trim_ascii() != b"0",
+                name::CONTENT_LENGTH => scan.body |= trim_ows(value) != b"0",
                 _ => {}
             }
         }
@@ -600,6 +608,19 @@ impl<'b> Scan<'b> {
 /// [`Scan::NAMES`], packed (the table [`Scan::new`] searches).
 static PACKED_NAMES: Texts<11, { total_len(&Scan::NAMES) }> = Texts::new(&Scan::NAMES);
 
+/// `s` without the optional whitespace (spaces and tabs, RFC 9110 §5.6.3)
+/// around it: all the whitespace a header value that httparse accepted
+/// can hold, so the same as `trim_ascii` there, in less code.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
 /// Calls `f` with each element of one comma-separated header value,
 /// trimmed of whitespace, empty elements skipped. A loop over `position`
 /// rather than `split().map().filter()`, whose iterator adapters cost
@@ -609,7 +630,7 @@ fn for_each_element(value: &[u8], mut f: impl FnMut(&[u8])) {
     loop {
         let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
         let (element, tail) = rest.split_at(end);
-        let element = element.trim_ascii();
+        let element = trim_ows(element);
         if !element.is_empty() {
             f(element);
         }
@@ -654,7 +675,7 @@ impl<'b> Iterator for Tokens<'_, 'b> {
                 }
             };
             let mut parts = rest.splitn(2, |&b| b == b',');
-            let element = parts.next().unwrap_or_default().trim_ascii();
+            let element = trim_ows(parts.next().unwrap_or_default());
             self.rest = parts.next();
             if !element.is_empty() {
                 return Some(element);

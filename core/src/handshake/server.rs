@@ -16,7 +16,8 @@ pub struct Request<'h, 'b> {
     target: &'b str,
     host: &'b str,
     origin: Option<&'b str>,
-    key: &'b str,
+    /// Checked to be base64 (ASCII) by `validate`.
+    key: &'b [u8],
     headers: &'h [Header<'b>],
 }
 
@@ -54,13 +55,14 @@ impl<'h, 'b> Request<'h, 'b> {
     }
 
     /// The `Sec-WebSocket-Key` header, trimmed: 24 base64 characters.
-    pub const fn key(&self) -> &'b str {
-        self.key
+    pub fn key(&self) -> &'b str {
+        // Base64, so ASCII: the conversion cannot fail.
+        core::str::from_utf8(self.key).unwrap_or_default()
     }
 
     /// The `Sec-WebSocket-Accept` value answering this request's key.
     pub fn accept_key(&self) -> [u8; 28] {
-        accept_key(self.key.as_bytes())
+        accept_key(self.key)
     }
 
     /// Every header of the request, in order.
@@ -196,7 +198,6 @@ fn validate<'h, 'b>(
     if !super::is_valid_key(key) {
         return Err(HandshakeError::InvalidKey);
     }
-    let key = core::str::from_utf8(key).map_err(|_| HandshakeError::InvalidKey)?;
     let origin = match scan.single(name::ORIGIN) {
         Single::Absent => None,
         Single::Many => return Err(HandshakeError::InvalidOrigin),
