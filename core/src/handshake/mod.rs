@@ -717,12 +717,12 @@ fn is_token(s: &[u8]) -> bool {
 /// obs-text; no CR, LF, NUL, other controls or DEL.
 fn is_field_value(v: &[u8]) -> bool {
     v.iter()
-        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80)
+        .all(|&b| b == b'\t' || matches!(b, 0x20..=0x7e) || b >= 0x80)
 }
 
 /// Visible ASCII only (no space, no controls): hosts and request targets.
 fn is_visible_ascii(v: &[u8]) -> bool {
-    v.iter().all(|&b| (0x21..=0x7e).contains(&b))
+    v.iter().all(|&b| matches!(b, 0x21..=0x7e))
 }
 
 /// Whether `key` is the padded base64 of exactly 16 bytes (canonical, as a
