@@ -135,7 +135,8 @@ impl FrameHeader {
         // The extended length, big-endian, if its bytes have arrived.
         let ext_bytes = rest.get(..ext);
         let payload_len = match ext_bytes {
-            Some(bytes) if ext > 0 => bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b)),
+            Some(&[a, b]) => u64::from(u16::from_be_bytes([a, b])),
+            Some(&[a, b, c, d, e, f, g, h]) => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
             _ => u64::from(len7),
         };
         if opcode.is_control() && !fin {

@@ -499,20 +499,54 @@ enum Single<'b> {
     Many,
 }
 
-/// The headers the handshake checks, as indexes into [`Scan::NAMES`].
+/// The headers the handshake checks, as indexes into a [`Scan`] and into
+/// the side's table ([`SERVER_NAMES`] or [`CLIENT_NAMES`]: each side links
+/// only the names it looks for). Both tables start with the names both
+/// sides check.
 mod name {
-    pub(super) const HOST: usize = 0;
-    pub(super) const UPGRADE: usize = 1;
-    pub(super) const CONNECTION: usize = 2;
-    pub(super) const VERSION: usize = 3;
-    pub(super) const KEY: usize = 4;
-    pub(super) const ORIGIN: usize = 5;
-    pub(super) const PROTOCOL: usize = 6;
+    pub(super) const UPGRADE: usize = 0;
+    pub(super) const CONNECTION: usize = 1;
+    pub(super) const PROTOCOL: usize = 2;
+    // The server's.
+    pub(super) const HOST: usize = 3;
+    pub(super) const VERSION: usize = 4;
+    pub(super) const KEY: usize = 5;
+    pub(super) const ORIGIN: usize = 6;
     pub(super) const TRANSFER_ENCODING: usize = 7;
     pub(super) const CONTENT_LENGTH: usize = 8;
-    pub(super) const ACCEPT: usize = 9;
-    pub(super) const EXTENSIONS: usize = 10;
+    // The client's.
+    pub(super) const ACCEPT: usize = 3;
+    pub(super) const EXTENSIONS: usize = 4;
 }
+
+/// The header names a server checks (see [`name`]).
+const SERVER: [&str; 9] = [
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Protocol",
+    "Host",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Key",
+    "Origin",
+    "Transfer-Encoding",
+    "Content-Length",
+];
+/// The header names a client checks (see [`name`]).
+const CLIENT: [&str; 5] = [
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Accept",
+    "Sec-WebSocket-Extensions",
+];
+
+/// [`SERVER`], packed.
+static SERVER_NAMES: Texts<9, { total_len(&SERVER) }> = Texts::new(&SERVER);
+/// [`CLIENT`], packed.
+static CLIENT_NAMES: Texts<5, { total_len(&CLIENT) }> = Texts::new(&CLIENT);
+
+/// The most names a [`Scan`] counts (the server's).
+const MAX_NAMES: usize = SERVER.len();
 
 /// What one pass over the headers found, for every header name either side
 /// of the handshake checks (names compare case-insensitively). One pass
@@ -520,9 +554,9 @@ mod name {
 /// keeps the parsers small.
 struct Scan<'b> {
     /// How many headers of each name (saturating).
-    count: [u8; Scan::NAMES.len()],
+    count: [u8; MAX_NAMES],
     /// The first value of each name, trimmed of whitespace.
-    first: [&'b [u8]; Scan::NAMES.len()],
+    first: [&'b [u8]; MAX_NAMES],
     /// `websocket` is an element of an `Upgrade` list (any case).
     upgrade_websocket: bool,
     /// `upgrade` is an element of a `Connection` list (any case).
@@ -536,24 +570,12 @@ struct Scan<'b> {
 }
 
 impl<'b> Scan<'b> {
-    const NAMES: [&'static str; 11] = [
-        "Host",
-        "Upgrade",
-        "Connection",
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Key",
-        "Origin",
-        "Sec-WebSocket-Protocol",
-        "Transfer-Encoding",
-        "Content-Length",
-        "Sec-WebSocket-Accept",
-        "Sec-WebSocket-Extensions",
-    ];
-
-    fn new(headers: &[Header<'b>]) -> Self {
+    /// Scans `headers` for the names one side checks: the server's
+    /// ([`SERVER`]) if `server`, else the client's ([`CLIENT`]).
+    fn new(headers: &[Header<'b>], server: bool) -> Self {
         let mut scan = Self {
-            count: [0; Self::NAMES.len()],
-            first: [&[]; Self::NAMES.len()],
+            count: [0; MAX_NAMES],
+            first: [&[]; MAX_NAMES],
             upgrade_websocket: false,
             connection_upgrade: false,
             invalid_subprotocol: false,
@@ -562,9 +584,15 @@ impl<'b> Scan<'b> {
         };
         for header in headers {
             let name = header.name.as_bytes();
-            let Some(i) =
-                (0..Self::NAMES.len()).find(|&i| eq_ignore_case(name, PACKED_NAMES.get(i)))
-            else {
+            let names = if server { SERVER.len() } else { CLIENT.len() };
+            let Some(i) = (0..names).find(|&i| {
+                let known = if server {
+                    SERVER_NAMES.get(i)
+                } else {
+                    CLIENT_NAMES.get(i)
+                };
+                eq_ignore_case(name, known)
+            }) else {
                 continue;
             };
             let value = header.value;
@@ -574,28 +602,33 @@ impl<'b> Scan<'b> {
                 }
                 *count = count.saturating_add(1);
             }
-            for_each_element(value, |token| match i {
-                name::UPGRADE => scan.upgrade_websocket |= eq_ignore_case(token, b"websocket"),
-                name::CONNECTION => scan.connection_upgrade |= eq_ignore_case(token, b"upgrade"),
-                name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
-                name::EXTENSIONS => scan.extension = true,
+            for_each_element(value, |token| match (server, i) {
+                (_, name::UPGRADE) => {
+                    scan.upgrade_websocket |= eq_ignore_case(token, b"websocket");
+                }
+                (_, name::CONNECTION) => {
+                    scan.connection_upgrade |= eq_ignore_case(token, b"upgrade");
+                }
+                (_, name::PROTOCOL) => scan.invalid_subprotocol |= !is_token(token),
+                (false, name::EXTENSIONS) => scan.extension = true,
                 _ => {}
             });
-            match i {
-                name::TRANSFER_ENCODING => scan.body = true,
-                name::CONTENT_LENGTH => scan.body |= trim_ows(value) != b"0",
+            match (server, i) {
+                (true, name::TRANSFER_ENCODING) => scan.body = true,
+                (true, name::CONTENT_LENGTH) => scan.body |= trim_ows(value) != b"0",
                 _ => {}
             }
         }
         scan
     }
 
-    /// Whether any header is named `NAMES[i]`.
+    /// Whether any header has the name of index `i` (see [`name`]).
     fn has(&self, i: usize) -> bool {
         self.count.get(i).is_some_and(|&c| c > 0)
     }
 
-    /// The header named `NAMES[i]` that must appear at most once (trimmed).
+    /// The header with the name of index `i` (see [`name`]), which must
+    /// appear at most once (trimmed).
     fn single(&self, i: usize) -> Single<'b> {
         match (self.count.get(i), self.first.get(i)) {
             (Some(1), Some(value)) => Single::One(value),
@@ -604,9 +637,6 @@ impl<'b> Scan<'b> {
         }
     }
 }
-
-/// [`Scan::NAMES`], packed (the table [`Scan::new`] searches).
-static PACKED_NAMES: Texts<11, { total_len(&Scan::NAMES) }> = Texts::new(&Scan::NAMES);
 
 /// `s` without the optional whitespace (spaces and tabs, RFC 9110 §5.6.3)
 /// around it: all the whitespace a header value that httparse accepted

@@ -165,7 +165,7 @@ fn validate<'h, 'b>(
     if version != Some(1) {
         return Err(HandshakeError::NotHttp11);
     }
-    let scan = Scan::new(headers);
+    let scan = Scan::new(headers, true);
     if !scan.has(name::UPGRADE) {
         return Err(HandshakeError::NotUpgrade);
     }
