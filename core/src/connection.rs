@@ -612,11 +612,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         self.append(&input[chunk_range], frame.text)?;
                     }
                     if remaining > 0 {
-                        self.rx = Rx::Payload {
-                            frame,
-                            remaining,
-                            received: received + take,
-                        };
+                        // Only the counts change (`self.rx` is still this
+                        // frame's: `append` fails the connection only
+                        // with an error, returned above).
+                        if let Rx::Payload {
+                            remaining: r,
+                            received: done,
+                            ..
+                        } = &mut self.rx
+                        {
+                            *r = remaining;
+                            *done = received + take;
+                        }
                         return Ok((pos, None));
                     }
                     self.rx = Rx::Header;
@@ -649,6 +656,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 max: self.config.max_frame_size,
             });
         }
+        // At most `max_frame_size`, so it fits.
+        let len = header.payload_len as usize;
         let max_message = self.max_message_size();
         match (header.opcode, &mut self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
@@ -659,15 +668,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         max: self.config.max_fragments,
                     });
                 }
-                let total = (self.message_buf.len() as u64).saturating_add(header.payload_len);
-                if total > max_message as u64 {
-                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                match self.message_buf.len().checked_add(len) {
+                    Some(total) if total <= max_message => {}
+                    _ => return Err(ProtocolError::MessageTooLarge { max: max_message }),
                 }
                 Ok(assembly.kind == MessageKind::Text)
             }
             (_, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (opcode, None) => {
-                if header.payload_len > max_message as u64 {
+                if len > max_message {
                     return Err(ProtocolError::MessageTooLarge { max: max_message });
                 }
                 let kind = if opcode == OpCode::Text {
