@@ -230,7 +230,7 @@ pub fn parse_response<'h, 'b>(
     if version != Some(1) {
         return Err(HandshakeError::NotHttp11);
     }
-    let scan = Scan::new(headers, false);
+    let scan = Scan::new::<false>(headers);
     if !scan.upgrade_websocket {
         return Err(HandshakeError::InvalidUpgrade);
     }

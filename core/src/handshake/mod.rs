@@ -94,6 +94,7 @@ pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// let accept = snowsocket_core::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
 /// assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
+#[inline(never)]
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key);
@@ -571,8 +572,9 @@ struct Scan<'b> {
 
 impl<'b> Scan<'b> {
     /// Scans `headers` for the names one side checks: the server's
-    /// ([`SERVER`]) if `server`, else the client's ([`CLIENT`]).
-    fn new(headers: &[Header<'b>], server: bool) -> Self {
+    /// ([`SERVER`]) if `IS_SERVER`, else the client's ([`CLIENT`]).
+    fn new<const IS_SERVER: bool>(headers: &[Header<'b>]) -> Self {
+        let server = IS_SERVER;
         let mut scan = Self {
             count: [0; MAX_NAMES],
             first: [&[]; MAX_NAMES],
