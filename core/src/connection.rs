@@ -754,9 +754,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 Ok(Some(RawEvent::Pong))
             }
             OpCode::Close => {
-                let parsed = close::parse_close_payload(&self.control_buf)
-                    .map(|c| c.map(|(code, _)| code))
-                    .map_err(|e| self.fail_protocol(e.into()))?;
+                let parsed = close::check_close_payload(&self.control_buf)
+                    .map_err(|e| self.fail_protocol(e))?;
                 self.rx = Rx::Done;
                 self.message = None;
                 match self.state {
