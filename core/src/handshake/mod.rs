@@ -332,13 +332,13 @@ impl HandshakeError {
         w.put(line);
         w.put(b"\r\nConnection: ");
         w.put(connection);
-        w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-        // Without the `reasons` feature the length is a constant "0", and
+        // Without the `reasons` feature the length is a constant 0, and
         // the decimal writer is not linked for it.
         if cfg!(feature = "reasons") {
+            w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
             w.put_decimal(body.len());
         } else {
-            w.put(b"0");
+            w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0");
         }
         w.put(if status == 405 {
             b"\r\nAllow: GET\r\n\r\n"
