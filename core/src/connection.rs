@@ -531,6 +531,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     }
 
     /// The error an internal step that stopped with `stop` stands for.
+    #[inline(never)]
     pub(crate) fn error(&self, stop: Stop) -> Error {
         match (stop, self.state) {
             (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
