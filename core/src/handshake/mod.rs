@@ -611,7 +611,9 @@ impl<'b> Scan<'b> {
                 (_, name::CONNECTION) => {
                     scan.connection_upgrade |= eq_ignore_case(token, b"upgrade");
                 }
-                (_, name::PROTOCOL) => scan.invalid_subprotocol |= !is_token(token),
+                // A client checks the one subprotocol chosen against those
+                // it offered instead.
+                (true, name::PROTOCOL) => scan.invalid_subprotocol |= !is_token(token),
                 (false, name::EXTENSIONS) => scan.extension = true,
                 _ => {}
             });
