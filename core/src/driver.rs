@@ -404,10 +404,8 @@ where
 
     /// Reads more bytes into `rx`, keeping unconsumed ones (at most a partial header).
     fn fill(&mut self) -> Result<(), DriverError<T::Error>> {
-        if self.rx_start == self.rx_end {
-            self.rx_start = 0;
-            self.rx_end = 0;
-        } else if self.rx_end == self.rx.len() {
+        // Nothing left (then this only rewinds), or no room left.
+        if self.rx_start == self.rx_end || self.rx_end == self.rx.len() {
             self.compact();
         }
         match self.io.read(&mut self.rx[self.rx_end..]) {
