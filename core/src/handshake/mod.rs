@@ -766,6 +766,7 @@ fn is_visible_ascii(v: &[u8]) -> bool {
 /// used): 21 characters of the standard alphabet, then one whose low four
 /// bits are zero (`A`, `Q`, `g` or `w`: the last two bits of the 16th byte
 /// followed by zero padding bits), then `==`.
+#[inline(never)]
 fn is_valid_key(key: &[u8]) -> bool {
     let [body @ .., last, b'=', b'='] = key else {
         return false;
