@@ -640,7 +640,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// state, and prepares for its payload. Returns whether it is a data
     /// frame of a text message: the kind of the message being assembled,
     /// else its own opcode.
-    #[inline(never)]
+    #[inline(always)]
     fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<bool, ProtocolError> {
         match (self.role(), header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),

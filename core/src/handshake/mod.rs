@@ -814,6 +814,7 @@ impl<'o> Writer<'o> {
         Self { out, len: 0 }
     }
 
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         let end = self.len.saturating_add(bytes.len());
         if let Some(dst) = self.out.get_mut(self.len..end) {
