@@ -735,7 +735,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
 
     /// A frame's payload is complete: finish a message or act on a control
     /// frame.
-    #[inline(never)]
+    #[inline]
     fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Stop> {
         match frame.opcode {
             OpCode::Ping => {
