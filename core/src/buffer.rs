@@ -55,6 +55,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> MessageBuffer for SliceBuffer<S> {
     fn max_len(&self) -> usize {
         self.storage.as_ref().len()
     }
+    #[inline(always)]
     fn as_slice(&self) -> &[u8] {
         self.storage.as_ref().get(..self.len).unwrap_or(&[])
     }

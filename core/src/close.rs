@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::error::ProtocolError;
+
 /// A close status code (RFC 6455 §7.4).
 ///
 /// A newtype over the wire value, with named constants for the registered
@@ -114,17 +116,37 @@ impl core::error::Error for ClosePayloadError {}
 /// Parses and validates a received close payload: `None` when it carries no
 /// code, else the code and the UTF-8 reason.
 pub fn parse_close_payload(payload: &[u8]) -> Result<Option<(CloseCode, &str)>, ClosePayloadError> {
+    match check_close_payload(payload) {
+        Ok(None) => Ok(None),
+        // Checked: the reason is UTF-8.
+        Ok(Some(code)) => Ok(Some((
+            code,
+            core::str::from_utf8(payload.get(2..).unwrap_or_default()).unwrap_or_default(),
+        ))),
+        Err(ProtocolError::InvalidCloseCode(None)) => Err(ClosePayloadError::OneByte),
+        Err(ProtocolError::InvalidCloseCode(Some(code))) => {
+            Err(ClosePayloadError::InvalidCode(code))
+        }
+        Err(_) => Err(ClosePayloadError::InvalidReason),
+    }
+}
+
+/// [`parse_close_payload`] as the connection checks a Close it received:
+/// the code only, and the [`ProtocolError`] to fail with (the same as
+/// `ProtocolError::from` the [`ClosePayloadError`]).
+pub(crate) fn check_close_payload(payload: &[u8]) -> Result<Option<CloseCode>, ProtocolError> {
     match payload {
         [] => Ok(None),
-        [_] => Err(ClosePayloadError::OneByte),
+        [_] => Err(ProtocolError::InvalidCloseCode(None)),
         [hi, lo, reason @ ..] => {
             let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
             if !code.is_valid_on_wire() {
-                return Err(ClosePayloadError::InvalidCode(code));
+                return Err(ProtocolError::InvalidCloseCode(Some(code)));
             }
-            let reason =
-                core::str::from_utf8(reason).map_err(|_| ClosePayloadError::InvalidReason)?;
-            Ok(Some((code, reason)))
+            match core::str::from_utf8(reason) {
+                Ok(_) => Ok(Some(code)),
+                Err(_) => Err(ProtocolError::InvalidUtf8),
+            }
         }
     }
 }

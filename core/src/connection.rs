@@ -11,7 +11,7 @@ use rand_core::RngCore;
 use crate::buffer::MessageBuffer;
 use crate::close::{self, CloseCode};
 use crate::error::{InsufficientSizeError, ProtocolError};
-use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{saturating_usize, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
 
@@ -23,6 +23,44 @@ pub enum Role {
     Client,
     /// The end that accepted it.
     Server,
+}
+
+/// How a [`Connection`] knows its role: at run time ([`Role`], one type for
+/// both ends) or when compiling ([`ServerSide`], [`ClientSide`]: the other
+/// end's masking and checks are then not in the program at all, which
+/// saves flash on a microcontroller). The blocking driver's
+/// [`WebSocket::accept`](crate::WebSocket::accept) and
+/// [`WebSocket::connect`](crate::WebSocket::connect) use the compile-time
+/// sides.
+pub trait Side: Copy + fmt::Debug {
+    /// The role.
+    fn role(self) -> Role;
+}
+
+impl Side for Role {
+    fn role(self) -> Role {
+        self
+    }
+}
+
+/// The server's [`Side`], fixed when compiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ServerSide;
+
+impl Side for ServerSide {
+    fn role(self) -> Role {
+        Role::Server
+    }
+}
+
+/// The client's [`Side`], fixed when compiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClientSide;
+
+impl Side for ClientSide {
+    fn role(self) -> Role {
+        Role::Client
+    }
 }
 
 /// Limits and timers of a connection. Every field has a documented default
@@ -256,8 +294,8 @@ impl MessageKind {
 ///
 /// `B` is the storage for messages that do not arrive in one piece; `R`
 /// supplies client masking keys and heartbeat payloads.
-pub struct Connection<B, R> {
-    role: Role,
+pub struct Connection<B, R, S = Role> {
+    side: S,
     config: Config,
     rng: R,
     state: State,
@@ -268,14 +306,14 @@ pub struct Connection<B, R> {
     /// How many bytes of the text message in `message_buf` are known to
     /// be UTF-8 (all but an incomplete character at the end, if any).
     utf8_checked: usize,
-    control_buf: heapless::Vec<u8, MAX_CONTROL_PAYLOAD>,
+    control_buf: ControlPayload,
     /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
     next_ping: Option<Instant>,
     awaiting_pong: Option<([u8; 4], Instant)>,
     /// Control frames waiting for `poll_transmit`, sent in this order.
-    pending_pong: Option<heapless::Vec<u8, MAX_CONTROL_PAYLOAD>>,
+    pending_pong: Option<ControlPayload>,
     pending_ping: Option<[u8; 4]>,
-    pending_close: Option<heapless::Vec<u8, MAX_CONTROL_PAYLOAD>>,
+    pending_close: Option<ControlPayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
 }
@@ -291,7 +329,24 @@ enum State {
     Replying,
     /// We failed the connection; our Close is queued.
     Failing(Error),
+    /// We failed the connection after our Close had gone out, or with an
+    /// error that sends none: closed, as `Closed`, remembering why.
+    Failed(Error),
     /// Nothing more will be sent or received.
+    Closed,
+}
+
+/// A control frame's payload (at most 125 bytes: a one-byte length).
+type ControlPayload = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
+
+/// Why an internal step stopped. The error itself is kept in the state
+/// rather than returned through every layer: `Stop` fits in a register, an
+/// [`Error`] does not (on a 32-bit target each layer would copy it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stop {
+    /// The step failed the connection: the error is in `state`.
+    Failed,
+    /// The connection had already failed: [`Error::Closed`].
     Closed,
 }
 
@@ -348,12 +403,13 @@ pub(crate) enum Source {
     Buffer,
 }
 
-impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
-    /// A connection in `role`, open since `now` (the first heartbeat Ping is
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    /// A connection in `role` (a [`Role`], or a [`Side`] fixed when
+    /// compiling), open since `now` (the first heartbeat Ping is
     /// due one interval later).
-    pub fn new(role: Role, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
+    pub fn new(role: S, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
         Self {
-            role,
+            side: role,
             config,
             rng,
             state: State::Open,
@@ -361,8 +417,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             message: None,
             message_buf,
             utf8_checked: 0,
-            control_buf: heapless::Vec::new(),
-            next_ping: config.ping_interval.map(|i| now + i),
+            control_buf: ControlPayload::new(),
+            next_ping: config.ping_interval.as_ref().map(|i| now.after(i)),
             awaiting_pong: None,
             pending_pong: None,
             pending_ping: None,
@@ -372,8 +428,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 
     /// This end's role.
-    pub const fn role(&self) -> Role {
-        self.role
+    pub fn role(&self) -> Role {
+        self.side.role()
+    }
+
+    /// This end's [`Side`].
+    pub(crate) fn side(&self) -> S {
+        self.side
     }
 
     /// The configuration.
@@ -390,7 +451,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// the connection failed (or replied to a Close) and its last frame was
     /// handed out by [`Connection::poll_transmit`]. Close the transport then.
     pub const fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Closed | State::Failed(_))
     }
 
     /// Whether frames are waiting for [`Connection::poll_transmit`].
@@ -443,7 +504,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         input: &'a mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<Event<'a>>), Error> {
-        let (consumed, raw) = self.read_raw(input, now)?;
+        let (consumed, raw) = self.read_raw(input, now).map_err(|s| self.error(s))?;
         let input: &'a [u8] = input;
         let event = match raw {
             None => None,
@@ -452,7 +513,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             Some(RawEvent::Text(Source::Input(range))) => {
                 match core::str::from_utf8(input.get(range).unwrap_or_default()) {
                     Ok(text) => Some(Event::Text(text)),
-                    Err(_) => return Err(self.fail_invalid_utf8()),
+                    Err(_) => {
+                        let stop = self.fail_invalid_utf8();
+                        return Err(self.error(stop));
+                    }
                 }
             }
             Some(raw) => Some(self.materialize(raw, input)),
@@ -462,8 +526,17 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Fails the connection for invalid UTF-8 found by a caller of
     /// [`Connection::read_raw`] in a message that arrived whole.
-    pub(crate) fn fail_invalid_utf8(&mut self) -> Error {
-        self.fail(ProtocolError::InvalidUtf8.into())
+    pub(crate) fn fail_invalid_utf8(&mut self) -> Stop {
+        self.fail_protocol(ProtocolError::InvalidUtf8)
+    }
+
+    /// The error an internal step that stopped with `stop` stands for.
+    #[inline(never)]
+    pub(crate) fn error(&self, stop: Stop) -> Error {
+        match (stop, self.state) {
+            (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
+            _ => Error::Closed,
+        }
     }
 
     /// The read loop, returning where the event's payload lives rather than
@@ -473,13 +546,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         &mut self,
         input: &mut [u8],
         now: Instant,
-    ) -> Result<(usize, Option<RawEvent>), Error> {
+    ) -> Result<(usize, Option<RawEvent>), Stop> {
         match self.state {
             // The caller already had the failure; nothing more is read.
-            State::Failing(_) => return Err(Error::Closed),
+            State::Failing(_) => return Err(Stop::Closed),
             // After the close handshake (or a failure whose Close went out)
             // anything the peer still sends is discarded.
-            State::Closed => return Ok((input.len(), None)),
+            State::Closed | State::Failed(_) => return Ok((input.len(), None)),
             State::Open | State::CloseSent { .. } | State::Replying => {}
         }
         let mut pos = 0;
@@ -488,13 +561,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 Rx::Done => return Ok((input.len(), None)),
                 Rx::Header => {
                     let decoded =
-                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail(e.into()))?;
+                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail_protocol(e))?;
                     let Some((header, used)) = decoded else {
                         return Ok((pos, None));
                     };
                     let text = self
                         .check_header(&header, now)
-                        .map_err(|e| self.fail(e.into()))?;
+                        .map_err(|e| self.fail_protocol(e))?;
                     pos += used;
                     self.rx = Rx::Payload {
                         frame: Frame {
@@ -516,7 +589,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     let available = input.len() - pos;
                     let take = remaining.min(available);
                     let chunk_range = pos..pos + take;
-                    if let Some(key) = frame.mask {
+                    // Only a server unmasks (check_header refused masked
+                    // frames sent to a client): with a side fixed when
+                    // compiling, the other side's code is not linked.
+                    if let (Role::Server, Some(key)) = (self.role(), frame.mask) {
                         apply_mask(&mut input[chunk_range.clone()], key, received);
                     }
                     pos += take;
@@ -537,11 +613,18 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         self.append(&input[chunk_range], frame.text)?;
                     }
                     if remaining > 0 {
-                        self.rx = Rx::Payload {
-                            frame,
-                            remaining,
-                            received: received + take,
-                        };
+                        // Only the counts change (`self.rx` is still this
+                        // frame's: `append` fails the connection only
+                        // with an error, returned above).
+                        if let Rx::Payload {
+                            remaining: r,
+                            received: done,
+                            ..
+                        } = &mut self.rx
+                        {
+                            *r = remaining;
+                            *done = received + take;
+                        }
                         return Ok((pos, None));
                     }
                     self.rx = Rx::Header;
@@ -557,9 +640,9 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// state, and prepares for its payload. Returns whether it is a data
     /// frame of a text message: the kind of the message being assembled,
     /// else its own opcode.
-    #[inline(never)]
+    #[inline(always)]
     fn check_header(&mut self, header: &FrameHeader, now: Instant) -> Result<bool, ProtocolError> {
-        match (self.role, header.mask.is_some()) {
+        match (self.role(), header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
@@ -570,10 +653,12 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         }
         if header.payload_len > self.config.max_frame_size as u64 {
             return Err(ProtocolError::FrameTooLarge {
-                len: header.payload_len,
+                len: saturating_usize(header.payload_len),
                 max: self.config.max_frame_size,
             });
         }
+        // At most `max_frame_size`, so it fits.
+        let len = header.payload_len as usize;
         let max_message = self.max_message_size();
         match (header.opcode, &mut self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
@@ -584,15 +669,15 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         max: self.config.max_fragments,
                     });
                 }
-                let total = (self.message_buf.len() as u64).saturating_add(header.payload_len);
-                if total > max_message as u64 {
-                    return Err(ProtocolError::MessageTooLarge { max: max_message });
+                match self.message_buf.len().checked_add(len) {
+                    Some(total) if total <= max_message => {}
+                    _ => return Err(ProtocolError::MessageTooLarge { max: max_message }),
                 }
                 Ok(assembly.kind == MessageKind::Text)
             }
             (_, Some(_)) => Err(ProtocolError::ExpectedContinuation),
             (opcode, None) => {
-                if header.payload_len > max_message as u64 {
+                if len > max_message {
                     return Err(ProtocolError::MessageTooLarge { max: max_message });
                 }
                 let kind = if opcode == OpCode::Text {
@@ -606,7 +691,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                     self.message = Some(Assembly {
                         kind,
                         fragments: 1,
-                        deadline: self.config.fragment_timeout.map(|t| now + t),
+                        deadline: self.config.fragment_timeout.as_ref().map(|t| now.after(t)),
                     });
                 }
                 Ok(kind == MessageKind::Text)
@@ -616,13 +701,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
-    fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Error> {
+    fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Stop> {
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
-            return Err(self.fail(ProtocolError::MessageTooLarge { max }.into()));
+            return Err(self.fail_protocol(ProtocolError::MessageTooLarge { max }));
         }
         if text && !self.check_utf8() {
-            return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+            return Err(self.fail_protocol(ProtocolError::InvalidUtf8));
         }
         Ok(())
     }
@@ -650,13 +735,13 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// A frame's payload is complete: finish a message or act on a control
     /// frame.
-    #[inline(never)]
-    fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Error> {
+    #[inline]
+    fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Stop> {
         match frame.opcode {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
                 if matches!(self.state, State::Open) {
-                    let pong = self.pending_pong.insert(heapless::Vec::new());
+                    let pong = self.pending_pong.insert(ControlPayload::new());
                     let _ = pong.extend_from_slice(&self.control_buf);
                 }
                 Ok(Some(RawEvent::Ping))
@@ -670,9 +755,8 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 Ok(Some(RawEvent::Pong))
             }
             OpCode::Close => {
-                let parsed = close::parse_close_payload(&self.control_buf)
-                    .map(|c| c.map(|(code, _)| code))
-                    .map_err(|e| self.fail(ProtocolError::from(e).into()))?;
+                let parsed = close::check_close_payload(&self.control_buf)
+                    .map_err(|e| self.fail_protocol(e))?;
                 self.rx = Rx::Done;
                 self.message = None;
                 match self.state {
@@ -683,7 +767,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                         self.state = State::Replying;
                     }
                     State::CloseSent { .. } => self.state = State::Closed,
-                    State::Replying | State::Failing(_) | State::Closed => {}
+                    State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
                 Ok(Some(RawEvent::Close))
             }
@@ -693,7 +777,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 }
                 // The last frame of a message that was copied into the buffer.
                 if frame.text && self.utf8_checked != self.message_buf.len() {
-                    return Err(self.fail(ProtocolError::InvalidUtf8.into()));
+                    return Err(self.fail_protocol(ProtocolError::InvalidUtf8));
                 }
                 let event = data_event(frame.text, Source::Buffer);
                 self.message = None;
@@ -733,9 +817,15 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         }
     }
 
+    /// [`Connection::fail`] for a protocol error (converted here, once).
+    fn fail_protocol(&mut self, error: ProtocolError) -> Stop {
+        self.fail(Error::Protocol(error))
+    }
+
     /// Fails the connection with `error`: queues the Close it calls for and
-    /// drops everything else that was pending. Returns `error`.
-    fn fail(&mut self, error: Error) -> Error {
+    /// drops everything else that was pending. The error is kept in the
+    /// state ([`Connection::error`]).
+    fn fail(&mut self, error: Error) -> Stop {
         let already_sent_close = matches!(self.state, State::CloseSent { .. });
         self.pending_pong = None;
         self.pending_ping = None;
@@ -756,16 +846,16 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
             }
             _ => {
                 self.pending_close = None;
-                self.state = State::Closed;
+                self.state = State::Failed(error);
             }
         }
-        error
+        Stop::Failed
     }
 
     /// Queues a Close with `code` and `reason` (already at most 123 bytes),
     /// written in place.
     fn queue_close(&mut self, code: CloseCode, reason: &[u8]) {
-        let payload = self.pending_close.insert(heapless::Vec::new());
+        let payload = self.pending_close.insert(ControlPayload::new());
         let _ = payload.extend_from_slice(&code.0.to_be_bytes());
         let _ = payload.extend_from_slice(reason);
     }
@@ -855,7 +945,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
                 next
             }
             State::CloseSent { deadline } => Some(deadline),
-            State::Replying | State::Failing(_) | State::Closed => None,
+            State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => None,
         }
     }
 
@@ -863,6 +953,12 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
     /// or close handshake fails the connection, returned as the error.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.timeout(now).map_err(|s| self.error(s))
+    }
+
+    /// [`Connection::handle_timeout`], stopping with a [`Stop`].
+    #[inline(never)]
+    pub(crate) fn timeout(&mut self, now: Instant) -> Result<(), Stop> {
         match self.state {
             State::CloseSent { deadline } if now >= deadline => {
                 return Err(self.fail(Error::CloseTimeout));
@@ -882,14 +978,14 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         }
         if let (Some(due), Some(interval)) = (self.next_ping, self.config.ping_interval) {
             if now >= due {
-                self.next_ping = Some(now + interval);
+                self.next_ping = Some(now.after(&interval));
                 if self.awaiting_pong.is_none() {
                     // `next_u32`: the bytes `fill_bytes` gives for 4 bytes
                     // with rand_core's helpers, and an RNG need not link
                     // its `fill_bytes` for them.
                     let payload = self.rng.next_u32().to_le_bytes();
                     self.pending_ping = Some(payload);
-                    self.awaiting_pong = Some((payload, now + self.config.pong_timeout));
+                    self.awaiting_pong = Some((payload, now.after(&self.config.pong_timeout)));
                 }
             }
         }
@@ -898,11 +994,11 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// The number of bytes a frame with `payload_len` bytes of payload takes
     /// on the wire from this end (header, mask key, payload).
-    pub const fn frame_len(&self, payload_len: usize) -> usize {
+    pub fn frame_len(&self, payload_len: usize) -> usize {
         let header = FrameHeader {
             fin: true,
             opcode: OpCode::Binary,
-            mask: match self.role {
+            mask: match self.role() {
                 Role::Client => Some([0; 4]),
                 Role::Server => None,
             },
@@ -1011,7 +1107,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
         self.pending_ping = None;
         self.awaiting_pong = None;
         self.state = State::CloseSent {
-            deadline: now + self.config.close_timeout,
+            deadline: now.after(&self.config.close_timeout),
         };
         Ok(())
     }
@@ -1044,7 +1140,7 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
 
     /// A fresh masking key for a client, none for a server.
     fn mask_key(&mut self) -> Option<[u8; 4]> {
-        match self.role {
+        match self.role() {
             // As for the heartbeat payload: `next_u32`, not `fill_bytes`.
             Role::Client => Some(self.rng.next_u32().to_le_bytes()),
             Role::Server => None,
@@ -1052,10 +1148,10 @@ impl<B: MessageBuffer, R: RngCore> Connection<B, R> {
     }
 }
 
-impl<B, R> fmt::Debug for Connection<B, R> {
+impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("role", &self.role)
+            .field("role", &self.side.role())
             .field("state", &self.state)
             .finish_non_exhaustive()
     }

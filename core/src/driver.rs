@@ -22,8 +22,8 @@ use rand_core::RngCore;
 
 use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
-use crate::connection::{Config, Role};
-use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source};
+use crate::connection::{ClientSide, Config, Role, ServerSide, Side};
+use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source, Stop};
 use crate::error::InsufficientSizeError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
@@ -167,9 +167,9 @@ pub const MAX_HEADERS: usize = 64;
 /// outgoing frames (at least [`MIN_WRITE_BUFFER`]; larger messages are
 /// streamed through it in pieces), and the connection's message buffer
 /// holds messages that arrive in pieces.
-pub struct WebSocket<'buf, T, B, R, C> {
+pub struct WebSocket<'buf, T, B, R, C, S = Role> {
     io: T,
-    conn: Connection<B, R>,
+    conn: Connection<B, R, S>,
     clock: C,
     rx: &'buf mut [u8],
     rx_start: usize,
@@ -177,18 +177,19 @@ pub struct WebSocket<'buf, T, B, R, C> {
     tx: &'buf mut [u8],
 }
 
-impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C>
+impl<'buf, T, B, R, C, S> WebSocket<'buf, T, B, R, C, S>
 where
     T: Read + Write,
     B: MessageBuffer,
     R: RngCore,
     C: Clock,
+    S: Side,
 {
     /// Drives `conn` (whose opening handshake is done) over `io`.
     /// `read[..pending]` holds bytes already received after the handshake.
     pub fn new(
         io: T,
-        conn: Connection<B, R>,
+        conn: Connection<B, R, S>,
         clock: C,
         read: &'buf mut [u8],
         pending: usize,
@@ -203,7 +204,7 @@ where
     /// connection once more.)
     fn with_pending(
         io: T,
-        conn: Connection<B, R>,
+        conn: Connection<B, R, S>,
         clock: C,
         read: &'buf mut [u8],
         start: usize,
@@ -233,7 +234,7 @@ where
     }
 
     /// The underlying connection.
-    pub const fn connection(&self) -> &Connection<B, R> {
+    pub const fn connection(&self) -> &Connection<B, R, S> {
         &self.conn
     }
 
@@ -300,7 +301,9 @@ where
             return match core::str::from_utf8(bytes) {
                 Ok(text) => Ok(Some(Message::Text(text))),
                 Err(_) => {
-                    let e = conn.fail_invalid_utf8();
+                    let stop = conn.fail_invalid_utf8();
+                    // Before the flush, which may close the connection.
+                    let e = conn.error(stop);
                     let _ = flush(conn, io, tx);
                     Err(DriverError::Connection(e))
                 }
@@ -322,7 +325,7 @@ where
     /// buffer are streamed through it.
     pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
         let header = self.conn.message_header(kind, payload.len())?;
-        write_frame(&mut self.io, self.tx, header, payload)?;
+        write_frame(&mut self.io, self.tx, self.conn.side(), header, payload)?;
         self.io.flush().map_err(DriverError::Io)
     }
 
@@ -334,7 +337,7 @@ where
         fin: bool,
     ) -> Result<(), DriverError<T::Error>> {
         let header = self.conn.fragment_header(kind, payload.len(), fin)?;
-        write_frame(&mut self.io, self.tx, header, payload)?;
+        write_frame(&mut self.io, self.tx, self.conn.side(), header, payload)?;
         self.io.flush().map_err(DriverError::Io)
     }
 
@@ -375,8 +378,8 @@ where
     fn next_raw(&mut self) -> Result<(RawEvent, usize), DriverError<T::Error>> {
         loop {
             let now = self.clock.now();
-            if let Err(e) = self.conn.handle_timeout(now) {
-                return Err(self.fail_with(e));
+            if let Err(stop) = self.conn.timeout(now) {
+                return Err(self.fail_with(stop));
             }
             if self.rx_start < self.rx_end || self.conn.is_open() {
                 let base = self.rx_start;
@@ -388,7 +391,7 @@ where
                             return Ok((event, base));
                         }
                     }
-                    Err(e) => return Err(self.fail_with(e)),
+                    Err(stop) => return Err(self.fail_with(stop)),
                 }
             }
             flush(&mut self.conn, &mut self.io, self.tx)?;
@@ -401,10 +404,8 @@ where
 
     /// Reads more bytes into `rx`, keeping unconsumed ones (at most a partial header).
     fn fill(&mut self) -> Result<(), DriverError<T::Error>> {
-        if self.rx_start == self.rx_end {
-            self.rx_start = 0;
-            self.rx_end = 0;
-        } else if self.rx_end == self.rx.len() {
+        // Nothing left (then this only rewinds), or no room left.
+        if self.rx_start == self.rx_end || self.rx_end == self.rx.len() {
             self.compact();
         }
         match self.io.read(&mut self.rx[self.rx_end..]) {
@@ -443,7 +444,9 @@ where
     }
 
     /// Sends the Close a failure queued (best effort) and returns the error.
-    fn fail_with(&mut self, e: Error) -> DriverError<T::Error> {
+    fn fail_with(&mut self, stop: Stop) -> DriverError<T::Error> {
+        // Read before the flush, which closes a failed connection.
+        let e = self.conn.error(stop);
         let _ = flush(&mut self.conn, &mut self.io, self.tx);
         DriverError::Connection(e)
     }
@@ -460,7 +463,8 @@ where
                 match core::str::from_utf8(input.get(range).unwrap_or_default()) {
                     Ok(text) => Ok(Event::Text(text)),
                     Err(_) => {
-                        let e = conn.fail_invalid_utf8();
+                        let stop = conn.fail_invalid_utf8();
+                        let e = conn.error(stop);
                         let _ = flush(conn, io, tx);
                         Err(DriverError::Connection(e))
                     }
@@ -471,7 +475,7 @@ where
     }
 }
 
-impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C>
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ServerSide>
 where
     T: Read + Write,
     B: MessageBuffer,
@@ -549,10 +553,18 @@ where
             return Err(DriverError::Rejected { status });
         }
         let now = clock.now();
-        let conn = Connection::new(Role::Server, config, message_buf, rng, now);
+        let conn = Connection::new(ServerSide, config, message_buf, rng, now);
         Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)
     }
+}
 
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ClientSide>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+{
     /// Client side: sends the upgrade `request`, checks the server's answer
     /// (status 101, the accept key, the subprotocol) and returns the open
     /// WebSocket and the subprotocol the server chose (an index into
@@ -574,7 +586,8 @@ where
         } = parts;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let key = handshake::generate_key(&mut rng);
-        let n = handshake::write_request(write_buf, request, &key).map_err(DriverError::Request)?;
+        let n = handshake::write_generated_request(write_buf, request, &key)
+            .map_err(DriverError::Request)?;
         send_all(&mut io, &write_buf[..n])?;
         let mut filled = 0;
         let (consumed, chosen) = loop {
@@ -601,7 +614,7 @@ where
             filled += read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline)?;
         };
         let now = clock.now();
-        let conn = Connection::new(Role::Client, config, message_buf, rng, now);
+        let conn = Connection::new(ClientSide, config, message_buf, rng, now);
         Ok((
             Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)?,
             chosen,
@@ -631,7 +644,7 @@ fn read_handshake<T: Read, C: Clock>(
     }
 }
 
-impl<T, B, R, C> fmt::Debug for WebSocket<'_, T, B, R, C> {
+impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
             .field("conn", &self.conn)
@@ -659,14 +672,15 @@ fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T
 
 /// Writes the queued control frames (pongs, heartbeat pings, close), then
 /// flushes the transport if anything was written.
-fn flush<T: Write, B: MessageBuffer, R: RngCore>(
-    conn: &mut Connection<B, R>,
+fn flush<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
+    conn: &mut Connection<B, R, S>,
     io: &mut T,
     tx: &mut [u8],
 ) -> Result<(), DriverError<T::Error>> {
     let mut wrote = false;
+    let side = conn.side();
     while let Some((header, payload)) = conn.next_control() {
-        write_frame(io, tx, header, payload)?;
+        write_frame(io, tx, side, header, payload)?;
         wrote = true;
         if conn.control_sent(header.opcode) {
             break;
@@ -683,12 +697,22 @@ fn flush<T: Write, B: MessageBuffer, R: RngCore>(
 /// pieces as it takes; a small frame is one write. Every frame the driver
 /// sends, data or control, takes this one path. The transport is not
 /// flushed.
-fn write_frame<T: Write>(
+fn write_frame<T: Write, S: Side>(
     io: &mut T,
     tx: &mut [u8],
+    side: S,
     header: FrameHeader,
     payload: &[u8],
 ) -> Result<(), DriverError<T::Error>> {
+    // Only a client masks: with a side fixed when compiling, the other
+    // side's code is not linked.
+    let header = FrameHeader {
+        mask: match side.role() {
+            Role::Client => header.mask,
+            Role::Server => None,
+        },
+        ..header
+    };
     let mut filled = header.encode(tx).map_err(DriverError::BufferTooSmall)?;
     let mut rest = payload;
     let mut offset = 0;

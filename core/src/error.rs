@@ -18,7 +18,9 @@ pub enum ProtocolError {
     /// Opcode 3–7 or 0xB–0xF (§5.2). 1002.
     ReservedOpCode(u8),
     /// A control frame with more than 125 bytes of payload (§5.5). 1002.
-    ControlFrameTooLong(u64),
+    /// The declared length, saturated at `usize::MAX` (only a 32-bit target
+    /// can receive a longer one).
+    ControlFrameTooLong(usize),
     /// A control frame without FIN (§5.5). 1002.
     FragmentedControlFrame,
     /// An unmasked frame received by a server (§5.1). 1002.
@@ -37,8 +39,9 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// A frame whose declared length exceeds the frame-size limit. 1009.
     FrameTooLarge {
-        /// The length the header declared.
-        len: u64,
+        /// The length the header declared, saturated at `usize::MAX` (only
+        /// a 32-bit target can receive a longer one).
+        len: usize,
         /// The configured limit.
         max: usize,
     },

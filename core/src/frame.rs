@@ -80,6 +80,11 @@ impl fmt::Display for OpCode {
     }
 }
 
+/// `n` as a `usize`, saturated (a declared length carried by an error).
+pub(crate) fn saturating_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 /// The largest control-frame payload (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
@@ -130,7 +135,8 @@ impl FrameHeader {
         // The extended length, big-endian, if its bytes have arrived.
         let ext_bytes = rest.get(..ext);
         let payload_len = match ext_bytes {
-            Some(bytes) if ext > 0 => bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b)),
+            Some(&[a, b]) => u64::from(u16::from_be_bytes([a, b])),
+            Some(&[a, b, c, d, e, f, g, h]) => u64::from_be_bytes([a, b, c, d, e, f, g, h]),
             _ => u64::from(len7),
         };
         if opcode.is_control() && !fin {
@@ -143,7 +149,9 @@ impl FrameHeader {
         // extended length, which is why it waits for those bytes: the same
         // input gives the same error however it arrives.
         if opcode.is_control() && usize::from(len7) > MAX_CONTROL_PAYLOAD {
-            return Err(ProtocolError::ControlFrameTooLong(payload_len));
+            return Err(ProtocolError::ControlFrameTooLong(saturating_usize(
+                payload_len,
+            )));
         }
         if payload_len >> 63 != 0 {
             return Err(ProtocolError::InvalidPayloadLength);

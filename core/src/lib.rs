@@ -113,7 +113,10 @@ pub struct ReadmeDoctests;
 
 pub use buffer::{MessageBuffer, SliceBuffer};
 pub use close::CloseCode;
-pub use connection::{CloseFrame, Config, Connection, Error, Event, MessageKind, Role, SendError};
+pub use connection::{
+    ClientSide, CloseFrame, Config, Connection, Error, Event, MessageKind, Role, SendError,
+    ServerSide, Side,
+};
 pub use driver::{Clock, Decision, DriverError, Message, Parts, WebSocket};
 pub use error::{InsufficientSizeError, ProtocolError};
 pub use frame::{FrameHeader, OpCode};

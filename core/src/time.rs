@@ -66,8 +66,19 @@ fn duration_micros(d: Duration) -> u64 {
 
 /// `micros + d`, saturating; out of line because every timer computes one.
 #[inline(never)]
-fn later(micros: u64, d: Duration) -> u64 {
-    micros.saturating_add(duration_micros(d))
+fn later(micros: u64, d: &Duration) -> u64 {
+    micros.saturating_add(duration_micros(*d))
+}
+
+impl Instant {
+    /// `self + *d` (saturating), the duration by reference: what the
+    /// connection's timers use, so that each call passes a pointer to a
+    /// configured duration rather than the duration itself.
+    pub(crate) fn after(self, d: &Duration) -> Self {
+        Self {
+            micros: later(self.micros, d),
+        }
+    }
 }
 
 impl Add<Duration> for Instant {
@@ -75,7 +86,7 @@ impl Add<Duration> for Instant {
     /// Saturates at the end of the clock instead of overflowing.
     fn add(self, rhs: Duration) -> Self {
         Self {
-            micros: later(self.micros, rhs),
+            micros: later(self.micros, &rhs),
         }
     }
 }

@@ -43,7 +43,7 @@ use embedded_tls::pki::CertVerifier;
 use embedded_tls::{Aes128GcmSha256, Certificate, CryptoProvider, CryptoRngCore, TlsVerifier};
 use rand_core::{CryptoRng, RngCore};
 use snowsocket_core::handshake::ClientRequest;
-use snowsocket_core::{Clock, DriverError, MessageBuffer, Parts, WebSocket};
+use snowsocket_core::{ClientSide, Clock, DriverError, MessageBuffer, Parts, WebSocket};
 
 pub use embedded_tls::blocking::{NoClock, TlsClock};
 pub use embedded_tls::TlsError;
@@ -64,7 +64,7 @@ pub type Suite = Aes128GcmSha256;
 /// The TLS session over a transport `T`.
 pub type Tls<'a, T> = TlsConnection<'a, RecordTicks<T>, Suite>;
 /// The WebSocket [`connect`] returns.
-pub type TlsWebSocket<'a, T, B, R, C> = WebSocket<'a, Tls<'a, T>, B, R, C>;
+pub type TlsWebSocket<'a, T, B, R, C> = WebSocket<'a, Tls<'a, T>, B, R, C, ClientSide>;
 
 /// What [`connect`] returns: the open WebSocket and the index (in the
 /// request's `subprotocols`) of the subprotocol the server chose.

@@ -31,7 +31,8 @@ use rcgen::{
 use snowsocket_core::handshake::{ClientRequest, HandshakeLimits};
 use snowsocket_core::std_io::StdIo;
 use snowsocket_core::{
-    CloseCode, Config, Event, Instant, Message, MessageKind, Parts, SliceBuffer, WebSocket,
+    ClientSide, CloseCode, Config, Event, Instant, Message, MessageKind, Parts, SliceBuffer,
+    WebSocket,
 };
 use snowsocket_examples::embedded_tls::{
     self, ConnectError, TlsBuffers, TlsClock, TlsError, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
@@ -484,8 +485,14 @@ fn wasi_echo_server_answers_a_native_client() {
     }
 }
 
-type NativeWs =
-    WebSocket<'static, StdIo<TcpStream>, Vec<u8>, OsRng, Box<dyn FnMut() -> Instant + Send>>;
+type NativeWs = WebSocket<
+    'static,
+    StdIo<TcpStream>,
+    Vec<u8>,
+    OsRng,
+    Box<dyn FnMut() -> Instant + Send>,
+    ClientSide,
+>;
 
 fn native_client(addr: SocketAddr) -> NativeWs {
     let socket = TcpStream::connect(addr).unwrap();

@@ -12,8 +12,13 @@ use super::{
 /// A fresh `Sec-WebSocket-Key`: the base64 of 16 bytes from `rng`
 /// (RFC 6455 §4.1 asks for a randomly selected nonce per connection).
 pub fn generate_key<R: RngCore + ?Sized>(rng: &mut R) -> [u8; 24] {
+    // Four `next_u32`: the bytes `fill_bytes` gives with rand_core's
+    // helpers, and the RNG need not link its `fill_bytes` (as for the
+    // heartbeat payload and the masking keys).
     let mut nonce = [0u8; 16];
-    rng.fill_bytes(&mut nonce);
+    for chunk in nonce.chunks_exact_mut(4) {
+        chunk.copy_from_slice(&rng.next_u32().to_le_bytes());
+    }
     let mut key = [0u8; 24];
     super::encode_padded(&nonce, &mut key);
     key
@@ -97,6 +102,26 @@ pub fn write_request(
     request: &ClientRequest<'_>,
     key: &[u8; 24],
 ) -> Result<usize, WriteError> {
+    write_request_checked(out, request, key, true)
+}
+
+/// [`write_request`] with a key from [`generate_key`], which needs no check
+/// (what the driver sends).
+pub(crate) fn write_generated_request(
+    out: &mut [u8],
+    request: &ClientRequest<'_>,
+    key: &[u8; 24],
+) -> Result<usize, WriteError> {
+    write_request_checked(out, request, key, false)
+}
+
+/// [`write_request`], checking the key only if `check_key`.
+fn write_request_checked(
+    out: &mut [u8],
+    request: &ClientRequest<'_>,
+    key: &[u8; 24],
+    check_key: bool,
+) -> Result<usize, WriteError> {
     let host = request.host.as_bytes();
     if host.is_empty() || !is_visible_ascii(host) {
         return Err(WriteError::InvalidHost);
@@ -113,7 +138,7 @@ pub fn write_request(
     if !request.subprotocols.iter().all(|p| is_token(p.as_bytes())) {
         return Err(WriteError::InvalidSubprotocol);
     }
-    if !is_valid_key(key) {
+    if check_key && !is_valid_key(key) {
         return Err(WriteError::InvalidKey);
     }
     check_extra_headers(request.extra_headers, REQUEST_RESERVED)?;
@@ -205,7 +230,7 @@ pub fn parse_response<'h, 'b>(
     if version != Some(1) {
         return Err(HandshakeError::NotHttp11);
     }
-    let scan = Scan::new(headers);
+    let scan = Scan::new::<false>(headers);
     if !scan.upgrade_websocket {
         return Err(HandshakeError::InvalidUpgrade);
     }

@@ -77,6 +77,7 @@ use crate::texts::{total_len, Texts};
 mod client;
 mod server;
 
+pub(crate) use client::write_generated_request;
 pub use client::{generate_key, parse_response, write_request, ClientRequest, Response};
 pub use server::{parse_request, write_accept, write_reject, Request, Subprotocols};
 
@@ -93,6 +94,7 @@ pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// let accept = snowsocket_core::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
 /// assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
+#[inline(always)]
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key);
@@ -330,14 +332,22 @@ impl HandshakeError {
         w.put(line);
         w.put(b"\r\nConnection: ");
         w.put(connection);
-        w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-        w.put_decimal(body.len());
+        // Without the `reasons` feature the length is a constant 0, and
+        // the decimal writer is not linked for it.
+        if cfg!(feature = "reasons") {
+            w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+            w.put_decimal(body.len());
+        } else {
+            w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0");
+        }
         w.put(if status == 405 {
             b"\r\nAllow: GET\r\n\r\n"
         } else {
             b"\r\n\r\n"
         });
-        w.put(body);
+        if cfg!(feature = "reasons") {
+            w.put(body);
+        }
         w.finish()
     }
 }
@@ -490,20 +500,54 @@ enum Single<'b> {
     Many,
 }
 
-/// The headers the handshake checks, as indexes into [`Scan::NAMES`].
+/// The headers the handshake checks, as indexes into a [`Scan`] and into
+/// the side's table ([`SERVER_NAMES`] or [`CLIENT_NAMES`]: each side links
+/// only the names it looks for). Both tables start with the names both
+/// sides check.
 mod name {
-    pub(super) const HOST: usize = 0;
-    pub(super) const UPGRADE: usize = 1;
-    pub(super) const CONNECTION: usize = 2;
-    pub(super) const VERSION: usize = 3;
-    pub(super) const KEY: usize = 4;
-    pub(super) const ORIGIN: usize = 5;
-    pub(super) const PROTOCOL: usize = 6;
+    pub(super) const UPGRADE: usize = 0;
+    pub(super) const CONNECTION: usize = 1;
+    pub(super) const PROTOCOL: usize = 2;
+    // The server's.
+    pub(super) const HOST: usize = 3;
+    pub(super) const VERSION: usize = 4;
+    pub(super) const KEY: usize = 5;
+    pub(super) const ORIGIN: usize = 6;
     pub(super) const TRANSFER_ENCODING: usize = 7;
     pub(super) const CONTENT_LENGTH: usize = 8;
-    pub(super) const ACCEPT: usize = 9;
-    pub(super) const EXTENSIONS: usize = 10;
+    // The client's.
+    pub(super) const ACCEPT: usize = 3;
+    pub(super) const EXTENSIONS: usize = 4;
 }
+
+/// The header names a server checks (see [`name`]).
+const SERVER: [&str; 9] = [
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Protocol",
+    "Host",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Key",
+    "Origin",
+    "Transfer-Encoding",
+    "Content-Length",
+];
+/// The header names a client checks (see [`name`]).
+const CLIENT: [&str; 5] = [
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Accept",
+    "Sec-WebSocket-Extensions",
+];
+
+/// [`SERVER`], packed.
+static SERVER_NAMES: Texts<9, { total_len(&SERVER) }> = Texts::new(&SERVER);
+/// [`CLIENT`], packed.
+static CLIENT_NAMES: Texts<5, { total_len(&CLIENT) }> = Texts::new(&CLIENT);
+
+/// The most names a [`Scan`] counts (the server's).
+const MAX_NAMES: usize = SERVER.len();
 
 /// What one pass over the headers found, for every header name either side
 /// of the handshake checks (names compare case-insensitively). One pass
@@ -511,9 +555,9 @@ mod name {
 /// keeps the parsers small.
 struct Scan<'b> {
     /// How many headers of each name (saturating).
-    count: [u8; Scan::NAMES.len()],
+    count: [u8; MAX_NAMES],
     /// The first value of each name, trimmed of whitespace.
-    first: [&'b [u8]; Scan::NAMES.len()],
+    first: [&'b [u8]; MAX_NAMES],
     /// `websocket` is an element of an `Upgrade` list (any case).
     upgrade_websocket: bool,
     /// `upgrade` is an element of a `Connection` list (any case).
@@ -527,24 +571,13 @@ struct Scan<'b> {
 }
 
 impl<'b> Scan<'b> {
-    const NAMES: [&'static str; 11] = [
-        "Host",
-        "Upgrade",
-        "Connection",
-        "Sec-WebSocket-Version",
-        "Sec-WebSocket-Key",
-        "Origin",
-        "Sec-WebSocket-Protocol",
-        "Transfer-Encoding",
-        "Content-Length",
-        "Sec-WebSocket-Accept",
-        "Sec-WebSocket-Extensions",
-    ];
-
-    fn new(headers: &[Header<'b>]) -> Self {
+    /// Scans `headers` for the names one side checks: the server's
+    /// ([`SERVER`]) if `IS_SERVER`, else the client's ([`CLIENT`]).
+    fn new<const IS_SERVER: bool>(headers: &[Header<'b>]) -> Self {
+        let server = IS_SERVER;
         let mut scan = Self {
-            count: [0; Self::NAMES.len()],
-            first: [&[]; Self::NAMES.len()],
+            count: [0; MAX_NAMES],
+            first: [&[]; MAX_NAMES],
             upgrade_websocket: false,
             connection_upgrade: false,
             invalid_subprotocol: false,
@@ -553,44 +586,53 @@ impl<'b> Scan<'b> {
         };
         for header in headers {
             let name = header.name.as_bytes();
-            let Some(i) =
-                (0..Self::NAMES.len()).find(|&i| eq_ignore_case(name, PACKED_NAMES.get(i)))
-            else {
+            let names = if server { SERVER.len() } else { CLIENT.len() };
+            let Some(i) = (0..names).find(|&i| {
+                let known = if server {
+                    SERVER_NAMES.get(i)
+                } else {
+                    CLIENT_NAMES.get(i)
+                };
+                eq_ignore_case(name, known)
+            }) else {
                 continue;
             };
             let value = header.value;
             if let (Some(count), Some(first)) = (scan.count.get_mut(i), scan.first.get_mut(i)) {
                 if *count == 0 {
-                    *first = value.trim_ascii();
+                    *first = trim_ows(value);
                 }
                 *count = count.saturating_add(1);
             }
-            for token in list_elements(value) {
-                match i {
-                    name::UPGRADE => scan.upgrade_websocket |= eq_ignore_case(token, b"websocket"),
-                    name::CONNECTION => {
-                        scan.connection_upgrade |= eq_ignore_case(token, b"upgrade")
-                    }
-                    name::PROTOCOL => scan.invalid_subprotocol |= !is_token(token),
-                    name::EXTENSIONS => scan.extension = true,
-                    _ => {}
+            for_each_element(value, |token| match (server, i) {
+                (_, name::UPGRADE) => {
+                    scan.upgrade_websocket |= eq_ignore_case(token, b"websocket");
                 }
-            }
-            match i {
-                name::TRANSFER_ENCODING => scan.body = true,
-                name::CONTENT_LENGTH => scan.body |= value.trim_ascii() != b"0",
+                (_, name::CONNECTION) => {
+                    scan.connection_upgrade |= eq_ignore_case(token, b"upgrade");
+                }
+                // A client checks the one subprotocol chosen against those
+                // it offered instead.
+                (true, name::PROTOCOL) => scan.invalid_subprotocol |= !is_token(token),
+                (false, name::EXTENSIONS) => scan.extension = true,
+                _ => {}
+            });
+            match (server, i) {
+                (true, name::TRANSFER_ENCODING) => scan.body = true,
+                (true, name::CONTENT_LENGTH) => scan.body |= trim_ows(value) != b"0",
                 _ => {}
             }
         }
         scan
     }
 
-    /// Whether any header is named `NAMES[i]`.
+    /// Whether any header has the name of index `i` (see [`name`]).
     fn has(&self, i: usize) -> bool {
         self.count.get(i).is_some_and(|&c| c > 0)
     }
 
-    /// The header named `NAMES[i]` that must appear at most once (trimmed).
+    /// The header with the name of index `i` (see [`name`]), which must
+    /// appear at most once (trimmed).
     fn single(&self, i: usize) -> Single<'b> {
         match (self.count.get(i), self.first.get(i)) {
             (Some(1), Some(value)) => Single::One(value),
@@ -600,16 +642,37 @@ impl<'b> Scan<'b> {
     }
 }
 
-/// [`Scan::NAMES`], packed (the table [`Scan::new`] searches).
-static PACKED_NAMES: Texts<11, { total_len(&Scan::NAMES) }> = Texts::new(&Scan::NAMES);
+/// `s` without the optional whitespace (spaces and tabs, RFC 9110 §5.6.3)
+/// around it: all the whitespace a header value that httparse accepted
+/// can hold, so the same as `trim_ascii` there, in less code.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
 
-/// The elements of one comma-separated header value: trimmed of
-/// whitespace, empty elements skipped.
-fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+/// Calls `f` with each element of one comma-separated header value,
+/// trimmed of whitespace, empty elements skipped. A loop over `position`
+/// rather than `split().map().filter()`, whose iterator adapters cost
+/// flash.
+fn for_each_element(value: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut rest = value;
+    loop {
+        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        let (element, tail) = rest.split_at(end);
+        let element = trim_ows(element);
+        if !element.is_empty() {
+            f(element);
+        }
+        match tail.split_first() {
+            Some((_, tail)) => rest = tail,
+            None => return,
+        }
+    }
 }
 
 /// The elements of a comma-separated header list over every header named
@@ -646,7 +709,7 @@ impl<'b> Iterator for Tokens<'_, 'b> {
                 }
             };
             let mut parts = rest.splitn(2, |&b| b == b',');
-            let element = parts.next().unwrap_or_default().trim_ascii();
+            let element = trim_ows(parts.next().unwrap_or_default());
             self.rest = parts.next();
             if !element.is_empty() {
                 return Some(element);
@@ -688,12 +751,12 @@ fn is_token(s: &[u8]) -> bool {
 /// obs-text; no CR, LF, NUL, other controls or DEL.
 fn is_field_value(v: &[u8]) -> bool {
     v.iter()
-        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80)
+        .all(|&b| b == b'\t' || matches!(b, 0x20..=0x7e) || b >= 0x80)
 }
 
 /// Visible ASCII only (no space, no controls): hosts and request targets.
 fn is_visible_ascii(v: &[u8]) -> bool {
-    v.iter().all(|&b| (0x21..=0x7e).contains(&b))
+    v.iter().all(|&b| matches!(b, 0x21..=0x7e))
 }
 
 /// Whether `key` is the padded base64 of exactly 16 bytes (canonical, as a
@@ -703,6 +766,7 @@ fn is_visible_ascii(v: &[u8]) -> bool {
 /// used): 21 characters of the standard alphabet, then one whose low four
 /// bits are zero (`A`, `Q`, `g` or `w`: the last two bits of the 16th byte
 /// followed by zero padding bits), then `==`.
+#[inline(never)]
 fn is_valid_key(key: &[u8]) -> bool {
     let [body @ .., last, b'=', b'='] = key else {
         return false;
@@ -750,6 +814,7 @@ impl<'o> Writer<'o> {
         Self { out, len: 0 }
     }
 
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) {
         let end = self.len.saturating_add(bytes.len());
         if let Some(dst) = self.out.get_mut(self.len..end) {

@@ -16,7 +16,8 @@ pub struct Request<'h, 'b> {
     target: &'b str,
     host: &'b str,
     origin: Option<&'b str>,
-    key: &'b str,
+    /// Checked to be base64 (ASCII) by `validate`.
+    key: &'b [u8],
     headers: &'h [Header<'b>],
 }
 
@@ -54,13 +55,14 @@ impl<'h, 'b> Request<'h, 'b> {
     }
 
     /// The `Sec-WebSocket-Key` header, trimmed: 24 base64 characters.
-    pub const fn key(&self) -> &'b str {
-        self.key
+    pub fn key(&self) -> &'b str {
+        // Base64, so ASCII: the conversion cannot fail.
+        core::str::from_utf8(self.key).unwrap_or_default()
     }
 
     /// The `Sec-WebSocket-Accept` value answering this request's key.
     pub fn accept_key(&self) -> [u8; 28] {
-        accept_key(self.key.as_bytes())
+        accept_key_out_of_line(self.key)
     }
 
     /// Every header of the request, in order.
@@ -149,6 +151,20 @@ pub fn parse_request<'h, 'b>(
     Ok(Parsed::Complete { value, consumed })
 }
 
+/// The server's header scan, out of line: less flash than inlined in
+/// the request parser (the client's is better inlined).
+#[inline(never)]
+fn scan<'b>(headers: &[Header<'b>]) -> Scan<'b> {
+    Scan::new::<true>(headers)
+}
+
+/// [`accept_key`], out of line: less flash in a server than inlined into
+/// the request handling (a client's is better inlined).
+#[inline(never)]
+fn accept_key_out_of_line(key: &[u8]) -> [u8; 28] {
+    accept_key(key)
+}
+
 fn validate<'h, 'b>(
     method: &'b str,
     target: &'b str,
@@ -163,7 +179,7 @@ fn validate<'h, 'b>(
     if version != Some(1) {
         return Err(HandshakeError::NotHttp11);
     }
-    let scan = Scan::new(headers);
+    let scan = scan(headers);
     if !scan.has(name::UPGRADE) {
         return Err(HandshakeError::NotUpgrade);
     }
@@ -196,7 +212,6 @@ fn validate<'h, 'b>(
     if !super::is_valid_key(key) {
         return Err(HandshakeError::InvalidKey);
     }
-    let key = core::str::from_utf8(key).map_err(|_| HandshakeError::InvalidKey)?;
     let origin = match scan.single(name::ORIGIN) {
         Single::Absent => None,
         Single::Many => return Err(HandshakeError::InvalidOrigin),

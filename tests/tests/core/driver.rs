@@ -11,7 +11,8 @@ use snowsocket_core::driver::MIN_WRITE_BUFFER;
 use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits};
 use snowsocket_core::OpCode;
 use snowsocket_core::{
-    CloseCode, Config, Decision, DriverError, Error, Event, Instant, Message, Parts, WebSocket,
+    CloseCode, Config, Decision, DriverError, Error, Event, Instant, Message, Parts, Side,
+    WebSocket,
 };
 use snowsocket_tests::{
     frame, parse_frames, pipe, Ev, ManualClock, PipeEnd, PipeError, XorShiftRng, QUIET,
@@ -22,7 +23,8 @@ const KEY: &[u8; 24] = b"dGhlIHNhbXBsZSBub25jZQ==";
 /// the other thread: generous, only ever reached when something is broken.
 const LIMIT: Duration = Duration::from_secs(20);
 
-type Ws<'b> = WebSocket<'b, PipeEnd, Vec<u8>, XorShiftRng, ManualClock>;
+/// Either end (accepted: `ServerSide`, connected: `ClientSide`).
+type Ws<'b, S> = WebSocket<'b, PipeEnd, Vec<u8>, XorShiftRng, ManualClock, S>;
 
 fn parts<'b>(
     read: &'b mut [u8],
@@ -95,7 +97,7 @@ fn echo_server(io: PipeEnd) -> Result<Vec<Ev>, String> {
     Ok(got)
 }
 
-fn expect_message(ws: &mut Ws<'_>) -> Ev {
+fn expect_message<S: Side>(ws: &mut Ws<'_, S>) -> Ev {
     match ws.read_message().unwrap() {
         Some(Message::Text(t)) => Ev::Text(t.to_owned()),
         Some(Message::Binary(b)) => Ev::Binary(b.to_vec()),

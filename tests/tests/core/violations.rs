@@ -74,9 +74,7 @@ fn control_frames_over_125_bytes() {
                 let o = feed_split(role, QUIET, &wire[..20], &[]);
                 assert_eq!(
                     o.error,
-                    Some(Error::Protocol(ProtocolError::ControlFrameTooLong(
-                        len as u64
-                    )))
+                    Some(Error::Protocol(ProtocolError::ControlFrameTooLong(len)))
                 );
             }
         }

@@ -5,7 +5,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use snowsocket_core::{Config, Connection, Event, Instant, MessageKind, Role, SliceBuffer};
+use snowsocket_core::{Config, Connection, Event, Instant, MessageKind, ServerSide, SliceBuffer};
 use snowsocket_footprint::{halt, millis, Opaque, XorShift, MESSAGE_BUF, READ_BUF, WRITE_BUF};
 
 #[entry]
@@ -14,7 +14,7 @@ fn main() -> ! {
     let mut message_buf = [0u8; MESSAGE_BUF];
     let now = || Instant::from_millis(u64::from(millis()));
     let mut conn = Connection::new(
-        Role::Server,
+        ServerSide,
         Config::DEFAULT,
         SliceBuffer::new(&mut message_buf[..]),
         XorShift::new(),

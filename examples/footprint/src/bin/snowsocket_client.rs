@@ -10,7 +10,9 @@ use core::time::Duration;
 
 use cortex_m_rt::entry;
 use snowsocket_core::handshake::{ClientRequest, HandshakeLimits};
-use snowsocket_core::{CloseCode, Config, Instant, Message, Parts, SliceBuffer, WebSocket};
+use snowsocket_core::{
+    ClientSide, CloseCode, Config, Instant, Message, Parts, SliceBuffer, WebSocket,
+};
 use snowsocket_footprint::{halt, millis, Opaque, XorShift, MESSAGE_BUF, READ_BUF, WRITE_BUF};
 
 fn now() -> Instant {
@@ -22,7 +24,7 @@ fn now() -> Instant {
 #[used]
 #[no_mangle]
 static FOOTPRINT_STATE_BYTES: usize = core::mem::size_of::<
-    WebSocket<'static, Opaque, SliceBuffer<&'static mut [u8]>, XorShift, fn() -> Instant>,
+    WebSocket<'static, Opaque, SliceBuffer<&'static mut [u8]>, XorShift, fn() -> Instant, ClientSide>,
 >();
 
 #[entry]
