@@ -723,13 +723,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             .as_slice()
             .get(self.utf8_checked..)
             .unwrap_or_default();
-        let valid = match core::str::from_utf8(unchecked) {
-            Ok(_) => unchecked.len(),
+        let ascii = crate::utf8::ascii_prefix(unchecked);
+        let rest = unchecked.get(ascii..).unwrap_or_default();
+        let valid = match core::str::from_utf8(rest) {
+            Ok(_) => rest.len(),
             // Cut short by the end of the input: a prefix of a character.
             Err(e) if e.error_len().is_none() => e.valid_up_to(),
             Err(_) => return false,
         };
-        self.utf8_checked += valid;
+        self.utf8_checked += ascii + valid;
         true
     }
 
