@@ -1950,6 +1950,23 @@ fn shutdown_does_not_wait_for_refusals_of_silent_connections() {
     });
 }
 
+/// A rustls client stream to `server`, upgraded by hand (`UPGRADE`, the
+/// 101 read byte by byte so that nothing after it is consumed).
+fn tls_upgrade(server: &ServerHandle, identity: &Identity) -> TlsClientStream {
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut tls_stream = tls::client_stream(identity, stream);
+    tls_stream.write_all(UPGRADE.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tls_stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    tls_stream
+}
+
 /// A TLS peer that sends more bytes after its close_notify, arriving in the
 /// same read: they are ignored (RFC 8446 §6.1) and the connection ends,
 /// instead of the reader spinning on them with the session locked (rustls
@@ -1962,17 +1979,7 @@ fn tls_bytes_after_close_notify_end_the_connection() {
             .tls(identity.server_config())
             .read_buffer_size(16 << 10);
         let (server, events) = start(config, None);
-        let stream = TcpStream::connect(server.local_addr()).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let mut tls_stream = tls::client_stream(&identity, stream);
-        tls_stream.write_all(UPGRADE.as_bytes()).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            tls_stream.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let mut tls_stream = tls_upgrade(&server, &identity);
         let conn = events.connection();
         // close_notify and 8 KiB more, in one write: more than rustls takes
         // in one `read_tls` call.
@@ -2029,17 +2036,7 @@ fn tls_message_then_close_notify_delivers_and_ends() {
         let identity = tls::identity();
         let config = ServerConfig::default().tls(identity.server_config());
         let (server, events) = start(config, None);
-        let stream = TcpStream::connect(server.local_addr()).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let mut tls_stream = tls::client_stream(&identity, stream);
-        tls_stream.write_all(UPGRADE.as_bytes()).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            tls_stream.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
+        let mut tls_stream = tls_upgrade(&server, &identity);
         let conn = events.connection();
         // The message and close_notify in one write.
         let frame = client_frame(true, OpCode::Text, b"last words");
