@@ -1071,9 +1071,7 @@ impl Reader {
             self.end = 0;
             self.input = Vec::new();
         } else {
-            self.input.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.compact();
             self.input.truncate(self.end);
             self.input.shrink_to_fit();
         }
