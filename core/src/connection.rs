@@ -11,7 +11,7 @@ use rand_core::RngCore;
 use crate::buffer::MessageBuffer;
 use crate::close::{self, CloseCode};
 use crate::error::{InsufficientSizeError, ProtocolError};
-use crate::frame::{saturating_usize, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{encode_frame, saturating_usize, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
 
@@ -384,23 +384,37 @@ struct Assembly {
     deadline: Option<Instant>,
 }
 
-/// Where an event's payload lives, so the read loop can finish before the
-/// event borrows anything.
-#[derive(Clone, Debug)]
-pub(crate) enum RawEvent {
-    Text(Source),
-    Binary(Source),
+/// An [`Event`] that borrows nothing: what [`Connection::handle_read_unborrowed`]
+/// returns. Its payload is named by position ([`Payload`]), so the caller
+/// can finish the read loop, drop a lock or move its buffer before it turns
+/// the event into an [`Event`] with [`Connection::event`] (rustls's
+/// `UnborrowedPayload` is the model).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnborrowedEvent {
+    /// A complete text message. A payload in the message buffer was
+    /// validated as it arrived; one in the input is validated once, by
+    /// [`Connection::event`].
+    Text(Payload),
+    /// A complete binary message.
+    Binary(Payload),
+    /// A Ping (its Pong is queued); the payload is the connection's.
     Ping,
+    /// A Pong; the payload is the connection's.
     Pong,
+    /// The peer's Close; its code and reason are the connection's.
     Close,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) enum Source {
-    /// A range of the input (an unfragmented frame that arrived whole).
+/// Where a data message's payload lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// A range of the input given to [`Connection::handle_read_unborrowed`]
+    /// (an unfragmented frame that arrived whole: no copy was made).
     Input(Range<usize>),
-    /// The message buffer.
-    Buffer,
+    /// The connection's message buffer (a fragmented message, or one that
+    /// arrived in pieces), until the next read.
+    Message,
 }
 
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
@@ -459,10 +473,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.pending_pong.is_some() || self.pending_ping.is_some() || self.pending_close.is_some()
     }
 
-    /// The failure that ended the connection, if it failed.
+    /// The failure that ended the connection, if it failed: kept after its
+    /// Close went out and the connection closed, so a shell can report why.
     pub const fn failure(&self) -> Option<Error> {
         match self.state {
-            State::Failing(e) => Some(e),
+            State::Failing(e) | State::Failed(e) => Some(e),
             _ => None,
         }
     }
@@ -499,29 +514,66 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// [`Connection::poll_transmit`], and calls made before it is handed out
     /// return [`Error::Closed`]. Once the connection is closed (cleanly or
     /// not), input is consumed and discarded.
+    ///
+    /// This is [`Connection::handle_read_unborrowed`] followed by
+    /// [`Connection::event`].
     pub fn handle_read<'a>(
         &'a mut self,
         input: &'a mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<Event<'a>>), Error> {
-        let (consumed, raw) = self.read_raw(input, now).map_err(|s| self.error(s))?;
-        let input: &'a [u8] = input;
-        let event = match raw {
-            None => None,
-            // An unfragmented text message that arrived whole: validated here,
-            // once, as its `&str` is made (all of its bytes have arrived).
-            Some(RawEvent::Text(Source::Input(range))) => {
-                match core::str::from_utf8(input.get(range).unwrap_or_default()) {
-                    Ok(text) => Some(Event::Text(text)),
-                    Err(_) => {
-                        let stop = self.fail_invalid_utf8();
-                        return Err(self.error(stop));
-                    }
-                }
+        let (consumed, event) = self.handle_read_unborrowed(input, now)?;
+        match event {
+            None => Ok((consumed, None)),
+            Some(event) => Ok((consumed, Some(self.event(event, input)?))),
+        }
+    }
+
+    /// [`Connection::handle_read`] without the borrow: the event names where
+    /// its payload is ([`UnborrowedEvent`]), and [`Connection::event`] makes
+    /// it an [`Event`] when the caller is ready (after dropping a lock, or
+    /// with the input moved elsewhere: the range stays valid for the same
+    /// bytes). The same rules apply: an `Err` failed the connection; call
+    /// again with the unconsumed rest until no event comes.
+    pub fn handle_read_unborrowed(
+        &mut self,
+        input: &mut [u8],
+        now: Instant,
+    ) -> Result<(usize, Option<UnborrowedEvent>), Error> {
+        self.read_raw(input, now).map_err(|s| self.error(s))
+    }
+
+    /// Turns `event`, from [`Connection::handle_read_unborrowed`], into an
+    /// [`Event`] borrowing its payload: from `input` (the bytes that call
+    /// was given, at the same positions) or from the connection.
+    ///
+    /// A text message that arrived whole in the input is validated here,
+    /// once (text assembled in the message buffer was validated as it
+    /// arrived): invalid UTF-8 fails the connection with 1007 and returns
+    /// the error, as [`Connection::handle_read`] would have. Call it before
+    /// the next read: a later read may reuse the message buffer.
+    pub fn event<'a>(
+        &'a mut self,
+        event: UnborrowedEvent,
+        input: &'a [u8],
+    ) -> Result<Event<'a>, Error> {
+        if let UnborrowedEvent::Text(Payload::Input(range)) = &event {
+            if core::str::from_utf8(input.get(range.clone()).unwrap_or_default()).is_err() {
+                let stop = self.fail_invalid_utf8();
+                return Err(self.error(stop));
             }
-            Some(raw) => Some(self.materialize(raw, input)),
-        };
-        Ok((consumed, event))
+        }
+        Ok(self.materialize(event, input))
+    }
+
+    /// The bytes of a data message's `payload`, from `input` or the message
+    /// buffer, as they arrived. Text from the input has not been validated
+    /// yet: use [`Connection::event`] for text.
+    pub fn payload<'a>(&'a self, payload: &Payload, input: &'a [u8]) -> &'a [u8] {
+        match payload {
+            Payload::Input(range) => input.get(range.clone()).unwrap_or_default(),
+            Payload::Message => self.message_buf.as_slice(),
+        }
     }
 
     /// Fails the connection for invalid UTF-8 found by a caller of
@@ -546,7 +598,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         &mut self,
         input: &mut [u8],
         now: Instant,
-    ) -> Result<(usize, Option<RawEvent>), Stop> {
+    ) -> Result<(usize, Option<UnborrowedEvent>), Stop> {
         match self.state {
             // The caller already had the failure; nothing more is read.
             State::Failing(_) => return Err(Stop::Closed),
@@ -607,7 +659,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         // An unfragmented message that arrived whole: no copy.
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
-                        let source = Source::Input(chunk_range);
+                        let source = Payload::Input(chunk_range);
                         return Ok((pos, Some(data_event(frame.text, source))));
                     } else {
                         self.append(&input[chunk_range], frame.text)?;
@@ -738,7 +790,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// A frame's payload is complete: finish a message or act on a control
     /// frame.
     #[inline]
-    fn frame_complete(&mut self, frame: Frame) -> Result<Option<RawEvent>, Stop> {
+    fn frame_complete(&mut self, frame: Frame) -> Result<Option<UnborrowedEvent>, Stop> {
         match frame.opcode {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
@@ -746,7 +798,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     let pong = self.pending_pong.insert(ControlPayload::new());
                     let _ = pong.extend_from_slice(&self.control_buf);
                 }
-                Ok(Some(RawEvent::Ping))
+                Ok(Some(UnborrowedEvent::Ping))
             }
             OpCode::Pong => {
                 if let Some((payload, _)) = self.awaiting_pong {
@@ -754,7 +806,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         self.awaiting_pong = None;
                     }
                 }
-                Ok(Some(RawEvent::Pong))
+                Ok(Some(UnborrowedEvent::Pong))
             }
             OpCode::Close => {
                 let parsed = close::check_close_payload(&self.control_buf)
@@ -771,7 +823,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     State::CloseSent { .. } => self.state = State::Closed,
                     State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
-                Ok(Some(RawEvent::Close))
+                Ok(Some(UnborrowedEvent::Close))
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !frame.fin {
@@ -781,41 +833,34 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 if frame.text && self.utf8_checked != self.message_buf.len() {
                     return Err(self.fail_protocol(ProtocolError::InvalidUtf8));
                 }
-                let event = data_event(frame.text, Source::Buffer);
+                let event = data_event(frame.text, Payload::Message);
                 self.message = None;
                 Ok(Some(event))
             }
         }
     }
 
-    /// The bytes of a data event's payload: from `input` or the message
-    /// buffer.
-    pub(crate) fn payload<'a>(&'a self, source: Source, input: &'a [u8]) -> &'a [u8] {
-        match source {
-            Source::Input(range) => input.get(range).unwrap_or_default(),
-            Source::Buffer => self.message_buf.as_slice(),
-        }
-    }
-
     /// Turns a raw event into one that borrows its payload. Text from the
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
-    pub(crate) fn materialize<'a>(&'a self, raw: RawEvent, input: &'a [u8]) -> Event<'a> {
-        let bytes = |source: Source| self.payload(source, input);
+    pub(crate) fn materialize<'a>(&'a self, raw: UnborrowedEvent, input: &'a [u8]) -> Event<'a> {
+        let bytes = |source: Payload| self.payload(&source, input);
         match raw {
             // The incremental validator accepted every byte and the end of
             // the message, so this conversion cannot fail; the fallback only
             // keeps the code free of panics.
-            RawEvent::Text(source) => {
+            UnborrowedEvent::Text(source) => {
                 Event::Text(core::str::from_utf8(bytes(source)).unwrap_or_default())
             }
-            RawEvent::Binary(source) => Event::Binary(bytes(source)),
-            RawEvent::Ping => Event::Ping(&self.control_buf),
-            RawEvent::Pong => Event::Pong(&self.control_buf),
-            RawEvent::Close => Event::Close(match close::parse_close_payload(&self.control_buf) {
-                Ok(Some((code, reason))) => Some(CloseFrame { code, reason }),
-                _ => None,
-            }),
+            UnborrowedEvent::Binary(source) => Event::Binary(bytes(source)),
+            UnborrowedEvent::Ping => Event::Ping(&self.control_buf),
+            UnborrowedEvent::Pong => Event::Pong(&self.control_buf),
+            UnborrowedEvent::Close => {
+                Event::Close(match close::parse_close_payload(&self.control_buf) {
+                    Ok(Some((code, reason))) => Some(CloseFrame { code, reason }),
+                    _ => None,
+                })
+            }
         }
     }
 
@@ -920,7 +965,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             _ => {
                 self.pending_close = None;
                 match self.state {
-                    State::Replying | State::Failing(_) => self.state = State::Closed,
+                    State::Replying => self.state = State::Closed,
+                    // Closed, remembering why (`failure`).
+                    State::Failing(e) => self.state = State::Failed(e),
                     _ => {}
                 }
                 return true;
@@ -1160,32 +1207,12 @@ impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
 }
 
 /// The event of a complete data message.
-const fn data_event(text: bool, source: Source) -> RawEvent {
+const fn data_event(text: bool, source: Payload) -> UnborrowedEvent {
     if text {
-        RawEvent::Text(source)
+        UnborrowedEvent::Text(source)
     } else {
-        RawEvent::Binary(source)
+        UnborrowedEvent::Binary(source)
     }
-}
-
-/// Encodes one frame into `out`: the header, then the payload, masked when
-/// the header carries a key.
-fn encode_frame(
-    header: FrameHeader,
-    payload: &[u8],
-    out: &mut [u8],
-) -> Result<usize, InsufficientSizeError> {
-    let required = header.encoded_len() + payload.len();
-    let Some(out) = out.get_mut(..required) else {
-        return Err(InsufficientSizeError { required });
-    };
-    let at = header.encode(out)?;
-    let body = &mut out[at..];
-    body.copy_from_slice(payload);
-    if let Some(key) = header.mask {
-        apply_mask(body, key, 0);
-    }
-    Ok(required)
 }
 
 #[cfg(test)]

@@ -553,3 +553,83 @@ fn message_buffer_is_handed_out_only_between_messages() {
     assert_eq!(err, None);
     assert_eq!(events, vec![Ev::Text("Hi".into())]);
 }
+
+#[test]
+fn unborrowed_events_name_their_payload_and_become_the_same_events() {
+    // A masked "Hello" that arrives whole: named by its range in the input.
+    let mut whole = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    let mut c = conn(Role::Server, quiet());
+    let (n, event) = c.handle_read_unborrowed(&mut whole, Instant::ZERO).unwrap();
+    assert_eq!(
+        (n, &event),
+        (11, &Some(UnborrowedEvent::Text(Payload::Input(6..11))))
+    );
+    assert_eq!(c.payload(&Payload::Input(6..11), &whole), b"Hello");
+    assert_eq!(c.event(event.unwrap(), &whole), Ok(Event::Text("Hello")));
+
+    // The same message in two fragments: named as the message buffer.
+    let mut parts = [
+        0x01, 0x83, 0, 0, 0, 0, b'H', b'e', b'l', 0x80, 0x82, 0, 0, 0, 0, b'l', b'o',
+    ];
+    let mut c = conn(Role::Server, quiet());
+    let (n, event) = c.handle_read_unborrowed(&mut parts, Instant::ZERO).unwrap();
+    assert_eq!(
+        (n, &event),
+        (17, &Some(UnborrowedEvent::Text(Payload::Message)))
+    );
+    assert_eq!(c.payload(&Payload::Message, &[]), b"Hello");
+    assert_eq!(c.event(event.unwrap(), &parts), Ok(Event::Text("Hello")));
+}
+
+#[test]
+fn event_validates_text_from_the_input_once_and_fails_with_1007() {
+    let mut frame = [0x81, 0x82, 0, 0, 0, 0, 0xc3, 0x28];
+    let mut c = conn(Role::Server, quiet());
+    let (_, event) = c.handle_read_unborrowed(&mut frame, Instant::ZERO).unwrap();
+    let event = event.unwrap();
+    assert_eq!(event, UnborrowedEvent::Text(Payload::Input(6..8)));
+    assert_eq!(
+        c.event(event, &frame),
+        Err(Error::Protocol(ProtocolError::InvalidUtf8))
+    );
+    assert_eq!(sent_close_code(&transmit(&mut c)), 1007);
+    // The failure is kept once the Close went out.
+    assert!(c.is_closed());
+    assert_eq!(
+        c.failure(),
+        Some(Error::Protocol(ProtocolError::InvalidUtf8))
+    );
+}
+
+#[test]
+fn the_frame_encoder_into_a_slice_and_into_a_vec_agree() {
+    for (mask, len) in [
+        (None, 0),
+        (Some(RFC_KEY), 5),
+        (None, 126),
+        (Some(RFC_KEY), 70_000),
+    ] {
+        let header = FrameHeader {
+            fin: true,
+            opcode: OpCode::Binary,
+            mask,
+            payload_len: len as u64,
+        };
+        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut slice = vec![0u8; header.encoded_len() + len];
+        let n = crate::frame::encode_frame(header, &payload, &mut slice).unwrap();
+        assert_eq!(n, slice.len());
+        let mut grown = vec![7u8];
+        assert_eq!(
+            crate::frame::encode_frame_vec(header, &payload, &mut grown),
+            n
+        );
+        assert_eq!(&grown[1..], &slice[..]);
+        assert_eq!(
+            crate::frame::encode_frame(header, &payload, &mut slice[..n - 1]),
+            Err(InsufficientSizeError { required: n })
+        );
+    }
+}

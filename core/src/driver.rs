@@ -23,7 +23,9 @@ use rand_core::RngCore;
 use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
 use crate::connection::{ClientSide, Config, Role, ServerSide, Side};
-use crate::connection::{Connection, Error, Event, MessageKind, RawEvent, SendError, Source, Stop};
+use crate::connection::{
+    Connection, Error, Event, MessageKind, Payload, SendError, Stop, UnborrowedEvent,
+};
 use crate::error::InsufficientSizeError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
@@ -269,10 +271,10 @@ where
         loop {
             let (raw, base) = self.next_raw()?;
             let (text, source) = match raw {
-                RawEvent::Ping | RawEvent::Pong => continue,
-                RawEvent::Close => return Ok(None),
-                RawEvent::Text(source) => (true, source),
-                RawEvent::Binary(source) => (false, source),
+                UnborrowedEvent::Ping | UnborrowedEvent::Pong => continue,
+                UnborrowedEvent::Close => return Ok(None),
+                UnborrowedEvent::Text(source) => (true, source),
+                UnborrowedEvent::Binary(source) => (false, source),
             };
             // As `finish`, for data only.
             let Self {
@@ -280,15 +282,15 @@ where
             } = self;
             let range = match source {
                 // Validated as it arrived, so the conversion cannot fail.
-                Source::Buffer => {
-                    let bytes = conn.payload(Source::Buffer, &[]);
+                Payload::Message => {
+                    let bytes = conn.payload(&Payload::Message, &[]);
                     return Ok(Some(if text {
                         Message::Text(core::str::from_utf8(bytes).unwrap_or_default())
                     } else {
                         Message::Binary(bytes)
                     }));
                 }
-                Source::Input(range) => range,
+                Payload::Input(range) => range,
             };
             let bytes = rx
                 .get(base..)
@@ -356,7 +358,7 @@ where
         flush(&mut self.conn, &mut self.io, self.tx)?;
         loop {
             match self.next_raw() {
-                Ok((RawEvent::Close, _)) => return Ok(()),
+                Ok((UnborrowedEvent::Close, _)) => return Ok(()),
                 Ok(_) => {}
                 Err(DriverError::Connection(Error::Closed)) if self.conn.is_closed() => {
                     return Ok(())
@@ -375,7 +377,7 @@ where
     /// flushing replies; returns the event and where in `rx` its input
     /// ranges start.
     #[inline(never)]
-    fn next_raw(&mut self) -> Result<(RawEvent, usize), DriverError<T::Error>> {
+    fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<T::Error>> {
         loop {
             let now = self.clock.now();
             if let Err(stop) = self.conn.timeout(now) {
@@ -453,13 +455,17 @@ where
 
     /// Turns a raw event into a borrowed one, validating text that arrived
     /// whole (its one UTF-8 pass).
-    fn finish(&mut self, raw: RawEvent, base: usize) -> Result<Event<'_>, DriverError<T::Error>> {
+    fn finish(
+        &mut self,
+        raw: UnborrowedEvent,
+        base: usize,
+    ) -> Result<Event<'_>, DriverError<T::Error>> {
         let Self {
             conn, rx, io, tx, ..
         } = self;
         let input: &[u8] = rx.get(base..).unwrap_or_default();
         match raw {
-            RawEvent::Text(Source::Input(range)) => {
+            UnborrowedEvent::Text(Payload::Input(range)) => {
                 match core::str::from_utf8(input.get(range).unwrap_or_default()) {
                     Ok(text) => Ok(Event::Text(text)),
                     Err(_) => {

@@ -14,6 +14,7 @@
 use core::fmt;
 
 use crate::error::{InsufficientSizeError, ProtocolError};
+use crate::mask::apply_mask;
 
 /// A frame's opcode (RFC 6455 §5.2). Reserved values are refused when
 /// decoding, so they have no variant.
@@ -221,6 +222,55 @@ impl FrameHeader {
         }
         Ok(required)
     }
+}
+
+/// Encodes one frame into the start of `out`: the header, then the payload,
+/// masked when the header carries a key. Returns the frame's length
+/// ([`FrameHeader::encoded_len`] plus the payload's); `out` is left as it
+/// was when it is too short. This is the workspace's one frame encoder:
+/// [`Connection`](crate::Connection) uses it, and so do shells that encode
+/// frames away from the connection (another thread, a broadcast).
+///
+/// To send a large payload without copying it, encode only the header
+/// ([`FrameHeader::encode`]) and write the payload after it (masked with
+/// [`apply_mask`] when `mask` is set).
+pub fn encode_frame(
+    header: FrameHeader,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<usize, InsufficientSizeError> {
+    let required = header.encoded_len() + payload.len();
+    let Some(out) = out.get_mut(..required) else {
+        return Err(InsufficientSizeError { required });
+    };
+    let at = header.encode(out)?;
+    let body = &mut out[at..];
+    body.copy_from_slice(payload);
+    if let Some(key) = header.mask {
+        apply_mask(body, key, 0);
+    }
+    Ok(required)
+}
+
+/// [`encode_frame`] appending to a `Vec` (feature `alloc`), which grows to
+/// fit. Returns the frame's length.
+#[cfg(feature = "alloc")]
+pub fn encode_frame_vec(
+    header: FrameHeader,
+    payload: &[u8],
+    out: &mut alloc::vec::Vec<u8>,
+) -> usize {
+    let start = out.len();
+    let mut head = [0u8; FrameHeader::MAX_LEN];
+    // MAX_LEN fits every header.
+    let n = header.encode(&mut head).unwrap_or(0);
+    out.reserve(n + payload.len());
+    out.extend_from_slice(&head[..n]);
+    out.extend_from_slice(payload);
+    if let Some(key) = header.mask {
+        apply_mask(&mut out[start + n..], key, 0);
+    }
+    n + payload.len()
 }
 
 #[cfg(test)]

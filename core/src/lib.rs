@@ -114,10 +114,12 @@ pub struct ReadmeDoctests;
 pub use buffer::{MessageBuffer, SliceBuffer};
 pub use close::CloseCode;
 pub use connection::{
-    ClientSide, CloseFrame, Config, Connection, Error, Event, MessageKind, Role, SendError,
-    ServerSide, Side,
+    ClientSide, CloseFrame, Config, Connection, Error, Event, MessageKind, Payload, Role,
+    SendError, ServerSide, Side, UnborrowedEvent,
 };
 pub use driver::{Clock, Decision, DriverError, Message, Parts, WebSocket};
 pub use error::{InsufficientSizeError, ProtocolError};
-pub use frame::{FrameHeader, OpCode};
+#[cfg(feature = "alloc")]
+pub use frame::encode_frame_vec;
+pub use frame::{encode_frame, FrameHeader, OpCode};
 pub use time::Instant;
