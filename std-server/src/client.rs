@@ -38,11 +38,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
 use snowsocket_core::{CloseCode, Config, MessageKind, Role};
 
-use crate::engine::{
-    CloseCause, CloseInfo, ConnectionHandle, Message, Reader, SendError, Shared, Step, Upgraded,
-};
+use crate::close::{CloseCause, CloseInfo, SendError};
+use crate::engine::{ConnectionHandle, Message, Reader, Shared, Step, Upgraded};
+use crate::handler::Handler;
 use crate::rng::Rng;
-use crate::server::Handler;
 use crate::tls::{self, TlsError};
 use crate::transport::{deadline_in, set_deadline, Transport};
 

@@ -59,8 +59,10 @@
 //!   core's state, the socket, and the rustls session under TLS.
 //! - **Logging** through the `log` facade; the library prints nothing.
 
+mod close;
 mod config;
 mod engine;
+mod handler;
 #[cfg_attr(not(unix), path = "park_stub.rs")]
 mod park;
 mod rng;
@@ -70,12 +72,11 @@ mod transport;
 pub mod client;
 pub mod tls;
 
+pub use close::{CloseCause, CloseInfo, SendError};
 pub use config::ServerConfig;
-pub use engine::{CloseCause, CloseInfo, ConnectionHandle, Message, SendError};
-pub use server::{
-    on_message, thread_name, Accept, Context, Handler, MessageFn, Server, ServerHandle,
-    UpgradeRequest,
-};
+pub use engine::{ConnectionHandle, Message};
+pub use handler::{on_message, Accept, Context, Handler, MessageFn, UpgradeRequest};
+pub use server::{thread_name, Server, ServerHandle};
 pub use transport::Transport;
 
 pub use rustls;
