@@ -24,26 +24,28 @@
 
 use core::fmt;
 use core::net::SocketAddr;
-use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::panic;
 use std::path::Path;
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::{self, Receiver, Sender as ChannelSender};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant as StdInstant;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
-use snowsocket_core::{CloseCode, Config, MessageKind, Role};
+use snowsocket_core::{CloseCode, Config, MessageKind};
 
 use crate::close::{CloseCause, CloseInfo, SendError};
-use crate::engine::{ConnectionHandle, Message, Reader, Shared, Step, Upgraded};
+use crate::event_loop::command::{Command, LoopShared};
+use crate::event_loop::conn::Adopted;
+use crate::event_loop::{Loop, Service};
+use crate::handle::{ConnectionHandle, Message, Upgraded};
 use crate::handler::Handler;
 use crate::rng::Rng;
 use crate::tls::{self, TlsError};
 use crate::transport::{deadline_in, set_deadline, Transport};
+use crate::ServerConfig;
 
 /// A handle to send on a client connection from any thread (the same type
 /// as the server's [`ConnectionHandle`]).
@@ -73,8 +75,10 @@ pub struct ClientConfig {
     pub webpki_roots: bool,
     /// A ready TLS configuration, used instead of `roots`/`webpki_roots`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// The initial read buffer size (grows on demand). Default 4 KiB.
-    pub read_buffer_size: usize,
+    /// The bound on bytes sent and not yet written (see
+    /// [`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes)).
+    /// Default 16 MiB + 16.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -89,7 +93,7 @@ impl Default for ClientConfig {
             roots: Vec::new(),
             webpki_roots: true,
             tls: None,
-            read_buffer_size: 4096,
+            max_buffered_bytes: (16 << 20) + 16,
         }
     }
 }
@@ -355,8 +359,12 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         }
     };
     let (socket, tls) = transport.into_parts();
+    let socket = Arc::try_unwrap(socket)
+        .map_err(|_| io::Error::other("the client socket is still shared"))?;
     socket.set_read_timeout(None)?;
-    let id = crate::server::next_id();
+    socket.set_write_timeout(None)?;
+    socket.set_nonblocking(true)?;
+    let peer = socket.peer_addr()?;
     let (path, query) = match url.path.split_once('?') {
         Some((path, query)) => (path, Some(query.into())),
         None => (url.path.as_str(), None),
@@ -367,33 +375,144 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         subprotocol: chosen.map(String::into_boxed_str),
         context: None,
     };
-    let shared = Shared::new(
-        id,
-        socket,
-        tls,
-        Role::Client,
-        config.connection,
-        config.write_timeout,
+    let (events_tx, events) = mpsc::channel();
+    let route = Arc::new(Route(Mutex::new(Target::Queue(events_tx))));
+    let service_config = ServerConfig::default()
+        .connection(config.connection)
+        .write_timeout(config.write_timeout)
+        .max_buffered_bytes(config.max_buffered_bytes);
+    let service = Arc::new(Service::new(
+        service_config,
+        Arc::clone(&route) as Arc<dyn Handler>,
+    ));
+    let (ready, handle) = mpsc::sync_channel(1);
+    let adopted = Adopted {
+        socket: mio::net::TcpStream::from_std(socket),
+        peer,
+        tls: tls.map(Box::new),
+        handler: Arc::clone(&route) as Arc<dyn Handler>,
+        service,
         upgraded,
-    )?;
-    let reader = Reader::new(shared, &buf[consumed..], config.read_buffer_size);
+        leftover: buf.split_off(consumed),
+        id: crate::next_id(),
+        ready,
+    };
+    client_loop()?.send(Command::Adopt(Box::new(adopted)));
+    let handle = handle
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| io::Error::other("the client event loop did not take the connection"))?;
     Ok(Client {
-        handle: reader.handle(),
-        reader,
+        handle,
+        events,
+        route,
+        current: Received::None,
+        ended: None,
+        spawned: false,
     })
 }
 
-/// A client connection. Read with [`Client::read_message`] on one thread;
-/// send from this or (through [`Client::sender`]) any other thread.
-///
-/// Pings are answered, and the heartbeat runs, while a thread is inside
-/// [`Client::read_message`] (or [`Client::close`]): keep one reading, or
-/// let [`Client::spawn`] read on a thread of its own.
-/// Dropping the client closes the socket (senders then get
-/// [`SendError::Closed`]).
+/// The event loop all clients of the process run on, started by the
+/// first connection.
+fn client_loop() -> io::Result<Arc<LoopShared>> {
+    static LOOP: OnceLock<Arc<LoopShared>> = OnceLock::new();
+    if let Some(shared) = LOOP.get() {
+        return Ok(Arc::clone(shared));
+    }
+    let lp = Loop::new(None, 64 * 1024)?;
+    let shared = lp.shared();
+    match LOOP.set(Arc::clone(&shared)) {
+        Ok(()) => {
+            std::thread::Builder::new()
+                .name("ssk-client".into())
+                .spawn(move || lp.run())?;
+            Ok(shared)
+        }
+        // Another thread started it first.
+        Err(_) => LOOP
+            .get()
+            .cloned()
+            .ok_or_else(|| io::Error::other("client loop")),
+    }
+}
+
+/// What a client connection's loop does with its events: queues them for
+/// [`Client::read_message`], or hands them to a handler
+/// ([`Client::spawn`]).
+struct Route(Mutex<Target>);
+
+enum Target {
+    Queue(ChannelSender<Delivery>),
+    Handler(Arc<dyn Handler>, ChannelSender<CloseInfo>),
+}
+
+/// An event queued for [`Client::read_message`].
+enum Delivery {
+    Text(String),
+    Binary(Vec<u8>),
+    Closed(CloseInfo),
+}
+
+impl Route {
+    fn target(&self) -> std::sync::MutexGuard<'_, Target> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Handler for Route {
+    fn on_connect(&self, _conn: &ConnectionHandle) {}
+
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        match &*self.target() {
+            Target::Queue(queue) => {
+                let _ = queue.send(match message {
+                    Message::Text(text) => Delivery::Text(text.to_owned()),
+                    Message::Binary(data) => Delivery::Binary(data.to_vec()),
+                });
+            }
+            Target::Handler(handler, _) => handler.on_message(conn, message),
+        }
+    }
+
+    fn on_drain(&self, conn: &ConnectionHandle) {
+        if let Target::Handler(handler, _) = &*self.target() {
+            handler.on_drain(conn);
+        }
+    }
+
+    fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
+        match &*self.target() {
+            Target::Queue(queue) => {
+                let _ = queue.send(Delivery::Closed(info));
+            }
+            Target::Handler(handler, done) => {
+                handler.on_close(conn, info.clone());
+                let _ = done.send(info);
+            }
+        }
+    }
+}
+
+/// The message [`Client::read_message`] lends out.
+enum Received {
+    None,
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// A client connection. It runs on the process's client event loop (one
+/// thread for all clients), which answers pings and runs the heartbeat
+/// whatever the application does; messages wait in a queue for
+/// [`Client::read_message`] (or go to a handler: [`Client::spawn`]). Send
+/// from this or (through [`Client::sender`]) any other thread: sends never
+/// block. Dropping the client closes the connection (Close 1000).
 pub struct Client {
-    reader: Reader,
     handle: ConnectionHandle,
+    events: Receiver<Delivery>,
+    route: Arc<Route>,
+    current: Received,
+    ended: Option<CloseInfo>,
+    /// Handed to a handler: dropping this no longer closes it.
+    spawned: bool,
 }
 
 impl fmt::Debug for Client {
@@ -405,26 +524,40 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// Blocks until the next message. Pings are answered and the heartbeat
-    /// runs meanwhile. `Ok(None)` when the connection closed cleanly (either
-    /// side started the close handshake); `Err(ClientError::Closed)` when it
-    /// ended otherwise (protocol error, pong timeout, I/O). Later calls
-    /// repeat the outcome.
+    /// Blocks until the next message. `Ok(None)` when the connection closed
+    /// cleanly (either side started the close handshake);
+    /// `Err(ClientError::Closed)` when it ended otherwise (protocol error,
+    /// pong timeout, I/O). Later calls repeat the outcome.
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, ClientError> {
-        match self.reader.next_message() {
-            Ok(message) => Ok(Some(message)),
-            Err(info) if info.is_clean() => Ok(None),
-            Err(info) => Err(ClientError::Closed(info)),
+        if self.ended.is_none() {
+            match self.events.recv() {
+                Ok(Delivery::Text(text)) => self.current = Received::Text(text),
+                Ok(Delivery::Binary(data)) => self.current = Received::Binary(data),
+                Ok(Delivery::Closed(info)) => self.ended = Some(info),
+                Err(_) => {
+                    self.ended = Some(CloseInfo::new(CloseCause::UnexpectedEof, None, ""));
+                }
+            }
         }
+        match &self.ended {
+            Some(info) if info.is_clean() => return Ok(None),
+            Some(info) => return Err(ClientError::Closed(info.clone())),
+            None => {}
+        }
+        Ok(Some(match &self.current {
+            Received::Text(text) => Message::Text(text),
+            Received::Binary(data) => Message::Binary(data),
+            Received::None => Message::Binary(&[]),
+        }))
     }
 
-    /// Reads on a new thread from now on: `handler`'s
+    /// Hands the connection to `handler` from now on:
     /// [`on_connect`](Handler::on_connect), then
-    /// [`on_message`](Handler::on_message) for every message, then
-    /// [`on_close`](Handler::on_close) once, as on the server (its
-    /// `on_accept` is not used). Pings are answered and the heartbeat runs
-    /// all the time, whatever the application does. Send through
-    /// [`Spawned::sender`] or the handle the callbacks get.
+    /// [`on_message`](Handler::on_message) for every message (those already
+    /// queued first), then [`on_close`](Handler::on_close) once, as on the
+    /// server (its `on_accept` is not used). They run on the client event
+    /// loop and must not block. Send through [`Spawned::sender`] or the
+    /// handle the callbacks get.
     ///
     /// ```no_run
     /// use snowsocket_server::client::{self, ClientConfig};
@@ -438,44 +571,35 @@ impl Client {
     /// assert!(info.is_clean());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn spawn(self, handler: impl Handler) -> io::Result<Spawned> {
-        let Self {
-            mut reader, handle, ..
-        } = self;
-        let sender = handle.clone();
-        let thread = thread::Builder::new()
-            .name("ssk-client".into())
-            .spawn(move || {
-                // Sends from the callbacks go out together after each read.
-                crate::engine::set_reader_thread(handle.id());
-                let run = panic::catch_unwind(AssertUnwindSafe(|| {
-                    handler.on_connect(&handle);
-                    loop {
-                        match reader.next() {
-                            Step::Message(message) => handler.on_message(&handle, message),
-                            Step::Control | Step::Idle => {}
-                            Step::Ended(info) => return info,
-                        }
-                    }
-                }));
-                let info = run.unwrap_or_else(|_| {
-                    handle.abort(CloseCause::HandlerPanicked);
-                    match reader.next() {
-                        Step::Ended(info) => info,
-                        _ => CloseInfo {
-                            code: None,
-                            reason: String::new(),
-                            cause: CloseCause::HandlerPanicked,
-                        },
-                    }
-                });
-                let closed = info.clone();
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| handler.on_close(&handle, closed)));
-                info
-            })?;
+    pub fn spawn(mut self, handler: impl Handler) -> io::Result<Spawned> {
+        let handler: Arc<dyn Handler> = Arc::new(handler);
+        let (done_tx, done) = mpsc::channel();
+        let sender = self.handle.clone();
+        {
+            // Holding the route: the loop waits while what was queued is
+            // handed over, so the handler sees every message in order.
+            let mut target = self.route.target();
+            handler.on_connect(&sender);
+            let mut ended = self.ended.take();
+            for delivery in self.events.try_iter() {
+                match delivery {
+                    Delivery::Text(text) => handler.on_message(&sender, Message::Text(&text)),
+                    Delivery::Binary(data) => handler.on_message(&sender, Message::Binary(&data)),
+                    Delivery::Closed(info) => ended = Some(info),
+                }
+            }
+            if let Some(info) = ended {
+                handler.on_close(&sender, info.clone());
+                let _ = done_tx.send(info);
+            }
+            *target = Target::Handler(handler, done_tx);
+        }
+        // The connection now belongs to the `Spawned`.
+        self.spawned = true;
         Ok(Spawned {
             sender,
-            thread: Some(thread),
+            done,
+            info: None,
         })
     }
 
@@ -532,21 +656,30 @@ impl Client {
             Err(e) => return Err(e.into()),
         }
         loop {
-            match self.reader.next() {
-                Step::Ended(info) if info.is_clean() => return Ok(()),
-                Step::Ended(info) => return Err(ClientError::Closed(info)),
-                Step::Message(_) | Step::Control | Step::Idle => {}
+            match self.read_message() {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
     }
 }
 
-/// A client reading on its own thread (see [`Client::spawn`]). Dropping it
-/// closes the connection (Close 1000) and waits for the thread.
+impl Drop for Client {
+    fn drop(&mut self) {
+        if !self.spawned {
+            let _ = self.handle.close(CloseCode::NORMAL, "");
+        }
+    }
+}
+
+/// A client whose events go to a handler (see [`Client::spawn`]).
+/// Dropping it closes the connection (Close 1000) and waits for the end.
 #[derive(Debug)]
 pub struct Spawned {
     sender: Sender,
-    thread: Option<JoinHandle<CloseInfo>>,
+    done: Receiver<CloseInfo>,
+    info: Option<CloseInfo>,
 }
 
 impl Spawned {
@@ -556,8 +689,11 @@ impl Spawned {
     }
 
     /// Whether the connection has ended (`on_close` has run).
-    pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    pub fn is_finished(&mut self) -> bool {
+        if self.info.is_none() {
+            self.info = self.done.try_recv().ok();
+        }
+        self.info.is_some()
     }
 
     /// Starts the close handshake and waits for the end (at most the close
@@ -574,23 +710,20 @@ impl Spawned {
     }
 
     fn wait(&mut self) -> CloseInfo {
-        let ended = self.thread.take().map(JoinHandle::join);
-        match ended {
-            Some(Ok(info)) => info,
-            _ => CloseInfo {
-                code: None,
-                reason: String::new(),
-                cause: CloseCause::HandlerPanicked,
-            },
+        if let Some(info) = self.info.take() {
+            return info;
         }
+        self.done
+            .recv()
+            .unwrap_or_else(|_| CloseInfo::new(CloseCause::UnexpectedEof, None, ""))
     }
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if self.info.is_none() {
             let _ = self.sender.close(CloseCode::NORMAL, "");
-            self.wait();
+            self.info = Some(self.wait());
         }
     }
 }

@@ -105,11 +105,17 @@ pub enum SendError {
     /// The connection is closing or closed (a Close was sent or received,
     /// or it failed).
     Closed,
-    /// The write stalled longer than the write timeout; the connection was
-    /// failed.
-    WriteTimeout,
-    /// The socket failed; the connection was failed.
-    Io(io::ErrorKind),
+    /// The connection's outbox holds `buffered` bytes not yet written, and
+    /// this frame would take it past `limit`
+    /// ([`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes)).
+    /// Nothing was queued; [`Handler::on_drain`](crate::Handler::on_drain)
+    /// runs once the outbox has been written out.
+    Full {
+        /// Bytes waiting.
+        buffered: usize,
+        /// The bound.
+        limit: usize,
+    },
     /// The core refused the frame (control payload over 125 bytes, a close
     /// code that may not be sent, a fragmented message in progress).
     Refused(CoreSendError),
@@ -119,8 +125,10 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed => f.write_str("connection is closing or closed"),
-            Self::WriteTimeout => f.write_str("write timed out: the peer is not reading"),
-            Self::Io(kind) => write!(f, "socket error: {kind}"),
+            Self::Full { buffered, limit } => write!(
+                f,
+                "outbox full: {buffered} bytes waiting, limit {limit} (the peer reads slowly)"
+            ),
             Self::Refused(e) => write!(f, "refused: {e}"),
         }
     }

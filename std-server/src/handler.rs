@@ -10,20 +10,42 @@ use std::sync::Arc;
 use snowsocket_core::handshake::{Header, Request};
 
 use crate::close::CloseInfo;
-use crate::engine::{ConnectionHandle, Message};
+use crate::handle::{ConnectionHandle, Message};
 
 /// What the server does with connections. Every method has a default; a
-/// handler is shared by all connection threads (`Send + Sync`).
+/// handler is shared by all event loops (`Send + Sync`).
 ///
 /// For each connection: [`on_accept`](Handler::on_accept) decides on the
 /// upgrade request; if accepted, [`on_connect`](Handler::on_connect), then
-/// [`on_message`](Handler::on_message) for every message, then
-/// [`on_close`](Handler::on_close) exactly once, whatever ended it. All run
-/// on the connection's own thread, one at a time, with no lock held: they
-/// may send on any [`ConnectionHandle`], this one included. (A connection
-/// that idles gives its thread back and gets another one when it wakes up,
-/// see [`ServerConfig::release_idle_after`](crate::ServerConfig::release_idle_after): keep per-connection state keyed
-/// by [`ConnectionHandle::id`], not in thread-locals.)
+/// [`on_message`](Handler::on_message) for every message (and
+/// [`on_drain`](Handler::on_drain) after a send found the outbox full),
+/// then [`on_close`](Handler::on_close) exactly once, whatever ended it.
+///
+/// **Callbacks run on the connection's event loop, one at a time, and must
+/// not block**: while one runs, no other connection of that loop is served.
+/// They may send on any [`ConnectionHandle`], this one included (sends
+/// never block). Hand long work (a database query, a file, a computation)
+/// to threads of your own with a clone of the handle, and send the answer
+/// from there:
+///
+/// ```
+/// use snowsocket_server::{ConnectionHandle, Handler, Message};
+///
+/// struct Slow;
+/// impl Handler for Slow {
+///     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+///         let question = match message {
+///             Message::Text(text) => text.as_bytes().to_vec(),
+///             Message::Binary(data) => data.to_vec(),
+///         };
+///         let conn = conn.clone();
+///         std::thread::spawn(move || {
+///             let answer = question.len().to_string(); // stands for slow work
+///             let _ = conn.send_text(&answer);
+///         });
+///     }
+/// }
+/// ```
 pub trait Handler: Send + Sync + 'static {
     /// Decides on an upgrade request. Default: accept, no subprotocol.
     fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
@@ -41,7 +63,16 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (conn, message);
     }
 
-    /// The connection ended; `info` says how.
+    /// A send to this connection was refused with
+    /// [`SendError::Full`](crate::SendError::Full), and everything sent
+    /// has now been written to the socket: sending may resume.
+    fn on_drain(&self, conn: &ConnectionHandle) {
+        let _ = conn;
+    }
+
+    /// The connection ended; `info` says how. Runs once the socket is
+    /// closed (after our Close went out and the peer answered, hung up or
+    /// ran out of time).
     fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
         let _ = (conn, info);
     }
@@ -56,6 +87,9 @@ impl<H: Handler> Handler for Arc<H> {
     }
     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
         (**self).on_message(conn, message);
+    }
+    fn on_drain(&self, conn: &ConnectionHandle) {
+        (**self).on_drain(conn);
     }
     fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
         (**self).on_close(conn, info);

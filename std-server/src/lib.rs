@@ -1,5 +1,5 @@
-//! snowsocket-server: the std shell around [`snowsocket_core`] — a threaded
-//! `ws://` and `wss://` server and a blocking client.
+//! snowsocket-server: the std shell around [`snowsocket_core`] — a `ws://`
+//! and `wss://` server on event loops, and a blocking client.
 //!
 //! ```no_run
 //! use snowsocket_server::{Handler, ConnectionHandle, Message, Server, ServerConfig};
@@ -23,48 +23,53 @@
 //!
 //! # Design
 //!
-//! - **Threads**: one thread per active connection (stack size
-//!   [`ServerConfig::thread_stack_size`], 1 MiB reserved by default, a few
-//!   pages of it touched), the accept thread, and one poller thread for idle
-//!   connections; every one is joined by [`ServerHandle::shutdown`].
-//! - **Idle connections give their thread back.** A connection that
-//!   received nothing for [`ServerConfig::release_idle_after`] (1 s) parks:
-//!   the poller thread (mio: epoll, kqueue) watches its socket and its
-//!   timers, and it gets a thread again when bytes arrive, a heartbeat
-//!   timer is due or it is closed from another thread. Busy connections
-//!   never pay for this; idle ones cost a few KiB instead of a thread.
-//! - **No send waits behind a read.** The connection's thread owns the
-//!   socket's read half and blocks in `read` with no lock held. It locks the
-//!   session (the core `Connection` and the rustls session) only to feed
-//!   the bytes it read and take one event out; callbacks run with no lock
-//!   held. Senders lock the session to encode (and encrypt), and a separate
-//!   writer lock orders the writes, so frames and TLS records go out in the
-//!   order they were made. See the `engine` module source for the details.
-//! - **Heartbeat**: the read timeout is set to the core's next timer
-//!   (`poll_timeout`), so pings go out on time and dead peers are dropped
-//!   after ping interval + pong timeout.
-//! - **Backpressure**: nothing is queued without bound. A send writes before
-//!   it returns; when the peer stops reading, a write that makes no progress
-//!   for [`ServerConfig::write_timeout`] fails that connection
-//!   ([`CloseCause::WriteTimeout`]) and no other. What a slow peer costs is
-//!   the frame being written, never a growing queue. Sends made by a handler on the
-//!   connection's own thread are written together once the bytes read so far
-//!   are handled: one system call for a batch of replies.
-//! - **Transport**: [`Transport`] is the one seam between plain TCP and
-//!   rustls. The socket is shared (`Arc<TcpStream>`; `&TcpStream` reads and
-//!   writes), so a connection costs one file descriptor.
-//! - **Idle cost**: while active, a 1 KiB read buffer (grown on demand up
-//!   to 64 KiB), message and output buffers that grow with use, and the
-//!   thread. Once parked, its buffers are freed too: what is left is the
-//!   core's state, the socket, and the rustls session under TLS.
+//! ```text
+//! accept ─► loop k (one thread, mio::Poll) owns: its connections, their timers,
+//!           one read buffer, an inbox
+//!   readable ─► (rustls) ─► snowsocket-core ─► Handler callbacks, inline ─► outbox
+//!   writable ─► write the output (TLS records sealed as they go)
+//!   timer    ─► heartbeat pings; pong, close, handshake, write-stall deadlines
+//!   inbox    ─► sends and closes from other threads (the loop is woken)
+//! ```
+//!
+//! - **Threads**: [`ServerConfig::event_loops`] event loops (default: one
+//!   per core), and nothing else: no thread per connection, per heartbeat
+//!   or per wake-up. Each loop owns the connections it accepted, over
+//!   `ws://` and `wss://`, from the TCP accept (TLS handshake, HTTP upgrade
+//!   within [`ServerConfig::handshake_timeout`] however the bytes arrive)
+//!   to the socket's close. The client's connections share one more loop.
+//! - **Callbacks must not block**: they run on their connection's loop,
+//!   one at a time (see [`Handler`]). Long work goes to your own threads,
+//!   which send through the handle.
+//! - **Sends never block.** A [`ConnectionHandle`] (`Clone + Send + Sync`)
+//!   encodes the frame into the connection's outbox and tells its loop;
+//!   the outbox is bounded ([`ServerConfig::max_buffered_bytes`]): past it
+//!   a send returns [`SendError::Full`] and [`Handler::on_drain`] says when
+//!   it has drained. [`ServerHandle::broadcast`] frames a message once for
+//!   many connections and skips (and reports) the slow ones. A peer that
+//!   takes no data for [`ServerConfig::write_timeout`] is failed; no other
+//!   connection notices.
+//! - **Closes that peers receive**: after our Close (ours, a failure, a
+//!   shutdown) the socket's write side is shut and the peer's input is
+//!   read and dropped until its EOF or the close timeout, so the kernel
+//!   never resets a connection with a Close in flight; under TLS a
+//!   close_notify goes first. `on_close` runs once, when the socket is
+//!   closed.
+//! - **Limits**: message and frame sizes (1009), fragments (1008),
+//!   [`ServerConfig::max_connections`] (503), bounds on pending handshakes
+//!   (all, and per IP), a server-wide [`ServerConfig::memory_budget`] for
+//!   messages being reassembled (1009 past it).
+//! - **Idle cost**: an idle connection holds its core state, its socket,
+//!   its handle's shared state and (under TLS) its rustls session; no
+//!   buffers: reads go into its loop's buffer and only an incomplete frame
+//!   header is kept.
 //! - **Logging** through the `log` facade; the library prints nothing.
 
 mod close;
 mod config;
-mod engine;
+mod event_loop;
+mod handle;
 mod handler;
-#[cfg_attr(not(unix), path = "park_stub.rs")]
-mod park;
 mod rng;
 mod server;
 mod transport;
@@ -73,11 +78,18 @@ pub mod client;
 pub mod tls;
 
 pub use close::{CloseCause, CloseInfo, SendError};
-pub use config::ServerConfig;
-pub use engine::{ConnectionHandle, Message};
+pub use config::{ConfigError, ServerConfig};
+pub use handle::{ConnectionHandle, Message};
 pub use handler::{on_message, Accept, Context, Handler, MessageFn, UpgradeRequest};
-pub use server::{thread_name, Server, ServerHandle};
-pub use transport::Transport;
+pub use server::{broadcast, thread_name, Broadcast, Server, ServerHandle};
+
+/// Connection ids, unique in the process.
+static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+/// A fresh connection id.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
 
 pub use rustls;
 pub use snowsocket_core::handshake::HandshakeLimits;

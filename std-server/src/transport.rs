@@ -18,7 +18,7 @@ use std::time::Instant as StdInstant;
 /// and shutdown all use this one descriptor (`&TcpStream` reads and
 /// writes), so a connection costs one file descriptor.
 #[derive(Debug)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// `ws://`.
     Plain(Arc<TcpStream>),
     /// `wss://`: a rustls client or server session over the socket.
@@ -27,20 +27,15 @@ pub enum Transport {
 
 impl Transport {
     /// The socket.
-    pub fn socket(&self) -> &TcpStream {
+    pub(crate) fn socket(&self) -> &TcpStream {
         match self {
             Self::Plain(s) | Self::Tls(s, _) => s,
         }
     }
 
-    /// Whether this is TLS.
-    pub const fn is_tls(&self) -> bool {
-        matches!(self, Self::Tls(..))
-    }
-
     /// Runs the TLS handshake (nothing for plain TCP), giving up at
     /// `deadline`.
-    pub fn complete_handshake(&mut self, deadline: StdInstant) -> io::Result<()> {
+    pub(crate) fn complete_handshake(&mut self, deadline: StdInstant) -> io::Result<()> {
         let Self::Tls(socket, tls) = self else {
             return Ok(());
         };
@@ -59,7 +54,7 @@ impl Transport {
     }
 
     /// Splits the transport into its socket and its TLS session.
-    pub fn into_parts(self) -> (Arc<TcpStream>, Option<rustls::Connection>) {
+    pub(crate) fn into_parts(self) -> (Arc<TcpStream>, Option<rustls::Connection>) {
         match self {
             Self::Plain(s) => (s, None),
             Self::Tls(s, tls) => (s, Some(*tls)),

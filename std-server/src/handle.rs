@@ -1,0 +1,358 @@
+//! [`ConnectionHandle`]: what the application holds to send on a connection
+//! from any thread, and the per-connection state it shares with the event
+//! loop that owns the connection.
+//!
+//! A send never waits. It encodes the frame (with the core's one frame
+//! encoder) into the connection's outbox under a short lock, and tells the
+//! owning loop there is output: straight into its list when the sender is
+//! that loop's own thread (a handler callback), else through the loop's
+//! inbox and a wake-up. The loop writes the outbox when the socket takes it.
+//! The outbox is bounded ([`ServerConfig::max_buffered_bytes`]): a send that
+//! would pass the bound returns [`SendError::Full`] and queues nothing.
+//!
+//! [`ServerConfig::max_buffered_bytes`]: crate::ServerConfig::max_buffered_bytes
+
+use core::any::Any;
+use core::fmt;
+use core::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rand_core::RngCore;
+use snowsocket_core::frame::MAX_CONTROL_PAYLOAD;
+use snowsocket_core::{encode_frame_vec, CloseCode, FrameHeader, MessageKind, OpCode};
+
+pub use snowsocket_core::Message;
+
+use crate::close::{CloseCause, SendError};
+use crate::event_loop::command::LoopShared;
+use crate::rng::Rng;
+
+/// What the opening handshake settled, kept for the connection's life.
+#[derive(Default)]
+pub(crate) struct Upgraded {
+    /// The request's path (up to `?`).
+    pub(crate) path: Box<str>,
+    /// The request's query (after `?`), if any.
+    pub(crate) query: Option<Box<str>>,
+    /// The subprotocol chosen, if any.
+    pub(crate) subprotocol: Option<Box<str>>,
+    /// What the server's handler attached (`Accept::with_context`).
+    pub(crate) context: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+/// The state a connection's handles share with its loop.
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) peer: SocketAddr,
+    pub(crate) upgraded: Upgraded,
+    /// The connection's key in its loop.
+    pub(crate) token: usize,
+    /// The loop that owns the connection.
+    pub(crate) owner: Arc<LoopShared>,
+    /// The bound on [`Outbox::buffered`].
+    pub(crate) max_buffered: usize,
+    pub(crate) tx: Mutex<Outbox>,
+}
+
+/// Frames encoded by senders, waiting for the loop.
+pub(crate) struct Outbox {
+    /// Encoded frames, in the order they were sent.
+    pub(crate) frames: Vec<u8>,
+    /// Bytes the loop took from `frames` and has not written yet.
+    pub(crate) in_loop: usize,
+    /// A fragmented message is being sent.
+    pub(crate) fragmenting: bool,
+    /// No more data frames: a Close was requested or sent, or the
+    /// connection ended.
+    pub(crate) closed: bool,
+    /// A Close requested by a handle, for the loop to send after `frames`.
+    pub(crate) close: Option<CloseRequest>,
+    /// The loop has been told about this output and not taken it yet.
+    pub(crate) scheduled: bool,
+    /// A send was refused as full: tell the handler when all is written.
+    pub(crate) wants_drain: bool,
+    /// Masking keys (a client's frames); `None` for a server.
+    pub(crate) mask: Option<Rng>,
+}
+
+/// A Close requested through a handle.
+pub(crate) struct CloseRequest {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: String,
+    pub(crate) cause: CloseCause,
+}
+
+impl Outbox {
+    pub(crate) fn new(mask: Option<Rng>) -> Self {
+        Self {
+            frames: Vec::new(),
+            in_loop: 0,
+            fragmenting: false,
+            closed: false,
+            close: None,
+            scheduled: false,
+            wants_drain: false,
+            mask,
+        }
+    }
+
+    /// Bytes sent and not yet written to the socket.
+    pub(crate) fn buffered(&self) -> usize {
+        self.frames.len() + self.in_loop
+    }
+
+    /// Whether `len` more bytes fit under `limit`. Anything fits an empty
+    /// outbox, so a message larger than the bound can still be sent.
+    fn fits(&mut self, len: usize, limit: usize) -> Result<(), SendError> {
+        let buffered = self.buffered();
+        if buffered == 0 || buffered.saturating_add(len) <= limit {
+            Ok(())
+        } else {
+            self.wants_drain = true;
+            Err(SendError::Full { buffered, limit })
+        }
+    }
+
+    fn header(&mut self, opcode: OpCode, fin: bool, len: usize) -> FrameHeader {
+        FrameHeader {
+            fin,
+            opcode,
+            mask: self.mask.as_mut().map(|r| r.next_u32().to_le_bytes()),
+            payload_len: len as u64,
+        }
+    }
+}
+
+impl Shared {
+    /// Locks the outbox (a panic elsewhere never poisons a send).
+    pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.tx.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Encodes one frame under the lock and tells the loop.
+    fn push(
+        &self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        check: impl FnOnce(&mut Outbox) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
+        let mut tx = self.outbox();
+        if tx.closed {
+            return Err(SendError::Closed);
+        }
+        check(&mut tx)?;
+        let header = tx.header(opcode, fin, payload.len());
+        tx.fits(header.encoded_len() + payload.len(), self.max_buffered)?;
+        encode_frame_vec(header, payload, &mut tx.frames);
+        if opcode == OpCode::Continuation || matches!(opcode, OpCode::Text | OpCode::Binary) {
+            tx.fragmenting = !fin;
+        }
+        self.schedule(tx);
+        Ok(())
+    }
+
+    /// Tells the owning loop that this connection has output, once until
+    /// the loop takes it.
+    pub(crate) fn schedule(&self, mut tx: MutexGuard<'_, Outbox>) {
+        if tx.scheduled {
+            return;
+        }
+        tx.scheduled = true;
+        drop(tx);
+        self.owner.flush_later(self.token, self.id);
+    }
+
+    /// Appends an already encoded frame (a broadcast), under the bound.
+    pub(crate) fn push_encoded(&self, frame: &[u8]) -> Result<(), SendError> {
+        let mut tx = self.outbox();
+        if tx.closed {
+            return Err(SendError::Closed);
+        }
+        if tx.fragmenting {
+            return Err(SendError::Refused(
+                snowsocket_core::SendError::FragmentInProgress,
+            ));
+        }
+        tx.fits(frame.len(), self.max_buffered)?;
+        tx.frames.extend_from_slice(frame);
+        self.schedule(tx);
+        Ok(())
+    }
+
+    /// Requests a Close, sent after everything already sent.
+    pub(crate) fn request_close(
+        &self,
+        code: CloseCode,
+        reason: &str,
+        cause: CloseCause,
+    ) -> Result<(), SendError> {
+        if !code.is_valid_on_wire() {
+            return Err(SendError::Refused(
+                snowsocket_core::SendError::InvalidCloseCode(code),
+            ));
+        }
+        let mut tx = self.outbox();
+        if tx.closed {
+            return Err(SendError::Closed);
+        }
+        tx.closed = true;
+        tx.close = Some(CloseRequest {
+            code,
+            reason: reason.to_owned(),
+            cause,
+        });
+        self.schedule(tx);
+        Ok(())
+    }
+}
+
+/// A handle to one connection: send from any thread, close, inspect.
+///
+/// `Clone + Send + Sync`; cheap to clone (an `Arc`). Sends never block:
+/// each frame is encoded into the connection's outbox and written by the
+/// connection's event loop as soon as the socket takes it. The outbox is
+/// bounded ([`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes)):
+/// a send that would pass the bound returns [`SendError::Full`] and queues
+/// nothing, and [`Handler::on_drain`](crate::Handler::on_drain) runs once
+/// the outbox has been written out; [`ConnectionHandle::buffered_amount`]
+/// tells how much is waiting. Sends after the connection closed return
+/// [`SendError::Closed`], never panic.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ConnectionHandle {
+    /// A number unique to this connection within the process (never 0).
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared.peer
+    }
+
+    /// The path of the upgrade request (the request target up to `?`).
+    pub fn path(&self) -> &str {
+        &self.shared.upgraded.path
+    }
+
+    /// The query of the upgrade request (after `?`), if it had one.
+    pub fn query(&self) -> Option<&str> {
+        self.shared.upgraded.query.as_deref()
+    }
+
+    /// The subprotocol chosen in the opening handshake, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.shared.upgraded.subprotocol.as_deref()
+    }
+
+    /// What the server's handler attached to this connection when it
+    /// accepted it ([`Accept::with_context`](crate::Accept::with_context)),
+    /// if it is a `T`.
+    pub fn context<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.shared.upgraded.context.as_deref()?.downcast_ref()
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
+        self.send(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
+        self.send(MessageKind::Binary, data)
+    }
+
+    /// Sends a message of `kind` (text must be UTF-8; use
+    /// [`ConnectionHandle::send_text`] to have the compiler check it).
+    pub fn send(&self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        let opcode = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        self.shared.push(opcode, true, payload, |tx| {
+            if tx.fragmenting {
+                Err(SendError::Refused(
+                    snowsocket_core::SendError::FragmentInProgress,
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Sends one fragment of a message: the first call starts a message of
+    /// `kind`, later ones continue it (their `kind` is ignored), and `fin`
+    /// ends it.
+    pub fn send_fragment(
+        &self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), SendError> {
+        let first = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let continuing = self.shared.outbox().fragmenting;
+        let opcode = if continuing {
+            OpCode::Continuation
+        } else {
+            first
+        };
+        self.shared.push(opcode, fin, payload, |tx| {
+            // Another thread may have ended or started a message meanwhile.
+            if tx.fragmenting == continuing {
+                Ok(())
+            } else {
+                Err(SendError::Refused(
+                    snowsocket_core::SendError::FragmentInProgress,
+                ))
+            }
+        })
+    }
+
+    /// Sends a Ping (payload at most 125 bytes). The heartbeat pings by
+    /// itself; this is for applications that want their own.
+    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::Refused(
+                snowsocket_core::SendError::ControlPayloadTooLong,
+            ));
+        }
+        self.shared.push(OpCode::Ping, true, payload, |_| Ok(()))
+    }
+
+    /// Starts the close handshake with `code` and `reason` (cut to 123
+    /// bytes): the Close goes out after everything sent before it. Does not
+    /// wait for the peer's answer; `on_close` reports the end
+    /// ([`CloseCause::ClosedByUs`]).
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.shared
+            .request_close(code, reason, CloseCause::ClosedByUs)
+    }
+
+    /// Whether messages may still be sent (no Close sent or received, not
+    /// failed).
+    pub fn is_open(&self) -> bool {
+        !self.shared.outbox().closed
+    }
+
+    /// How many bytes were sent and are not written to the socket yet (as
+    /// the browser's `WebSocket.bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.shared.outbox().buffered()
+    }
+}
+
+impl fmt::Debug for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionHandle")
+            .field("id", &self.shared.id)
+            .field("peer", &self.shared.peer)
+            .finish_non_exhaustive()
+    }
+}
