@@ -181,6 +181,12 @@ impl<S: Socket> Conn<S> {
         matches!(self.phase, Phase::Done(_))
     }
 
+    /// The service the connection belongs to.
+    #[cfg(test)]
+    pub(crate) fn service(&self) -> Arc<Service> {
+        Arc::clone(&self.service)
+    }
+
     /// The socket, to (de)register it.
     pub(crate) fn socket_mut(&mut self) -> &mut S {
         &mut self.io

@@ -19,6 +19,8 @@
 pub(crate) mod budget;
 pub(crate) mod command;
 pub(crate) mod conn;
+#[cfg(test)]
+mod tests;
 pub(crate) mod timers;
 
 use core::net::{IpAddr, SocketAddr};
@@ -95,7 +97,7 @@ impl Service {
 
     /// Takes a handshake slot for a connection from `peer`, if the bounds
     /// on pending handshakes (all, and from that address) allow it.
-    fn admit(&self, peer: SocketAddr) -> bool {
+    pub(crate) fn admit(&self, peer: SocketAddr) -> bool {
         let mut per_ip = lock(&self.per_ip);
         let from_peer = per_ip.entry(peer.ip()).or_insert(0);
         if *from_peer >= self.config.max_handshakes_per_ip
