@@ -3,8 +3,8 @@
 //! sockets or sleeps (quinn-proto's test `Pair` is the model).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use core::cell::RefCell;
 use core::time::Duration;
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
@@ -158,13 +158,13 @@ impl Harness {
     }
 
     /// Everything written to the peer since the last call.
-    fn to_peer(&mut self) -> Vec<u8> {
+    fn take_written(&mut self) -> Vec<u8> {
         core::mem::take(&mut self.wire.0.borrow_mut().to_peer)
     }
 
     /// The frames written to the peer since the last call.
     fn frames(&mut self) -> Vec<(OpCode, Vec<u8>)> {
-        let bytes = self.to_peer();
+        let bytes = self.take_written();
         let mut rest = &bytes[..];
         let mut frames = Vec::new();
         while let Ok(Some((header, used))) = FrameHeader::decode(rest) {
@@ -187,7 +187,7 @@ impl Harness {
 
     fn upgrade(&mut self) {
         self.peer_sends(REQUEST);
-        let answer = String::from_utf8(self.to_peer()).unwrap();
+        let answer = String::from_utf8(self.take_written()).unwrap();
         assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
         assert_eq!(self.seen.lock().unwrap().connects, 1);
     }
@@ -283,7 +283,7 @@ fn heartbeat_pings_then_fails_a_silent_peer_with_1001_and_lingers_until_eof() {
     assert!(!h.conn.is_done());
     h.peer_sends(&client_frame(OpCode::Binary, &[0; 3000]));
     assert!(!h.conn.is_done());
-    assert!(h.to_peer().is_empty());
+    assert!(h.take_written().is_empty());
     h.peer_hangs_up();
     let info = h.finish();
     assert_eq!(info.cause, CloseCause::PongTimeout);
