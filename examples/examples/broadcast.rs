@@ -1,6 +1,8 @@
 //! A chat-style broadcast server: a message from one client goes to every
-//! other client. The handler only queues it; a separate broadcaster thread
-//! sends it to the others (sending from any thread is the point).
+//! other client, straight from the handler. A send never waits, so one
+//! member who stops reading holds up nobody: `broadcast` frames the message
+//! once, hands it to every member's outbox and reports (and skips) those
+//! whose outbox is full.
 //!
 //! ```text
 //! cargo run --release --example broadcast                  # ws://127.0.0.1:9002
@@ -11,25 +13,15 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
+use std::sync::{Mutex, PoisonError};
 
 use snowsocket_server::client::{self, ClientConfig};
 use snowsocket_server::{
-    CloseCode, CloseInfo, ConnectionHandle, Handler, Message, Server, ServerConfig,
+    broadcast, CloseCode, CloseInfo, ConnectionHandle, Handler, Message, Server, ServerConfig,
 };
 
-/// What the broadcaster thread sends: who sent it, and the text or bytes.
-enum Post {
-    Text(u64, String),
-    Binary(u64, Vec<u8>),
-}
-
-type Room = Arc<Mutex<HashMap<u64, ConnectionHandle>>>;
-
 struct Chat {
-    room: Room,
-    posts: Mutex<Sender<Post>>,
+    room: Mutex<HashMap<u64, ConnectionHandle>>,
     /// Told about every member who joined (the demo waits for them).
     joined: Mutex<Sender<u64>>,
 }
@@ -40,11 +32,15 @@ impl Handler for Chat {
         let _ = lock(&self.joined).send(conn.id());
     }
     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
-        let post = match message {
-            Message::Text(text) => Post::Text(conn.id(), text.to_owned()),
-            Message::Binary(data) => Post::Binary(conn.id(), data.to_vec()),
-        };
-        let _ = lock(&self.posts).send(post);
+        let others: Vec<ConnectionHandle> = lock(&self.room)
+            .values()
+            .filter(|member| member.id() != conn.id())
+            .cloned()
+            .collect();
+        let report = broadcast(&others, message);
+        if !report.full.is_empty() {
+            eprintln!("broadcast: skipped {} slow member(s)", report.full.len());
+        }
     }
     fn on_close(&self, conn: &ConnectionHandle, _info: CloseInfo) {
         lock(&self.room).remove(&conn.id());
@@ -53,21 +49,6 @@ impl Handler for Chat {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Sends every post to everyone but its author, until the handler is gone.
-fn broadcaster(room: Room, posts: mpsc::Receiver<Post>) {
-    for post in posts {
-        let members: Vec<ConnectionHandle> = lock(&room).values().cloned().collect();
-        for member in members {
-            // A member that left meanwhile answers Closed; skip it.
-            let _ = match &post {
-                Post::Text(from, _) | Post::Binary(from, _) if *from == member.id() => continue,
-                Post::Text(_, text) => member.send_text(text),
-                Post::Binary(_, data) => member.send_binary(data),
-            };
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -97,17 +78,10 @@ fn main() -> ExitCode {
 }
 
 fn run(addr: &str, demo: bool) -> Result<(), Box<dyn core::error::Error>> {
-    let room = Room::default();
-    let (tx, rx) = mpsc::channel();
     let (joined_tx, joined) = mpsc::channel();
     let chat = Chat {
-        room: Arc::clone(&room),
-        posts: Mutex::new(tx),
+        room: Mutex::new(HashMap::new()),
         joined: Mutex::new(joined_tx),
-    };
-    let broadcaster = {
-        let room = Arc::clone(&room);
-        thread::spawn(move || broadcaster(room, rx))
     };
     let server = Server::bind(addr, ServerConfig::default())?;
     let handle = server.spawn(chat)?;
@@ -122,8 +96,6 @@ fn run(addr: &str, demo: bool) -> Result<(), Box<dyn core::error::Error>> {
         let _ = stop_rx.recv();
     }
     handle.shutdown();
-    // The handler (and its sender) is gone: the broadcaster ends.
-    let _ = broadcaster.join();
     Ok(())
 }
 
