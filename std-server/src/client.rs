@@ -390,7 +390,6 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         socket: mio::net::TcpStream::from_std(socket),
         peer,
         tls: tls.map(Box::new),
-        handler: Arc::clone(&route) as Arc<dyn Handler>,
         service,
         upgraded,
         leftover: buf.split_off(consumed),

@@ -66,7 +66,7 @@ pub(crate) struct Outbox {
     /// connection ended.
     pub(crate) closed: bool,
     /// A Close requested by a handle, for the loop to send after `frames`.
-    pub(crate) close: Option<CloseRequest>,
+    pub(crate) close: Option<Box<CloseRequest>>,
     /// The loop has been told about this output and not taken it yet.
     pub(crate) scheduled: bool,
     /// A send was refused as full: tell the handler when all is written.
@@ -197,11 +197,11 @@ impl Shared {
             return Err(SendError::Closed);
         }
         tx.closed = true;
-        tx.close = Some(CloseRequest {
+        tx.close = Some(Box::new(CloseRequest {
             code,
             reason: reason.to_owned(),
             cause,
-        });
+        }));
         self.schedule(tx);
         Ok(())
     }

@@ -3,20 +3,62 @@
 
 use rand_core::{OsRng, RngCore};
 
-/// xoshiro256** seeded from the operating system once per connection, so
-/// that masking keys (one per client frame) cost no system call.
+/// A connection's generator: SplitMix64 (8 bytes of state), seeded from a
+/// per-thread xoshiro256** that is itself seeded from the operating
+/// system's entropy once. Masking keys (one per client frame) and heartbeat
+/// payloads then cost no system call, and an idle connection carries 8
+/// bytes for them.
 #[derive(Debug)]
-pub(crate) struct Rng {
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    /// A generator with a fresh seed.
+    pub(crate) fn from_os() -> Self {
+        thread_local! {
+            static SEEDS: core::cell::RefCell<Seeder> = core::cell::RefCell::new(Seeder::from_os());
+        }
+        Self(SEEDS.with(|s| s.borrow_mut().next_u64()))
+    }
+}
+
+impl RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+/// xoshiro256**, seeded from the operating system: the per-thread source
+/// of connection seeds.
+struct Seeder {
     s: [u64; 4],
 }
 
-impl Rng {
-    /// A generator seeded from the operating system's entropy source.
-    pub(crate) fn from_os() -> Self {
+impl Seeder {
+    fn from_os() -> Self {
         let mut seed = [0u8; 32];
         if OsRng.try_fill_bytes(&mut seed).is_err() {
-            // No entropy source: fall back to the clock and the address of a
-            // stack value. Masking keys then only need to vary, which they do.
+            // No entropy source: fall back to the clock. Masking keys then
+            // only need to vary, which they do.
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
@@ -33,12 +75,6 @@ impl Rng {
         }
         Self { s }
     }
-}
-
-impl RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
 
     fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
@@ -50,18 +86,6 @@ impl RngCore for Rng {
         self.s[2] ^= t;
         self.s[3] = self.s[3].rotate_left(45);
         result
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
     }
 }
 

@@ -56,7 +56,6 @@ pub(crate) struct Adopted {
     pub(crate) peer: SocketAddr,
     pub(crate) tls: Option<Box<rustls::Connection>>,
     pub(crate) service: Arc<Service>,
-    pub(crate) handler: Arc<dyn Handler>,
     pub(crate) upgraded: Upgraded,
     pub(crate) leftover: Vec<u8>,
     pub(crate) id: u64,
@@ -88,13 +87,12 @@ enum Phase {
 struct Ws {
     core: Core,
     handle: ConnectionHandle,
-    handler: Arc<dyn Handler>,
     /// Input not consumed by the core yet (part of a frame header).
     rx: Vec<u8>,
     /// How it ended: the first cause found wins.
-    end: Option<CloseInfo>,
+    end: Option<Box<CloseInfo>>,
     /// Why we sent our Close, and what it said.
-    our_close: Option<(CloseCause, CloseCode, String)>,
+    our_close: Option<Box<(CloseCause, CloseCode, String)>>,
 }
 
 /// What a read brought.
@@ -312,10 +310,8 @@ impl<S: Socket> Conn<S> {
                 drained
             };
             if drained {
-                let Ws {
-                    handler, handle, ..
-                } = &mut **ws;
-                if guard(|| handler.on_drain(handle)).is_err() {
+                let handler = &self.service.handler;
+                if guard(|| handler.on_drain(&ws.handle)).is_err() {
                     ws.panicked(now);
                     return self.flush(now);
                 }
@@ -420,6 +416,7 @@ impl<S: Socket> Conn<S> {
         let info = ws
             .end
             .take()
+            .map(|info| *info)
             .unwrap_or_else(|| CloseInfo::new(CloseCause::UnexpectedEof, None, ""));
         {
             let mut tx = ws.handle.shared.outbox();
@@ -427,10 +424,8 @@ impl<S: Socket> Conn<S> {
             tx.frames = Vec::new();
             tx.in_loop = 0;
         }
-        let Ws {
-            handler, handle, ..
-        } = &*ws;
-        if guard(|| handler.on_close(handle, info)).is_err() {
+        let handler = &self.service.handler;
+        if guard(|| handler.on_close(&ws.handle, info)).is_err() {
             log::error!("{}: on_close panicked", self.peer);
         }
         Some(ws.handle.clone())
@@ -506,7 +501,7 @@ impl<S: Socket> Conn<S> {
     fn eof(&mut self) {
         match &mut self.phase {
             Phase::Open(ws) => {
-                let cause = match &ws.our_close {
+                let cause = match ws.our_close.as_deref() {
                     // We closed and the peer then hung up: as we asked.
                     Some((cause, code, reason)) if !ws.core.is_open() => {
                         CloseInfo::new(cause.clone(), Some(*code), reason)
@@ -534,7 +529,7 @@ impl<S: Socket> Conn<S> {
                 ws: Some(mut ws), ..
             } => {
                 // The Close we sent, if any, is what the peer was told.
-                let info = match &ws.our_close {
+                let info = match ws.our_close.as_deref() {
                     Some((_, code, reason)) => CloseInfo::new(cause, Some(*code), reason),
                     None => CloseInfo::new(cause, None, ""),
                 };
@@ -576,7 +571,7 @@ impl<S: Socket> Conn<S> {
             return self.deliver(input, now);
         }
         if let Phase::Open(ws) = &mut self.phase {
-            let consumed = ws.feed(&mut rbuf[..n], &mut self.out, now);
+            let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], &mut self.out, now);
             ws.keep(&rbuf[consumed..n]);
         }
     }
@@ -587,7 +582,7 @@ impl<S: Socket> Conn<S> {
             if input.is_empty() {
                 return;
             }
-            let consumed = ws.feed(&mut input, &mut self.out, now);
+            let consumed = ws.feed(&*self.service.handler, &mut input, &mut self.out, now);
             input.drain(..consumed);
             ws.keep(&input);
         }
@@ -694,9 +689,8 @@ impl<S: Socket> Conn<S> {
                     context: context.0,
                     ..upgraded
                 };
-                let handler = Arc::clone(&self.service.handler);
                 self.release_slot();
-                self.open(handler, upgraded, owner, token, Role::Server, now);
+                self.open(upgraded, owner, token, Role::Server, now);
                 let rest = buf.get(consumed..).unwrap_or_default().to_vec();
                 self.deliver(rest, now);
             }
@@ -715,7 +709,6 @@ impl<S: Socket> Conn<S> {
     /// Opens the WebSocket: the core, the handle, `on_connect`.
     fn open(
         &mut self,
-        handler: Arc<dyn Handler>,
         upgraded: Upgraded,
         owner: &Arc<LoopShared>,
         token: usize,
@@ -744,13 +737,12 @@ impl<S: Socket> Conn<S> {
         let mut ws = Box::new(Ws {
             core,
             handle: handle.clone(),
-            handler,
             rx: Vec::new(),
             end: None,
             our_close: None,
         });
         self.service.opened(&handle);
-        if guard(|| ws.handler.on_connect(&ws.handle)).is_err() {
+        if guard(|| self.service.handler.on_connect(&ws.handle)).is_err() {
             ws.panicked(now);
         }
         self.phase = Phase::Open(ws);
@@ -827,7 +819,6 @@ impl Conn<mio::net::TcpStream> {
             peer,
             tls,
             service,
-            handler,
             upgraded,
             leftover,
             id,
@@ -847,7 +838,7 @@ impl Conn<mio::net::TcpStream> {
             armed: None,
             more_to_read: true,
         };
-        let handle = conn.open(handler, upgraded, owner, token, Role::Client, now);
+        let handle = conn.open(upgraded, owner, token, Role::Client, now);
         conn.deliver(leftover, now);
         conn.flush(now);
         (conn, handle)
@@ -865,7 +856,13 @@ impl Ws {
     /// Feeds input to the core and hands each event to the handler.
     /// Returns how much was consumed (all of it once the connection
     /// failed: the rest is discarded).
-    fn feed(&mut self, input: &mut [u8], out: &mut Vec<u8>, now: Instant) -> usize {
+    fn feed(
+        &mut self,
+        handler: &dyn Handler,
+        input: &mut [u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> usize {
         let mut pos = 0;
         while pos < input.len() {
             let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
@@ -889,7 +886,6 @@ impl Ws {
             let Self {
                 core,
                 handle,
-                handler,
                 our_close,
                 end,
                 ..
@@ -900,7 +896,7 @@ impl Ws {
                     guard(|| handler.on_message(handle, Message::Binary(data)))
                 }
                 Ok(Event::Close(frame)) => {
-                    let info = match our_close {
+                    let info = match our_close.as_deref() {
                         // The answer to our Close: the handshake completed.
                         Some((cause, code, reason)) => {
                             CloseInfo::new(cause.clone(), Some(*code), reason)
@@ -911,7 +907,9 @@ impl Ws {
                             frame.map_or("", |f| f.reason),
                         ),
                     };
-                    end.get_or_insert(info);
+                    if end.is_none() {
+                        *end = Some(Box::new(info));
+                    }
                     Ok(())
                 }
                 Ok(_) => Ok(()),
@@ -951,7 +949,7 @@ impl Ws {
         if let Some(request) = request {
             if self.core.close(request.code, &request.reason, now).is_ok() {
                 let reason = truncate(&request.reason);
-                self.our_close = Some((request.cause, request.code, reason));
+                self.our_close = Some(Box::new((request.cause, request.code, reason)));
             }
         }
     }
@@ -984,7 +982,7 @@ impl Ws {
     fn core_failed(&mut self, e: CoreError) {
         let ours = self
             .our_close
-            .as_ref()
+            .as_deref()
             .map(|(_, code, reason)| (*code, reason.as_str()));
         let info = match e {
             CoreError::Protocol(p) => match ours {
@@ -1008,7 +1006,7 @@ impl Ws {
                 Some(CloseCode::POLICY_VIOLATION),
                 "fragment timeout",
             ),
-            CoreError::CloseTimeout => match &self.our_close {
+            CoreError::CloseTimeout => match self.our_close.as_deref() {
                 // A shutdown ends the connection whether or not it answers.
                 Some((CloseCause::ServerShutdown, code, reason)) => {
                     CloseInfo::new(CloseCause::ServerShutdown, Some(*code), reason)
@@ -1032,27 +1030,29 @@ impl Ws {
             "",
         ));
         if self.core.close(CloseCode::INTERNAL_ERROR, "", now).is_ok() {
-            self.our_close = Some((
+            self.our_close = Some(Box::new((
                 CloseCause::HandlerPanicked,
                 CloseCode::INTERNAL_ERROR,
                 String::new(),
-            ));
+            )));
         }
         self.handle.shared.outbox().closed = true;
     }
 
     fn record(&mut self, info: CloseInfo) {
-        self.end.get_or_insert(info);
+        if self.end.is_none() {
+            self.end = Some(Box::new(info));
+        }
     }
 
     /// Fills in how it ended, if nothing did yet.
     fn settle(&mut self) {
         if self.end.is_none() {
-            let info = match &self.our_close {
+            let info = match self.our_close.as_deref() {
                 Some((cause, code, reason)) => CloseInfo::new(cause.clone(), Some(*code), reason),
                 None => CloseInfo::new(CloseCause::UnexpectedEof, None, ""),
             };
-            self.end = Some(info);
+            self.end = Some(Box::new(info));
         }
     }
 }
