@@ -110,15 +110,23 @@ fn start_loops(
             service.config.read_buffer_size,
         )?;
         let shared = lp.shared();
+        let (running, started) = std::sync::mpsc::sync_channel(1);
         let thread = thread::Builder::new()
             .name(thread_name(local_addr))
             .stack_size(service.config.thread_stack_size)
-            .spawn(move || lp.run());
+            .spawn(move || {
+                let _ = running.send(());
+                lp.run();
+            });
         match thread {
-            Ok(thread) => loops.push(LoopThread {
-                shared,
-                thread: Some(thread),
-            }),
+            Ok(thread) => {
+                // Running (and named) before `spawn` returns.
+                let _ = started.recv();
+                loops.push(LoopThread {
+                    shared,
+                    thread: Some(thread),
+                });
+            }
             Err(e) => {
                 for lp in &mut loops {
                     lp.stop();
