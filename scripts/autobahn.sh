@@ -350,7 +350,7 @@ run_server_role() {
   say "server role: wstest fuzzingclient against echo_server"
   : > "$WORK/echo_server.log"
   "$ECHO_SERVER" --addr 127.0.0.1:0 > "$WORK/echo_server.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=("$!")
   pid=$!
   for _ in $(seq 1 100); do
     port=$(sed -n 's|^listening on ws://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$WORK/echo_server.log")
@@ -372,7 +372,7 @@ run_server_role() {
 EOF
   log=$WORK/wstest-server.log
   (cd "$WORK" && exec "$WSTEST" -m fuzzingclient -s server-spec.json) > "$log" 2>&1 < /dev/null &
-  PIDS+=($!)
+  PIDS+=("$!")
   deadline=$(($(now) + ROLE_TIMEOUT))
   wait_wstest $! "$log" "$deadline"
   kill -0 "$pid" 2>/dev/null || die "echo_server died during the run; log: $WORK/echo_server.log"
@@ -402,7 +402,7 @@ EOF
   # -u 0: no web server on port 8080.
   (cd "$WORK" && exec "$WSTEST" -m fuzzingserver -s client-spec.json -u 0) > "$log" 2>&1 < /dev/null &
   pid=$!
-  PIDS+=($pid)
+  PIDS+=("$pid")
   deadline=$(($(now) + ROLE_TIMEOUT))
   for _ in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

@@ -170,7 +170,10 @@ report() {
 }
 trap report EXIT
 
-timed() { # name command...: runs the command with errexit on, records its time
+# timed NAME COMMAND...: runs COMMAND in a subshell with errexit on and
+# records its time. Call it as a plain command, never in a condition (`if`,
+# `||`): bash turns errexit off inside a condition, subshells included.
+timed() {
   local name=$1 t0 status
   shift
   t0=$(date +%s)
