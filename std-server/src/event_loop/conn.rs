@@ -17,21 +17,24 @@
 
 use core::mem;
 use core::net::SocketAddr;
-use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::io::{self, Read, Write};
-use std::panic;
 use std::sync::Arc;
 
-use snowsocket_core::handshake::{self, Parsed, EMPTY_HEADER};
-use snowsocket_core::{CloseCode, Connection, Error as CoreError, Event, Instant, Role};
+use snowsocket_core::{CloseCode, Connection, Error as CoreError, Instant, Role};
 
+mod transfer;
+mod upgrade;
+mod ws;
+
+use self::transfer::Input;
+use self::ws::{guard, Ws};
 use super::budget::Budgeted;
 use super::Service;
 use crate::close::{CloseCause, CloseInfo};
 use crate::event_loop::command::LoopShared;
-use crate::handle::{ConnectionHandle, Message, Outbox, Shared, Upgraded};
-use crate::handler::{Accept, Handler, UpgradeRequest};
+use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
+
 use crate::rng::Rng;
 
 /// The core connection as the shell uses it.
@@ -81,25 +84,6 @@ enum Phase {
         ws: Option<Box<Ws>>,
     },
     Done(Option<Box<Ws>>),
-}
-
-/// An upgraded connection.
-struct Ws {
-    core: Core,
-    handle: ConnectionHandle,
-    /// Input not consumed by the core yet (part of a frame header).
-    rx: Vec<u8>,
-    /// How it ended: the first cause found wins.
-    end: Option<Box<CloseInfo>>,
-    /// Why we sent our Close, and what it said.
-    our_close: Option<Box<(CloseCause, CloseCode, String)>>,
-}
-
-/// What a read brought.
-enum Input {
-    Bytes(usize),
-    WouldBlock,
-    Eof,
 }
 
 /// A connection on a loop.
@@ -431,60 +415,6 @@ impl<S: Socket> Conn<S> {
         Some(ws.handle.clone())
     }
 
-    /// Reads into `rbuf`: plaintext, through TLS when there is a session.
-    fn read(&mut self, rbuf: &mut [u8]) -> Result<Input, CloseCause> {
-        let Some(tls) = &mut self.tls else {
-            return match self.io.read(rbuf) {
-                Ok(0) => Ok(Input::Eof),
-                Ok(n) => Ok(Input::Bytes(n)),
-                Err(e) if would_block(&e) => Ok(Input::WouldBlock),
-                Err(e) => Err(CloseCause::Io(e.kind())),
-            };
-        };
-        loop {
-            match tls.reader().read(rbuf) {
-                Ok(0) => return Ok(Input::Eof),
-                Ok(n) => return Ok(Input::Bytes(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Input::Eof),
-                Err(e) => return Err(CloseCause::Io(e.kind())),
-            }
-            match tls.read_tls(&mut self.io) {
-                Ok(0) => return Ok(Input::Eof),
-                Ok(_) => {}
-                Err(e) if would_block(&e) => {
-                    // The handshake may have produced records to send.
-                    return Ok(Input::WouldBlock);
-                }
-                Err(e) => return Err(CloseCause::Io(e.kind())),
-            }
-            if let Err(e) = tls.process_new_packets() {
-                // Send the alert, then give up.
-                let _ = tls.write_tls(&mut self.io);
-                return Err(CloseCause::Tls(e.to_string()));
-            }
-            if tls.wants_write() {
-                let _ = tls.write_tls(&mut self.io);
-            }
-        }
-    }
-
-    /// Lingering: reads and drops whatever the peer still sends, until
-    /// its EOF.
-    fn discard(&mut self, rbuf: &mut [u8]) {
-        for _ in 0..READS_PER_TURN {
-            match self.io.read(rbuf) {
-                Ok(0) => return self.finish_linger(),
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.finish_linger(),
-            }
-        }
-        // More to drop: other connections get a turn first.
-        self.more_to_read = true;
-    }
-
     /// The peer's EOF (or the linger deadline) ends a lingering close.
     fn finish_linger(&mut self) {
         match &mut self.phase {
@@ -588,124 +518,6 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// The HTTP upgrade, once the request so far may be complete.
-    fn handshake(&mut self, owner: &Arc<LoopShared>, token: usize, now: Instant) {
-        let Phase::Handshake { request, .. } = &mut self.phase else {
-            return;
-        };
-        let buf = mem::take(request);
-        let limits = self.service.config.handshake_limits;
-        let wanted = limits.max_headers.min(256);
-        let mut headers = vec![EMPTY_HEADER; wanted];
-        let (decision, consumed, upgraded) =
-            match handshake::parse_request(&buf, &mut headers, &limits) {
-                Ok(Parsed::Incomplete) => {
-                    if let Phase::Handshake { request, .. } = &mut self.phase {
-                        *request = buf;
-                    }
-                    return;
-                }
-                Err(e) => {
-                    log::debug!("{}: bad upgrade request: {e}", self.peer);
-                    let _ = write_grow(&mut self.out, |out| {
-                        e.write_response(out)
-                            .map_err(handshake::WriteError::InsufficientSize)
-                    });
-                    return self.refused(now);
-                }
-                Ok(Parsed::Complete { value, consumed }) => {
-                    let request = UpgradeRequest {
-                        request: value,
-                        peer: self.peer,
-                        tls: self.tls.is_some(),
-                    };
-                    let decision = if self.service.at_capacity() {
-                        Accept::reject(503, "server at capacity")
-                    } else {
-                        let handler = &self.service.handler;
-                        guard(|| handler.on_accept(&request))
-                            .unwrap_or_else(|()| Accept::reject(500, "internal error"))
-                    };
-                    let written = match &decision {
-                        Accept::Upgrade {
-                            subprotocol,
-                            headers,
-                            ..
-                        } => {
-                            let extra: Vec<(&str, &[u8])> = headers
-                                .iter()
-                                .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                                .collect();
-                            write_grow(&mut self.out, |out| {
-                                handshake::write_accept(
-                                    out,
-                                    &request.request,
-                                    subprotocol.as_deref(),
-                                    &extra,
-                                )
-                            })
-                        }
-                        Accept::Reject { status, body } => {
-                            let extra: &[(&str, &[u8])] = if *status == 503 {
-                                &[("Retry-After", b"1")]
-                            } else {
-                                &[]
-                            };
-                            write_grow(&mut self.out, |out| {
-                                handshake::write_reject(out, *status, body, extra)
-                            })
-                        }
-                    };
-                    if let Err(e) = written {
-                        log::error!(
-                            "{}: the handler's answer cannot be written: {e:?}",
-                            self.peer
-                        );
-                        self.out.clear();
-                        let _ = write_grow(&mut self.out, |out| {
-                            handshake::write_reject(out, 500, "internal error", &[])
-                        });
-                        return self.refused(now);
-                    }
-                    let upgraded = Upgraded {
-                        path: request.path().into(),
-                        query: request.query().map(Into::into),
-                        subprotocol: None,
-                        context: None,
-                    };
-                    (decision, consumed, upgraded)
-                }
-            };
-        drop(headers);
-        match decision {
-            Accept::Reject { .. } => self.refused(now),
-            Accept::Upgrade {
-                subprotocol,
-                context,
-                ..
-            } => {
-                let upgraded = Upgraded {
-                    subprotocol: subprotocol.map(String::into_boxed_str),
-                    context: context.0,
-                    ..upgraded
-                };
-                self.release_slot();
-                self.open(upgraded, owner, token, Role::Server, now);
-                let rest = buf.get(consumed..).unwrap_or_default().to_vec();
-                self.deliver(rest, now);
-            }
-        }
-    }
-
-    /// A refused upgrade: the answer is in `out`; write it, then linger.
-    fn refused(&mut self, now: Instant) {
-        self.release_slot();
-        self.phase = Phase::Answering {
-            until: later(now, self.service.config.handshake_timeout),
-        };
-        self.flush(now);
-    }
-
     /// Opens the WebSocket: the core, the handle, `on_connect`.
     fn open(
         &mut self,
@@ -747,61 +559,6 @@ impl<S: Socket> Conn<S> {
         }
         self.phase = Phase::Open(ws);
         handle
-    }
-
-    /// Writes `out` (through TLS when there is a session) as far as the
-    /// socket takes it, tracking whether the peer makes progress.
-    fn write(&mut self, now: Instant) -> Result<(), CloseCause> {
-        let mut progress = false;
-        match &mut self.tls {
-            None => {
-                while self.sent < self.out.len() {
-                    match self.io.write(&self.out[self.sent..]) {
-                        Ok(0) => return Err(CloseCause::Io(io::ErrorKind::WriteZero)),
-                        Ok(n) => {
-                            self.sent += n;
-                            progress = true;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if would_block(&e) => break,
-                        Err(e) => return Err(CloseCause::Io(e.kind())),
-                    }
-                }
-            }
-            Some(tls) => loop {
-                if self.sent < self.out.len() {
-                    match tls.writer().write(&self.out[self.sent..]) {
-                        Ok(n) => self.sent += n,
-                        Err(e) => return Err(CloseCause::Io(e.kind())),
-                    }
-                }
-                if !tls.wants_write() {
-                    break;
-                }
-                match tls.write_tls(&mut self.io) {
-                    Ok(0) => return Err(CloseCause::Io(io::ErrorKind::WriteZero)),
-                    Ok(_) => progress = true,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if would_block(&e) => break,
-                    Err(e) => return Err(CloseCause::Io(e.kind())),
-                }
-            },
-        }
-        if self.sent == self.out.len() {
-            self.out.clear();
-            self.sent = 0;
-        }
-        let pending = !self.out.is_empty() || self.tls_pending();
-        self.stalled_since = match (pending, progress) {
-            (false, _) => None,
-            (true, true) => Some(now),
-            (true, false) => self.stalled_since.or(Some(now)),
-        };
-        Ok(())
-    }
-
-    fn tls_pending(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 }
 
@@ -845,251 +602,6 @@ impl Conn<mio::net::TcpStream> {
     }
 }
 
-impl Ws {
-    /// Keeps unconsumed input (part of a frame header) for the next read.
-    fn keep(&mut self, rest: &[u8]) {
-        if !rest.is_empty() && !self.core.is_closed() {
-            self.rx.extend_from_slice(rest);
-        }
-    }
-
-    /// Feeds input to the core and hands each event to the handler.
-    /// Returns how much was consumed (all of it once the connection
-    /// failed: the rest is discarded).
-    fn feed(
-        &mut self,
-        handler: &dyn Handler,
-        input: &mut [u8],
-        out: &mut Vec<u8>,
-        now: Instant,
-    ) -> usize {
-        let mut pos = 0;
-        while pos < input.len() {
-            let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
-                Ok(read) => read,
-                Err(e) => {
-                    self.core_failed(e);
-                    return input.len();
-                }
-            };
-            let base = pos;
-            pos += n;
-            let Some(event) = event else {
-                if n == 0 {
-                    break;
-                }
-                continue;
-            };
-            // Pongs queued by earlier frames go out before any reply the
-            // handler makes to this message.
-            self.take_control(out);
-            let Self {
-                core,
-                handle,
-                our_close,
-                end,
-                ..
-            } = self;
-            let outcome = match core.event(event, &input[base..pos]) {
-                Ok(Event::Text(text)) => guard(|| handler.on_message(handle, Message::Text(text))),
-                Ok(Event::Binary(data)) => {
-                    guard(|| handler.on_message(handle, Message::Binary(data)))
-                }
-                Ok(Event::Close(frame)) => {
-                    let info = match our_close.as_deref() {
-                        // The answer to our Close: the handshake completed.
-                        Some((cause, code, reason)) => {
-                            CloseInfo::new(cause.clone(), Some(*code), reason)
-                        }
-                        None => CloseInfo::new(
-                            CloseCause::PeerClosed,
-                            frame.map(|f| f.code),
-                            frame.map_or("", |f| f.reason),
-                        ),
-                    };
-                    if end.is_none() {
-                        *end = Some(Box::new(info));
-                    }
-                    Ok(())
-                }
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    self.core_failed(e);
-                    return input.len();
-                }
-            };
-            if outcome.is_err() {
-                self.panicked(now);
-            }
-        }
-        pos
-    }
-
-    /// Takes the outbox's frames (and a requested Close) into `out`.
-    fn take_outbox(&mut self, out: &mut Vec<u8>, now: Instant) {
-        let request = {
-            let mut tx = self.handle.shared.outbox();
-            tx.scheduled = false;
-            if !tx.frames.is_empty() {
-                if out.is_empty() {
-                    mem::swap(out, &mut tx.frames);
-                } else {
-                    out.extend_from_slice(&tx.frames);
-                    tx.frames.clear();
-                }
-            }
-            // Once the core has stopped sending data (a Close received,
-            // queued or sent, or a failure), nothing more may follow:
-            // later sends are refused from here on.
-            if !self.core.is_open() {
-                tx.closed = true;
-            }
-            tx.close.take()
-        };
-        if let Some(request) = request {
-            if self.core.close(request.code, &request.reason, now).is_ok() {
-                let reason = truncate(&request.reason);
-                self.our_close = Some(Box::new((request.cause, request.code, reason)));
-            }
-        }
-    }
-
-    /// Appends the core's queued control frames to `out`.
-    fn take_control(&mut self, out: &mut Vec<u8>) {
-        if !self.core.wants_transmit() {
-            return;
-        }
-        loop {
-            let len = out.len();
-            out.resize(len + 256, 0);
-            match self.core.poll_transmit(&mut out[len..]) {
-                Ok(n) => {
-                    out.truncate(len + n);
-                    if n == 0 {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    out.truncate(len);
-                    break;
-                }
-            }
-        }
-    }
-
-    /// The core failed the connection with `e` (its Close, if any, is
-    /// queued).
-    fn core_failed(&mut self, e: CoreError) {
-        let ours = self
-            .our_close
-            .as_deref()
-            .map(|(_, code, reason)| (*code, reason.as_str()));
-        let info = match e {
-            CoreError::Protocol(p) => match ours {
-                // After our Close no second one is sent: report ours.
-                Some((code, reason)) => {
-                    CloseInfo::new(CloseCause::ProtocolError(p), Some(code), reason)
-                }
-                None => CloseInfo::new(
-                    CloseCause::ProtocolError(p),
-                    Some(p.close_code()),
-                    p.reason(),
-                ),
-            },
-            CoreError::PongTimeout => CloseInfo::new(
-                CloseCause::PongTimeout,
-                Some(CloseCode::GOING_AWAY),
-                "pong timeout",
-            ),
-            CoreError::FragmentTimeout => CloseInfo::new(
-                CloseCause::FragmentTimeout,
-                Some(CloseCode::POLICY_VIOLATION),
-                "fragment timeout",
-            ),
-            CoreError::CloseTimeout => match self.our_close.as_deref() {
-                // A shutdown ends the connection whether or not it answers.
-                Some((CloseCause::ServerShutdown, code, reason)) => {
-                    CloseInfo::new(CloseCause::ServerShutdown, Some(*code), reason)
-                }
-                Some((_, code, reason)) => {
-                    CloseInfo::new(CloseCause::CloseTimeout, Some(*code), reason)
-                }
-                None => CloseInfo::new(CloseCause::CloseTimeout, None, ""),
-            },
-            _ => return,
-        };
-        self.record(info);
-    }
-
-    /// The handler panicked: the connection is closed with 1011.
-    fn panicked(&mut self, now: Instant) {
-        log::error!("connection {}: the handler panicked", self.handle.shared.id);
-        self.record(CloseInfo::new(
-            CloseCause::HandlerPanicked,
-            Some(CloseCode::INTERNAL_ERROR),
-            "",
-        ));
-        if self.core.close(CloseCode::INTERNAL_ERROR, "", now).is_ok() {
-            self.our_close = Some(Box::new((
-                CloseCause::HandlerPanicked,
-                CloseCode::INTERNAL_ERROR,
-                String::new(),
-            )));
-        }
-        self.handle.shared.outbox().closed = true;
-    }
-
-    fn record(&mut self, info: CloseInfo) {
-        if self.end.is_none() {
-            self.end = Some(Box::new(info));
-        }
-    }
-
-    /// Fills in how it ended, if nothing did yet.
-    fn settle(&mut self) {
-        if self.end.is_none() {
-            let info = match self.our_close.as_deref() {
-                Some((cause, code, reason)) => CloseInfo::new(cause.clone(), Some(*code), reason),
-                None => CloseInfo::new(CloseCause::UnexpectedEof, None, ""),
-            };
-            self.end = Some(Box::new(info));
-        }
-    }
-}
-
-/// A close reason as the core sends it: at most 123 bytes, cut on a
-/// character boundary.
-fn truncate(reason: &str) -> String {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_owned()
-}
-
-/// Runs a handler callback; a panic is caught and reported as `Err`.
-fn guard<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
-}
-
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
-}
-
-/// Runs a writer that may need a larger buffer, appending to `out`.
-fn write_grow(
-    out: &mut Vec<u8>,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, handshake::WriteError>,
-) -> Result<usize, handshake::WriteError> {
-    let start = out.len();
-    out.resize(start + 512, 0);
-    let result = match write(&mut out[start..]) {
-        Err(handshake::WriteError::InsufficientSize(e)) => {
-            out.resize(start + e.required, 0);
-            write(&mut out[start..])
-        }
-        other => other,
-    };
-    out.truncate(start + *result.as_ref().unwrap_or(&0));
-    result
 }

@@ -1,0 +1,154 @@
+//! The opening handshake on the loop: the upgrade request is parsed as it
+//! arrives (within the handshake deadline, see `Conn::deadline`),
+//! `on_accept` decides, and the answer (101, the handler's refusal, 503
+//! over `max_connections`, or the parser's 4xx) is written.
+
+use core::mem;
+use std::sync::Arc;
+
+use snowsocket_core::handshake::{self, Parsed, EMPTY_HEADER};
+use snowsocket_core::{Instant, Role};
+
+use super::ws::guard;
+use super::{later, Conn, Phase, Socket};
+use crate::event_loop::command::LoopShared;
+use crate::handle::Upgraded;
+use crate::handler::{Accept, UpgradeRequest};
+
+impl<S: Socket> Conn<S> {
+    /// The HTTP upgrade, once the request so far may be complete.
+    pub(super) fn handshake(&mut self, owner: &Arc<LoopShared>, token: usize, now: Instant) {
+        let Phase::Handshake { request, .. } = &mut self.phase else {
+            return;
+        };
+        let buf = mem::take(request);
+        let limits = self.service.config.handshake_limits;
+        let wanted = limits.max_headers.min(256);
+        let mut headers = vec![EMPTY_HEADER; wanted];
+        let (decision, consumed, upgraded) =
+            match handshake::parse_request(&buf, &mut headers, &limits) {
+                Ok(Parsed::Incomplete) => {
+                    if let Phase::Handshake { request, .. } = &mut self.phase {
+                        *request = buf;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    log::debug!("{}: bad upgrade request: {e}", self.peer);
+                    let _ = write_grow(&mut self.out, |out| {
+                        e.write_response(out)
+                            .map_err(handshake::WriteError::InsufficientSize)
+                    });
+                    return self.refused(now);
+                }
+                Ok(Parsed::Complete { value, consumed }) => {
+                    let request = UpgradeRequest {
+                        request: value,
+                        peer: self.peer,
+                        tls: self.tls.is_some(),
+                    };
+                    let decision = if self.service.at_capacity() {
+                        Accept::reject(503, "server at capacity")
+                    } else {
+                        let handler = &self.service.handler;
+                        guard(|| handler.on_accept(&request))
+                            .unwrap_or_else(|()| Accept::reject(500, "internal error"))
+                    };
+                    let written = match &decision {
+                        Accept::Upgrade {
+                            subprotocol,
+                            headers,
+                            ..
+                        } => {
+                            let extra: Vec<(&str, &[u8])> = headers
+                                .iter()
+                                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                                .collect();
+                            write_grow(&mut self.out, |out| {
+                                handshake::write_accept(
+                                    out,
+                                    &request.request,
+                                    subprotocol.as_deref(),
+                                    &extra,
+                                )
+                            })
+                        }
+                        Accept::Reject { status, body } => {
+                            let extra: &[(&str, &[u8])] = if *status == 503 {
+                                &[("Retry-After", b"1")]
+                            } else {
+                                &[]
+                            };
+                            write_grow(&mut self.out, |out| {
+                                handshake::write_reject(out, *status, body, extra)
+                            })
+                        }
+                    };
+                    if let Err(e) = written {
+                        log::error!(
+                            "{}: the handler's answer cannot be written: {e:?}",
+                            self.peer
+                        );
+                        self.out.clear();
+                        let _ = write_grow(&mut self.out, |out| {
+                            handshake::write_reject(out, 500, "internal error", &[])
+                        });
+                        return self.refused(now);
+                    }
+                    let upgraded = Upgraded {
+                        path: request.path().into(),
+                        query: request.query().map(Into::into),
+                        subprotocol: None,
+                        context: None,
+                    };
+                    (decision, consumed, upgraded)
+                }
+            };
+        drop(headers);
+        match decision {
+            Accept::Reject { .. } => self.refused(now),
+            Accept::Upgrade {
+                subprotocol,
+                context,
+                ..
+            } => {
+                let upgraded = Upgraded {
+                    subprotocol: subprotocol.map(String::into_boxed_str),
+                    context: context.0,
+                    ..upgraded
+                };
+                self.release_slot();
+                self.open(upgraded, owner, token, Role::Server, now);
+                let rest = buf.get(consumed..).unwrap_or_default().to_vec();
+                self.deliver(rest, now);
+            }
+        }
+    }
+
+    /// A refused upgrade: the answer is in `out`; write it, then linger.
+    fn refused(&mut self, now: Instant) {
+        self.release_slot();
+        self.phase = Phase::Answering {
+            until: later(now, self.service.config.handshake_timeout),
+        };
+        self.flush(now);
+    }
+}
+
+/// Runs a writer that may need a larger buffer, appending to `out`.
+fn write_grow(
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, handshake::WriteError>,
+) -> Result<usize, handshake::WriteError> {
+    let start = out.len();
+    out.resize(start + 512, 0);
+    let result = match write(&mut out[start..]) {
+        Err(handshake::WriteError::InsufficientSize(e)) => {
+            out.resize(start + e.required, 0);
+            write(&mut out[start..])
+        }
+        other => other,
+    };
+    out.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}

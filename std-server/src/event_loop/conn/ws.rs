@@ -1,0 +1,253 @@
+//! An upgraded connection: the core, its handle, and how it ended. Feeds
+//! input to the core and events to the handler; takes the outbox and the
+//! core's control frames for writing.
+
+use core::mem;
+use core::panic::AssertUnwindSafe;
+use std::panic;
+
+use snowsocket_core::{CloseCode, Error as CoreError, Event, Instant};
+
+use super::Core;
+use crate::close::{CloseCause, CloseInfo};
+use crate::handle::{ConnectionHandle, Message};
+use crate::handler::Handler;
+
+/// An upgraded connection.
+pub(super) struct Ws {
+    pub(super) core: Core,
+    pub(super) handle: ConnectionHandle,
+    /// Input not consumed by the core yet (part of a frame header).
+    pub(super) rx: Vec<u8>,
+    /// How it ended: the first cause found wins.
+    pub(super) end: Option<Box<CloseInfo>>,
+    /// Why we sent our Close, and what it said.
+    pub(super) our_close: Option<Box<(CloseCause, CloseCode, String)>>,
+}
+
+impl Ws {
+    /// Keeps unconsumed input (part of a frame header) for the next read.
+    pub(super) fn keep(&mut self, rest: &[u8]) {
+        if !rest.is_empty() && !self.core.is_closed() {
+            self.rx.extend_from_slice(rest);
+        }
+    }
+
+    /// Feeds input to the core and hands each event to the handler.
+    /// Returns how much was consumed (all of it once the connection
+    /// failed: the rest is discarded).
+    pub(super) fn feed(
+        &mut self,
+        handler: &dyn Handler,
+        input: &mut [u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> usize {
+        let mut pos = 0;
+        while pos < input.len() {
+            let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
+                Ok(read) => read,
+                Err(e) => {
+                    self.core_failed(e);
+                    return input.len();
+                }
+            };
+            let base = pos;
+            pos += n;
+            let Some(event) = event else {
+                if n == 0 {
+                    break;
+                }
+                continue;
+            };
+            // Pongs queued by earlier frames go out before any reply the
+            // handler makes to this message.
+            self.take_control(out);
+            let Self {
+                core,
+                handle,
+                our_close,
+                end,
+                ..
+            } = self;
+            let outcome = match core.event(event, &input[base..pos]) {
+                Ok(Event::Text(text)) => guard(|| handler.on_message(handle, Message::Text(text))),
+                Ok(Event::Binary(data)) => {
+                    guard(|| handler.on_message(handle, Message::Binary(data)))
+                }
+                Ok(Event::Close(frame)) => {
+                    let info = match our_close.as_deref() {
+                        // The answer to our Close: the handshake completed.
+                        Some((cause, code, reason)) => {
+                            CloseInfo::new(cause.clone(), Some(*code), reason)
+                        }
+                        None => CloseInfo::new(
+                            CloseCause::PeerClosed,
+                            frame.map(|f| f.code),
+                            frame.map_or("", |f| f.reason),
+                        ),
+                    };
+                    if end.is_none() {
+                        *end = Some(Box::new(info));
+                    }
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    self.core_failed(e);
+                    return input.len();
+                }
+            };
+            if outcome.is_err() {
+                self.panicked(now);
+            }
+        }
+        pos
+    }
+
+    /// Takes the outbox's frames (and a requested Close) into `out`.
+    pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>, now: Instant) {
+        let request = {
+            let mut tx = self.handle.shared.outbox();
+            tx.scheduled = false;
+            if !tx.frames.is_empty() {
+                if out.is_empty() {
+                    mem::swap(out, &mut tx.frames);
+                } else {
+                    out.extend_from_slice(&tx.frames);
+                    tx.frames.clear();
+                }
+            }
+            // Once the core has stopped sending data (a Close received,
+            // queued or sent, or a failure), nothing more may follow:
+            // later sends are refused from here on.
+            if !self.core.is_open() {
+                tx.closed = true;
+            }
+            tx.close.take()
+        };
+        if let Some(request) = request {
+            if self.core.close(request.code, &request.reason, now).is_ok() {
+                let reason = truncate(&request.reason);
+                self.our_close = Some(Box::new((request.cause, request.code, reason)));
+            }
+        }
+    }
+
+    /// Appends the core's queued control frames to `out`.
+    pub(super) fn take_control(&mut self, out: &mut Vec<u8>) {
+        if !self.core.wants_transmit() {
+            return;
+        }
+        loop {
+            let len = out.len();
+            out.resize(len + 256, 0);
+            match self.core.poll_transmit(&mut out[len..]) {
+                Ok(n) => {
+                    out.truncate(len + n);
+                    if n == 0 {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    out.truncate(len);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The core failed the connection with `e` (its Close, if any, is
+    /// queued).
+    pub(super) fn core_failed(&mut self, e: CoreError) {
+        let ours = self
+            .our_close
+            .as_deref()
+            .map(|(_, code, reason)| (*code, reason.as_str()));
+        let info = match e {
+            CoreError::Protocol(p) => match ours {
+                // After our Close no second one is sent: report ours.
+                Some((code, reason)) => {
+                    CloseInfo::new(CloseCause::ProtocolError(p), Some(code), reason)
+                }
+                None => CloseInfo::new(
+                    CloseCause::ProtocolError(p),
+                    Some(p.close_code()),
+                    p.reason(),
+                ),
+            },
+            CoreError::PongTimeout => CloseInfo::new(
+                CloseCause::PongTimeout,
+                Some(CloseCode::GOING_AWAY),
+                "pong timeout",
+            ),
+            CoreError::FragmentTimeout => CloseInfo::new(
+                CloseCause::FragmentTimeout,
+                Some(CloseCode::POLICY_VIOLATION),
+                "fragment timeout",
+            ),
+            CoreError::CloseTimeout => match self.our_close.as_deref() {
+                // A shutdown ends the connection whether or not it answers.
+                Some((CloseCause::ServerShutdown, code, reason)) => {
+                    CloseInfo::new(CloseCause::ServerShutdown, Some(*code), reason)
+                }
+                Some((_, code, reason)) => {
+                    CloseInfo::new(CloseCause::CloseTimeout, Some(*code), reason)
+                }
+                None => CloseInfo::new(CloseCause::CloseTimeout, None, ""),
+            },
+            _ => return,
+        };
+        self.record(info);
+    }
+
+    /// The handler panicked: the connection is closed with 1011.
+    pub(super) fn panicked(&mut self, now: Instant) {
+        log::error!("connection {}: the handler panicked", self.handle.shared.id);
+        self.record(CloseInfo::new(
+            CloseCause::HandlerPanicked,
+            Some(CloseCode::INTERNAL_ERROR),
+            "",
+        ));
+        if self.core.close(CloseCode::INTERNAL_ERROR, "", now).is_ok() {
+            self.our_close = Some(Box::new((
+                CloseCause::HandlerPanicked,
+                CloseCode::INTERNAL_ERROR,
+                String::new(),
+            )));
+        }
+        self.handle.shared.outbox().closed = true;
+    }
+
+    pub(super) fn record(&mut self, info: CloseInfo) {
+        if self.end.is_none() {
+            self.end = Some(Box::new(info));
+        }
+    }
+
+    /// Fills in how it ended, if nothing did yet.
+    pub(super) fn settle(&mut self) {
+        if self.end.is_none() {
+            let info = match self.our_close.as_deref() {
+                Some((cause, code, reason)) => CloseInfo::new(cause.clone(), Some(*code), reason),
+                None => CloseInfo::new(CloseCause::UnexpectedEof, None, ""),
+            };
+            self.end = Some(Box::new(info));
+        }
+    }
+}
+
+/// A close reason as the core sends it: at most 123 bytes, cut on a
+/// character boundary.
+fn truncate(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// Runs a handler callback; a panic is caught and reported as `Err`.
+pub(super) fn guard<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
