@@ -602,34 +602,3 @@ fn event_validates_text_from_the_input_once_and_fails_with_1007() {
         Some(Error::Protocol(ProtocolError::InvalidUtf8))
     );
 }
-
-#[test]
-fn the_frame_encoder_into_a_slice_and_into_a_vec_agree() {
-    for (mask, len) in [
-        (None, 0),
-        (Some(RFC_KEY), 5),
-        (None, 126),
-        (Some(RFC_KEY), 70_000),
-    ] {
-        let header = FrameHeader {
-            fin: true,
-            opcode: OpCode::Binary,
-            mask,
-            payload_len: len as u64,
-        };
-        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let mut slice = vec![0u8; header.encoded_len() + len];
-        let n = crate::frame::encode_frame(header, &payload, &mut slice).unwrap();
-        assert_eq!(n, slice.len());
-        let mut grown = vec![7u8];
-        assert_eq!(
-            crate::frame::encode_frame_vec(header, &payload, &mut grown),
-            n
-        );
-        assert_eq!(&grown[1..], &slice[..]);
-        assert_eq!(
-            crate::frame::encode_frame(header, &payload, &mut slice[..n - 1]),
-            Err(InsufficientSizeError { required: n })
-        );
-    }
-}
