@@ -809,13 +809,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 Ok(Some(UnborrowedEvent::Pong))
             }
             OpCode::Close => {
-                let parsed = close::check_close_payload(&self.control_buf)
-                    .map_err(|e| self.fail_protocol(e))?;
+                let code = match close::parse_close_payload(&self.control_buf) {
+                    Ok(parsed) => parsed.map(|(code, _)| code),
+                    Err(e) => return Err(self.fail_protocol(e.into())),
+                };
                 self.rx = Rx::Done;
                 self.message = None;
                 match self.state {
                     State::Open => {
-                        let code = parsed.unwrap_or(CloseCode::NORMAL);
+                        let code = code.unwrap_or(CloseCode::NORMAL);
                         self.queue_close(code, b"");
                         self.pending_ping = None;
                         self.state = State::Replying;
