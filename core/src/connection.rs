@@ -14,6 +14,7 @@ use crate::error::{InsufficientSizeError, ProtocolError};
 use crate::frame::{encode_frame, saturating_usize, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
+use crate::timer::{Timer, TimerTable};
 
 /// Which end of the connection this is. Clients mask what they send and
 /// refuse masked frames; servers require masked frames and never mask.
@@ -307,12 +308,15 @@ pub struct Connection<B, R, S = Role> {
     /// be UTF-8 (all but an incomplete character at the end, if any).
     utf8_checked: usize,
     control_buf: ControlPayload,
-    /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
-    next_ping: Option<Instant>,
-    awaiting_pong: Option<([u8; 4], Instant)>,
-    /// Control frames waiting for `poll_transmit`, sent in this order.
+    /// Every deadline: heartbeat, Pong, fragmented message, close.
+    timers: TimerTable,
+    /// The payload of our last heartbeat Ping: while [`Timer::Pong`] runs,
+    /// the Pong that stops it.
+    heartbeat: [u8; 4],
+    /// Control frames waiting for `poll_transmit`, sent in this order (the
+    /// Ping's payload is `heartbeat`).
     pending_pong: Option<ControlPayload>,
-    pending_ping: Option<[u8; 4]>,
+    pending_ping: bool,
     pending_close: Option<ControlPayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
@@ -321,10 +325,9 @@ pub struct Connection<B, R, S = Role> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Open,
-    /// Our Close is queued or sent; waiting for the peer's until `deadline`.
-    CloseSent {
-        deadline: Instant,
-    },
+    /// Our Close is queued or sent; waiting for the peer's until
+    /// [`Timer::Close`] expires.
+    CloseSent,
     /// The peer's Close arrived; our reply is queued.
     Replying,
     /// We failed the connection; our Close is queued.
@@ -377,11 +380,11 @@ struct Frame {
     text: bool,
 }
 
+/// A fragmented message being received (its deadline is [`Timer::Fragment`]).
 #[derive(Clone, Copy, Debug)]
 struct Assembly {
     kind: MessageKind,
     fragments: u32,
-    deadline: Option<Instant>,
 }
 
 /// An [`Event`] that borrows nothing: what [`Connection::handle_read_unborrowed`]
@@ -422,6 +425,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// compiling), open since `now` (the first heartbeat Ping is
     /// due one interval later).
     pub fn new(role: S, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
+        let mut timers = TimerTable::new(now);
+        if let Some(interval) = &config.ping_interval {
+            timers.set(Timer::Ping, now.after(interval));
+        }
         Self {
             side: role,
             config,
@@ -432,10 +439,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             message_buf,
             utf8_checked: 0,
             control_buf: ControlPayload::new(),
-            next_ping: config.ping_interval.as_ref().map(|i| now.after(i)),
-            awaiting_pong: None,
+            timers,
+            heartbeat: [0; 4],
             pending_pong: None,
-            pending_ping: None,
+            pending_ping: false,
             pending_close: None,
             sending_fragmented: false,
         }
@@ -470,7 +477,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
 
     /// Whether frames are waiting for [`Connection::poll_transmit`].
     pub const fn wants_transmit(&self) -> bool {
-        self.pending_pong.is_some() || self.pending_ping.is_some() || self.pending_close.is_some()
+        self.pending_pong.is_some() || self.pending_ping || self.pending_close.is_some()
     }
 
     /// The failure that ended the connection, if it failed: kept after its
@@ -605,7 +612,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             // After the close handshake (or a failure whose Close went out)
             // anything the peer still sends is discarded.
             State::Closed | State::Failed(_) => return Ok((input.len(), None)),
-            State::Open | State::CloseSent { .. } | State::Replying => {}
+            State::Open | State::CloseSent | State::Replying => {}
         }
         let mut pos = 0;
         loop {
@@ -740,11 +747,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 self.utf8_checked = 0;
                 self.message_buf.clear();
                 if !header.fin {
-                    self.message = Some(Assembly {
-                        kind,
-                        fragments: 1,
-                        deadline: self.config.fragment_timeout.as_ref().map(|t| now.after(t)),
-                    });
+                    self.message = Some(Assembly { kind, fragments: 1 });
+                    // After our Close only its own deadline runs.
+                    if let (State::Open, Some(timeout)) =
+                        (self.state, &self.config.fragment_timeout)
+                    {
+                        self.timers.set(Timer::Fragment, now.after(timeout));
+                    }
                 }
                 Ok(kind == MessageKind::Text)
             }
@@ -801,10 +810,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 Ok(Some(UnborrowedEvent::Ping))
             }
             OpCode::Pong => {
-                if let Some((payload, _)) = self.awaiting_pong {
-                    if self.control_buf.as_slice() == payload.as_slice() {
-                        self.awaiting_pong = None;
-                    }
+                if self.timers.is_set(Timer::Pong)
+                    && self.control_buf.as_slice() == self.heartbeat.as_slice()
+                {
+                    self.timers.stop(Timer::Pong);
                 }
                 Ok(Some(UnborrowedEvent::Pong))
             }
@@ -815,14 +824,16 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 };
                 self.rx = Rx::Done;
                 self.message = None;
+                // Replying or closed: no deadline is left.
+                self.timers.stop_all();
                 match self.state {
                     State::Open => {
                         let code = code.unwrap_or(CloseCode::NORMAL);
                         self.queue_close(code, b"");
-                        self.pending_ping = None;
+                        self.pending_ping = false;
                         self.state = State::Replying;
                     }
-                    State::CloseSent { .. } => self.state = State::Closed,
+                    State::CloseSent => self.state = State::Closed,
                     State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
                 Ok(Some(UnborrowedEvent::Close))
@@ -837,6 +848,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 }
                 let event = data_event(frame.text, Payload::Message);
                 self.message = None;
+                self.timers.stop(Timer::Fragment);
                 Ok(Some(event))
             }
         }
@@ -875,10 +887,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// drops everything else that was pending. The error is kept in the
     /// state ([`Connection::error`]).
     fn fail(&mut self, error: Error) -> Stop {
-        let already_sent_close = matches!(self.state, State::CloseSent { .. });
+        let already_sent_close = matches!(self.state, State::CloseSent);
         self.pending_pong = None;
-        self.pending_ping = None;
+        self.pending_ping = false;
         self.message = None;
+        self.timers.stop_all();
         self.rx = Rx::Done;
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
@@ -935,7 +948,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     pub(crate) fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
         let opcode = if self.pending_pong.is_some() {
             OpCode::Pong
-        } else if self.pending_ping.is_some() {
+        } else if self.pending_ping {
             OpCode::Ping
         } else if self.pending_close.is_some() {
             OpCode::Close
@@ -945,7 +958,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let mask = self.mask_key();
         let payload: &[u8] = match opcode {
             OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
-            OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
+            OpCode::Ping => &self.heartbeat,
             _ => self.pending_close.as_deref().unwrap_or_default(),
         };
         let header = FrameHeader {
@@ -963,7 +976,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     pub(crate) fn control_sent(&mut self, opcode: OpCode) -> bool {
         match opcode {
             OpCode::Pong => self.pending_pong = None,
-            OpCode::Ping => self.pending_ping = None,
+            OpCode::Ping => self.pending_ping = false,
             _ => {
                 self.pending_close = None;
                 match self.state {
@@ -980,24 +993,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
 
     /// The next deadline at which [`Connection::handle_timeout`] has work:
     /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
-    /// close handshake overdue. `None` when no timer runs.
+    /// close handshake overdue (the earliest in the timer table). `None`
+    /// when no timer runs.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            State::Open => {
-                let mut next = self.next_ping;
-                let mut consider = |t: Option<Instant>| {
-                    if let Some(t) = t {
-                        next = Some(next.map_or(t, |n| n.min(t)));
-                    }
-                };
-                consider(self.awaiting_pong.map(|(_, deadline)| deadline));
-                consider(self.message.and_then(|a| a.deadline));
-                next
-            }
-            State::CloseSent { deadline } => Some(deadline),
-            State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => None,
-        }
+        self.timers.next()
     }
 
     /// Advances the timers to `now`. A heartbeat Ping that is due is queued
@@ -1007,40 +1007,41 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.timeout(now).map_err(|s| self.error(s))
     }
 
-    /// [`Connection::handle_timeout`], stopping with a [`Stop`].
+    /// [`Connection::handle_timeout`], stopping with a [`Stop`]. Fires the
+    /// expired timers in [`Timer::ALL`]'s order, each at most once (a
+    /// failure ends the round: it stops every timer).
     #[inline(never)]
     pub(crate) fn timeout(&mut self, now: Instant) -> Result<(), Stop> {
-        match self.state {
-            State::CloseSent { deadline } if now >= deadline => {
-                return Err(self.fail(Error::CloseTimeout));
+        for timer in Timer::ALL {
+            if !self.timers.is_expired(timer, now) {
+                continue;
             }
-            State::Open => {}
-            _ => return Ok(()),
-        }
-        if let Some((_, deadline)) = self.awaiting_pong {
-            if now >= deadline {
-                return Err(self.fail(Error::PongTimeout));
-            }
-        }
-        if let Some(deadline) = self.message.and_then(|a| a.deadline) {
-            if now >= deadline {
-                return Err(self.fail(Error::FragmentTimeout));
-            }
-        }
-        if let (Some(due), Some(interval)) = (self.next_ping, self.config.ping_interval) {
-            if now >= due {
-                self.next_ping = Some(now.after(&interval));
-                if self.awaiting_pong.is_none() {
-                    // `next_u32`: the bytes `fill_bytes` gives for 4 bytes
-                    // with rand_core's helpers, and an RNG need not link
-                    // its `fill_bytes` for them.
-                    let payload = self.rng.next_u32().to_le_bytes();
-                    self.pending_ping = Some(payload);
-                    self.awaiting_pong = Some((payload, now.after(&self.config.pong_timeout)));
-                }
+            self.timers.stop(timer);
+            match timer {
+                Timer::Close => return Err(self.fail(Error::CloseTimeout)),
+                Timer::Pong => return Err(self.fail(Error::PongTimeout)),
+                Timer::Fragment => return Err(self.fail(Error::FragmentTimeout)),
+                Timer::Ping => self.heartbeat(now),
             }
         }
         Ok(())
+    }
+
+    /// The heartbeat Ping is due: queue one (unless the last one still
+    /// awaits its Pong) and schedule the next.
+    fn heartbeat(&mut self, now: Instant) {
+        if let Some(interval) = &self.config.ping_interval {
+            self.timers.set(Timer::Ping, now.after(interval));
+        }
+        if !self.timers.is_set(Timer::Pong) {
+            // `next_u32`: the bytes `fill_bytes` gives for 4 bytes with
+            // rand_core's helpers, and an RNG need not link its
+            // `fill_bytes` for them.
+            self.heartbeat = self.rng.next_u32().to_le_bytes();
+            self.pending_ping = true;
+            self.timers
+                .set(Timer::Pong, now.after(&self.config.pong_timeout));
+        }
     }
 
     /// The number of bytes a frame with `payload_len` bytes of payload takes
@@ -1155,11 +1156,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             return Err(SendError::InvalidCloseCode(code));
         }
         self.queue_close(code, close::truncate_reason(reason).as_bytes());
-        self.pending_ping = None;
-        self.awaiting_pong = None;
-        self.state = State::CloseSent {
-            deadline: now.after(&self.config.close_timeout),
-        };
+        self.pending_ping = false;
+        // Only the close handshake's own deadline runs from now on.
+        self.timers.stop_all();
+        self.timers
+            .set(Timer::Close, now.after(&self.config.close_timeout));
+        self.state = State::CloseSent;
         Ok(())
     }
 
@@ -1167,7 +1169,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// ended). Pending frames are dropped.
     pub fn abort(&mut self) {
         self.pending_pong = None;
-        self.pending_ping = None;
+        self.pending_ping = false;
+        self.timers.stop_all();
         self.pending_close = None;
         self.state = State::Closed;
     }

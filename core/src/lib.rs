@@ -104,6 +104,7 @@ pub mod selftest;
 pub mod std_io;
 mod texts;
 pub mod time;
+mod timer;
 pub mod utf8;
 
 /// The README's Rust examples, compiled and run as doctests.
