@@ -565,10 +565,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         input: &'a [u8],
     ) -> Result<Event<'a>, Error> {
         if let UnborrowedEvent::Text(Payload::Input(range)) = &event {
-            if core::str::from_utf8(input.get(range.clone()).unwrap_or_default()).is_err() {
-                let stop = self.fail_invalid_utf8();
-                return Err(self.error(stop));
-            }
+            // The text borrows only `input`, so the failure may still use
+            // `self`: one pass, not a check and then a conversion.
+            return match core::str::from_utf8(input.get(range.clone()).unwrap_or_default()) {
+                Ok(text) => Ok(Event::Text(text)),
+                Err(_) => {
+                    let stop = self.fail_invalid_utf8();
+                    Err(self.error(stop))
+                }
+            };
         }
         Ok(self.materialize(event, input))
     }
