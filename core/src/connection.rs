@@ -346,7 +346,7 @@ type ControlPayload = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
 /// rather than returned through every layer: `Stop` fits in a register, an
 /// [`Error`] does not (on a 32-bit target each layer would copy it).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Stop {
+enum Stop {
     /// The step failed the connection: the error is in `state`.
     Failed,
     /// The connection had already failed: [`Error::Closed`].
@@ -425,11 +425,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// compiling), open since `now` (the first heartbeat Ping is
     /// due one interval later).
     pub fn new(role: S, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
-        let mut timers = TimerTable::new(now);
-        if let Some(interval) = &config.ping_interval {
-            timers.set(Timer::Ping, now.after(interval));
-        }
-        Self {
+        let mut conn = Self {
             side: role,
             config,
             rng,
@@ -439,13 +435,17 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             message_buf,
             utf8_checked: 0,
             control_buf: ControlPayload::new(),
-            timers,
+            timers: TimerTable::new(now),
             heartbeat: [0; 4],
             pending_pong: None,
             pending_ping: false,
             pending_close: None,
             sending_fragmented: false,
+        };
+        if let Some(interval) = &conn.config.ping_interval {
+            conn.timers.set(Timer::Ping, now.after(interval));
         }
+        conn
     }
 
     /// This end's role.
@@ -453,8 +453,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.side.role()
     }
 
-    /// This end's [`Side`].
-    pub(crate) fn side(&self) -> S {
+    /// This end's [`Side`]: a [`Role`], or [`ServerSide`] / [`ClientSide`]
+    /// when fixed when compiling (then `side().role()` is a constant, and
+    /// code that matches on it keeps only this role's branch).
+    #[inline]
+    pub fn side(&self) -> S {
         self.side
     }
 
@@ -570,12 +573,35 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             return match core::str::from_utf8(input.get(range.clone()).unwrap_or_default()) {
                 Ok(text) => Ok(Event::Text(text)),
                 Err(_) => {
-                    let stop = self.fail_invalid_utf8();
+                    let stop = self.fail_protocol(ProtocolError::InvalidUtf8);
                     Err(self.error(stop))
                 }
             };
         }
         Ok(self.materialize(event, input))
+    }
+
+    /// Fails the connection for a violation the caller found itself, as if
+    /// the connection had found it: the Close with the error's
+    /// [`close_code`](ProtocolError::close_code) is queued for
+    /// [`Connection::poll_transmit`], and the error is returned and kept
+    /// ([`Connection::failure`]). A connection that has already failed or
+    /// closed is left as it is and gives [`Error::Closed`].
+    ///
+    /// For example a caller that validates a text message that arrived
+    /// whole in its input itself (`core::str::from_utf8` on
+    /// [`Connection::payload`]) and fails with
+    /// [`ProtocolError::InvalidUtf8`] when it is not UTF-8, as the blocking
+    /// driver does: [`Connection::event`] does the same, but the event it
+    /// returns borrows the connection, which a caller that hands out that
+    /// event can then not touch when the validation failed (to send the
+    /// Close, say).
+    pub fn fail(&mut self, error: ProtocolError) -> Error {
+        match self.fail_protocol(error) {
+            // What `error` would read back from the state.
+            Stop::Failed => Error::Protocol(error),
+            Stop::Closed => Error::Closed,
+        }
     }
 
     /// The bytes of a data message's `payload`, from `input` or the message
@@ -588,15 +614,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
-    /// Fails the connection for invalid UTF-8 found by a caller of
-    /// [`Connection::read_raw`] in a message that arrived whole.
-    pub(crate) fn fail_invalid_utf8(&mut self) -> Stop {
-        self.fail_protocol(ProtocolError::InvalidUtf8)
-    }
-
     /// The error an internal step that stopped with `stop` stands for.
-    #[inline(never)]
-    pub(crate) fn error(&self, stop: Stop) -> Error {
+    #[inline]
+    fn error(&self, stop: Stop) -> Error {
         match (stop, self.state) {
             (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
             _ => Error::Closed,
@@ -606,7 +626,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The read loop, returning where the event's payload lives rather than
     /// borrowing it (so that callers can loop over it without lending
     /// conflicts).
-    pub(crate) fn read_raw(
+    fn read_raw(
         &mut self,
         input: &mut [u8],
         now: Instant,
@@ -862,7 +882,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Turns a raw event into one that borrows its payload. Text from the
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
-    pub(crate) fn materialize<'a>(&'a self, raw: UnborrowedEvent, input: &'a [u8]) -> Event<'a> {
+    fn materialize<'a>(&'a self, raw: UnborrowedEvent, input: &'a [u8]) -> Event<'a> {
         let bytes = |source: Payload| self.payload(&source, input);
         match raw {
             // The incremental validator accepted every byte and the end of
@@ -883,16 +903,21 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
-    /// [`Connection::fail`] for a protocol error (converted here, once).
+    /// [`Connection::fail_with`] for a protocol error (converted here, once).
     fn fail_protocol(&mut self, error: ProtocolError) -> Stop {
-        self.fail(Error::Protocol(error))
+        self.fail_with(Error::Protocol(error))
     }
 
     /// Fails the connection with `error`: queues the Close it calls for and
     /// drops everything else that was pending. The error is kept in the
-    /// state ([`Connection::error`]).
-    fn fail(&mut self, error: Error) -> Stop {
-        let already_sent_close = matches!(self.state, State::CloseSent);
+    /// state ([`Connection::error`]). A connection that has already failed
+    /// or closed stays as it is ([`Stop::Closed`]).
+    fn fail_with(&mut self, error: Error) -> Stop {
+        let already_sent_close = match self.state {
+            State::Open | State::Replying => false,
+            State::CloseSent => true,
+            State::Failing(_) | State::Failed(_) | State::Closed => return Stop::Closed,
+        };
         self.pending_pong = None;
         self.pending_ping = false;
         self.message = None;
@@ -934,23 +959,49 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     #[must_use = "the returned bytes must be written to the peer"]
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
         let mut written = 0;
+        let frames = self.poll_transmit_with(|header, payload| {
+            written += encode_frame(header, payload, out.get_mut(written..).unwrap_or_default())?;
+            Ok(())
+        });
+        match frames {
+            // The next frame does not fit: it stays queued.
+            Err(e) if written == 0 => Err(e),
+            _ => Ok(written),
+        }
+    }
+
+    /// [`Connection::poll_transmit`] for a caller that writes frames
+    /// itself (through its own buffer, as the blocking driver does, or
+    /// straight into a transport): hands each queued control frame (Pong,
+    /// heartbeat Ping, Close, in that order) to `write` as its header, with
+    /// a fresh masking key when this end is a client, and its payload, not
+    /// yet masked. Encode the header with [`FrameHeader::encode`] and mask
+    /// the payload with [`crate::mask::apply_mask`] if the header has a key
+    /// ([`crate::encode_frame`] does both).
+    ///
+    /// A frame leaves the queue once `write` returns `Ok`; an `Err` leaves
+    /// it queued and is returned. Returns the number of frames written;
+    /// nothing is handed out after the Close.
+    #[inline]
+    pub fn poll_transmit_with<E>(
+        &mut self,
+        mut write: impl FnMut(FrameHeader, &[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut frames = 0;
         while let Some((header, payload)) = self.next_control() {
-            match encode_frame(header, payload, &mut out[written..]) {
-                Ok(n) => written += n,
-                Err(e) if written == 0 => return Err(e),
-                Err(_) => break,
-            }
+            write(header, payload)?;
+            frames += 1;
             if self.control_sent(header.opcode) {
                 break;
             }
         }
-        Ok(written)
+        Ok(frames)
     }
 
     /// The next queued control frame (Pong, heartbeat Ping, Close, in that
     /// order): its header, with a fresh masking key for a client, and its
     /// payload. Once it is written, call [`Connection::control_sent`].
-    pub(crate) fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
+    fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
         let opcode = if self.pending_pong.is_some() {
             OpCode::Pong
         } else if self.pending_ping {
@@ -978,7 +1029,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The control frame [`Connection::next_control`] gave, with `opcode`,
     /// was written: it is no longer queued. Returns `true` for the Close,
     /// after which nothing more is sent.
-    pub(crate) fn control_sent(&mut self, opcode: OpCode) -> bool {
+    fn control_sent(&mut self, opcode: OpCode) -> bool {
         match opcode {
             OpCode::Pong => self.pending_pong = None,
             OpCode::Ping => self.pending_ping = false,
@@ -1008,28 +1059,28 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Advances the timers to `now`. A heartbeat Ping that is due is queued
     /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
     /// or close handshake fails the connection, returned as the error.
+    ///
+    /// Expired timers fire in a fixed order: the close handshake, the Pong,
+    /// the fragmented message (each fails the connection, which stops every
+    /// timer), then the heartbeat.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        self.timeout(now).map_err(|s| self.error(s))
-    }
-
-    /// [`Connection::handle_timeout`], stopping with a [`Stop`]. Fires the
-    /// expired timers in [`Timer::ALL`]'s order, each at most once (a
-    /// failure ends the round: it stops every timer).
-    #[inline(never)]
-    pub(crate) fn timeout(&mut self, now: Instant) -> Result<(), Stop> {
-        for timer in Timer::ALL {
-            if !self.timers.is_expired(timer, now) {
-                continue;
+        let expired = |timer| self.timers.is_expired(timer, now);
+        let error = if expired(Timer::Close) {
+            Error::CloseTimeout
+        } else if expired(Timer::Pong) {
+            Error::PongTimeout
+        } else if expired(Timer::Fragment) {
+            Error::FragmentTimeout
+        } else {
+            if expired(Timer::Ping) {
+                self.heartbeat(now);
             }
-            self.timers.stop(timer);
-            match timer {
-                Timer::Close => return Err(self.fail(Error::CloseTimeout)),
-                Timer::Pong => return Err(self.fail(Error::PongTimeout)),
-                Timer::Fragment => return Err(self.fail(Error::FragmentTimeout)),
-                Timer::Ping => self.heartbeat(now),
-            }
-        }
-        Ok(())
+            return Ok(());
+        };
+        Err(match self.fail_with(error) {
+            Stop::Failed => error,
+            Stop::Closed => Error::Closed,
+        })
     }
 
     /// The heartbeat Ping is due: queue one (unless the last one still

@@ -602,3 +602,58 @@ fn event_validates_text_from_the_input_once_and_fails_with_1007() {
         Some(Error::Protocol(ProtocolError::InvalidUtf8))
     );
 }
+
+#[test]
+fn a_violation_found_by_the_caller_fails_the_connection_once() {
+    let mut c = conn(Role::Server, quiet());
+    assert_eq!(
+        c.fail(ProtocolError::InvalidUtf8),
+        Error::Protocol(ProtocolError::InvalidUtf8)
+    );
+    assert_eq!(
+        c.failure(),
+        Some(Error::Protocol(ProtocolError::InvalidUtf8))
+    );
+    // Failing again changes nothing: one Close, with the first code.
+    assert_eq!(
+        c.fail(ProtocolError::MessageTooLarge { max: 1 }),
+        Error::Closed
+    );
+    assert_eq!(sent_close_code(&transmit(&mut c)), 1007);
+    assert!(transmit(&mut c).is_empty());
+    assert!(c.is_closed());
+    assert_eq!(c.fail(ProtocolError::InvalidUtf8), Error::Closed);
+    assert_eq!(
+        c.failure(),
+        Some(Error::Protocol(ProtocolError::InvalidUtf8))
+    );
+}
+
+#[test]
+fn queued_control_frames_are_handed_to_a_writer_in_order() {
+    let mut c = conn(Role::Client, Config::DEFAULT);
+    // A Ping to answer, a heartbeat Ping due, then our Close.
+    let _ = feed(&mut c, &[UNMASKED_PING_HELLO]);
+    c.handle_timeout(Instant::from_secs(30)).unwrap();
+    c.close(CloseCode::NORMAL, "bye", Instant::from_secs(30))
+        .unwrap();
+    // The heartbeat Ping was dropped by the close: Pong, then Close.
+    // A writer that fails leaves the frame queued.
+    assert_eq!(c.poll_transmit_with(|_, _| Err("full")), Err("full"));
+    assert!(c.wants_transmit());
+    let mut seen = Vec::new();
+    let frames = c.poll_transmit_with(|header, payload| {
+        assert!(header.mask.is_some(), "a client masks");
+        seen.push((header.opcode, payload.to_vec()));
+        Ok::<(), ()>(())
+    });
+    assert_eq!(frames, Ok(2));
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    assert_eq!(
+        seen,
+        vec![(OpCode::Pong, b"Hello".to_vec()), (OpCode::Close, close)]
+    );
+    assert!(!c.wants_transmit());
+    assert_eq!(c.poll_transmit_with(|_, _| Err(())), Ok(0));
+}
