@@ -280,21 +280,60 @@ impl MessageKind {
 
 /// A sans-I/O WebSocket connection (after the opening handshake).
 ///
-/// Call order, repeated for as long as the connection lives:
+/// The connection does no I/O and reads no clock: bytes and the time go in,
+/// events and bytes come out. Its methods are of four kinds (grouped so in
+/// the source and in these docs, as quinn-proto groups its `Connection`'s):
 ///
-/// 1. Bytes from the peer → [`Connection::handle_read`], in a loop until it
-///    has consumed what it can, handling each [`Event`] it returns.
-/// 2. [`Connection::poll_transmit`] → bytes to write to the peer (pongs,
-///    close replies, heartbeat pings), after every read and timeout.
-/// 3. The clock: when [`Connection::poll_timeout`]'s deadline has passed,
-///    [`Connection::handle_timeout`].
-/// 4. Commands at any time: [`Connection::send`], [`Connection::ping`],
-///    [`Connection::close`], writing frames straight into the caller's
-///    buffer (or queueing them, for close).
-/// 5. When [`Connection::is_closed`] is true, close the transport.
+/// - **Getters**, taking `&self`, callable at any time: [`role`](Self::role),
+///   [`is_open`](Self::is_open), [`is_closed`](Self::is_closed),
+///   [`failure`](Self::failure), [`wants_transmit`](Self::wants_transmit),
+///   [`frame_len`](Self::frame_len), …
+/// - **Inputs**, named `handle_*`: bytes from the peer
+///   ([`handle_read`](Self::handle_read), or
+///   [`handle_read_unborrowed`](Self::handle_read_unborrowed) and later
+///   [`event`](Self::event), for a caller that must drop a borrow or a lock
+///   in between) and the clock ([`handle_timeout`](Self::handle_timeout)).
+/// - **Commands** from the application: [`send`](Self::send) and its
+///   variants, [`ping`](Self::ping), [`close`](Self::close),
+///   [`fail`](Self::fail), [`abort`](Self::abort). Data frames are written
+///   straight into the caller's buffer; a Close is queued.
+/// - **Outputs**, named `poll_*`: [`poll_transmit`](Self::poll_transmit)
+///   (or [`poll_transmit_with`](Self::poll_transmit_with)) hands out the
+///   queued control frames (Pongs, heartbeat Pings, the Close), and
+///   [`poll_timeout`](Self::poll_timeout) says when
+///   [`handle_timeout`](Self::handle_timeout) is due next.
+///
+/// # Call order
+///
+/// Call inputs and commands as things happen. Feed received bytes to
+/// `handle_read` in a loop, each time with the unconsumed rest, until it
+/// returns no event, handling each event on the way. After every input or
+/// command, call the outputs, in this order:
+///
+/// 1. [`poll_transmit`](Self::poll_transmit) until it returns 0, writing
+///    what it gives to the peer;
+/// 2. [`poll_timeout`](Self::poll_timeout), and arrange to call
+///    [`handle_timeout`](Self::handle_timeout) at that instant (an input or
+///    command may move it: a heartbeat Ping sent, a fragmented message
+///    begun, a Close sent or received).
+///
+/// When [`is_closed`](Self::is_closed) is true, the last frame has been
+/// handed out: close the transport.
+///
+/// # Time
+///
+/// Every `now` comes from one monotonic clock, and time must not go
+/// backwards: give each call a `now` no earlier than the one before. If it
+/// does go backwards, nothing panics and no error results, but the timers
+/// take each instant as given: a deadline already set fires only once
+/// `now` reaches it again, and a deadline set by that call (the next
+/// heartbeat, a fragment or close timeout) counts from the earlier `now`,
+/// so it comes sooner than intended. Instants saturate at the end of the
+/// clock rather than wrapping.
 ///
 /// `B` is the storage for messages that do not arrive in one piece; `R`
-/// supplies client masking keys and heartbeat payloads.
+/// supplies client masking keys and heartbeat payloads; `S` is the
+/// [`Side`].
 pub struct Connection<B, R, S = Role> {
     side: S,
     config: Config,
@@ -420,6 +459,7 @@ pub enum Payload {
     Message,
 }
 
+/// Construction and getters: what can be read at any time, in any state.
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// A connection in `role` (a [`Role`], or a [`Side`] fixed when
     /// compiling), open since `now` (the first heartbeat Ping is
@@ -498,6 +538,21 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.config.max_message_size.min(self.message_buf.max_len())
     }
 
+    /// The number of bytes a frame with `payload_len` bytes of payload takes
+    /// on the wire from this end (header, mask key, payload).
+    pub fn frame_len(&self, payload_len: usize) -> usize {
+        let header = FrameHeader {
+            fin: true,
+            opcode: OpCode::Binary,
+            mask: match self.role() {
+                Role::Client => Some([0; 4]),
+                Role::Server => None,
+            },
+            payload_len: payload_len as u64,
+        };
+        header.encoded_len() + payload_len
+    }
+
     /// The message buffer, when nothing in it is needed any more: no data
     /// frame or fragmented message is being received (the last message's
     /// payload, if it came from the buffer, has been handed out). For
@@ -510,7 +565,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             _ => None,
         }
     }
+}
 
+/// Inputs (`handle_*`): bytes from the peer (and, for the unborrowed read,
+/// turning its event into an [`Event`]), and the clock. See [`Connection`]
+/// for the call order and the rules on `now`.
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Feeds bytes received from the peer.
     ///
     /// Returns how many bytes of `input` were consumed and at most one event.
@@ -581,6 +641,155 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         Ok(self.materialize(event, input))
     }
 
+    /// The bytes of a data message's `payload`, from `input` or the message
+    /// buffer, as they arrived. Text from the input has not been validated
+    /// yet: use [`Connection::event`] for text.
+    pub fn payload<'a>(&'a self, payload: &Payload, input: &'a [u8]) -> &'a [u8] {
+        match payload {
+            Payload::Input(range) => input.get(range.clone()).unwrap_or_default(),
+            Payload::Message => self.message_buf.as_slice(),
+        }
+    }
+
+    /// Advances the timers to `now`. A heartbeat Ping that is due is queued
+    /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
+    /// or close handshake fails the connection, returned as the error.
+    ///
+    /// Expired timers fire in a fixed order: the close handshake, the Pong,
+    /// the fragmented message (each fails the connection, which stops every
+    /// timer), then the heartbeat.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        // The timer table's firing order (`Timer`'s declaration order),
+        // written out: one failure at most, each timer at most once.
+        let expired = |timer| self.timers.is_expired(timer, now);
+        let error = if expired(Timer::Close) {
+            Error::CloseTimeout
+        } else if expired(Timer::Pong) {
+            Error::PongTimeout
+        } else if expired(Timer::Fragment) {
+            Error::FragmentTimeout
+        } else {
+            if expired(Timer::Ping) {
+                self.heartbeat(now);
+            }
+            return Ok(());
+        };
+        Err(match self.fail_with(error) {
+            Stop::Failed => error,
+            Stop::Closed => Error::Closed,
+        })
+    }
+}
+
+/// Commands from the application: frames written into the caller's
+/// buffer (or, for the Close, queued for [`Connection::poll_transmit`]).
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    /// Writes a whole text or binary message as one frame into `out`,
+    /// masked when this end is a client, and returns its length
+    /// ([`Connection::frame_len`]).
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let header = self.message_header(kind, payload.len())?;
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// Writes a text message as one frame; see [`Connection::send`].
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
+        self.send(MessageKind::Text, text.as_bytes(), out)
+    }
+
+    /// Writes a binary message as one frame; see [`Connection::send`].
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        self.send(MessageKind::Binary, data, out)
+    }
+
+    /// Writes one fragment of a message: the first call starts a message of
+    /// `kind`, later calls continue it (their `kind` is ignored), and `fin`
+    /// ends it. Text fragments may split a character; the whole must be UTF-8.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let required = self.frame_len(payload.len());
+        if out.len() < required {
+            return Err(InsufficientSizeError { required }.into());
+        }
+        let header = self.fragment_header(kind, payload.len(), fin)?;
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// For callers that write payloads themselves (to stream a large one, or
+    /// to send it without a copy): the header of a whole-message frame, with
+    /// a fresh masking key when this end is a client. Encode it with
+    /// [`FrameHeader::encode`], then write the payload masked with
+    /// [`crate::mask::apply_mask`] if `mask` is set.
+    pub fn message_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+    ) -> Result<FrameHeader, SendError> {
+        if self.sending_fragmented {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.check_open()?;
+        Ok(self.header(kind.opcode(), true, payload_len))
+    }
+
+    /// Like [`Connection::message_header`], for one fragment (see
+    /// [`Connection::send_fragment`]).
+    pub fn fragment_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+        fin: bool,
+    ) -> Result<FrameHeader, SendError> {
+        self.check_open()?;
+        let opcode = if self.sending_fragmented {
+            OpCode::Continuation
+        } else {
+            kind.opcode()
+        };
+        self.sending_fragmented = !fin;
+        Ok(self.header(opcode, fin, payload_len))
+    }
+
+    /// Writes a Ping with `payload` (at most 125 bytes). The heartbeat sends
+    /// its own Pings; a Pong to this one is reported as [`Event::Pong`].
+    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong);
+        }
+        let header = self.header(OpCode::Ping, true, payload.len());
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// Starts the close handshake: queues a Close with `code` and `reason`
+    /// (cut to 123 bytes on a character boundary) for
+    /// [`Connection::poll_transmit`]. No data frame may be sent afterwards;
+    /// the peer has [`Config::close_timeout`] from `now` to answer.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        self.check_open()?;
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code));
+        }
+        self.queue_close(code, close::truncate_reason(reason).as_bytes());
+        self.pending_ping = false;
+        // Only the close handshake's own deadline runs from now on.
+        self.timers.stop_all();
+        self.timers
+            .set(Timer::Close, now.after(&self.config.close_timeout));
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
     /// Fails the connection for a violation the caller found itself, as if
     /// the connection had found it: the Close with the error's
     /// [`close_code`](ProtocolError::close_code) is queued for
@@ -604,25 +813,78 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
-    /// The bytes of a data message's `payload`, from `input` or the message
-    /// buffer, as they arrived. Text from the input has not been validated
-    /// yet: use [`Connection::event`] for text.
-    pub fn payload<'a>(&'a self, payload: &Payload, input: &'a [u8]) -> &'a [u8] {
-        match payload {
-            Payload::Input(range) => input.get(range.clone()).unwrap_or_default(),
-            Payload::Message => self.message_buf.as_slice(),
+    /// Marks the connection closed without a close handshake (the transport
+    /// ended). Pending frames are dropped.
+    pub fn abort(&mut self) {
+        self.pending_pong = None;
+        self.pending_ping = false;
+        self.timers.stop_all();
+        self.pending_close = None;
+        self.state = State::Closed;
+    }
+}
+
+/// Outputs (`poll_*`): the frames to send and the next deadline. Call them
+/// after every input and command, in this order.
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
+    /// order) into `out` and returns the number of bytes written (0 when
+    /// nothing is queued). A buffer of 139 bytes always fits the next frame;
+    /// a smaller one that fits none gives [`InsufficientSizeError`].
+    #[must_use = "the returned bytes must be written to the peer"]
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
+        let mut written = 0;
+        let frames = self.poll_transmit_with(|header, payload| {
+            written += encode_frame(header, payload, out.get_mut(written..).unwrap_or_default())?;
+            Ok(())
+        });
+        match frames {
+            // The next frame does not fit: it stays queued.
+            Err(e) if written == 0 => Err(e),
+            _ => Ok(written),
         }
     }
 
-    /// The error an internal step that stopped with `stop` stands for.
+    /// [`Connection::poll_transmit`] for a caller that writes frames
+    /// itself (through its own buffer, as the blocking driver does, or
+    /// straight into a transport): hands each queued control frame (Pong,
+    /// heartbeat Ping, Close, in that order) to `write` as its header, with
+    /// a fresh masking key when this end is a client, and its payload, not
+    /// yet masked. Encode the header with [`FrameHeader::encode`] and mask
+    /// the payload with [`crate::mask::apply_mask`] if the header has a key
+    /// ([`crate::encode_frame`] does both).
+    ///
+    /// A frame leaves the queue once `write` returns `Ok`; an `Err` leaves
+    /// it queued and is returned. Returns the number of frames written;
+    /// nothing is handed out after the Close.
     #[inline]
-    fn error(&self, stop: Stop) -> Error {
-        match (stop, self.state) {
-            (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
-            _ => Error::Closed,
+    pub fn poll_transmit_with<E>(
+        &mut self,
+        mut write: impl FnMut(FrameHeader, &[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut frames = 0;
+        while let Some((header, payload)) = self.next_control() {
+            write(header, payload)?;
+            frames += 1;
+            if self.control_sent(header.opcode) {
+                break;
+            }
         }
+        Ok(frames)
     }
 
+    /// The next deadline at which [`Connection::handle_timeout`] has work:
+    /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
+    /// close handshake overdue (the earliest in the timer table). `None`
+    /// when no timer runs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+}
+
+/// The steps behind the public methods.
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The read loop, returning where the event's payload lives rather than
     /// borrowing it (so that callers can loop over it without lending
     /// conflicts).
@@ -879,6 +1141,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
+    /// The error an internal step that stopped with `stop` stands for.
+    #[inline]
+    fn error(&self, stop: Stop) -> Error {
+        match (stop, self.state) {
+            (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
+            _ => Error::Closed,
+        }
+    }
+
     /// Turns a raw event into one that borrows its payload. Text from the
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
@@ -952,52 +1223,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let _ = payload.extend_from_slice(reason);
     }
 
-    /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
-    /// order) into `out` and returns the number of bytes written (0 when
-    /// nothing is queued). A buffer of 139 bytes always fits the next frame;
-    /// a smaller one that fits none gives [`InsufficientSizeError`].
-    #[must_use = "the returned bytes must be written to the peer"]
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
-        let mut written = 0;
-        let frames = self.poll_transmit_with(|header, payload| {
-            written += encode_frame(header, payload, out.get_mut(written..).unwrap_or_default())?;
-            Ok(())
-        });
-        match frames {
-            // The next frame does not fit: it stays queued.
-            Err(e) if written == 0 => Err(e),
-            _ => Ok(written),
-        }
-    }
-
-    /// [`Connection::poll_transmit`] for a caller that writes frames
-    /// itself (through its own buffer, as the blocking driver does, or
-    /// straight into a transport): hands each queued control frame (Pong,
-    /// heartbeat Ping, Close, in that order) to `write` as its header, with
-    /// a fresh masking key when this end is a client, and its payload, not
-    /// yet masked. Encode the header with [`FrameHeader::encode`] and mask
-    /// the payload with [`crate::mask::apply_mask`] if the header has a key
-    /// ([`crate::encode_frame`] does both).
-    ///
-    /// A frame leaves the queue once `write` returns `Ok`; an `Err` leaves
-    /// it queued and is returned. Returns the number of frames written;
-    /// nothing is handed out after the Close.
-    #[inline]
-    pub fn poll_transmit_with<E>(
-        &mut self,
-        mut write: impl FnMut(FrameHeader, &[u8]) -> Result<(), E>,
-    ) -> Result<usize, E> {
-        let mut frames = 0;
-        while let Some((header, payload)) = self.next_control() {
-            write(header, payload)?;
-            frames += 1;
-            if self.control_sent(header.opcode) {
-                break;
-            }
-        }
-        Ok(frames)
-    }
-
     /// The next queued control frame (Pong, heartbeat Ping, Close, in that
     /// order): its header, with a fresh masking key for a client, and its
     /// payload. Once it is written, call [`Connection::control_sent`].
@@ -1047,42 +1272,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         false
     }
 
-    /// The next deadline at which [`Connection::handle_timeout`] has work:
-    /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
-    /// close handshake overdue (the earliest in the timer table). `None`
-    /// when no timer runs.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
-    }
-
-    /// Advances the timers to `now`. A heartbeat Ping that is due is queued
-    /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
-    /// or close handshake fails the connection, returned as the error.
-    ///
-    /// Expired timers fire in a fixed order: the close handshake, the Pong,
-    /// the fragmented message (each fails the connection, which stops every
-    /// timer), then the heartbeat.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        let expired = |timer| self.timers.is_expired(timer, now);
-        let error = if expired(Timer::Close) {
-            Error::CloseTimeout
-        } else if expired(Timer::Pong) {
-            Error::PongTimeout
-        } else if expired(Timer::Fragment) {
-            Error::FragmentTimeout
-        } else {
-            if expired(Timer::Ping) {
-                self.heartbeat(now);
-            }
-            return Ok(());
-        };
-        Err(match self.fail_with(error) {
-            Stop::Failed => error,
-            Stop::Closed => Error::Closed,
-        })
-    }
-
     /// The heartbeat Ping is due: queue one (unless the last one still
     /// awaits its Pong) and schedule the next.
     fn heartbeat(&mut self, now: Instant) {
@@ -1098,137 +1287,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             self.timers
                 .set(Timer::Pong, now.after(&self.config.pong_timeout));
         }
-    }
-
-    /// The number of bytes a frame with `payload_len` bytes of payload takes
-    /// on the wire from this end (header, mask key, payload).
-    pub fn frame_len(&self, payload_len: usize) -> usize {
-        let header = FrameHeader {
-            fin: true,
-            opcode: OpCode::Binary,
-            mask: match self.role() {
-                Role::Client => Some([0; 4]),
-                Role::Server => None,
-            },
-            payload_len: payload_len as u64,
-        };
-        header.encoded_len() + payload_len
-    }
-
-    /// Writes a whole text or binary message as one frame into `out`,
-    /// masked when this end is a client, and returns its length
-    /// ([`Connection::frame_len`]).
-    pub fn send(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, SendError> {
-        let header = self.message_header(kind, payload.len())?;
-        Ok(encode_frame(header, payload, out)?)
-    }
-
-    /// Writes a text message as one frame; see [`Connection::send`].
-    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
-        self.send(MessageKind::Text, text.as_bytes(), out)
-    }
-
-    /// Writes a binary message as one frame; see [`Connection::send`].
-    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
-        self.send(MessageKind::Binary, data, out)
-    }
-
-    /// Writes one fragment of a message: the first call starts a message of
-    /// `kind`, later calls continue it (their `kind` is ignored), and `fin`
-    /// ends it. Text fragments may split a character; the whole must be UTF-8.
-    pub fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        fin: bool,
-        out: &mut [u8],
-    ) -> Result<usize, SendError> {
-        let required = self.frame_len(payload.len());
-        if out.len() < required {
-            return Err(InsufficientSizeError { required }.into());
-        }
-        let header = self.fragment_header(kind, payload.len(), fin)?;
-        Ok(encode_frame(header, payload, out)?)
-    }
-
-    /// For callers that write payloads themselves (to stream a large one, or
-    /// to send it without a copy): the header of a whole-message frame, with
-    /// a fresh masking key when this end is a client. Encode it with
-    /// [`FrameHeader::encode`], then write the payload masked with
-    /// [`crate::mask::apply_mask`] if `mask` is set.
-    pub fn message_header(
-        &mut self,
-        kind: MessageKind,
-        payload_len: usize,
-    ) -> Result<FrameHeader, SendError> {
-        if self.sending_fragmented {
-            return Err(SendError::FragmentInProgress);
-        }
-        self.check_open()?;
-        Ok(self.header(kind.opcode(), true, payload_len))
-    }
-
-    /// Like [`Connection::message_header`], for one fragment (see
-    /// [`Connection::send_fragment`]).
-    pub fn fragment_header(
-        &mut self,
-        kind: MessageKind,
-        payload_len: usize,
-        fin: bool,
-    ) -> Result<FrameHeader, SendError> {
-        self.check_open()?;
-        let opcode = if self.sending_fragmented {
-            OpCode::Continuation
-        } else {
-            kind.opcode()
-        };
-        self.sending_fragmented = !fin;
-        Ok(self.header(opcode, fin, payload_len))
-    }
-
-    /// Writes a Ping with `payload` (at most 125 bytes). The heartbeat sends
-    /// its own Pings; a Pong to this one is reported as [`Event::Pong`].
-    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
-        self.check_open()?;
-        if payload.len() > MAX_CONTROL_PAYLOAD {
-            return Err(SendError::ControlPayloadTooLong);
-        }
-        let header = self.header(OpCode::Ping, true, payload.len());
-        Ok(encode_frame(header, payload, out)?)
-    }
-
-    /// Starts the close handshake: queues a Close with `code` and `reason`
-    /// (cut to 123 bytes on a character boundary) for
-    /// [`Connection::poll_transmit`]. No data frame may be sent afterwards;
-    /// the peer has [`Config::close_timeout`] from `now` to answer.
-    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        self.check_open()?;
-        if !code.is_valid_on_wire() {
-            return Err(SendError::InvalidCloseCode(code));
-        }
-        self.queue_close(code, close::truncate_reason(reason).as_bytes());
-        self.pending_ping = false;
-        // Only the close handshake's own deadline runs from now on.
-        self.timers.stop_all();
-        self.timers
-            .set(Timer::Close, now.after(&self.config.close_timeout));
-        self.state = State::CloseSent;
-        Ok(())
-    }
-
-    /// Marks the connection closed without a close handshake (the transport
-    /// ended). Pending frames are dropped.
-    pub fn abort(&mut self) {
-        self.pending_pong = None;
-        self.pending_ping = false;
-        self.timers.stop_all();
-        self.pending_close = None;
-        self.state = State::Closed;
     }
 
     fn check_open(&self) -> Result<(), SendError> {

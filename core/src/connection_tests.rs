@@ -657,3 +657,42 @@ fn queued_control_frames_are_handed_to_a_writer_in_order() {
     assert!(!c.wants_transmit());
     assert_eq!(c.poll_transmit_with(|_, _| Err(())), Ok(0));
 }
+
+#[test]
+fn time_going_backwards_is_taken_as_given_and_nothing_panics() {
+    let config = Config::DEFAULT
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10))
+        .fragment_timeout(Some(Duration::from_secs(5)));
+    let mut c = conn(Role::Client, config);
+    // The heartbeat goes out at 30 s.
+    c.handle_timeout(Instant::from_secs(30)).unwrap();
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(40)));
+    let _ = transmit(&mut c);
+    // An earlier `now`: deadlines already set do not fire before they are
+    // reached again.
+    c.handle_timeout(Instant::from_secs(1)).unwrap();
+    c.handle_timeout(Instant::ZERO).unwrap();
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(40)));
+    assert!(!c.wants_transmit());
+    // A deadline set at the earlier `now` counts from it: a fragmented
+    // message started "at 2 s" is due at 7 s.
+    assert!(matches!(
+        c.handle_read(&mut [0x01, 0x01, b'a'], Instant::from_secs(2)),
+        Ok((3, None))
+    ));
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(7)));
+    assert_eq!(
+        c.handle_timeout(Instant::from_secs(7)),
+        Err(Error::FragmentTimeout)
+    );
+    // The clock's very end and its origin, in any order.
+    let mut c = conn(Role::Server, config);
+    let end = Instant::from_micros(u64::MAX);
+    c.handle_timeout(end).unwrap();
+    assert_eq!(c.poll_timeout(), Some(end), "saturated, not wrapped");
+    c.handle_timeout(Instant::ZERO).unwrap();
+    assert_eq!(c.handle_timeout(end), Err(Error::PongTimeout));
+    c.close(CloseCode::NORMAL, "", Instant::ZERO).ok();
+    assert_eq!(c.poll_timeout(), None);
+}
