@@ -8,7 +8,7 @@ use std::vec::Vec;
 use super::*;
 
 /// The RNG repeating a fixed sequence, shared with the self-tests.
-use crate::selftest::SeqRng as FixedRng;
+use crate::seq_rng::SeqRng as FixedRng;
 
 const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 

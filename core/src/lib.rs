@@ -105,6 +105,8 @@ pub mod handshake;
 pub mod mask;
 #[cfg(any(test, feature = "selftest"))]
 pub mod selftest;
+#[cfg(any(test, feature = "selftest"))]
+mod seq_rng;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod std_io;
