@@ -1,8 +1,9 @@
 //! Close codes and close-frame payloads (RFC 6455 §5.5.1, §7.4).
+//!
+//! A leaf: it knows nothing of the connection or its errors ([`crate::error`]
+//! depends on it, not the other way round).
 
 use core::fmt;
-
-use crate::error::ProtocolError;
 
 /// A close status code (RFC 6455 §7.4).
 ///
@@ -114,38 +115,20 @@ impl fmt::Display for ClosePayloadError {
 impl core::error::Error for ClosePayloadError {}
 
 /// Parses and validates a received close payload: `None` when it carries no
-/// code, else the code and the UTF-8 reason.
+/// code, else the code and the UTF-8 reason. (The connection fails with
+/// the [`ProtocolError`](crate::ProtocolError) this error converts into.)
 pub fn parse_close_payload(payload: &[u8]) -> Result<Option<(CloseCode, &str)>, ClosePayloadError> {
-    match check_close_payload(payload) {
-        Ok(None) => Ok(None),
-        // Checked: the reason is UTF-8.
-        Ok(Some(code)) => Ok(Some((
-            code,
-            core::str::from_utf8(payload.get(2..).unwrap_or_default()).unwrap_or_default(),
-        ))),
-        Err(ProtocolError::InvalidCloseCode(None)) => Err(ClosePayloadError::OneByte),
-        Err(ProtocolError::InvalidCloseCode(Some(code))) => {
-            Err(ClosePayloadError::InvalidCode(code))
-        }
-        Err(_) => Err(ClosePayloadError::InvalidReason),
-    }
-}
-
-/// [`parse_close_payload`] as the connection checks a Close it received:
-/// the code only, and the [`ProtocolError`] to fail with (the same as
-/// `ProtocolError::from` the [`ClosePayloadError`]).
-pub(crate) fn check_close_payload(payload: &[u8]) -> Result<Option<CloseCode>, ProtocolError> {
     match payload {
         [] => Ok(None),
-        [_] => Err(ProtocolError::InvalidCloseCode(None)),
+        [_] => Err(ClosePayloadError::OneByte),
         [hi, lo, reason @ ..] => {
             let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
             if !code.is_valid_on_wire() {
-                return Err(ProtocolError::InvalidCloseCode(Some(code)));
+                return Err(ClosePayloadError::InvalidCode(code));
             }
             match core::str::from_utf8(reason) {
-                Ok(_) => Ok(Some(code)),
-                Err(_) => Err(ProtocolError::InvalidUtf8),
+                Ok(reason) => Ok(Some((code, reason))),
+                Err(_) => Err(ClosePayloadError::InvalidReason),
             }
         }
     }

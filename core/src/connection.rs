@@ -14,6 +14,7 @@ use crate::error::{InsufficientSizeError, ProtocolError};
 use crate::frame::{encode_frame, saturating_usize, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::time::Instant;
+use crate::timer::{Timer, TimerTable};
 
 /// Which end of the connection this is. Clients mask what they send and
 /// refuse masked frames; servers require masked frames and never mask.
@@ -279,21 +280,60 @@ impl MessageKind {
 
 /// A sans-I/O WebSocket connection (after the opening handshake).
 ///
-/// Call order, repeated for as long as the connection lives:
+/// The connection does no I/O and reads no clock: bytes and the time go in,
+/// events and bytes come out. Its methods are of four kinds (grouped so in
+/// the source and in these docs, as quinn-proto groups its `Connection`'s):
 ///
-/// 1. Bytes from the peer → [`Connection::handle_read`], in a loop until it
-///    has consumed what it can, handling each [`Event`] it returns.
-/// 2. [`Connection::poll_transmit`] → bytes to write to the peer (pongs,
-///    close replies, heartbeat pings), after every read and timeout.
-/// 3. The clock: when [`Connection::poll_timeout`]'s deadline has passed,
-///    [`Connection::handle_timeout`].
-/// 4. Commands at any time: [`Connection::send`], [`Connection::ping`],
-///    [`Connection::close`], writing frames straight into the caller's
-///    buffer (or queueing them, for close).
-/// 5. When [`Connection::is_closed`] is true, close the transport.
+/// - **Getters**, taking `&self`, callable at any time: [`role`](Self::role),
+///   [`is_open`](Self::is_open), [`is_closed`](Self::is_closed),
+///   [`failure`](Self::failure), [`wants_transmit`](Self::wants_transmit),
+///   [`frame_len`](Self::frame_len), …
+/// - **Inputs**, named `handle_*`: bytes from the peer
+///   ([`handle_read`](Self::handle_read), or
+///   [`handle_read_unborrowed`](Self::handle_read_unborrowed) and later
+///   [`event`](Self::event), for a caller that must drop a borrow or a lock
+///   in between) and the clock ([`handle_timeout`](Self::handle_timeout)).
+/// - **Commands** from the application: [`send`](Self::send) and its
+///   variants, [`ping`](Self::ping), [`close`](Self::close),
+///   [`fail`](Self::fail), [`abort`](Self::abort). Data frames are written
+///   straight into the caller's buffer; a Close is queued.
+/// - **Outputs**, named `poll_*`: [`poll_transmit`](Self::poll_transmit)
+///   (or [`poll_transmit_with`](Self::poll_transmit_with)) hands out the
+///   queued control frames (Pongs, heartbeat Pings, the Close), and
+///   [`poll_timeout`](Self::poll_timeout) says when
+///   [`handle_timeout`](Self::handle_timeout) is due next.
+///
+/// # Call order
+///
+/// Call inputs and commands as things happen. Feed received bytes to
+/// `handle_read` in a loop, each time with the unconsumed rest, until it
+/// returns no event, handling each event on the way. After every input or
+/// command, call the outputs, in this order:
+///
+/// 1. [`poll_transmit`](Self::poll_transmit) until it returns 0, writing
+///    what it gives to the peer;
+/// 2. [`poll_timeout`](Self::poll_timeout), and arrange to call
+///    [`handle_timeout`](Self::handle_timeout) at that instant (an input or
+///    command may move it: a heartbeat Ping sent, a fragmented message
+///    begun, a Close sent or received).
+///
+/// When [`is_closed`](Self::is_closed) is true, the last frame has been
+/// handed out: close the transport.
+///
+/// # Time
+///
+/// Every `now` comes from one monotonic clock, and time must not go
+/// backwards: give each call a `now` no earlier than the one before. If it
+/// does go backwards, nothing panics and no error results, but the timers
+/// take each instant as given: a deadline already set fires only once
+/// `now` reaches it again, and a deadline set by that call (the next
+/// heartbeat, a fragment or close timeout) counts from the earlier `now`,
+/// so it comes sooner than intended. Instants saturate at the end of the
+/// clock rather than wrapping.
 ///
 /// `B` is the storage for messages that do not arrive in one piece; `R`
-/// supplies client masking keys and heartbeat payloads.
+/// supplies client masking keys and heartbeat payloads; `S` is the
+/// [`Side`].
 pub struct Connection<B, R, S = Role> {
     side: S,
     config: Config,
@@ -307,12 +347,15 @@ pub struct Connection<B, R, S = Role> {
     /// be UTF-8 (all but an incomplete character at the end, if any).
     utf8_checked: usize,
     control_buf: ControlPayload,
-    /// The heartbeat: when the next Ping is due, and the one awaiting its Pong.
-    next_ping: Option<Instant>,
-    awaiting_pong: Option<([u8; 4], Instant)>,
-    /// Control frames waiting for `poll_transmit`, sent in this order.
+    /// Every deadline: heartbeat, Pong, fragmented message, close.
+    timers: TimerTable,
+    /// The payload of our last heartbeat Ping: while [`Timer::Pong`] runs,
+    /// the Pong that stops it.
+    heartbeat: [u8; 4],
+    /// Control frames waiting for `poll_transmit`, sent in this order (the
+    /// Ping's payload is `heartbeat`).
     pending_pong: Option<ControlPayload>,
-    pending_ping: Option<[u8; 4]>,
+    pending_ping: bool,
     pending_close: Option<ControlPayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
@@ -321,10 +364,9 @@ pub struct Connection<B, R, S = Role> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Open,
-    /// Our Close is queued or sent; waiting for the peer's until `deadline`.
-    CloseSent {
-        deadline: Instant,
-    },
+    /// Our Close is queued or sent; waiting for the peer's until
+    /// [`Timer::Close`] expires.
+    CloseSent,
     /// The peer's Close arrived; our reply is queued.
     Replying,
     /// We failed the connection; our Close is queued.
@@ -343,7 +385,7 @@ type ControlPayload = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
 /// rather than returned through every layer: `Stop` fits in a register, an
 /// [`Error`] does not (on a 32-bit target each layer would copy it).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Stop {
+enum Stop {
     /// The step failed the connection: the error is in `state`.
     Failed,
     /// The connection had already failed: [`Error::Closed`].
@@ -377,11 +419,11 @@ struct Frame {
     text: bool,
 }
 
+/// A fragmented message being received (its deadline is [`Timer::Fragment`]).
 #[derive(Clone, Copy, Debug)]
 struct Assembly {
     kind: MessageKind,
     fragments: u32,
-    deadline: Option<Instant>,
 }
 
 /// An [`Event`] that borrows nothing: what [`Connection::handle_read_unborrowed`]
@@ -417,12 +459,13 @@ pub enum Payload {
     Message,
 }
 
+/// Construction and getters: what can be read at any time, in any state.
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// A connection in `role` (a [`Role`], or a [`Side`] fixed when
     /// compiling), open since `now` (the first heartbeat Ping is
     /// due one interval later).
     pub fn new(role: S, config: Config, message_buf: B, rng: R, now: Instant) -> Self {
-        Self {
+        let mut conn = Self {
             side: role,
             config,
             rng,
@@ -432,13 +475,17 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             message_buf,
             utf8_checked: 0,
             control_buf: ControlPayload::new(),
-            next_ping: config.ping_interval.as_ref().map(|i| now.after(i)),
-            awaiting_pong: None,
+            timers: TimerTable::new(now),
+            heartbeat: [0; 4],
             pending_pong: None,
-            pending_ping: None,
+            pending_ping: false,
             pending_close: None,
             sending_fragmented: false,
+        };
+        if let Some(interval) = &conn.config.ping_interval {
+            conn.timers.set(Timer::Ping, now.after(interval));
         }
+        conn
     }
 
     /// This end's role.
@@ -446,8 +493,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.side.role()
     }
 
-    /// This end's [`Side`].
-    pub(crate) fn side(&self) -> S {
+    /// This end's [`Side`]: a [`Role`], or [`ServerSide`] / [`ClientSide`]
+    /// when fixed when compiling (then `side().role()` is a constant, and
+    /// code that matches on it keeps only this role's branch).
+    #[inline]
+    pub fn side(&self) -> S {
         self.side
     }
 
@@ -470,7 +520,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
 
     /// Whether frames are waiting for [`Connection::poll_transmit`].
     pub const fn wants_transmit(&self) -> bool {
-        self.pending_pong.is_some() || self.pending_ping.is_some() || self.pending_close.is_some()
+        self.pending_pong.is_some() || self.pending_ping || self.pending_close.is_some()
     }
 
     /// The failure that ended the connection, if it failed: kept after its
@@ -488,6 +538,21 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.config.max_message_size.min(self.message_buf.max_len())
     }
 
+    /// The number of bytes a frame with `payload_len` bytes of payload takes
+    /// on the wire from this end (header, mask key, payload).
+    pub fn frame_len(&self, payload_len: usize) -> usize {
+        let header = FrameHeader {
+            fin: true,
+            opcode: OpCode::Binary,
+            mask: match self.role() {
+                Role::Client => Some([0; 4]),
+                Role::Server => None,
+            },
+            payload_len: payload_len as u64,
+        };
+        header.encoded_len() + payload_len
+    }
+
     /// The message buffer, when nothing in it is needed any more: no data
     /// frame or fragmented message is being received (the last message's
     /// payload, if it came from the buffer, has been handed out). For
@@ -500,7 +565,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             _ => None,
         }
     }
+}
 
+/// Inputs (`handle_*`): bytes from the peer (and, for the unborrowed read,
+/// turning its event into an [`Event`]), and the clock. See [`Connection`]
+/// for the call order and the rules on `now`.
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Feeds bytes received from the peer.
     ///
     /// Returns how many bytes of `input` were consumed and at most one event.
@@ -558,10 +628,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         input: &'a [u8],
     ) -> Result<Event<'a>, Error> {
         if let UnborrowedEvent::Text(Payload::Input(range)) = &event {
-            if core::str::from_utf8(input.get(range.clone()).unwrap_or_default()).is_err() {
-                let stop = self.fail_invalid_utf8();
-                return Err(self.error(stop));
-            }
+            // The text borrows only `input`, so the failure may still use
+            // `self`: one pass, not a check and then a conversion.
+            return match core::str::from_utf8(input.get(range.clone()).unwrap_or_default()) {
+                Ok(text) => Ok(Event::Text(text)),
+                Err(_) => {
+                    let stop = self.fail_protocol(ProtocolError::InvalidUtf8);
+                    Err(self.error(stop))
+                }
+            };
         }
         Ok(self.materialize(event, input))
     }
@@ -576,25 +651,244 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
-    /// Fails the connection for invalid UTF-8 found by a caller of
-    /// [`Connection::read_raw`] in a message that arrived whole.
-    pub(crate) fn fail_invalid_utf8(&mut self) -> Stop {
-        self.fail_protocol(ProtocolError::InvalidUtf8)
+    /// Advances the timers to `now`. A heartbeat Ping that is due is queued
+    /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
+    /// or close handshake fails the connection, returned as the error.
+    ///
+    /// Expired timers fire in a fixed order: the close handshake, the Pong,
+    /// the fragmented message (each fails the connection, which stops every
+    /// timer), then the heartbeat.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        // The timer table's firing order (`Timer`'s declaration order),
+        // written out: one failure at most, each timer at most once.
+        let expired = |timer| self.timers.is_expired(timer, now);
+        let error = if expired(Timer::Close) {
+            Error::CloseTimeout
+        } else if expired(Timer::Pong) {
+            Error::PongTimeout
+        } else if expired(Timer::Fragment) {
+            Error::FragmentTimeout
+        } else {
+            if expired(Timer::Ping) {
+                self.heartbeat(now);
+            }
+            return Ok(());
+        };
+        Err(match self.fail_with(error) {
+            Stop::Failed => error,
+            Stop::Closed => Error::Closed,
+        })
+    }
+}
+
+/// Commands from the application: frames written into the caller's
+/// buffer (or, for the Close, queued for [`Connection::poll_transmit`]).
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    /// Writes a whole text or binary message as one frame into `out`,
+    /// masked when this end is a client, and returns its length
+    /// ([`Connection::frame_len`]).
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let header = self.message_header(kind, payload.len())?;
+        Ok(encode_frame(header, payload, out)?)
     }
 
-    /// The error an internal step that stopped with `stop` stands for.
-    #[inline(never)]
-    pub(crate) fn error(&self, stop: Stop) -> Error {
-        match (stop, self.state) {
-            (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
-            _ => Error::Closed,
+    /// Writes a text message as one frame; see [`Connection::send`].
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
+        self.send(MessageKind::Text, text.as_bytes(), out)
+    }
+
+    /// Writes a binary message as one frame; see [`Connection::send`].
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        self.send(MessageKind::Binary, data, out)
+    }
+
+    /// Writes one fragment of a message: the first call starts a message of
+    /// `kind`, later calls continue it (their `kind` is ignored), and `fin`
+    /// ends it. Text fragments may split a character; the whole must be UTF-8.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, SendError> {
+        let required = self.frame_len(payload.len());
+        if out.len() < required {
+            return Err(InsufficientSizeError { required }.into());
+        }
+        let header = self.fragment_header(kind, payload.len(), fin)?;
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// For callers that write payloads themselves (to stream a large one, or
+    /// to send it without a copy): the header of a whole-message frame, with
+    /// a fresh masking key when this end is a client. Encode it with
+    /// [`FrameHeader::encode`], then write the payload masked with
+    /// [`crate::mask::apply_mask`] if `mask` is set.
+    pub fn message_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+    ) -> Result<FrameHeader, SendError> {
+        if self.sending_fragmented {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.check_open()?;
+        Ok(self.header(kind.opcode(), true, payload_len))
+    }
+
+    /// Like [`Connection::message_header`], for one fragment (see
+    /// [`Connection::send_fragment`]).
+    pub fn fragment_header(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+        fin: bool,
+    ) -> Result<FrameHeader, SendError> {
+        self.check_open()?;
+        let opcode = if self.sending_fragmented {
+            OpCode::Continuation
+        } else {
+            kind.opcode()
+        };
+        self.sending_fragmented = !fin;
+        Ok(self.header(opcode, fin, payload_len))
+    }
+
+    /// Writes a Ping with `payload` (at most 125 bytes). The heartbeat sends
+    /// its own Pings; a Pong to this one is reported as [`Event::Pong`].
+    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong);
+        }
+        let header = self.header(OpCode::Ping, true, payload.len());
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// Starts the close handshake: queues a Close with `code` and `reason`
+    /// (cut to 123 bytes on a character boundary) for
+    /// [`Connection::poll_transmit`]. No data frame may be sent afterwards;
+    /// the peer has [`Config::close_timeout`] from `now` to answer.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        self.check_open()?;
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code));
+        }
+        self.queue_close(code, close::truncate_reason(reason).as_bytes());
+        self.pending_ping = false;
+        // Only the close handshake's own deadline runs from now on.
+        self.timers.stop_all();
+        self.timers
+            .set(Timer::Close, now.after(&self.config.close_timeout));
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
+    /// Fails the connection for a violation the caller found itself, as if
+    /// the connection had found it: the Close with the error's
+    /// [`close_code`](ProtocolError::close_code) is queued for
+    /// [`Connection::poll_transmit`], and the error is returned and kept
+    /// ([`Connection::failure`]). A connection that has already failed or
+    /// closed is left as it is and gives [`Error::Closed`].
+    ///
+    /// For example a caller that validates a text message that arrived
+    /// whole in its input itself (`core::str::from_utf8` on
+    /// [`Connection::payload`]) and fails with
+    /// [`ProtocolError::InvalidUtf8`] when it is not UTF-8, as the blocking
+    /// driver does: [`Connection::event`] does the same, but the event it
+    /// returns borrows the connection, which a caller that hands out that
+    /// event can then not touch when the validation failed (to send the
+    /// Close, say).
+    pub fn fail(&mut self, error: ProtocolError) -> Error {
+        match self.fail_protocol(error) {
+            // What `error` would read back from the state.
+            Stop::Failed => Error::Protocol(error),
+            Stop::Closed => Error::Closed,
         }
     }
 
+    /// Marks the connection closed without a close handshake (the transport
+    /// ended). Pending frames are dropped.
+    pub fn abort(&mut self) {
+        self.pending_pong = None;
+        self.pending_ping = false;
+        self.timers.stop_all();
+        self.pending_close = None;
+        self.state = State::Closed;
+    }
+}
+
+/// Outputs (`poll_*`): the frames to send and the next deadline. Call them
+/// after every input and command, in this order.
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
+    /// order) into `out` and returns the number of bytes written (0 when
+    /// nothing is queued). A buffer of 139 bytes always fits the next frame;
+    /// a smaller one that fits none gives [`InsufficientSizeError`].
+    #[must_use = "the returned bytes must be written to the peer"]
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
+        let mut written = 0;
+        let frames = self.poll_transmit_with(|header, payload| {
+            written += encode_frame(header, payload, out.get_mut(written..).unwrap_or_default())?;
+            Ok(())
+        });
+        match frames {
+            // The next frame does not fit: it stays queued.
+            Err(e) if written == 0 => Err(e),
+            _ => Ok(written),
+        }
+    }
+
+    /// [`Connection::poll_transmit`] for a caller that writes frames
+    /// itself (through its own buffer, as the blocking driver does, or
+    /// straight into a transport): hands each queued control frame (Pong,
+    /// heartbeat Ping, Close, in that order) to `write` as its header, with
+    /// a fresh masking key when this end is a client, and its payload, not
+    /// yet masked. Encode the header with [`FrameHeader::encode`] and mask
+    /// the payload with [`crate::mask::apply_mask`] if the header has a key
+    /// ([`crate::encode_frame`] does both).
+    ///
+    /// A frame leaves the queue once `write` returns `Ok`; an `Err` leaves
+    /// it queued and is returned. Returns the number of frames written;
+    /// nothing is handed out after the Close.
+    #[inline]
+    pub fn poll_transmit_with<E>(
+        &mut self,
+        mut write: impl FnMut(FrameHeader, &[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut frames = 0;
+        while let Some((header, payload)) = self.next_control() {
+            write(header, payload)?;
+            frames += 1;
+            if self.control_sent(header.opcode) {
+                break;
+            }
+        }
+        Ok(frames)
+    }
+
+    /// The next deadline at which [`Connection::handle_timeout`] has work:
+    /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
+    /// close handshake overdue (the earliest in the timer table). `None`
+    /// when no timer runs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+}
+
+/// The steps behind the public methods.
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The read loop, returning where the event's payload lives rather than
     /// borrowing it (so that callers can loop over it without lending
     /// conflicts).
-    pub(crate) fn read_raw(
+    fn read_raw(
         &mut self,
         input: &mut [u8],
         now: Instant,
@@ -605,7 +899,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             // After the close handshake (or a failure whose Close went out)
             // anything the peer still sends is discarded.
             State::Closed | State::Failed(_) => return Ok((input.len(), None)),
-            State::Open | State::CloseSent { .. } | State::Replying => {}
+            State::Open | State::CloseSent | State::Replying => {}
         }
         let mut pos = 0;
         loop {
@@ -740,11 +1034,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 self.utf8_checked = 0;
                 self.message_buf.clear();
                 if !header.fin {
-                    self.message = Some(Assembly {
-                        kind,
-                        fragments: 1,
-                        deadline: self.config.fragment_timeout.as_ref().map(|t| now.after(t)),
-                    });
+                    self.message = Some(Assembly { kind, fragments: 1 });
+                    // After our Close only its own deadline runs.
+                    if let (State::Open, Some(timeout)) =
+                        (self.state, &self.config.fragment_timeout)
+                    {
+                        self.timers.set(Timer::Fragment, now.after(timeout));
+                    }
                 }
                 Ok(kind == MessageKind::Text)
             }
@@ -801,26 +1097,30 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 Ok(Some(UnborrowedEvent::Ping))
             }
             OpCode::Pong => {
-                if let Some((payload, _)) = self.awaiting_pong {
-                    if self.control_buf.as_slice() == payload.as_slice() {
-                        self.awaiting_pong = None;
-                    }
+                if self.timers.is_set(Timer::Pong)
+                    && self.control_buf.as_slice() == self.heartbeat.as_slice()
+                {
+                    self.timers.stop(Timer::Pong);
                 }
                 Ok(Some(UnborrowedEvent::Pong))
             }
             OpCode::Close => {
-                let parsed = close::check_close_payload(&self.control_buf)
-                    .map_err(|e| self.fail_protocol(e))?;
+                let code = match close::parse_close_payload(&self.control_buf) {
+                    Ok(parsed) => parsed.map(|(code, _)| code),
+                    Err(e) => return Err(self.fail_protocol(e.into())),
+                };
                 self.rx = Rx::Done;
                 self.message = None;
+                // Replying or closed: no deadline is left.
+                self.timers.stop_all();
                 match self.state {
                     State::Open => {
-                        let code = parsed.unwrap_or(CloseCode::NORMAL);
+                        let code = code.unwrap_or(CloseCode::NORMAL);
                         self.queue_close(code, b"");
-                        self.pending_ping = None;
+                        self.pending_ping = false;
                         self.state = State::Replying;
                     }
-                    State::CloseSent { .. } => self.state = State::Closed,
+                    State::CloseSent => self.state = State::Closed,
                     State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
                 Ok(Some(UnborrowedEvent::Close))
@@ -835,15 +1135,25 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 }
                 let event = data_event(frame.text, Payload::Message);
                 self.message = None;
+                self.timers.stop(Timer::Fragment);
                 Ok(Some(event))
             }
+        }
+    }
+
+    /// The error an internal step that stopped with `stop` stands for.
+    #[inline]
+    fn error(&self, stop: Stop) -> Error {
+        match (stop, self.state) {
+            (Stop::Failed, State::Failing(e) | State::Failed(e)) => e,
+            _ => Error::Closed,
         }
     }
 
     /// Turns a raw event into one that borrows its payload. Text from the
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
-    pub(crate) fn materialize<'a>(&'a self, raw: UnborrowedEvent, input: &'a [u8]) -> Event<'a> {
+    fn materialize<'a>(&'a self, raw: UnborrowedEvent, input: &'a [u8]) -> Event<'a> {
         let bytes = |source: Payload| self.payload(&source, input);
         match raw {
             // The incremental validator accepted every byte and the end of
@@ -864,19 +1174,25 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
-    /// [`Connection::fail`] for a protocol error (converted here, once).
+    /// [`Connection::fail_with`] for a protocol error (converted here, once).
     fn fail_protocol(&mut self, error: ProtocolError) -> Stop {
-        self.fail(Error::Protocol(error))
+        self.fail_with(Error::Protocol(error))
     }
 
     /// Fails the connection with `error`: queues the Close it calls for and
     /// drops everything else that was pending. The error is kept in the
-    /// state ([`Connection::error`]).
-    fn fail(&mut self, error: Error) -> Stop {
-        let already_sent_close = matches!(self.state, State::CloseSent { .. });
+    /// state ([`Connection::error`]). A connection that has already failed
+    /// or closed stays as it is ([`Stop::Closed`]).
+    fn fail_with(&mut self, error: Error) -> Stop {
+        let already_sent_close = match self.state {
+            State::Open | State::Replying => false,
+            State::CloseSent => true,
+            State::Failing(_) | State::Failed(_) | State::Closed => return Stop::Closed,
+        };
         self.pending_pong = None;
-        self.pending_ping = None;
+        self.pending_ping = false;
         self.message = None;
+        self.timers.stop_all();
         self.rx = Rx::Done;
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
@@ -907,33 +1223,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let _ = payload.extend_from_slice(reason);
     }
 
-    /// Writes the queued control frames (Pong, heartbeat Ping, Close, in that
-    /// order) into `out` and returns the number of bytes written (0 when
-    /// nothing is queued). A buffer of 139 bytes always fits the next frame;
-    /// a smaller one that fits none gives [`InsufficientSizeError`].
-    #[must_use = "the returned bytes must be written to the peer"]
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, InsufficientSizeError> {
-        let mut written = 0;
-        while let Some((header, payload)) = self.next_control() {
-            match encode_frame(header, payload, &mut out[written..]) {
-                Ok(n) => written += n,
-                Err(e) if written == 0 => return Err(e),
-                Err(_) => break,
-            }
-            if self.control_sent(header.opcode) {
-                break;
-            }
-        }
-        Ok(written)
-    }
-
     /// The next queued control frame (Pong, heartbeat Ping, Close, in that
     /// order): its header, with a fresh masking key for a client, and its
     /// payload. Once it is written, call [`Connection::control_sent`].
-    pub(crate) fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
+    fn next_control(&mut self) -> Option<(FrameHeader, &[u8])> {
         let opcode = if self.pending_pong.is_some() {
             OpCode::Pong
-        } else if self.pending_ping.is_some() {
+        } else if self.pending_ping {
             OpCode::Ping
         } else if self.pending_close.is_some() {
             OpCode::Close
@@ -943,7 +1239,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let mask = self.mask_key();
         let payload: &[u8] = match opcode {
             OpCode::Pong => self.pending_pong.as_deref().unwrap_or_default(),
-            OpCode::Ping => self.pending_ping.as_ref().map_or(&[], |p| &p[..]),
+            OpCode::Ping => &self.heartbeat,
             _ => self.pending_close.as_deref().unwrap_or_default(),
         };
         let header = FrameHeader {
@@ -958,10 +1254,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The control frame [`Connection::next_control`] gave, with `opcode`,
     /// was written: it is no longer queued. Returns `true` for the Close,
     /// after which nothing more is sent.
-    pub(crate) fn control_sent(&mut self, opcode: OpCode) -> bool {
+    fn control_sent(&mut self, opcode: OpCode) -> bool {
         match opcode {
             OpCode::Pong => self.pending_pong = None,
-            OpCode::Ping => self.pending_ping = None,
+            OpCode::Ping => self.pending_ping = false,
             _ => {
                 self.pending_close = None;
                 match self.state {
@@ -976,198 +1272,21 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         false
     }
 
-    /// The next deadline at which [`Connection::handle_timeout`] has work:
-    /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
-    /// close handshake overdue. `None` when no timer runs.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            State::Open => {
-                let mut next = self.next_ping;
-                let mut consider = |t: Option<Instant>| {
-                    if let Some(t) = t {
-                        next = Some(next.map_or(t, |n| n.min(t)));
-                    }
-                };
-                consider(self.awaiting_pong.map(|(_, deadline)| deadline));
-                consider(self.message.and_then(|a| a.deadline));
-                next
-            }
-            State::CloseSent { deadline } => Some(deadline),
-            State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => None,
+    /// The heartbeat Ping is due: queue one (unless the last one still
+    /// awaits its Pong) and schedule the next.
+    fn heartbeat(&mut self, now: Instant) {
+        if let Some(interval) = &self.config.ping_interval {
+            self.timers.set(Timer::Ping, now.after(interval));
         }
-    }
-
-    /// Advances the timers to `now`. A heartbeat Ping that is due is queued
-    /// for [`Connection::poll_transmit`]; an overdue Pong, fragmented message
-    /// or close handshake fails the connection, returned as the error.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        self.timeout(now).map_err(|s| self.error(s))
-    }
-
-    /// [`Connection::handle_timeout`], stopping with a [`Stop`].
-    #[inline(never)]
-    pub(crate) fn timeout(&mut self, now: Instant) -> Result<(), Stop> {
-        match self.state {
-            State::CloseSent { deadline } if now >= deadline => {
-                return Err(self.fail(Error::CloseTimeout));
-            }
-            State::Open => {}
-            _ => return Ok(()),
+        if !self.timers.is_set(Timer::Pong) {
+            // `next_u32`: the bytes `fill_bytes` gives for 4 bytes with
+            // rand_core's helpers, and an RNG need not link its
+            // `fill_bytes` for them.
+            self.heartbeat = self.rng.next_u32().to_le_bytes();
+            self.pending_ping = true;
+            self.timers
+                .set(Timer::Pong, now.after(&self.config.pong_timeout));
         }
-        if let Some((_, deadline)) = self.awaiting_pong {
-            if now >= deadline {
-                return Err(self.fail(Error::PongTimeout));
-            }
-        }
-        if let Some(deadline) = self.message.and_then(|a| a.deadline) {
-            if now >= deadline {
-                return Err(self.fail(Error::FragmentTimeout));
-            }
-        }
-        if let (Some(due), Some(interval)) = (self.next_ping, self.config.ping_interval) {
-            if now >= due {
-                self.next_ping = Some(now.after(&interval));
-                if self.awaiting_pong.is_none() {
-                    // `next_u32`: the bytes `fill_bytes` gives for 4 bytes
-                    // with rand_core's helpers, and an RNG need not link
-                    // its `fill_bytes` for them.
-                    let payload = self.rng.next_u32().to_le_bytes();
-                    self.pending_ping = Some(payload);
-                    self.awaiting_pong = Some((payload, now.after(&self.config.pong_timeout)));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The number of bytes a frame with `payload_len` bytes of payload takes
-    /// on the wire from this end (header, mask key, payload).
-    pub fn frame_len(&self, payload_len: usize) -> usize {
-        let header = FrameHeader {
-            fin: true,
-            opcode: OpCode::Binary,
-            mask: match self.role() {
-                Role::Client => Some([0; 4]),
-                Role::Server => None,
-            },
-            payload_len: payload_len as u64,
-        };
-        header.encoded_len() + payload_len
-    }
-
-    /// Writes a whole text or binary message as one frame into `out`,
-    /// masked when this end is a client, and returns its length
-    /// ([`Connection::frame_len`]).
-    pub fn send(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, SendError> {
-        let header = self.message_header(kind, payload.len())?;
-        Ok(encode_frame(header, payload, out)?)
-    }
-
-    /// Writes a text message as one frame; see [`Connection::send`].
-    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, SendError> {
-        self.send(MessageKind::Text, text.as_bytes(), out)
-    }
-
-    /// Writes a binary message as one frame; see [`Connection::send`].
-    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
-        self.send(MessageKind::Binary, data, out)
-    }
-
-    /// Writes one fragment of a message: the first call starts a message of
-    /// `kind`, later calls continue it (their `kind` is ignored), and `fin`
-    /// ends it. Text fragments may split a character; the whole must be UTF-8.
-    pub fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        fin: bool,
-        out: &mut [u8],
-    ) -> Result<usize, SendError> {
-        let required = self.frame_len(payload.len());
-        if out.len() < required {
-            return Err(InsufficientSizeError { required }.into());
-        }
-        let header = self.fragment_header(kind, payload.len(), fin)?;
-        Ok(encode_frame(header, payload, out)?)
-    }
-
-    /// For callers that write payloads themselves (to stream a large one, or
-    /// to send it without a copy): the header of a whole-message frame, with
-    /// a fresh masking key when this end is a client. Encode it with
-    /// [`FrameHeader::encode`], then write the payload masked with
-    /// [`crate::mask::apply_mask`] if `mask` is set.
-    pub fn message_header(
-        &mut self,
-        kind: MessageKind,
-        payload_len: usize,
-    ) -> Result<FrameHeader, SendError> {
-        if self.sending_fragmented {
-            return Err(SendError::FragmentInProgress);
-        }
-        self.check_open()?;
-        Ok(self.header(kind.opcode(), true, payload_len))
-    }
-
-    /// Like [`Connection::message_header`], for one fragment (see
-    /// [`Connection::send_fragment`]).
-    pub fn fragment_header(
-        &mut self,
-        kind: MessageKind,
-        payload_len: usize,
-        fin: bool,
-    ) -> Result<FrameHeader, SendError> {
-        self.check_open()?;
-        let opcode = if self.sending_fragmented {
-            OpCode::Continuation
-        } else {
-            kind.opcode()
-        };
-        self.sending_fragmented = !fin;
-        Ok(self.header(opcode, fin, payload_len))
-    }
-
-    /// Writes a Ping with `payload` (at most 125 bytes). The heartbeat sends
-    /// its own Pings; a Pong to this one is reported as [`Event::Pong`].
-    pub fn ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
-        self.check_open()?;
-        if payload.len() > MAX_CONTROL_PAYLOAD {
-            return Err(SendError::ControlPayloadTooLong);
-        }
-        let header = self.header(OpCode::Ping, true, payload.len());
-        Ok(encode_frame(header, payload, out)?)
-    }
-
-    /// Starts the close handshake: queues a Close with `code` and `reason`
-    /// (cut to 123 bytes on a character boundary) for
-    /// [`Connection::poll_transmit`]. No data frame may be sent afterwards;
-    /// the peer has [`Config::close_timeout`] from `now` to answer.
-    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
-        self.check_open()?;
-        if !code.is_valid_on_wire() {
-            return Err(SendError::InvalidCloseCode(code));
-        }
-        self.queue_close(code, close::truncate_reason(reason).as_bytes());
-        self.pending_ping = None;
-        self.awaiting_pong = None;
-        self.state = State::CloseSent {
-            deadline: now.after(&self.config.close_timeout),
-        };
-        Ok(())
-    }
-
-    /// Marks the connection closed without a close handshake (the transport
-    /// ended). Pending frames are dropped.
-    pub fn abort(&mut self) {
-        self.pending_pong = None;
-        self.pending_ping = None;
-        self.pending_close = None;
-        self.state = State::Closed;
     }
 
     fn check_open(&self) -> Result<(), SendError> {

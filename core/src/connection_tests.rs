@@ -8,7 +8,7 @@ use std::vec::Vec;
 use super::*;
 
 /// The RNG repeating a fixed sequence, shared with the self-tests.
-use crate::selftest::SeqRng as FixedRng;
+use crate::seq_rng::SeqRng as FixedRng;
 
 const RFC_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -604,32 +604,95 @@ fn event_validates_text_from_the_input_once_and_fails_with_1007() {
 }
 
 #[test]
-fn the_frame_encoder_into_a_slice_and_into_a_vec_agree() {
-    for (mask, len) in [
-        (None, 0),
-        (Some(RFC_KEY), 5),
-        (None, 126),
-        (Some(RFC_KEY), 70_000),
-    ] {
-        let header = FrameHeader {
-            fin: true,
-            opcode: OpCode::Binary,
-            mask,
-            payload_len: len as u64,
-        };
-        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let mut slice = vec![0u8; header.encoded_len() + len];
-        let n = crate::frame::encode_frame(header, &payload, &mut slice).unwrap();
-        assert_eq!(n, slice.len());
-        let mut grown = vec![7u8];
-        assert_eq!(
-            crate::frame::encode_frame_vec(header, &payload, &mut grown),
-            n
-        );
-        assert_eq!(&grown[1..], &slice[..]);
-        assert_eq!(
-            crate::frame::encode_frame(header, &payload, &mut slice[..n - 1]),
-            Err(InsufficientSizeError { required: n })
-        );
-    }
+fn a_violation_found_by_the_caller_fails_the_connection_once() {
+    let mut c = conn(Role::Server, quiet());
+    assert_eq!(
+        c.fail(ProtocolError::InvalidUtf8),
+        Error::Protocol(ProtocolError::InvalidUtf8)
+    );
+    assert_eq!(
+        c.failure(),
+        Some(Error::Protocol(ProtocolError::InvalidUtf8))
+    );
+    // Failing again changes nothing: one Close, with the first code.
+    assert_eq!(
+        c.fail(ProtocolError::MessageTooLarge { max: 1 }),
+        Error::Closed
+    );
+    assert_eq!(sent_close_code(&transmit(&mut c)), 1007);
+    assert!(transmit(&mut c).is_empty());
+    assert!(c.is_closed());
+    assert_eq!(c.fail(ProtocolError::InvalidUtf8), Error::Closed);
+    assert_eq!(
+        c.failure(),
+        Some(Error::Protocol(ProtocolError::InvalidUtf8))
+    );
+}
+
+#[test]
+fn queued_control_frames_are_handed_to_a_writer_in_order() {
+    let mut c = conn(Role::Client, Config::DEFAULT);
+    // A Ping to answer, a heartbeat Ping due, then our Close.
+    let _ = feed(&mut c, &[UNMASKED_PING_HELLO]);
+    c.handle_timeout(Instant::from_secs(30)).unwrap();
+    c.close(CloseCode::NORMAL, "bye", Instant::from_secs(30))
+        .unwrap();
+    // The heartbeat Ping was dropped by the close: Pong, then Close.
+    // A writer that fails leaves the frame queued.
+    assert_eq!(c.poll_transmit_with(|_, _| Err("full")), Err("full"));
+    assert!(c.wants_transmit());
+    let mut seen = Vec::new();
+    let frames = c.poll_transmit_with(|header, payload| {
+        assert!(header.mask.is_some(), "a client masks");
+        seen.push((header.opcode, payload.to_vec()));
+        Ok::<(), ()>(())
+    });
+    assert_eq!(frames, Ok(2));
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    assert_eq!(
+        seen,
+        vec![(OpCode::Pong, b"Hello".to_vec()), (OpCode::Close, close)]
+    );
+    assert!(!c.wants_transmit());
+    assert_eq!(c.poll_transmit_with(|_, _| Err(())), Ok(0));
+}
+
+#[test]
+fn time_going_backwards_is_taken_as_given_and_nothing_panics() {
+    let config = Config::DEFAULT
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10))
+        .fragment_timeout(Some(Duration::from_secs(5)));
+    let mut c = conn(Role::Client, config);
+    // The heartbeat goes out at 30 s.
+    c.handle_timeout(Instant::from_secs(30)).unwrap();
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(40)));
+    let _ = transmit(&mut c);
+    // An earlier `now`: deadlines already set do not fire before they are
+    // reached again.
+    c.handle_timeout(Instant::from_secs(1)).unwrap();
+    c.handle_timeout(Instant::ZERO).unwrap();
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(40)));
+    assert!(!c.wants_transmit());
+    // A deadline set at the earlier `now` counts from it: a fragmented
+    // message started "at 2 s" is due at 7 s.
+    assert!(matches!(
+        c.handle_read(&mut [0x01, 0x01, b'a'], Instant::from_secs(2)),
+        Ok((3, None))
+    ));
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(7)));
+    assert_eq!(
+        c.handle_timeout(Instant::from_secs(7)),
+        Err(Error::FragmentTimeout)
+    );
+    // The clock's very end and its origin, in any order.
+    let mut c = conn(Role::Server, config);
+    let end = Instant::from_micros(u64::MAX);
+    c.handle_timeout(end).unwrap();
+    assert_eq!(c.poll_timeout(), Some(end), "saturated, not wrapped");
+    c.handle_timeout(Instant::ZERO).unwrap();
+    assert_eq!(c.handle_timeout(end), Err(Error::PongTimeout));
+    c.close(CloseCode::NORMAL, "", Instant::ZERO).ok();
+    assert_eq!(c.poll_timeout(), None);
 }

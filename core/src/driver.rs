@@ -14,8 +14,16 @@
 //! the driver must take for a real failure. Wrap such a transport so that
 //! timeouts come out as `ErrorKind::TimedOut` (the WASI echo server in
 //! `examples/wasi-echo` carries such an adapter).
+//!
+//! The driver uses only [`Connection`]'s public API: the unborrowed read
+//! ([`Connection::handle_read_unborrowed`], then [`Connection::event`], or
+//! for text that arrived whole its own UTF-8 check and
+//! [`Connection::fail`]), [`Connection::handle_timeout`], and
+//! [`Connection::poll_transmit_with`] to write control frames through its
+//! one write buffer.
 
 use core::fmt;
+use core::ops::Range;
 
 use embedded_io::{Error as _, ErrorKind, Read, Write};
 use rand_core::RngCore;
@@ -24,9 +32,9 @@ use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
 use crate::connection::{ClientSide, Config, Role, ServerSide, Side};
 use crate::connection::{
-    Connection, Error, Event, MessageKind, Payload, SendError, Stop, UnborrowedEvent,
+    Connection, Error, Event, MessageKind, Payload, SendError, UnborrowedEvent,
 };
-use crate::error::InsufficientSizeError;
+use crate::error::{InsufficientSizeError, ProtocolError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
 use crate::mask::apply_mask;
@@ -270,17 +278,18 @@ where
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, DriverError<T::Error>> {
         loop {
             let (raw, base) = self.next_raw()?;
-            let (text, source) = match raw {
+            // Control events go round again before anything is borrowed.
+            let (text, payload) = match raw {
                 UnborrowedEvent::Ping | UnborrowedEvent::Pong => continue,
                 UnborrowedEvent::Close => return Ok(None),
-                UnborrowedEvent::Text(source) => (true, source),
-                UnborrowedEvent::Binary(source) => (false, source),
+                UnborrowedEvent::Text(payload) => (true, payload),
+                UnborrowedEvent::Binary(payload) => (false, payload),
             };
             // As `finish`, for data only.
             let Self {
                 conn, rx, io, tx, ..
             } = self;
-            let range = match source {
+            let range = match payload {
                 // Validated as it arrived, so the conversion cannot fail.
                 Payload::Message => {
                     let bytes = conn.payload(&Payload::Message, &[]);
@@ -292,24 +301,11 @@ where
                 }
                 Payload::Input(range) => range,
             };
-            let bytes = rx
-                .get(base..)
-                .and_then(|input| input.get(range))
-                .unwrap_or_default();
+            let input: &[u8] = rx.get(base..).unwrap_or_default();
             if !text {
-                return Ok(Some(Message::Binary(bytes)));
+                return Ok(Some(Message::Binary(input.get(range).unwrap_or_default())));
             }
-            // Text that arrived whole: its one UTF-8 pass.
-            return match core::str::from_utf8(bytes) {
-                Ok(text) => Ok(Some(Message::Text(text))),
-                Err(_) => {
-                    let stop = conn.fail_invalid_utf8();
-                    // Before the flush, which may close the connection.
-                    let e = conn.error(stop);
-                    let _ = flush(conn, io, tx);
-                    Err(DriverError::Connection(e))
-                }
-            };
+            return Ok(Some(Message::Text(input_text(conn, io, tx, input, range)?)));
         }
     }
 
@@ -378,14 +374,15 @@ where
     /// ranges start.
     #[inline(never)]
     fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<T::Error>> {
-        loop {
+        let failure = loop {
             let now = self.clock.now();
-            if let Err(stop) = self.conn.timeout(now) {
-                return Err(self.fail_with(stop));
+            if let Err(e) = self.conn.handle_timeout(now) {
+                break e;
             }
             if self.rx_start < self.rx_end || self.conn.is_open() {
                 let base = self.rx_start;
-                match self.conn.read_raw(&mut self.rx[base..self.rx_end], now) {
+                let input = &mut self.rx[base..self.rx_end];
+                match self.conn.handle_read_unborrowed(input, now) {
                     Ok((consumed, event)) => {
                         self.rx_start += consumed;
                         if let Some(event) = event {
@@ -393,7 +390,7 @@ where
                             return Ok((event, base));
                         }
                     }
-                    Err(stop) => return Err(self.fail_with(stop)),
+                    Err(e) => break e,
                 }
             }
             flush(&mut self.conn, &mut self.io, self.tx)?;
@@ -401,7 +398,8 @@ where
                 return Err(DriverError::Connection(Error::Closed));
             }
             self.fill()?;
-        }
+        };
+        Err(self.fail_with(failure))
     }
 
     /// Reads more bytes into `rx`, keeping unconsumed ones (at most a partial header).
@@ -446,9 +444,7 @@ where
     }
 
     /// Sends the Close a failure queued (best effort) and returns the error.
-    fn fail_with(&mut self, stop: Stop) -> DriverError<T::Error> {
-        // Read before the flush, which closes a failed connection.
-        let e = self.conn.error(stop);
+    fn fail_with(&mut self, e: Error) -> DriverError<T::Error> {
         let _ = flush(&mut self.conn, &mut self.io, self.tx);
         DriverError::Connection(e)
     }
@@ -466,17 +462,10 @@ where
         let input: &[u8] = rx.get(base..).unwrap_or_default();
         match raw {
             UnborrowedEvent::Text(Payload::Input(range)) => {
-                match core::str::from_utf8(input.get(range).unwrap_or_default()) {
-                    Ok(text) => Ok(Event::Text(text)),
-                    Err(_) => {
-                        let stop = conn.fail_invalid_utf8();
-                        let e = conn.error(stop);
-                        let _ = flush(conn, io, tx);
-                        Err(DriverError::Connection(e))
-                    }
-                }
+                Ok(Event::Text(input_text(conn, io, tx, input, range)?))
             }
-            raw => Ok(conn.materialize(raw, input)),
+            // Only text from the input can fail (above): nothing to flush.
+            raw => conn.event(raw, input).map_err(DriverError::Connection),
         }
     }
 }
@@ -658,6 +647,27 @@ impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
     }
 }
 
+/// A text message that arrived whole in `input` at `range`, validated here
+/// (its one UTF-8 pass) so that the text borrows only the input, not the
+/// connection, which a failure needs: invalid text fails the connection
+/// with 1007 ([`Connection::fail`]) and its Close is sent.
+fn input_text<'a, T: Write, B: MessageBuffer, R: RngCore, S: Side>(
+    conn: &mut Connection<B, R, S>,
+    io: &mut T,
+    tx: &mut [u8],
+    input: &'a [u8],
+    range: Range<usize>,
+) -> Result<&'a str, DriverError<T::Error>> {
+    match core::str::from_utf8(input.get(range).unwrap_or_default()) {
+        Ok(text) => Ok(text),
+        Err(_) => {
+            let e = conn.fail(ProtocolError::InvalidUtf8);
+            let _ = flush(conn, io, tx);
+            Err(DriverError::Connection(e))
+        }
+    }
+}
+
 /// [`write_all`], then a flush of the transport.
 fn send_all<T: Write>(io: &mut T, bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
     write_all(io, bytes)?;
@@ -676,23 +686,17 @@ fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T
     Ok(())
 }
 
-/// Writes the queued control frames (pongs, heartbeat pings, close), then
-/// flushes the transport if anything was written.
+/// Writes the queued control frames (pongs, heartbeat pings, close)
+/// through `tx`, then flushes the transport if anything was written.
 fn flush<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
     conn: &mut Connection<B, R, S>,
     io: &mut T,
     tx: &mut [u8],
 ) -> Result<(), DriverError<T::Error>> {
-    let mut wrote = false;
     let side = conn.side();
-    while let Some((header, payload)) = conn.next_control() {
-        write_frame(io, tx, side, header, payload)?;
-        wrote = true;
-        if conn.control_sent(header.opcode) {
-            break;
-        }
-    }
-    if wrote {
+    let written =
+        conn.poll_transmit_with(|header, payload| write_frame(io, tx, side, header, payload))?;
+    if written > 0 {
         io.flush().map_err(DriverError::Io)?;
     }
     Ok(())

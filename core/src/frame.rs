@@ -352,4 +352,38 @@ mod tests {
             Err(InsufficientSizeError { required: 14 })
         );
     }
+
+    #[test]
+    fn the_encoder_into_a_slice_and_into_a_vec_agree() {
+        use std::vec;
+        use std::vec::Vec;
+        for (mask, len) in [
+            (None, 0),
+            (Some([0x37, 0xfa, 0x21, 0x3d]), 5),
+            (None, 126),
+            (Some([0x37, 0xfa, 0x21, 0x3d]), 70_000),
+        ] {
+            let header = FrameHeader {
+                fin: true,
+                opcode: OpCode::Binary,
+                mask,
+                payload_len: len as u64,
+            };
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut slice = vec![0u8; header.encoded_len() + len];
+            let n = encode_frame(header, &payload, &mut slice).unwrap();
+            assert_eq!(n, slice.len());
+            assert_eq!(
+                encode_frame(header, &payload, &mut slice[..n - 1]),
+                Err(InsufficientSizeError { required: n })
+            );
+            // The `Vec` flavour appends the same bytes.
+            #[cfg(feature = "alloc")]
+            {
+                let mut grown = vec![7u8];
+                assert_eq!(encode_frame_vec(header, &payload, &mut grown), n);
+                assert_eq!(&grown[1..], &slice[..]);
+            }
+        }
+    }
 }

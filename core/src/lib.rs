@@ -7,17 +7,23 @@
 //! bytes in ──► Connection::handle_read(input, now) ──► Event { Text, Binary, Ping, Pong, Close }
 //!                │ header → limits → unmask in place → UTF-8 (incremental)
 //!                │ → reassembly (only when fragmented) → control frames answered
+//!                │
+//!                ├─ or, unborrowed: handle_read_unborrowed(input, now) ──► UnborrowedEvent
+//!                │    payload named by position: Payload::Input(range) | Payload::Message
+//!                │    (drop a lock or a borrow here) ──► event(ev, input) ──► Event
 //!                ▼
-//!          poll_transmit(out) ──► bytes out (pongs, close replies, heartbeat pings)
-//! app ──► send / send_fragment / ping / close ──► bytes out (masked when client)
-//! clock ─► handle_timeout(now) / poll_timeout() ──► the next deadline
+//!          poll_transmit(out) / poll_transmit_with(write) ──► bytes out (pongs, close replies, heartbeat pings)
+//! app ──► send / send_fragment / ping / close / fail ──► bytes out (masked when client)
+//! clock ─► handle_timeout(now) / poll_timeout() ──► the next deadline (one timer table)
 //! ```
 //!
 //! - [`handshake`]: the opening handshake, server and client.
 //! - [`Connection`]: the sans-I/O state machine after the handshake. Time is
 //!   an argument ([`Instant`]), randomness is injected (`rand_core::RngCore`),
 //!   and storage is the caller's ([`MessageBuffer`]).
-//! - [`WebSocket`]: a thin blocking driver over `embedded_io::{Read, Write}`.
+//! - [`WebSocket`]: a thin blocking driver over `embedded_io::{Read, Write}`,
+//!   built on [`Connection`]'s public API alone (as any other driver or shell
+//!   can be).
 //!
 //! Every peer violation fails the connection with the close code RFC 6455
 //! asks for ([`ProtocolError::close_code`]); nothing a peer sends can panic.
@@ -99,11 +105,14 @@ pub mod handshake;
 pub mod mask;
 #[cfg(any(test, feature = "selftest"))]
 pub mod selftest;
+#[cfg(any(test, feature = "selftest"))]
+mod seq_rng;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod std_io;
 mod texts;
 pub mod time;
+mod timer;
 pub mod utf8;
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -31,6 +31,7 @@ use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
 use crate::mask::{apply_mask, apply_mask_bytewise};
+use crate::seq_rng::SeqRng;
 use crate::time::Instant;
 use crate::utf8::Utf8Validator;
 
@@ -98,46 +99,6 @@ const MASKED_PONG: &[u8] = &[
 const BINARY_256_HEADER: &[u8] = &[0x82, 0x7E, 0x01, 0x00];
 /// §5.7: the header of a 64 KiB unmasked binary message.
 const BINARY_64K_HEADER: &[u8] = &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
-
-/// An RNG repeating a fixed byte sequence (reproduces the RFC vectors).
-/// Also used by the connection's unit tests.
-pub(crate) struct SeqRng {
-    bytes: &'static [u8],
-    at: usize,
-}
-
-impl SeqRng {
-    pub(crate) const fn new(bytes: &'static [u8]) -> Self {
-        Self { bytes, at: 0 }
-    }
-}
-
-impl RngCore for SeqRng {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for d in dest {
-            *d = self
-                .bytes
-                .get(self.at % self.bytes.len().max(1))
-                .copied()
-                .unwrap_or(0);
-            self.at = self.at.wrapping_add(1);
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
 
 /// The connections most tests use: a 256-byte reassembly buffer.
 type Conn = Connection<heapless::Vec<u8, 256>, SeqRng>;
