@@ -250,6 +250,11 @@ impl Handler for Route {
                     Message::Text(text) => Delivery::Text(text.to_owned()),
                     Message::Binary(data) => Delivery::Binary(data.to_vec()),
                 });
+                // One message at a time: the next is parsed when the
+                // application asks for it (bounded memory, and an answer
+                // to this one goes out before anything a later frame
+                // causes, a protocol error's Close included).
+                conn.pause_reading();
             }
             Target::Handler(handler, _) => handler.on_message(conn, message),
         }
@@ -282,11 +287,15 @@ enum Received {
 }
 
 /// A client connection. It runs on the process's client event loop (one
-/// thread for all clients), which answers pings and runs the heartbeat
-/// whatever the application does; messages wait in a queue for
-/// [`Client::read_message`] (or go to a handler: [`Client::spawn`]). Send
-/// from this or (through [`Client::sender`]) any other thread: sends never
-/// block. Dropping the client closes the connection (Close 1000).
+/// thread for all clients). [`Client::read_message`] takes one message at
+/// a time: the next frame is parsed when the application asks for it, so a
+/// client that stops reading holds one message and the kernel's buffers,
+/// not a growing queue; pings are answered and the heartbeat runs while it
+/// reads. An application that does not read all the time hands the
+/// connection to a handler with [`Client::spawn`], and the loop then reads
+/// whatever the application does. Send from this or (through
+/// [`Client::sender`]) any other thread: sends never block. Dropping the
+/// client closes the connection (Close 1000).
 pub struct Client {
     handle: ConnectionHandle,
     events: Receiver<Delivery>,
@@ -312,6 +321,7 @@ impl Client {
     /// pong timeout, I/O). Later calls repeat the outcome.
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, ClientError> {
         if self.ended.is_none() {
+            self.handle.resume_reading();
             match self.events.recv() {
                 Ok(Delivery::Text(text)) => self.current = Received::Text(text),
                 Ok(Delivery::Binary(data)) => self.current = Received::Binary(data),
@@ -376,6 +386,7 @@ impl Client {
             }
             *target = Target::Handler(handler, done_tx);
         }
+        self.handle.resume_reading();
         // The connection now belongs to the `Spawned`.
         self.spawned = true;
         Ok(Spawned {
@@ -451,6 +462,8 @@ impl Drop for Client {
     fn drop(&mut self) {
         if !self.spawned {
             let _ = self.handle.close(CloseCode::NORMAL, "");
+            // Nobody reads any more: let the loop take the answer.
+            self.handle.resume_reading();
         }
     }
 }

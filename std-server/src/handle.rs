@@ -15,6 +15,7 @@
 use core::any::Any;
 use core::fmt;
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rand_core::RngCore;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     /// The bound on [`Outbox::buffered`].
     pub(crate) max_buffered: usize,
     pub(crate) tx: Mutex<Outbox>,
+    /// Reading is paused (`ConnectionHandle::pause_reading`).
+    pub(crate) paused: AtomicBool,
 }
 
 /// Frames encoded by senders, waiting for the loop.
@@ -124,6 +127,10 @@ impl Outbox {
 }
 
 impl Shared {
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
     /// Locks the outbox (a panic elsewhere never poisons a send).
     pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
         self.tx.lock().unwrap_or_else(PoisonError::into_inner)
@@ -339,6 +346,28 @@ impl ConnectionHandle {
     /// failed).
     pub fn is_open(&self) -> bool {
         !self.shared.outbox().closed
+    }
+
+    /// Stops reading from this connection after the message being handled
+    /// (call it from `on_message`, or from any thread): no more input is
+    /// parsed, so no more callbacks run, and the socket's data waits in the
+    /// kernel (TCP tells the peer to slow down). Pings are not answered
+    /// meanwhile, so keep pauses shorter than the peer's pong timeout.
+    /// Sends still go out.
+    pub fn pause_reading(&self) {
+        self.shared.paused.store(true, Ordering::Release);
+    }
+
+    /// Reads again after [`ConnectionHandle::pause_reading`].
+    pub fn resume_reading(&self) {
+        if self.shared.paused.swap(false, Ordering::AcqRel) {
+            self.shared
+                .owner
+                .send(crate::event_loop::command::Command::Resume {
+                    token: self.shared.token,
+                    id: self.shared.id,
+                });
+        }
     }
 
     /// How many bytes were sent and are not written to the socket yet (as

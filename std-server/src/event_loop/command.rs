@@ -13,6 +13,9 @@ use super::conn::Adopted;
 pub(crate) enum Command {
     /// Connection `id` at `token` has output in its outbox.
     Flush { token: usize, id: u64 },
+    /// Connection `id` at `token` may read again (see
+    /// `ConnectionHandle::resume_reading`).
+    Resume { token: usize, id: u64 },
     /// Take over an established client connection.
     Adopt(Box<Adopted>),
     /// Close every connection with 1001 and stop once they are gone, or at

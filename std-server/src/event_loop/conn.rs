@@ -181,6 +181,10 @@ impl<S: Socket> Conn<S> {
             .map(|t| later(t, self.service.config.write_timeout));
         let own = match &self.phase {
             Phase::Handshake { deadline, .. } => Some(*deadline),
+            // Paused by the application: the peer's answers wait unread in
+            // the socket, so the core's deadlines wait too (they are
+            // checked once reading resumes and has caught up).
+            Phase::Open(ws) if ws.handle.shared.is_paused() => None,
             Phase::Open(ws) => ws.core.poll_timeout(),
             Phase::Linger { until, .. } | Phase::Answering { until } => Some(*until),
             Phase::Done(_) => None,
@@ -201,6 +205,11 @@ impl<S: Socket> Conn<S> {
     ) {
         self.more_to_read = false;
         for _ in 0..READS_PER_TURN {
+            if self.paused() {
+                // The socket keeps the rest (TCP backpressure) until
+                // `resume`.
+                return;
+            }
             match self.phase {
                 Phase::Done(_) => return,
                 Phase::Linger { .. } | Phase::Answering { .. } => return self.discard(rbuf),
@@ -233,6 +242,28 @@ impl<S: Socket> Conn<S> {
         self.more_to_read = true;
     }
 
+    /// Whether the application paused reading.
+    fn paused(&self) -> bool {
+        matches!(&self.phase, Phase::Open(ws) if ws.handle.shared.is_paused())
+    }
+
+    /// Reading was resumed: the input kept while paused first, then the
+    /// socket.
+    pub(crate) fn resume(
+        &mut self,
+        rbuf: &mut [u8],
+        owner: &Arc<LoopShared>,
+        token: usize,
+        now: Instant,
+    ) {
+        if let Phase::Open(ws) = &mut self.phase {
+            let kept = mem::take(&mut ws.rx);
+            self.deliver(kept, now);
+            self.flush(now);
+        }
+        self.on_readable(rbuf, owner, token, now);
+    }
+
     /// The socket takes bytes again.
     pub(crate) fn on_writable(&mut self, now: Instant) {
         self.flush(now);
@@ -251,6 +282,7 @@ impl<S: Socket> Conn<S> {
                 log::debug!("{}: handshake timed out", self.peer);
                 self.phase = Phase::Done(None);
             }
+            Phase::Open(ws) if ws.handle.shared.is_paused() => {}
             Phase::Open(ws) => {
                 if let Err(e) = ws.core.handle_timeout(now) {
                     ws.core_failed(e);
@@ -537,6 +569,7 @@ impl<S: Socket> Conn<S> {
             owner: Arc::clone(owner),
             max_buffered: config.max_buffered_bytes,
             tx: std::sync::Mutex::new(Outbox::new(mask)),
+            paused: core::sync::atomic::AtomicBool::new(false),
         });
         let handle = ConnectionHandle { shared };
         let core = Connection::new(

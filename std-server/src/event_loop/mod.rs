@@ -347,6 +347,14 @@ impl Loop {
                             }
                         }
                     }
+                    Command::Resume { token, id } => {
+                        if let Some(conn) = self.conns.get_mut(token) {
+                            if conn.id == id {
+                                conn.resume(&mut self.rbuf, &self.shared, token, now);
+                                self.settle(token, now);
+                            }
+                        }
+                    }
                     Command::Adopt(adopted) => self.adopt(*adopted, now),
                     Command::Shutdown => self.shutdown(now),
                 }

@@ -101,6 +101,10 @@ impl Ws {
             if outcome.is_err() {
                 self.panicked(now);
             }
+            if self.handle.shared.is_paused() {
+                // The rest waits for `resume_reading`.
+                break;
+            }
         }
         pos
     }
