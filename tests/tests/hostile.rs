@@ -807,3 +807,155 @@ impl Tung {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// 5. The memory budget
+// ---------------------------------------------------------------------------
+
+/// Set in the child process of the memory budget test (it measures the
+/// process's memory, so it runs alone).
+const MEMORY_CHILD: &str = "SNOWSOCKET_TEST_MEMORY_CHILD";
+
+const BUDGET: usize = 8 << 20;
+/// How much of its 16 MiB frame each stalled peer sends.
+const STALLED_AT: usize = 2 << 20;
+
+/// What a stalled peer saw.
+#[derive(Debug)]
+enum Stalled {
+    /// Refused: the server's Close with this code, then how the stream
+    /// ended; the peer keeps its socket open.
+    Refused(Option<u16>, End, TcpStream),
+    /// Still open: nothing came.
+    Open(TcpStream),
+}
+
+/// A peer that sends the header of a 16 MiB binary frame and
+/// [`STALLED_AT`] bytes of its payload in 64 KiB pieces, then stalls.
+fn stall_inside_a_big_frame(addr: SocketAddr, piece: Arc<Vec<u8>>) -> Stalled {
+    let mut raw = Raw::connect(addr);
+    let head = snowsocket_tests::header(true, 0, 2, Some([1, 2, 3, 4]), 16 << 20);
+    raw.send(&head);
+    for _ in 0..STALLED_AT / piece.len() {
+        raw.send(&piece);
+    }
+    raw.stream
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    match read_close(&mut raw.stream, core::mem::take(&mut raw.buf)) {
+        (None, End::TimedOut) => Stalled::Open(raw.stream),
+        (code, end) => Stalled::Refused(code, end, raw.stream),
+    }
+}
+
+/// 20 peers each stall inside a 16 MiB frame after 2 MiB of it, against
+/// `memory_budget(8 MiB)`: the server keeps those that fit (at least one,
+/// at most 4) and refuses the rest with 1009 (each reads it, then EOF);
+/// the process's peak resident memory grows by less than the budget plus
+/// 16 MiB (without a budget, 20 × 2 MiB = 40 MiB); the kept ones stay
+/// open. Once they hang up, the budget is free again for a 5 MiB message,
+/// although the refused peers never hang up (the server waits for their
+/// EOF up to the close timeout): a connection that failed holds no
+/// reassembly memory.
+fn memory_budget_child() {
+    let connection = NO_PINGS
+        .max_message_size(16 << 20)
+        .max_frame_size(16 << 20)
+        .close_timeout(Duration::from_secs(30));
+    let config = ServerConfig::default()
+        .connection(connection)
+        .memory_budget(BUDGET);
+    let (server, events) = start(config, None);
+    let addr = server.local_addr();
+    let piece = Arc::new(vec![0xa5u8; 64 << 10]);
+    let baseline = memory("VmRSS:");
+    let peers: Vec<_> = (0..20)
+        .map(|_| {
+            let piece = Arc::clone(&piece);
+            thread::spawn(move || stall_inside_a_big_frame(addr, piece))
+        })
+        .collect();
+    let outcomes: Vec<Stalled> = peers.into_iter().map(|p| p.join().unwrap()).collect();
+    let peak = memory("VmHWM:").saturating_sub(baseline);
+    let kept = outcomes
+        .iter()
+        .filter(|o| matches!(o, Stalled::Open(_)))
+        .count();
+    eprintln!(
+        "kept {kept} of 20; peak growth {} KiB (budget {} KiB)",
+        peak >> 10,
+        BUDGET >> 10
+    );
+    for outcome in &outcomes {
+        if let Stalled::Refused(code, end, _) = outcome {
+            assert_eq!((*code, *end), (Some(1009), End::Eof), "a refused peer");
+        }
+    }
+    assert!(
+        (1..=BUDGET / STALLED_AT).contains(&kept),
+        "{kept} kept within an {BUDGET}-byte budget"
+    );
+    assert!(
+        peak < BUDGET + (16 << 20),
+        "peak resident memory grew by {} KiB",
+        peak >> 10
+    );
+    let (open, refused): (Vec<Stalled>, Vec<Stalled>) = outcomes
+        .into_iter()
+        .partition(|o| matches!(o, Stalled::Open(_)));
+    drop(open);
+    for _ in 0..kept {
+        assert_eq!(events.close().1.cause, CloseCause::UnexpectedEof);
+    }
+    // The budget is free, with the refused peers still connected.
+    let mut ws = tung_ws(&server);
+    ws.send(tungstenite::Message::binary(vec![7u8; 5 << 20]))
+        .unwrap();
+    match ws.read() {
+        Ok(tungstenite::Message::Binary(echoed)) => assert_eq!(echoed.len(), 5 << 20),
+        other => panic!("expected the 5 MiB echo, got {other:?}"),
+    }
+    close_tungstenite(&mut ws);
+    assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
+    drop(refused);
+    for _ in 0..20 - kept {
+        let (_, info) = events.close();
+        assert_eq!(info.code, Some(CloseCode::MESSAGE_TOO_BIG), "{info:?}");
+    }
+    server.shutdown();
+}
+
+#[test]
+fn stalled_big_frames_are_held_to_the_memory_budget() {
+    if std::env::var_os(MEMORY_CHILD).is_some() {
+        bounded(40, memory_budget_child);
+        return;
+    }
+    bounded(60, || {
+        let exe = std::env::current_exe().unwrap();
+        let output = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "stalled_big_frames_are_held_to_the_memory_budget",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(MEMORY_CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        eprint!(
+            "{}",
+            stderr
+                .lines()
+                .filter(|l| l.starts_with("kept"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(
+            output.status.success(),
+            "child: {}\n{stderr}",
+            String::from_utf8_lossy(&output.stdout),
+        );
+    });
+}
