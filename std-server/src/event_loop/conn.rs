@@ -976,6 +976,11 @@ impl Ws {
     /// The core failed the connection with `e` (its Close, if any, is
     /// queued).
     fn core_failed(&mut self, e: CoreError) {
+        // A failed connection reads no more messages: its reassembly
+        // memory goes back to the budget now, not when the peer hangs up.
+        if let Some(buf) = self.core.idle_message_buffer() {
+            buf.release();
+        }
         let ours = self
             .our_close
             .as_ref()
