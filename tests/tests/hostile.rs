@@ -825,9 +825,13 @@ const STALLED_AT: usize = 2 << 20;
 enum Stalled {
     /// Refused: the server's Close with this code, then how the stream
     /// ended; the peer keeps its socket open.
-    Refused(Option<u16>, End, TcpStream),
+    Refused {
+        code: Option<u16>,
+        end: End,
+        _socket: TcpStream,
+    },
     /// Still open: nothing came.
-    Open(TcpStream),
+    Open { _socket: TcpStream },
 }
 
 /// A peer that sends the header of a 16 MiB binary frame and
@@ -843,8 +847,14 @@ fn stall_inside_a_big_frame(addr: SocketAddr, piece: Arc<Vec<u8>>) -> Stalled {
         .set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
     match read_close(&mut raw.stream, core::mem::take(&mut raw.buf)) {
-        (None, End::TimedOut) => Stalled::Open(raw.stream),
-        (code, end) => Stalled::Refused(code, end, raw.stream),
+        (None, End::TimedOut) => Stalled::Open {
+            _socket: raw.stream,
+        },
+        (code, end) => Stalled::Refused {
+            code,
+            end,
+            _socket: raw.stream,
+        },
     }
 }
 
@@ -879,7 +889,7 @@ fn memory_budget_child() {
     let peak = memory("VmHWM:").saturating_sub(baseline);
     let kept = outcomes
         .iter()
-        .filter(|o| matches!(o, Stalled::Open(_)))
+        .filter(|o| matches!(o, Stalled::Open { .. }))
         .count();
     eprintln!(
         "kept {kept} of 20; peak growth {} KiB (budget {} KiB)",
@@ -887,7 +897,7 @@ fn memory_budget_child() {
         BUDGET >> 10
     );
     for outcome in &outcomes {
-        if let Stalled::Refused(code, end, _) = outcome {
+        if let Stalled::Refused { code, end, .. } = outcome {
             assert_eq!((*code, *end), (Some(1009), End::Eof), "a refused peer");
         }
     }
@@ -902,7 +912,7 @@ fn memory_budget_child() {
     );
     let (open, refused): (Vec<Stalled>, Vec<Stalled>) = outcomes
         .into_iter()
-        .partition(|o| matches!(o, Stalled::Open(_)));
+        .partition(|o| matches!(o, Stalled::Open { .. }));
     drop(open);
     for _ in 0..kept {
         assert_eq!(events.close().1.cause, CloseCause::UnexpectedEof);
@@ -957,5 +967,250 @@ fn stalled_big_frames_are_held_to_the_memory_budget() {
             "child: {}\n{stderr}",
             String::from_utf8_lossy(&output.stdout),
         );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 6. A slow peer never stalls senders or others
+// ---------------------------------------------------------------------------
+
+/// A peer that reads nothing, and 5 healthy tungstenite readers: sends to
+/// the slow one from another thread return at once (`Ok` or `Full`, never
+/// blocking); each of 20 broadcasts reaches every healthy reader within a
+/// second and reports the slow one in `full`; once the slow peer reads
+/// again, `on_drain` runs for it and its `buffered_amount` is back to 0.
+///
+/// An engine whose sends write before they return blocks the sender (and
+/// a broadcast behind it) for up to the write timeout.
+#[test]
+fn a_slow_peer_never_stalls_senders_or_other_connections() {
+    bounded(30, || {
+        let config = ServerConfig::default()
+            .connection(NO_PINGS)
+            .write_timeout(Duration::from_secs(60))
+            .max_buffered_bytes(256 << 10);
+        let (server, events) = start(config, None);
+        let sock = connect_from(server.local_addr(), LOCALHOST, Some(4096));
+        let mut slow = Raw::upgrade(sock);
+        let slow_conn = events.connection();
+        let (got_tx, got) = mpsc::channel();
+        let readers: Vec<_> = (0..5)
+            .map(|i| {
+                let mut ws = tung_ws(&server);
+                events.connection();
+                let got_tx = got_tx.clone();
+                thread::spawn(move || {
+                    for _ in 0..20 {
+                        let message = ws.read().unwrap().into_data();
+                        got_tx.send((i, message[0], Instant::now())).unwrap();
+                    }
+                    close_tungstenite(&mut ws);
+                })
+            })
+            .collect();
+
+        // Fill the slow peer's outbox from another thread: one message far
+        // larger than the kernel's send buffer can take (4 MiB at most; a
+        // message larger than the bound goes into an empty outbox), then
+        // sends that find it full. Each returns at once.
+        let filler_conn = slow_conn.clone();
+        let filler = thread::spawn(move || {
+            let t = Instant::now();
+            filler_conn.send_binary(&vec![1u8; 16 << 20]).unwrap();
+            let mut slowest = t.elapsed();
+            for _ in 0..100 {
+                let t = Instant::now();
+                let result = filler_conn.send_binary(&[1u8; 100]);
+                slowest = slowest.max(t.elapsed());
+                assert!(matches!(result, Err(SendError::Full { .. })), "{result:?}");
+            }
+            slowest
+        });
+        let slowest = filler.join().unwrap();
+        assert!(
+            slowest < Duration::from_millis(100),
+            "a send waited {slowest:?}"
+        );
+
+        let mut message = vec![0u8; 32 << 10];
+        for n in 0..20u8 {
+            message[0] = n;
+            let sent = Instant::now();
+            let report = server.broadcast(Message::Binary(&message));
+            let took = sent.elapsed();
+            assert!(
+                took < Duration::from_millis(50),
+                "broadcast {n} took {took:?}"
+            );
+            assert_eq!(report.full, [slow_conn.id()], "broadcast {n}: {report:?}");
+            assert_eq!(report.sent, 5, "broadcast {n}: {report:?}");
+            for _ in 0..5 {
+                let (i, first, at) = got
+                    .recv_timeout(Duration::from_secs(1))
+                    .unwrap_or_else(|e| panic!("broadcast {n} not delivered to all: {e}"));
+                assert_eq!(first, n, "reader {i}: in order");
+                assert!(
+                    at - sent < Duration::from_secs(1),
+                    "reader {i} got {n} late"
+                );
+            }
+        }
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        assert!(slow_conn.buffered_amount() > 0);
+
+        // The slow peer reads again: on_drain, and nothing buffered.
+        assert!(
+            events.drained.try_recv().is_err(),
+            "on_drain before the peer read"
+        );
+        slow.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let drainer = thread::spawn(move || {
+            let mut buf = vec![0u8; 64 << 10];
+            while let Ok(1..) = slow.stream.read(&mut buf) {}
+            slow
+        });
+        let drained = events.drained.recv_timeout(WAIT).expect("on_drain");
+        assert_eq!(drained, slow_conn.id());
+        assert_eq!(slow_conn.buffered_amount(), 0);
+        let slow = drainer.join().unwrap();
+        assert!(slow_conn.is_open());
+        slow_conn.send_text("after").unwrap();
+        drop(slow);
+        server.shutdown();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 7. The thread count is constant
+// ---------------------------------------------------------------------------
+
+/// 200 connections that each send one message (echoed) and stay open: the
+/// server's threads are its event loops before, during and after, and
+/// none once it has shut down.
+///
+/// An engine with a thread per active connection has 200 more.
+#[test]
+fn the_thread_count_is_the_event_loops_whatever_the_connections_do() {
+    bounded(60, || {
+        let (server, events) = start(ServerConfig::default().connection(NO_PINGS), None);
+        let port = server.local_addr().port();
+        let loops = server.event_loops();
+        // The loops name their threads as they start.
+        wait_for("the loops running", WAIT, || server_threads(port) >= loops);
+        assert_eq!(server_threads(port), loops, "before");
+        let mut clients = Vec::new();
+        for i in 0..200 {
+            let mut raw = Raw::connect(server.local_addr());
+            let text = format!("hello {i}");
+            raw.send(&client_frame(true, OpCode::Text, text.as_bytes()));
+            assert_eq!(raw.frame(), Some((OpCode::Text, text.into_bytes())));
+            clients.push(raw);
+            if i % 50 == 49 {
+                assert_eq!(server_threads(port), loops, "with {} connections", i + 1);
+            }
+        }
+        for _ in 0..200 {
+            events.connection();
+        }
+        assert_eq!(server.connections(), 200);
+        assert_eq!(server_threads(port), loops, "with 200 open");
+        drop(clients);
+        for _ in 0..200 {
+            events.close();
+        }
+        assert_eq!(server.connections(), 0);
+        assert_eq!(server_threads(port), loops, "after");
+        server.shutdown();
+        assert_eq!(server_threads_after_join(port), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 8. Graceful shutdown with peers that stopped reading
+// ---------------------------------------------------------------------------
+
+/// A shutdown with three peers: one that stopped reading with room left in
+/// its buffers (it still gets its 1001), one that stopped reading with
+/// everything full (it cannot), one that answers (tungstenite). The
+/// shutdown returns within `shutdown_timeout` + 1.5 s, `on_close` ran
+/// exactly once per connection (ServerShutdown, 1001), and every thread is
+/// joined.
+#[test]
+fn graceful_shutdown_with_peers_that_stopped_reading() {
+    bounded(30, || {
+        let shutdown_timeout = Duration::from_millis(500);
+        let config = ServerConfig::default()
+            .connection(NO_PINGS)
+            .write_timeout(Duration::from_secs(60))
+            .shutdown_timeout(shutdown_timeout)
+            .max_buffered_bytes(256 << 10);
+        let (server, events) = start(config, None);
+        let port = server.local_addr().port();
+        // Stopped reading after one message: room for the Close.
+        let mut roomy = Raw::connect(server.local_addr());
+        roomy.send(&client_frame(true, OpCode::Text, b"hi"));
+        assert_eq!(roomy.frame(), Some((OpCode::Text, b"hi".to_vec())));
+        let roomy_id = events.connection().id();
+        // Stopped reading with its outbox full.
+        let sock = connect_from(server.local_addr(), LOCALHOST, Some(4096));
+        let full = Raw::upgrade(sock);
+        let full_conn = events.connection();
+        let chunk = vec![2u8; 32 << 10];
+        let filled = (0..1000).find_map(|_| full_conn.send_binary(&chunk).err());
+        assert!(matches!(filled, Some(SendError::Full { .. })), "{filled:?}");
+        // Answers.
+        let mut polite = tung_ws(&server);
+        let polite_id = events.connection().id();
+        let polite = thread::spawn(move || match polite.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => {
+                let code = u16::from(frame.code);
+                // tungstenite answers on its next call.
+                assert!(matches!(
+                    polite.read(),
+                    Err(tungstenite::Error::ConnectionClosed)
+                ));
+                code
+            }
+            other => panic!("expected Close 1001, got {other:?}"),
+        });
+
+        let started = Instant::now();
+        server.shutdown();
+        let took = started.elapsed();
+        assert!(
+            took < shutdown_timeout + Duration::from_millis(1500),
+            "shutdown took {took:?}"
+        );
+        assert_eq!(server_threads_after_join(port), 0);
+
+        let mut closes: Vec<(u64, snowsocket_server::CloseInfo)> =
+            events.closed.try_iter().collect();
+        assert!(
+            events
+                .closed
+                .recv_timeout(Duration::from_millis(100))
+                .is_err(),
+            "no on_close after shutdown returned"
+        );
+        closes.sort_by_key(|(id, _)| *id);
+        let mut ids: Vec<u64> = closes.iter().map(|(id, _)| *id).collect();
+        let mut expected = vec![roomy_id, full_conn.id(), polite_id];
+        expected.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids, expected, "on_close once per connection: {closes:?}");
+        assert_eq!(closes.len(), 3, "{closes:?}");
+        for (_, info) in &closes {
+            assert_eq!(info.cause, CloseCause::ServerShutdown, "{info:?}");
+            assert_eq!(info.code, Some(CloseCode::GOING_AWAY), "{info:?}");
+        }
+        assert_eq!(polite.join().unwrap(), 1001);
+        // The roomy one reads its Close now.
+        assert_eq!(roomy.close_code(), Some(1001));
+        assert_eq!(full_conn.send_text("after"), Err(SendError::Closed));
+        drop(full);
     });
 }
