@@ -927,6 +927,9 @@ impl Ws {
             let mut tx = self.handle.shared.outbox();
             tx.scheduled = false;
             if !tx.frames.is_empty() {
+                // The frames stay counted (now as the loop's) until the
+                // write updates `in_loop`: a send meanwhile sees them.
+                tx.in_loop += tx.frames.len();
                 if out.is_empty() {
                     mem::swap(out, &mut tx.frames);
                 } else {
