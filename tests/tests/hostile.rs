@@ -176,6 +176,17 @@ fn tls_upgraded(server: SocketAddr, identity: &Identity) -> TlsReader {
     }
 }
 
+/// The records a TLS client starts with (its ClientHello).
+fn client_hello(identity: &Identity) -> Vec<u8> {
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut hello = Vec::new();
+    rustls::ClientConnection::new(identity.client_config(), name)
+        .unwrap()
+        .write_tls(&mut hello)
+        .unwrap();
+    hello
+}
+
 /// The process's resident memory now (`VmRSS`) or at its peak (`VmHWM`),
 /// in bytes (Linux).
 fn memory(field: &str) -> usize {
@@ -245,6 +256,24 @@ fn keep_sending(
     })
 }
 
+/// Reads the server's frames (after `buf`) while `writer` sends: the
+/// Close must be 1009 and the stream must then end cleanly, and every
+/// write must have gone through.
+fn read_1009_while_sending(
+    reader: &mut impl Read,
+    buf: Vec<u8>,
+    writer: thread::JoinHandle<std::io::Result<()>>,
+    round: usize,
+) {
+    let (code, end) = read_close(reader, buf);
+    assert_eq!((code, end), (Some(1009), End::Eof), "round {round}");
+    let written = writer.join().unwrap();
+    assert!(
+        written.is_ok(),
+        "round {round}: the peer's writes: {written:?}"
+    );
+}
+
 /// A client streaming a message past the size limit reads the server's
 /// 1009 every time, then a clean end (EOF; under TLS close_notify first),
 /// never a reset; its writes all go through (the server reads and drops
@@ -266,13 +295,8 @@ fn a_peer_that_keeps_sending_past_the_limit_reads_1009_every_time() {
             let bytes = if round % 2 == 0 { &single } else { &fragments };
             let mut raw = Raw::connect(addr);
             let writer = keep_sending(raw.stream.try_clone().unwrap(), Arc::clone(bytes));
-            let (code, end) = read_close(&mut raw.stream, core::mem::take(&mut raw.buf));
-            assert_eq!((code, end), (Some(1009), End::Eof), "round {round}");
-            let written = writer.join().unwrap();
-            assert!(
-                written.is_ok(),
-                "round {round}: the peer's writes: {written:?}"
-            );
+            let buf = core::mem::take(&mut raw.buf);
+            read_1009_while_sending(&mut raw.stream, buf, writer, round);
             drop(raw);
             let (_, info) = events.close();
             assert_eq!(info.code, Some(CloseCode::MESSAGE_TOO_BIG), "round {round}");
@@ -322,13 +346,7 @@ fn a_tls_peer_that_keeps_sending_past_the_limit_reads_1009_then_close_notify() {
             let mut reader = tls_upgraded(addr, &identity);
             let records = seal(&mut reader.conn, &oversized(round % 2 == 1));
             let writer = keep_sending(reader.sock.try_clone().unwrap(), Arc::new(records));
-            let (code, end) = read_close(&mut reader, Vec::new());
-            assert_eq!((code, end), (Some(1009), End::Eof), "round {round}");
-            let written = writer.join().unwrap();
-            assert!(
-                written.is_ok(),
-                "round {round}: the peer's writes: {written:?}"
-            );
+            read_1009_while_sending(&mut reader, Vec::new(), writer, round);
             drop(reader);
             assert_eq!(
                 events.close().1.code,
@@ -415,12 +433,7 @@ fn trickled_handshakes_are_dropped_at_the_deadline_over_tls_and_tcp() {
         // A ClientHello, a byte at a time.
         let connected = Instant::now();
         let sock = TcpStream::connect(wss.local_addr()).unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut hello = Vec::new();
-        rustls::ClientConnection::new(identity.client_config(), name)
-            .unwrap()
-            .write_tls(&mut hello)
-            .unwrap();
+        let hello = client_hello(&identity);
         tricklers.push((
             "ClientHello",
             trickle(sock, connected, bytes_one_by_one(&hello)),
@@ -629,12 +642,7 @@ fn over_the_limit_tls_clients_get_503_promptly_while_a_handshake_is_stuck() {
         events.connection();
         // Stuck: half a ClientHello, trickled; and one done with TLS that
         // never sends its request.
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut hello = Vec::new();
-        rustls::ClientConnection::new(identity.client_config(), name)
-            .unwrap()
-            .write_tls(&mut hello)
-            .unwrap();
+        let mut hello = client_hello(&identity);
         hello.truncate(hello.len() / 2);
         let hello_sock = TcpStream::connect(server.local_addr()).unwrap();
         let trickler = trickle(hello_sock, Instant::now(), bytes_one_by_one(&hello));
