@@ -678,6 +678,11 @@ fn over_the_limit_tls_clients_get_503_promptly_while_a_handshake_is_stuck() {
     });
 }
 
+/// How long a send or a broadcast may take at most: it never waits for a
+/// peer (a blocking one would wait up to the write timeout, seconds), but
+/// the machine may be busy.
+const SENDS_RETURN_WITHIN: Duration = Duration::from_millis(250);
+
 // ---------------------------------------------------------------------------
 // 4. write_timeout: the peer's progress, not the kernel's
 // ---------------------------------------------------------------------------
@@ -776,7 +781,7 @@ fn a_peer_with_a_small_window_that_reads_nothing_fails_with_write_timeout() {
                 "tls {tls_on}: failed after {took:?}"
             );
             assert!(
-                slowest < Duration::from_millis(100),
+                slowest < SENDS_RETURN_WITHIN,
                 "tls {tls_on}: a send waited {slowest:?}"
             );
             // Only that one.
@@ -1035,10 +1040,7 @@ fn a_slow_peer_never_stalls_senders_or_other_connections() {
             slowest
         });
         let slowest = filler.join().unwrap();
-        assert!(
-            slowest < Duration::from_millis(100),
-            "a send waited {slowest:?}"
-        );
+        assert!(slowest < SENDS_RETURN_WITHIN, "a send waited {slowest:?}");
 
         let mut message = vec![0u8; 32 << 10];
         for n in 0..20u8 {
@@ -1046,10 +1048,7 @@ fn a_slow_peer_never_stalls_senders_or_other_connections() {
             let sent = Instant::now();
             let report = server.broadcast(Message::Binary(&message));
             let took = sent.elapsed();
-            assert!(
-                took < Duration::from_millis(50),
-                "broadcast {n} took {took:?}"
-            );
+            assert!(took < SENDS_RETURN_WITHIN, "broadcast {n} took {took:?}");
             assert_eq!(report.full, [slow_conn.id()], "broadcast {n}: {report:?}");
             assert_eq!(report.sent, 5, "broadcast {n}: {report:?}");
             for _ in 0..5 {
