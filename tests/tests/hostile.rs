@@ -487,13 +487,19 @@ fn trickled_handshakes_are_dropped_at_the_deadline_over_tls_and_tcp() {
 
 const LOCALHOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
-/// Connections that trickle an upgrade request, a byte each every
-/// [`TRICKLE`] (one thread for all of them), until `stop` says so.
+/// Connections that send the start of an upgrade request and then trickle
+/// its last header, a byte each every [`TRICKLE`] (one thread for all of
+/// them), until dropped.
 struct Tricklers {
     socks: Arc<Vec<TcpStream>>,
     stop: mpsc::Sender<()>,
+    rounds: mpsc::Receiver<()>,
     thread: Option<thread::JoinHandle<()>>,
 }
+
+/// The start of an upgrade request whose last header never ends (the
+/// tricklers add a byte to it every [`TRICKLE`]).
+const SLOW_REQUEST: &str = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nX-Slow: ";
 
 impl Tricklers {
     fn start(server: SocketAddr, from: &[(Ipv4Addr, usize)]) -> Self {
@@ -501,26 +507,37 @@ impl Tricklers {
             .iter()
             .flat_map(|&(ip, n)| (0..n).map(move |_| connect_from(server, ip, None)))
             .collect();
-        for sock in &socks {
+        for mut sock in &socks {
+            sock.write_all(SLOW_REQUEST.as_bytes()).unwrap();
             sock.set_nonblocking(true).unwrap();
         }
         let socks = Arc::new(socks);
         let (stop, stopped) = mpsc::channel::<()>();
+        let (round_done, rounds) = mpsc::channel::<()>();
         let shared = Arc::clone(&socks);
         let thread = thread::spawn(move || {
-            for byte in UPGRADE.bytes().cycle().take(1000) {
+            for _ in 0..1000 {
                 if stopped.recv_timeout(TRICKLE) != Err(RecvTimeoutError::Timeout) {
                     return;
                 }
                 for mut sock in shared.iter() {
-                    let _ = sock.write(&[byte]);
+                    let _ = sock.write(b"a");
                 }
+                let _ = round_done.send(());
             }
         });
         Self {
             socks,
             stop,
+            rounds,
             thread: Some(thread),
+        }
+    }
+
+    /// Waits until each has trickled `n` more bytes.
+    fn trickled(&self, n: usize) {
+        for _ in 0..n {
+            self.rounds.recv_timeout(WAIT).expect("a trickle round");
         }
     }
 
@@ -574,6 +591,7 @@ fn trickling_handshakes_do_not_crowd_out_established_users() {
         wait_for("10 tricklers held, 5 closed", WAIT, || {
             server.handshaking() == 10 && first.closed() == 5
         });
+        first.trickled(3);
         // A newcomer from elsewhere upgrades and echoes at once.
         let started = Instant::now();
         let stream = connect_from(addr, Ipv4Addr::new(127, 0, 0, 2), None);
@@ -596,6 +614,7 @@ fn trickling_handshakes_do_not_crowd_out_established_users() {
         wait_for("20 held in all, 20 of the 30 closed", WAIT, || {
             server.handshaking() == 20 && more.closed() == 20
         });
+        more.trickled(3);
         assert_eq!(first.closed(), 5, "the first ones keep their slots");
         // The established ones are served as before, promptly.
         let started = Instant::now();
@@ -644,8 +663,9 @@ fn over_the_limit_tls_clients_get_503_promptly_while_a_handshake_is_stuck() {
         // never sends its request.
         let mut hello = client_hello(&identity);
         hello.truncate(hello.len() / 2);
-        let hello_sock = TcpStream::connect(server.local_addr()).unwrap();
-        let trickler = trickle(hello_sock, Instant::now(), bytes_one_by_one(&hello));
+        let mut hello_sock = TcpStream::connect(server.local_addr()).unwrap();
+        hello_sock.write_all(&hello[..20]).unwrap();
+        let trickler = trickle(hello_sock, Instant::now(), bytes_one_by_one(&hello[20..]));
         let _silent = tls_connect(server.local_addr(), &identity);
         wait_for("two stuck handshakes", WAIT, || server.handshaking() == 2);
         for round in 0..3 {
@@ -674,7 +694,7 @@ fn over_the_limit_tls_clients_get_503_promptly_while_a_handshake_is_stuck() {
         server.shutdown();
         // The shutdown dropped the ClientHello trickler.
         let (at, sent) = trickler.join().unwrap();
-        assert!(sent < hello.len(), "dropped after {at:?}");
+        assert!(sent < hello.len() - 20, "dropped after {at:?}");
     });
 }
 
