@@ -115,6 +115,9 @@ impl Ws {
             let mut tx = self.handle.shared.outbox();
             tx.scheduled = false;
             if !tx.frames.is_empty() {
+                // The frames stay counted (now as the loop's) until the
+                // write updates `in_loop`: a send meanwhile sees them.
+                tx.in_loop += tx.frames.len();
                 if out.is_empty() {
                     mem::swap(out, &mut tx.frames);
                 } else {
@@ -164,6 +167,11 @@ impl Ws {
     /// The core failed the connection with `e` (its Close, if any, is
     /// queued).
     pub(super) fn core_failed(&mut self, e: CoreError) {
+        // A failed connection reads no more messages: its reassembly
+        // memory goes back to the budget now, not when the peer hangs up.
+        if let Some(buf) = self.core.idle_message_buffer() {
+            buf.release();
+        }
         let ours = self
             .our_close
             .as_deref()
