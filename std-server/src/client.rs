@@ -246,15 +246,17 @@ impl Handler for Route {
     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
         match &*self.target() {
             Target::Queue(queue) => {
+                // One message at a time: the next is parsed when the
+                // application asks for it (bounded memory, and an answer
+                // to this one goes out before anything a later frame
+                // causes, a protocol error's Close included). Paused
+                // before the message is handed over, so that the reader's
+                // resume cannot come first and be lost.
+                conn.pause_reading();
                 let _ = queue.send(match message {
                     Message::Text(text) => Delivery::Text(text.to_owned()),
                     Message::Binary(data) => Delivery::Binary(data.to_vec()),
                 });
-                // One message at a time: the next is parsed when the
-                // application asks for it (bounded memory, and an answer
-                // to this one goes out before anything a later frame
-                // causes, a protocol error's Close included).
-                conn.pause_reading();
             }
             Target::Handler(handler, _) => handler.on_message(conn, message),
         }
