@@ -38,7 +38,7 @@ step "tests (unit, integration, doctests)"
 cargo test --workspace --locked
 
 step "load benchmark smoke run (every server echoes correctly; figures are not asserted)"
-cargo run --locked -p snowsocket-examples --example load -- --quick
+cargo run --locked -p snowsocket-bench -- --quick
 
 step "WASI: the core's tests on wasm32-wasip1 (wasmtime), the wasip2 echo server, embedded-tls on thumbv7em"
 bash scripts/wasi.sh
