@@ -2,7 +2,7 @@
 //! chosen source address, or over TLS), the WebSocket opening handshake,
 //! the clock and the masking-key generator.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use std::io::{self, Read, Write};
@@ -26,13 +26,13 @@ pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// handshake. The stream is blocking, Nagle off.
 pub(crate) fn connect(
     addr: SocketAddr,
-    source: Option<IpAddr>,
+    source: Option<SocketAddr>,
     websocket: bool,
     rng: &mut XorShift,
 ) -> Result<TcpStream, String> {
     let mut stream = match source {
         None => TcpStream::connect_timeout(&addr, STEP_TIMEOUT),
-        Some(ip) => connect_from(addr, ip),
+        Some(from) => connect_from(addr, from),
     }
     .map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -46,14 +46,50 @@ pub(crate) fn connect(
     Ok(stream)
 }
 
-/// `bind(ip:0)` then `connect(addr)`: each source address has its own
-/// range of ephemeral ports.
-fn connect_from(addr: SocketAddr, ip: IpAddr) -> io::Result<TcpStream> {
+/// `bind(from)` then `connect(addr)`. A port taken already (a socket of
+/// an earlier run still closing) falls back to one the kernel picks.
+fn connect_from(addr: SocketAddr, from: SocketAddr) -> io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    match socket.bind(&from.into()) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && from.port() != 0 => {
+            socket.bind(&SocketAddr::new(from.ip(), 0).into())?;
+        }
+        other => other?,
+    }
     socket.connect_timeout(&addr.into(), STEP_TIMEOUT)?;
     Ok(socket.into())
+}
+
+/// Source addresses for many connections to one server port: `127.0.S.2`,
+/// `127.0.S.3`, … (S is the caller's: one per server or figure, so that
+/// none meets another's sockets), `per_address` connections on each.
+///
+/// Each gets its port named here rather than by the kernel: with port 0,
+/// `bind` searches the ephemeral range for a free port, which grows slow
+/// as tens of thousands of them are taken (seconds per thousand here).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sources {
+    pub(crate) third: u8,
+    pub(crate) per_address: usize,
+}
+
+/// The first port [`Sources`] names (ports from 10,000 up; source
+/// addresses other than 127.0.0.1 carry nothing else here).
+const FIRST_SOURCE_PORT: usize = 10_000;
+
+impl Sources {
+    /// The source of connection `i`.
+    pub(crate) fn get(&self, i: usize) -> Result<SocketAddr, String> {
+        let per = self.per_address.clamp(1, 50_000);
+        let fourth = u8::try_from(i / per + 2)
+            .map_err(|_| "too many connections for the source addresses")?;
+        let port = u16::try_from(FIRST_SOURCE_PORT + i % per).map_err(|_| "port out of range")?;
+        Ok(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, self.third, fourth)),
+            port,
+        ))
+    }
 }
 
 /// The client side of the opening handshake, over any stream.
@@ -238,6 +274,19 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_spread_over_addresses() {
+        let sources = Sources {
+            third: 1,
+            per_address: 20_000,
+        };
+        let at = |i| sources.get(i).map(|a| a.to_string());
+        assert_eq!(at(0).as_deref(), Ok("127.0.1.2:10000"));
+        assert_eq!(at(19_999).as_deref(), Ok("127.0.1.2:29999"));
+        assert_eq!(at(20_000).as_deref(), Ok("127.0.1.3:10000"));
+        assert!(sources.get(300 * 20_000).is_err());
+    }
 
     #[test]
     fn hex_round_trip() {

@@ -1,9 +1,10 @@
 //! Idle connections under a heartbeat: what our server spends to keep many
 //! open connections alive.
 //!
-//! Our server runs with a short ping interval; `n` connections each
-//! complete the handshake and one 16 B echo, then stay idle while the load
-//! generator answers every Ping with a Pong. After a short settle, the
+//! Our server runs with a short ping interval; `n` connections complete
+//! the handshake, then each sends one 16 B message (all at once) and gets
+//! it back, then they stay idle while the load generator answers every
+//! Ping with a Pong. After a short settle, the
 //! server's CPU time over the window is given as a percentage of one core,
 //! with its thread count (at the end, the most during the window, and the
 //! most since the first connection). Every connection must survive and see
@@ -13,12 +14,9 @@ use core::fmt::Write as _;
 use core::time::Duration;
 use std::time::Instant as StdInstant;
 
-use snowsocket_core::{Config, Connection, Role};
-
 use crate::child::ServerProcess;
-use crate::client::{connect, now, Stream, XorShift};
-use crate::idle::echo_once;
-use crate::loadgen::{Load, Workload, FILL};
+use crate::client::{connect, Sources, XorShift};
+use crate::loadgen::{Load, Workload};
 use crate::proc::{self, ThreadWatch, Threads};
 use crate::report::{one_line, thousands, threads_label};
 use crate::servers::Kind;
@@ -31,7 +29,11 @@ struct Figures {
     window: Threads,
     since_connect: Threads,
     connect_seconds: f64,
+    echo_seconds: f64,
 }
+
+/// How long the one echo on every connection may take.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn measure(opts: &Options) -> Result<Figures, String> {
     let n = opts.heartbeat;
@@ -45,36 +47,40 @@ fn measure(opts: &Options) -> Result<Figures, String> {
     let all = ThreadWatch::start(pid);
     let started = StdInstant::now();
     let mut rng = XorShift::seeded();
-    let mut client = Connection::new(
-        Role::Client,
-        Config::DEFAULT,
-        Vec::new(),
-        XorShift::seeded(),
-        now(),
-    );
-    let payload = [FILL; 16];
-    let mut frame = [0u8; 32];
-    // Each connection goes to the load generator as soon as it has echoed,
-    // so that it answers pings from then on (a connection left unanswered
-    // while thousands more connect would time out).
-    let workload = Workload::new(16, 0, true, opts.verify)?;
+    let sources = Sources {
+        third: 200,
+        per_address: opts.hold_per_address,
+    };
+    // Each connection goes to the load generator as soon as it is open, so
+    // that it answers pings from then on (a connection left unanswered
+    // while thousands more connect would time out). Once all are open,
+    // each sends one 16 B message, all at once, and gets it back.
+    let workload = Workload::new(16, 1, true, opts.verify)?.limited(1);
     let limit = Duration::from_secs(600) + opts.heartbeat_settle + opts.heartbeat_seconds;
     let mut load = Load::paused(workload, opts.client_threads, true, limit)?;
     for i in 0..n {
-        let mut stream = Stream::Plain(
-            connect(server.addr, None, true, &mut rng)
-                .map_err(|e| format!("connection {i}: {e}"))?,
-        );
-        let len = client
-            .send_binary(&payload, &mut frame)
-            .map_err(|e| e.to_string())?;
-        echo_once(&mut stream, &frame[..len], 18).map_err(|e| format!("connection {i}: {e}"))?;
-        let Stream::Plain(socket) = stream else {
-            return Err("a plain connection became TLS".into());
-        };
-        load.add(socket)?;
+        let from = sources.get(i)?;
+        let stream = connect(server.addr, Some(from), true, &mut rng)
+            .map_err(|e| format!("connection {i} (from {from}): {e}"))?;
+        load.add(stream)?;
     }
     let connect_seconds = started.elapsed().as_secs_f64();
+    server.check_alive()?;
+    let echoing = StdInstant::now();
+    load.resume();
+    while load.completed() < n as u64 && echoing.elapsed() < ECHO_TIMEOUT {
+        load.wait(Duration::from_millis(20))?;
+    }
+    if load.completed() < n as u64 {
+        return Err(format!(
+            "{} of {n} echoes came back in {} s ({} connections closed; the first: {})",
+            load.completed(),
+            ECHO_TIMEOUT.as_secs(),
+            load.dropped(),
+            load.first_drop().unwrap_or_default()
+        ));
+    }
+    let echo_seconds = echoing.elapsed().as_secs_f64();
     load.wait(opts.heartbeat_settle)?;
     server.check_alive()?;
     let window = ThreadWatch::start(pid);
@@ -109,6 +115,7 @@ fn measure(opts: &Options) -> Result<Figures, String> {
         window,
         since_connect,
         connect_seconds,
+        echo_seconds,
     })
 }
 
@@ -120,8 +127,8 @@ pub(crate) fn run(opts: &Options) -> bool {
     let mut table = format!(
         "\n### {} idle connections, ping every {interval} s: server CPU over {seconds} s\n\n\
          | server | CPU, % of one core | pings answered | threads: end (max) in the window | \
-         most threads since the first connection | connecting (handshake + one echo each) |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         most threads since the first connection | connecting | one echo on each |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
         thousands(n as f64)
     );
     let ok = match measure(opts) {
@@ -136,13 +143,14 @@ pub(crate) fn run(opts: &Options) -> bool {
             );
             let _ = writeln!(
                 table,
-                "| {} | {:.2} % | {} | {} | {} | {:.1} s |",
+                "| {} | {:.2} % | {} | {} | {} | {:.1} s | {:.2} s |",
                 Kind::Ours.label(),
                 f.cpu_percent,
                 thousands(f.pings as f64),
                 threads_label(f.window),
                 thousands(f.since_connect.max as f64),
-                f.connect_seconds
+                f.connect_seconds,
+                f.echo_seconds
             );
             true
         }
@@ -150,7 +158,7 @@ pub(crate) fn run(opts: &Options) -> bool {
             eprintln!("bench: heartbeat FAILED: {e}");
             let _ = writeln!(
                 table,
-                "| {} | failed: {} | – | – | – | – |",
+                "| {} | failed: {} | – | – | – | – | – |",
                 Kind::Ours.label(),
                 one_line(&e)
             );

@@ -10,12 +10,11 @@
 //! server dropped, its resident memory per connection and its threads.
 
 use core::fmt::Write as _;
-use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
 use std::time::Instant as StdInstant;
 
 use crate::child::ServerProcess;
-use crate::client::{connect, XorShift};
+use crate::client::{connect, Sources, XorShift};
 use crate::loadgen::{Load, Workload};
 use crate::proc::{self, ThreadWatch, Threads};
 use crate::report::{bytes_label, one_line, thousands, threads_label};
@@ -33,13 +32,6 @@ struct Figures {
     first_drop: Option<String>,
 }
 
-/// The source address of client socket `i` for the server at `place`.
-fn source(place: usize, i: usize, per_address: usize) -> Result<IpAddr, String> {
-    let third = u8::try_from(place + 1).map_err(|_| "too many servers to hold")?;
-    let fourth = u8::try_from(i / per_address + 2).map_err(|_| "too many connections to hold")?;
-    Ok(IpAddr::V4(Ipv4Addr::new(127, 0, third, fourth)))
-}
-
 fn measure(kind: Kind, place: usize, opts: &Options) -> Result<Figures, String> {
     let n = opts.hold;
     let mut serve = opts.serve_options(Some(n));
@@ -49,6 +41,10 @@ fn measure(kind: Kind, place: usize, opts: &Options) -> Result<Figures, String> 
     let watch = ThreadWatch::start(pid);
     let before = proc::rss_kib(pid)?;
     let mut rng = XorShift::seeded();
+    let sources = Sources {
+        third: u8::try_from(place + 1).map_err(|_| "too many servers to hold")?,
+        per_address: opts.hold_per_address,
+    };
     let started = StdInstant::now();
     // Each connection goes to the load generator as soon as it is open, so
     // that it answers pings; messages go once all are open.
@@ -56,7 +52,7 @@ fn measure(kind: Kind, place: usize, opts: &Options) -> Result<Figures, String> 
     let limit = Duration::from_secs(600) + opts.warmup + opts.hold_seconds;
     let mut load = Load::paused(workload, opts.client_threads, true, limit)?;
     for i in 0..n {
-        let from = source(place, i, opts.hold_per_address)?;
+        let from = sources.get(i)?;
         let stream = connect(server.addr, Some(from), kind.is_websocket(), &mut rng)
             .map_err(|e| format!("connection {i} (from {from}): {e}"))?;
         load.add(stream)?;
@@ -152,17 +148,4 @@ pub(crate) fn run(opts: &Options) -> bool {
     }
     println!("{table}");
     ok
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sources_spread_over_addresses() {
-        assert_eq!(source(0, 0, 20_000), Ok("127.0.1.2".parse().unwrap()));
-        assert_eq!(source(0, 19_999, 20_000), Ok("127.0.1.2".parse().unwrap()));
-        assert_eq!(source(2, 20_000, 20_000), Ok("127.0.3.3".parse().unwrap()));
-        assert!(source(0, 300 * 20_000, 20_000).is_err());
-    }
 }

@@ -97,7 +97,7 @@ fn echo_each(
 }
 
 /// Sends `data` and reads `expect` bytes back.
-pub(crate) fn echo_once(stream: &mut Stream, data: &[u8], expect: usize) -> Result<(), String> {
+fn echo_once(stream: &mut Stream, data: &[u8], expect: usize) -> Result<(), String> {
     if let Stream::Plain(socket) = stream {
         socket
             .set_read_timeout(Some(STEP_TIMEOUT))

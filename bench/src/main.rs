@@ -75,7 +75,7 @@ usage: snowsocket-bench [--quick] [--rounds N] [--seconds S] [--warmup S]
   --heartbeat-seconds S  the CPU window (default 20)
   --ping-interval S   our server's ping interval there (default 5)
   --hold N            connections held and echoing (default 50000)
-  --hold-seconds S    the echo window (default 5)
+  --hold-seconds S    the echo window (default 3)
   --hold-servers LIST default ours,raw-mio,tokio-websockets,fastwebsockets,
                       tokio-tungstenite (thread-per-connection servers would
                       need more threads than this machine's pid_max)
@@ -177,7 +177,7 @@ impl Options {
             ping_interval: Duration::from_secs(5),
             pong_timeout: None,
             hold: 50_000,
-            hold_seconds: Duration::from_secs(5),
+            hold_seconds: Duration::from_secs(3),
             hold_servers: vec![
                 Kind::Ours,
                 Kind::RawMio,

@@ -15,6 +15,8 @@ pub(super) struct ClientConn {
     pub(super) stream: mio::net::TcpStream,
     /// Bytes owed to the server (whole frames granted by completed echoes).
     to_send: usize,
+    /// Messages granted so far (the first `in_flight`, then one per echo).
+    granted: u64,
     /// Where the next byte comes from in the cyclic pattern.
     send_at: usize,
     /// Pongs to send at the next frame boundary, and how much of them went.
@@ -47,6 +49,7 @@ impl ClientConn {
         Ok(Self {
             stream: mio::net::TcpStream::from_std(stream),
             to_send: w.pattern.len(),
+            granted: (w.pattern.len() / w.frame_len) as u64,
             send_at: 0,
             control: Vec::new(),
             control_sent: 0,
@@ -128,7 +131,12 @@ impl ClientConn {
         if done > 0 && w.pattern.is_empty() {
             return Err("an echo arrived with no message in flight".into());
         }
-        self.to_send += done as usize * w.frame_len;
+        let grant = match w.limit {
+            Some(limit) => done.min(limit.saturating_sub(self.granted)),
+            None => done,
+        };
+        self.granted += grant;
+        self.to_send += grant as usize * w.frame_len;
         Ok((done, pings))
     }
 

@@ -41,6 +41,8 @@ pub(crate) struct Workload {
     payload_len: usize,
     websocket: bool,
     verify: bool,
+    /// At most this many messages per connection in all.
+    limit: Option<u64>,
 }
 
 impl Workload {
@@ -76,7 +78,14 @@ impl Workload {
             payload_len: size,
             websocket,
             verify,
+            limit: None,
         })
+    }
+
+    /// Each connection sends at most `messages` in all.
+    pub(crate) fn limited(mut self, messages: u64) -> Self {
+        self.limit = Some(messages);
+        self
     }
 }
 

@@ -239,9 +239,18 @@ pub(crate) fn serve(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A listener on `127.0.0.1:0`.
+/// A listener on `127.0.0.1:0` with a long accept queue (4,096, what
+/// `somaxconn` allows by default): the load generator opens thousands of
+/// connections back to back, and a raw TCP server is not paced by a
+/// handshake, so a short queue (std's 128) would overflow whenever the
+/// server's core is busy, and every dropped SYN costs the client 1 s.
 fn listen() -> io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    socket.listen(4096)?;
+    let listener = TcpListener::from(socket);
     let addr = listener.local_addr()?;
     Ok((listener, addr))
 }
