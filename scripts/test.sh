@@ -129,7 +129,7 @@ stage_test() {
 }
 
 stage_load() {
-  cargo run --locked -p snowsocket-examples --example load -- --quick
+  cargo run --locked -p snowsocket-bench -- --quick
 }
 
 stage_wasi() {

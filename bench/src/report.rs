@@ -1,0 +1,203 @@
+//! The tables the benchmark prints (Markdown, ready for the README), and
+//! the statistics behind them.
+
+use core::fmt::Write as _;
+
+use crate::proc::Threads;
+use crate::servers::Kind;
+use crate::throughput::{Sample, Shape};
+
+/// The median (the mean of the middle two for an even count); NaN if empty.
+pub(crate) fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Minimum, median and maximum; NaN if empty.
+fn spread(values: &[f64]) -> [f64; 3] {
+    let min = values.iter().copied().fold(f64::NAN, f64::min);
+    let max = values.iter().copied().fold(f64::NAN, f64::max);
+    [min, median(values.iter().copied()), max]
+}
+
+pub(crate) fn size_label(size: usize) -> String {
+    if size >= 1024 && size.is_multiple_of(1024) {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+pub(crate) fn bytes_label(bytes: f64) -> String {
+    if bytes >= 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{bytes:.0} B")
+    }
+}
+
+/// `1234567.8` → `1,234,568`.
+pub(crate) fn thousands(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fixed(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "–".into()
+    }
+}
+
+/// `end (max)`, or just `end` when the count did not move.
+pub(crate) fn threads_label(t: Threads) -> String {
+    if t.max > t.end {
+        format!(
+            "{} (max {})",
+            thousands(t.end as f64),
+            thousands(t.max as f64)
+        )
+    } else {
+        thousands(t.end as f64)
+    }
+}
+
+/// The throughput results: `samples[shape][server]`, one sample per round
+/// or the first failure.
+pub(crate) struct ThroughputResults<'a> {
+    pub(crate) shapes: &'a [Shape],
+    pub(crate) servers: &'a [Kind],
+    pub(crate) samples: &'a [Vec<Result<Vec<Sample>, String>>],
+}
+
+impl ThroughputResults<'_> {
+    /// The ratios to the reference, round by round, for one cell.
+    fn ratios(&self, shape: usize, server: usize) -> Vec<f64> {
+        let reference = self.servers.iter().position(|&k| k == Kind::RawMio);
+        let (Some(Ok(mine)), Some(Ok(theirs))) = (
+            self.samples[shape].get(server),
+            reference.and_then(|r| self.samples[shape].get(r)),
+        ) else {
+            return Vec::new();
+        };
+        mine.iter()
+            .zip(theirs)
+            .map(|(m, r)| m.rate / r.rate)
+            .collect()
+    }
+
+    /// One table per shape, then a summary of the median ratios.
+    pub(crate) fn render(&self, rounds: usize) -> String {
+        let mut out = String::new();
+        for (s, shape) in self.shapes.iter().enumerate() {
+            let _ = write!(
+                out,
+                "\n#### {}\n\n\
+                 | server | echoes/s (median) | × raw-mio: min / median / max | \
+                 server CPU µs per echo | server threads |\n\
+                 |---|---:|---:|---:|---:|\n",
+                shape.title()
+            );
+            for (k, kind) in self.servers.iter().enumerate() {
+                let _ = write!(out, "| {} |", kind.label());
+                match &self.samples[s][k] {
+                    Err(e) => {
+                        let _ = writeln!(out, " failed: {} | – | – | – |", one_line(e));
+                    }
+                    Ok(list) => {
+                        let rate = median(list.iter().map(|x| x.rate));
+                        let cpu = median(list.iter().map(|x| x.server_cpu_micros));
+                        let threads = Threads {
+                            end: list.iter().map(|x| x.threads.end).max().unwrap_or(0),
+                            max: list.iter().map(|x| x.threads.max).max().unwrap_or(0),
+                        };
+                        let [lo, mid, hi] = spread(&self.ratios(s, k));
+                        let _ = writeln!(
+                            out,
+                            " {} | {} / **{}** / {} | {} | {} |",
+                            thousands(rate),
+                            fixed(lo, 2),
+                            fixed(mid, 2),
+                            fixed(hi, 2),
+                            fixed(cpu, 2),
+                            threads_label(threads)
+                        );
+                    }
+                }
+            }
+        }
+        let _ = write!(
+            out,
+            "\n#### Summary: median ratio to the event-loop raw echo ({rounds} round(s))\n\n| server |"
+        );
+        for shape in self.shapes {
+            let _ = write!(out, " {} |", shape.short());
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(self.shapes.len()));
+        out.push('\n');
+        for (k, kind) in self.servers.iter().enumerate() {
+            let _ = write!(out, "| {} |", kind.label());
+            for s in 0..self.shapes.len() {
+                let cell = match &self.samples[s][k] {
+                    Err(_) => "failed".to_string(),
+                    Ok(_) => fixed(median(self.ratios(s, k)), 2),
+                };
+                let _ = write!(out, " {cell} |");
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// An error message on one table line.
+pub(crate) fn one_line(e: &str) -> String {
+    e.replace(['\n', '|'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics() {
+        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median([]).is_nan());
+        assert_eq!(spread(&[0.9, 1.1, 1.0]), [0.9, 1.0, 1.1]);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(thousands(1_234_567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(size_label(16), "16 B");
+        assert_eq!(size_label(65536), "64 KiB");
+        assert_eq!(bytes_label(7065.6), "6.9 KiB");
+        assert_eq!(threads_label(Threads { end: 3, max: 3 }), "3");
+        assert_eq!(
+            threads_label(Threads {
+                end: 4,
+                max: 10_004
+            }),
+            "4 (max 10,004)"
+        );
+    }
+}
