@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use snowsocket_core::{mask, FrameHeader, OpCode};
+use snowsocket_core::{encode_frame_vec, FrameHeader, OpCode};
 
 use super::{Workload, FILL};
 use crate::client::XorShift;
@@ -256,14 +256,7 @@ impl ClientConn {
                     mask: Some(key),
                     payload_len: self.ping.len() as u64,
                 };
-                let at = self.control.len();
-                self.control.resize(at + header.encoded_len(), 0);
-                header
-                    .encode(&mut self.control[at..])
-                    .map_err(|e| format!("encoding a pong: {e}"))?;
-                let start = self.control.len();
-                self.control.extend_from_slice(&self.ping);
-                mask::apply_mask(&mut self.control[start..], key, 0);
+                encode_frame_vec(header, &self.ping, &mut self.control);
                 self.ping.clear();
                 Ok((0, 1))
             }

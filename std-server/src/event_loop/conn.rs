@@ -237,6 +237,13 @@ impl<S: Socket> Conn<S> {
                     _ => {}
                 },
             }
+            // A plain socket that gave less than was asked for is empty:
+            // the next read would only say `WouldBlock` (one system call
+            // saved per readiness event; epoll reports new data anew).
+            if self.tls.is_none() && matches!(input, Input::Bytes(n) if n < rbuf.len()) {
+                self.flush(now);
+                return self.quiet();
+            }
             self.flush(now);
         }
         self.more_to_read = true;
@@ -266,7 +273,11 @@ impl<S: Socket> Conn<S> {
 
     /// The socket takes bytes again.
     pub(crate) fn on_writable(&mut self, now: Instant) {
-        self.flush(now);
+        // Output from the outbox comes with its own flush command; here
+        // only what the socket refused before is waiting.
+        if self.sent < self.out.len() || self.tls_pending() || self.stalled_since.is_some() {
+            self.flush(now);
+        }
     }
 
     /// Time passed: handshake, heartbeat, close, write-stall and linger
