@@ -6,7 +6,6 @@
 //! Nagle turned off, as in every server here.
 
 use std::io;
-use std::thread;
 
 use fastwebsockets::{upgrade, FragmentCollector, OpCode, WebSocketError};
 use http_body_util::Empty;
@@ -15,46 +14,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 
-use super::{listen, Running};
+use super::{tokio_rt, Running};
 
 pub(super) fn start() -> Result<Running, String> {
-    let (listener, addr) = listen().map_err(|e| format!("bind: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("listener: {e}"))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| format!("runtime: {e}"))?;
-    thread::Builder::new()
-        .name("tokio-rt".into())
-        .spawn(move || {
-            if let Err(e) = rt.block_on(run(listener)) {
-                eprintln!("fastwebsockets: {e}");
-            }
-        })
-        .map_err(|e| format!("runtime thread: {e}"))?;
-    Ok(Running {
-        addr,
-        cert: None,
-        stop: None,
-    })
+    tokio_rt::current_thread("fastwebsockets", run)
 }
 
 async fn run(listener: std::net::TcpListener) -> io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let mut errors = 0;
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors, say: bounded retries.
-            Err(_) if errors < 1000 => {
-                errors += 1;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let _ = stream.set_nodelay(true);
+    tokio_rt::accept_each(listener, |stream| {
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
             let _ = http1::Builder::new()
@@ -62,7 +29,8 @@ async fn run(listener: std::net::TcpListener) -> io::Result<()> {
                 .with_upgrades()
                 .await;
         });
-    }
+    })
+    .await
 }
 
 async fn server_upgrade(

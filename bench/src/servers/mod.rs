@@ -12,6 +12,7 @@ mod fastwebsockets;
 mod ours;
 mod raw_mio;
 mod raw_threads;
+mod tokio_rt;
 mod tokio_tungstenite;
 mod tokio_websockets;
 mod tungstenite;

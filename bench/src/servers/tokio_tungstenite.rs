@@ -10,7 +10,7 @@ use std::io;
 use futures_util::{future, StreamExt, TryStreamExt};
 use tokio::net::TcpStream;
 
-use super::{listen, Running};
+use super::{listen, tokio_rt, Running};
 
 pub(super) fn start() -> Result<Running, String> {
     let (listener, addr) = listen().map_err(|e| format!("bind: {e}"))?;
@@ -36,21 +36,10 @@ pub(super) fn start() -> Result<Running, String> {
 }
 
 async fn run(listener: std::net::TcpListener) -> io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let mut errors = 0;
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors, say: bounded retries.
-            Err(_) if errors < 1000 => {
-                errors += 1;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let _ = stream.set_nodelay(true);
+    tokio_rt::accept_each(listener, |stream| {
         tokio::spawn(accept_connection(stream));
-    }
+    })
+    .await
 }
 
 async fn accept_connection(stream: TcpStream) {
