@@ -169,6 +169,8 @@ pub(crate) struct Loop {
     stopping: Option<Instant>,
     /// Commands were left for the next turn.
     commands_pending: bool,
+    /// Connections with more to read (their `more_to_read` is set).
+    more: Vec<usize>,
 }
 
 impl Loop {
@@ -200,6 +202,7 @@ impl Loop {
             commands: Vec::new(),
             stopping: None,
             commands_pending: false,
+            more: Vec::new(),
         })
     }
 
@@ -259,7 +262,7 @@ impl Loop {
     }
 
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        if self.commands_pending || self.conns.iter().any(|(_, c)| c.more_to_read) {
+        if self.commands_pending || !self.more.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = [self.timers.next(), self.accept_again, self.stopping]
@@ -318,19 +321,22 @@ impl Loop {
         }
     }
 
-    /// Connections that stopped reading to give others a turn.
+    /// Connections that stopped reading to give others a turn (listed by
+    /// `settle`: no walk over every connection).
     fn read_more(&mut self, now: Instant) {
-        let tokens: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.more_to_read)
-            .map(|(t, _)| t)
-            .collect();
-        for token in tokens {
+        let tokens = core::mem::take(&mut self.more);
+        for &token in &tokens {
             if let Some(conn) = self.conns.get_mut(token) {
-                conn.on_readable(&mut self.rbuf, &self.shared, token, now);
-                self.settle(token, now);
+                if conn.more_to_read {
+                    conn.on_readable(&mut self.rbuf, &self.shared, token, now);
+                    self.settle(token, now);
+                }
             }
+        }
+        // The list's allocation is kept for the next turn.
+        if self.more.is_empty() {
+            self.more = tokens;
+            self.more.clear();
         }
     }
 
@@ -414,6 +420,9 @@ impl Loop {
             let deadline = conn.deadline();
             let id = conn.id;
             self.timers.arm(&mut conn.armed, deadline, token, id);
+            if conn.more_to_read {
+                self.more.push(token);
+            }
             return;
         }
         let mut conn = self.conns.remove(token);
