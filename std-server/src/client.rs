@@ -13,14 +13,17 @@
 //! # Ok::<(), snowsocket_server::client::ClientError>(())
 //! ```
 //!
+//! The opening handshake (TCP, TLS, HTTP upgrade) runs on the calling
+//! thread; the connection then runs on the process's client event loop.
 //! [`Client::sender`] gives a [`Sender`] (`Clone + Send + Sync`) to send
 //! from other threads while one thread blocks in [`Client::read_message`]:
-//! the read holds no lock, so sends never wait behind it.
+//! sends never wait behind it.
 //!
-//! Pings are answered while a thread reads. An application that does not
-//! read all the time (it mostly sends) hands the reading to a thread of its
-//! own with [`Client::spawn`] and the server's [`Handler`] callbacks: the
-//! heartbeat then runs whatever the application does.
+//! Pings are answered while a thread reads (`read_message` takes one
+//! message at a time). An application that does not read all the time (it
+//! mostly sends) hands the connection to the server's [`Handler`] callbacks
+//! with [`Client::spawn`]: the heartbeat then runs whatever the
+//! application does.
 
 use core::fmt;
 use core::net::SocketAddr;

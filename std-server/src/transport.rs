@@ -1,11 +1,8 @@
-//! The one seam between plain TCP and TLS.
-//!
-//! During the opening handshake a connection is a [`Transport`]: blocking
-//! `Read + Write` over either a bare `TcpStream` or a rustls session on one.
-//! Once upgraded it is split ([`Transport::into_parts`]) into the socket and
-//! the optional rustls session, which the connection engine drives itself
-//! (reading ciphertext with no lock held, see the crate docs). Nothing else
-//! in the crate looks at which kind it is.
+//! The client's opening handshake: blocking `Read + Write` over either a
+//! bare `TcpStream` or a rustls session on one ([`Transport`]), with
+//! deadlines. Once upgraded it is split ([`Transport::into_parts`]) into
+//! the socket and the optional rustls session, which the client's event
+//! loop then drives. (The server runs its handshakes on its loops.)
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
