@@ -4,9 +4,10 @@
 //!
 //! A send never waits. It encodes the frame (with the core's one frame
 //! encoder) into the connection's outbox under a short lock, and tells the
-//! owning loop there is output: straight into its list when the sender is
-//! that loop's own thread (a handler callback), else through the loop's
-//! inbox and a wake-up. The loop writes the outbox when the socket takes it.
+//! owning loop there is output through the loop's inbox (once until the
+//! loop takes it); the loop is woken only when the sender is another
+//! thread; a handler callback's sends are taken when it returns. The loop
+//! writes the outbox when the socket takes it.
 //! The outbox is bounded ([`ServerConfig::max_buffered_bytes`]): a send that
 //! would pass the bound returns [`SendError::Full`] and queues nothing.
 //!
