@@ -152,15 +152,10 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     socket.set_nonblocking(true)?;
     let peer = socket.peer_addr()?;
     let (path, query) = match url.path.split_once('?') {
-        Some((path, query)) => (path, Some(query.into())),
+        Some((path, query)) => (path, Some(query)),
         None => (url.path.as_str(), None),
     };
-    let upgraded = Upgraded {
-        path: path.into(),
-        query,
-        subprotocol: chosen.map(String::into_boxed_str),
-        context: None,
-    };
+    let upgraded = Upgraded::new(path, query, chosen, None);
     let (events_tx, events) = mpsc::channel();
     let route = Arc::new(Route(Mutex::new(Target::Queue(events_tx))));
     let service_config = ServerConfig::default()

@@ -30,16 +30,47 @@ use crate::event_loop::command::LoopShared;
 use crate::rng::Rng;
 
 /// What the opening handshake settled, kept for the connection's life.
-#[derive(Default)]
+/// Kept small for the common case (path `/`, nothing else: no allocation):
+/// an idle connection pays for every byte here.
 pub(crate) struct Upgraded {
-    /// The request's path (up to `?`).
-    pub(crate) path: Box<str>,
+    /// The request's path (up to `?`); `None` for `/`.
+    path: Option<Box<str>>,
+    /// The rest, when there is any.
+    extra: Option<Box<Extra>>,
+}
+
+struct Extra {
     /// The request's query (after `?`), if any.
-    pub(crate) query: Option<Box<str>>,
+    query: Option<Box<str>>,
     /// The subprotocol chosen, if any.
-    pub(crate) subprotocol: Option<Box<str>>,
+    subprotocol: Option<Box<str>>,
     /// What the server's handler attached (`Accept::with_context`).
-    pub(crate) context: Option<Arc<dyn Any + Send + Sync>>,
+    context: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Upgraded {
+    pub(crate) fn new(
+        path: &str,
+        query: Option<&str>,
+        subprotocol: Option<String>,
+        context: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Self {
+        let extra = (query.is_some() || subprotocol.is_some() || context.is_some()).then(|| {
+            Box::new(Extra {
+                query: query.map(Into::into),
+                subprotocol: subprotocol.map(String::into_boxed_str),
+                context,
+            })
+        });
+        Self {
+            path: (path != "/").then(|| path.into()),
+            extra,
+        }
+    }
+
+    fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or("/")
+    }
 }
 
 /// The state a connection's handles share with its loop.
@@ -244,24 +275,30 @@ impl ConnectionHandle {
 
     /// The path of the upgrade request (the request target up to `?`).
     pub fn path(&self) -> &str {
-        &self.shared.upgraded.path
+        self.shared.upgraded.path()
     }
 
     /// The query of the upgrade request (after `?`), if it had one.
     pub fn query(&self) -> Option<&str> {
-        self.shared.upgraded.query.as_deref()
+        self.shared.upgraded.extra.as_ref()?.query.as_deref()
     }
 
     /// The subprotocol chosen in the opening handshake, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.shared.upgraded.subprotocol.as_deref()
+        self.shared.upgraded.extra.as_ref()?.subprotocol.as_deref()
     }
 
     /// What the server's handler attached to this connection when it
     /// accepted it ([`Accept::with_context`](crate::Accept::with_context)),
     /// if it is a `T`.
     pub fn context<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.shared.upgraded.context.as_deref()?.downcast_ref()
+        self.shared
+            .upgraded
+            .extra
+            .as_ref()?
+            .context
+            .as_deref()?
+            .downcast_ref()
     }
 
     /// Sends a text message.

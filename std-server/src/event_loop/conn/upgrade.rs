@@ -25,7 +25,7 @@ impl<S: Socket> Conn<S> {
         let limits = self.service.config.handshake_limits;
         let wanted = limits.max_headers.min(256);
         let mut headers = vec![EMPTY_HEADER; wanted];
-        let (decision, consumed, upgraded) =
+        let (decision, consumed, target) =
             match handshake::parse_request(&buf, &mut headers, &limits) {
                 Ok(Parsed::Incomplete) => {
                     if let Phase::Handshake { request, .. } = &mut self.phase {
@@ -95,13 +95,11 @@ impl<S: Socket> Conn<S> {
                         });
                         return self.refused(now);
                     }
-                    let upgraded = Upgraded {
-                        path: request.path().into(),
-                        query: request.query().map(Into::into),
-                        subprotocol: None,
-                        context: None,
-                    };
-                    (decision, consumed, upgraded)
+                    let target = (
+                        request.path().to_owned(),
+                        request.query().map(str::to_owned),
+                    );
+                    (decision, consumed, target)
                 }
             };
         drop(headers);
@@ -112,11 +110,8 @@ impl<S: Socket> Conn<S> {
                 context,
                 ..
             } => {
-                let upgraded = Upgraded {
-                    subprotocol: subprotocol.map(String::into_boxed_str),
-                    context: context.0,
-                    ..upgraded
-                };
+                let (path, query) = target;
+                let upgraded = Upgraded::new(&path, query.as_deref(), subprotocol, context.0);
                 self.release_slot();
                 self.open(upgraded, owner, token, Role::Server, now);
                 let rest = buf.get(consumed..).unwrap_or_default().to_vec();
