@@ -390,8 +390,11 @@ impl ConnectionHandle {
     /// (call it from `on_message`, or from any thread): no more input is
     /// parsed, so no more callbacks run, and the socket's data waits in the
     /// kernel (TCP tells the peer to slow down). Pings are not answered
-    /// meanwhile, so keep pauses shorter than the peer's pong timeout.
-    /// Sends still go out.
+    /// meanwhile, so keep pauses shorter than the peer's pong timeout; our
+    /// own heartbeat, pong and close deadlines wait too (the peer's
+    /// answers sit unread), so a connection paused for good is not checked
+    /// for a dead peer (the write timeout still applies). Sends still go
+    /// out.
     pub fn pause_reading(&self) {
         self.shared.paused.store(true, Ordering::Release);
     }
