@@ -204,6 +204,18 @@ pub(crate) fn connect_tls(
 }
 
 /// The clock handed to the core: microseconds since the first call.
+/// A client-side core connection (default limits) for encoding frames and
+/// reading a server's answers.
+pub(crate) fn client_connection() -> snowsocket_core::Connection<Vec<u8>, XorShift> {
+    snowsocket_core::Connection::new(
+        snowsocket_core::Role::Client,
+        snowsocket_core::Config::DEFAULT,
+        Vec::new(),
+        XorShift::seeded(),
+        now(),
+    )
+}
+
 pub(crate) fn now() -> Instant {
     static START: OnceLock<StdInstant> = OnceLock::new();
     let micros = START.get_or_init(StdInstant::now).elapsed().as_micros();

@@ -14,10 +14,10 @@ use core::time::Duration;
 use std::io::{Read, Write};
 use std::thread;
 
-use snowsocket_core::{Config, Connection, Role};
+use snowsocket_core::Connection;
 
 use crate::child::ServerProcess;
-use crate::client::{connect, connect_tls, now, Stream, XorShift, STEP_TIMEOUT};
+use crate::client::{client_connection, connect, connect_tls, Stream, XorShift, STEP_TIMEOUT};
 use crate::loadgen::FILL;
 use crate::proc::{self, ThreadWatch, Threads};
 use crate::report::{bytes_label, one_line, threads_label};
@@ -50,13 +50,7 @@ fn measure(kind: Kind, n: usize, settle: Duration, opts: &Options) -> Result<Idl
         conns.push(stream);
     }
     let after_handshake = proc::rss_kib(pid)?;
-    let mut client = Connection::new(
-        Role::Client,
-        Config::DEFAULT,
-        Vec::new(),
-        XorShift::seeded(),
-        now(),
-    );
+    let mut client = client_connection();
     echo_each(&mut conns, kind, &mut client)?;
     let after_message = proc::rss_kib(pid)?;
     thread::sleep(settle);

@@ -22,11 +22,10 @@ use std::thread;
 use std::time::Instant as StdInstant;
 
 use mio::{Events, Interest, Poll, Token};
-use snowsocket_core::{Config, Connection, Role};
 
 use self::conn::ClientConn;
 
-use crate::client::{now, XorShift};
+use crate::client::{client_connection, XorShift};
 
 /// The byte every payload is made of, so echoes can be verified cheaply.
 pub(crate) const FILL: u8 = 0xA5;
@@ -52,13 +51,7 @@ impl Workload {
         websocket: bool,
         verify: bool,
     ) -> Result<Self, String> {
-        let mut client = Connection::new(
-            Role::Client,
-            Config::DEFAULT,
-            Vec::new(),
-            XorShift::seeded(),
-            now(),
-        );
+        let mut client = client_connection();
         let frame_len = client.frame_len(size);
         let payload = vec![FILL; size];
         let mut pattern = vec![FILL; frame_len * in_flight];

@@ -24,85 +24,92 @@ impl<S: Socket> Conn<S> {
         let buf = mem::take(request);
         let limits = self.service.config.handshake_limits;
         let wanted = limits.max_headers.min(256);
-        let mut headers = vec![EMPTY_HEADER; wanted];
-        let (decision, consumed, target) =
-            match handshake::parse_request(&buf, &mut headers, &limits) {
-                Ok(Parsed::Incomplete) => {
-                    if let Phase::Handshake { request, .. } = &mut self.phase {
-                        *request = buf;
-                    }
-                    return;
+        // On the stack for the default limit (64): no allocation per parse.
+        let mut on_stack = [EMPTY_HEADER; 64];
+        let mut on_heap = Vec::new();
+        let headers = match on_stack.get_mut(..wanted) {
+            Some(headers) => headers,
+            None => {
+                on_heap.resize(wanted, EMPTY_HEADER);
+                &mut on_heap[..]
+            }
+        };
+        let (decision, consumed, target) = match handshake::parse_request(&buf, headers, &limits) {
+            Ok(Parsed::Incomplete) => {
+                if let Phase::Handshake { request, .. } = &mut self.phase {
+                    *request = buf;
                 }
-                Err(e) => {
-                    log::debug!("{}: bad upgrade request: {e}", self.peer);
+                return;
+            }
+            Err(e) => {
+                log::debug!("{}: bad upgrade request: {e}", self.peer);
+                let _ = write_grow(&mut self.out, |out| {
+                    e.write_response(out)
+                        .map_err(handshake::WriteError::InsufficientSize)
+                });
+                return self.refused(now);
+            }
+            Ok(Parsed::Complete { value, consumed }) => {
+                let request = UpgradeRequest {
+                    request: value,
+                    peer: self.peer,
+                    tls: self.tls.is_some(),
+                };
+                let decision = if self.service.at_capacity() {
+                    Accept::reject(503, "server at capacity")
+                } else {
+                    let handler = &self.service.handler;
+                    guard(|| handler.on_accept(&request))
+                        .unwrap_or_else(|()| Accept::reject(500, "internal error"))
+                };
+                let written = match &decision {
+                    Accept::Upgrade {
+                        subprotocol,
+                        headers,
+                        ..
+                    } => {
+                        let extra: Vec<(&str, &[u8])> = headers
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                            .collect();
+                        write_grow(&mut self.out, |out| {
+                            handshake::write_accept(
+                                out,
+                                &request.request,
+                                subprotocol.as_deref(),
+                                &extra,
+                            )
+                        })
+                    }
+                    Accept::Reject { status, body } => {
+                        let extra: &[(&str, &[u8])] = if *status == 503 {
+                            &[("Retry-After", b"1")]
+                        } else {
+                            &[]
+                        };
+                        write_grow(&mut self.out, |out| {
+                            handshake::write_reject(out, *status, body, extra)
+                        })
+                    }
+                };
+                if let Err(e) = written {
+                    log::error!(
+                        "{}: the handler's answer cannot be written: {e:?}",
+                        self.peer
+                    );
+                    self.out.clear();
                     let _ = write_grow(&mut self.out, |out| {
-                        e.write_response(out)
-                            .map_err(handshake::WriteError::InsufficientSize)
+                        handshake::write_reject(out, 500, "internal error", &[])
                     });
                     return self.refused(now);
                 }
-                Ok(Parsed::Complete { value, consumed }) => {
-                    let request = UpgradeRequest {
-                        request: value,
-                        peer: self.peer,
-                        tls: self.tls.is_some(),
-                    };
-                    let decision = if self.service.at_capacity() {
-                        Accept::reject(503, "server at capacity")
-                    } else {
-                        let handler = &self.service.handler;
-                        guard(|| handler.on_accept(&request))
-                            .unwrap_or_else(|()| Accept::reject(500, "internal error"))
-                    };
-                    let written = match &decision {
-                        Accept::Upgrade {
-                            subprotocol,
-                            headers,
-                            ..
-                        } => {
-                            let extra: Vec<(&str, &[u8])> = headers
-                                .iter()
-                                .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                                .collect();
-                            write_grow(&mut self.out, |out| {
-                                handshake::write_accept(
-                                    out,
-                                    &request.request,
-                                    subprotocol.as_deref(),
-                                    &extra,
-                                )
-                            })
-                        }
-                        Accept::Reject { status, body } => {
-                            let extra: &[(&str, &[u8])] = if *status == 503 {
-                                &[("Retry-After", b"1")]
-                            } else {
-                                &[]
-                            };
-                            write_grow(&mut self.out, |out| {
-                                handshake::write_reject(out, *status, body, extra)
-                            })
-                        }
-                    };
-                    if let Err(e) = written {
-                        log::error!(
-                            "{}: the handler's answer cannot be written: {e:?}",
-                            self.peer
-                        );
-                        self.out.clear();
-                        let _ = write_grow(&mut self.out, |out| {
-                            handshake::write_reject(out, 500, "internal error", &[])
-                        });
-                        return self.refused(now);
-                    }
-                    let target = (
-                        request.path().to_owned(),
-                        request.query().map(str::to_owned),
-                    );
-                    (decision, consumed, target)
-                }
-            };
-        drop(headers);
+                let target = (
+                    request.path().to_owned(),
+                    request.query().map(str::to_owned),
+                );
+                (decision, consumed, target)
+            }
+        };
         match decision {
             Accept::Reject { .. } => self.refused(now),
             Accept::Upgrade {
