@@ -5,6 +5,8 @@ use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
+use core::time::Duration;
+
 use super::*;
 
 /// The RNG repeating a fixed sequence, shared with the self-tests.

@@ -97,12 +97,15 @@ extern crate std;
 
 pub mod buffer;
 pub mod close;
+mod config;
 pub mod connection;
 pub mod driver;
 pub mod error;
+mod event;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+mod role;
 #[cfg(any(test, feature = "selftest"))]
 pub mod selftest;
 #[cfg(any(test, feature = "selftest"))]
