@@ -321,8 +321,14 @@ impl Client {
     /// pong timeout, I/O). Later calls repeat the outcome.
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, ClientError> {
         if self.ended.is_none() {
-            self.handle.resume_reading();
-            match self.events.recv() {
+            // A message already waiting (one queued before this call) is
+            // handed out as it is; only when none waits has the application
+            // finished with the last one, and reading resumes.
+            let next = self.events.try_recv().or_else(|_| {
+                self.handle.resume_reading();
+                self.events.recv()
+            });
+            match next {
                 Ok(Delivery::Text(text)) => self.current = Received::Text(text),
                 Ok(Delivery::Binary(data)) => self.current = Received::Binary(data),
                 Ok(Delivery::Closed(info)) => self.ended = Some(info),
