@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd test load wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd msrv package test load wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -19,6 +19,8 @@ describe() {
     clippy) echo "cargo clippy, all targets, warnings denied" ;;
     docs) echo "cargo doc, warnings denied" ;;
     nostd) echo "the core's no_std builds (thumbv7em, wasm32-wasip1) and no std in its dependency graph" ;;
+    msrv) echo "the published crates built with the declared rust-version (rustup installs it)" ;;
+    package) echo "cargo publish --dry-run of every published crate (packaged and built alone)" ;;
     test) echo "cargo test: unit, integration and doc tests" ;;
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
@@ -122,6 +124,31 @@ stage_nostd() {
     echo "a dependency of snowsocket-core has its std feature enabled" >&2
     return 1
   fi
+}
+
+# The published crates, the workspace's rust-version (one source of truth).
+PUBLISHED=(snowsocket-core snowsocket-embedded-tls snowsocket-server)
+
+stage_msrv() {
+  local msrv
+  msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+  [ -n "$msrv" ] || { echo "no rust-version in Cargo.toml" >&2; return 1; }
+  command -v rustup >/dev/null 2>&1 ||
+    { echo "the msrv stage needs rustup to install Rust $msrv (https://rustup.rs)" >&2; return 1; }
+  rustup toolchain install "$msrv" --profile minimal --no-self-update
+  local p args=()
+  for p in "${PUBLISHED[@]}"; do args+=(-p "$p"); done
+  # Its own target directory: another compiler version shares nothing.
+  cargo "+$msrv" build --locked "${args[@]}" --target-dir target/msrv
+  cargo "+$msrv" build --locked -p snowsocket-core --all-features --target-dir target/msrv
+}
+
+stage_package() {
+  local p args=()
+  for p in "${PUBLISHED[@]}"; do args+=(-p "$p"); done
+  # Packages each crate as crates.io would get it and builds it alone,
+  # the workspace's crates standing in for their not yet published versions.
+  cargo publish --dry-run --locked "${args[@]}"
 }
 
 stage_test() {
