@@ -104,6 +104,8 @@ stage_fmt() {
 
 stage_clippy() {
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  step "snowsocket-server without its default features (ws:// only, no rustls)"
+  cargo clippy -p snowsocket-server --no-default-features --all-targets --locked -- -D warnings
 }
 
 stage_docs() {
@@ -153,6 +155,8 @@ stage_package() {
 
 stage_test() {
   cargo test --workspace --locked
+  step "snowsocket-server without its default features (ws:// only, no rustls)"
+  cargo test -p snowsocket-server --no-default-features --lib --locked
 }
 
 stage_load() {

@@ -34,6 +34,7 @@ use std::sync::mpsc::{self, Receiver, Sender as ChannelSender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant as StdInstant;
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use snowsocket_core::handshake::{self, ClientRequest, HandshakeLimits, Parsed};
 use snowsocket_core::{CloseCode, MessageKind};
@@ -48,6 +49,7 @@ use crate::handler::Handler;
 mod config;
 
 use crate::rng::Rng;
+#[cfg(feature = "tls")]
 use crate::tls::{self, TlsError};
 use crate::transport::{deadline_in, set_deadline, Transport};
 use crate::ServerConfig;
@@ -82,15 +84,7 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let socket = Arc::new(socket.ok_or(last_error)?);
     let _ = socket.set_nodelay(true);
     let mut transport = if url.tls {
-        let tls_config = match &config.tls {
-            Some(c) => Arc::clone(c),
-            None => tls::client_config(&config.roots, config.webpki_roots)?,
-        };
-        let name = ServerName::try_from(url.host.clone())
-            .map_err(|_| ClientError::InvalidUrl(url.host.clone()))?;
-        let conn = rustls::ClientConnection::new(tls_config, name)
-            .map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
-        Transport::Tls(socket, Box::new(rustls::Connection::Client(conn)))
+        tls_transport(socket, &url, &config)?
     } else {
         Transport::Plain(socket)
     };
@@ -189,6 +183,41 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         ended: None,
         spawned: false,
     })
+}
+
+/// A rustls client session over `socket`, for `wss://`: SNI and
+/// certificate verification for the URL's host.
+#[cfg(feature = "tls")]
+fn tls_transport(
+    socket: Arc<TcpStream>,
+    url: &config::Url,
+    config: &ClientConfig,
+) -> Result<Transport, ClientError> {
+    let tls_config = match &config.tls {
+        Some(c) => Arc::clone(c),
+        None => tls::client_config(&config.roots, config.webpki_roots)?,
+    };
+    let name = ServerName::try_from(url.host.clone())
+        .map_err(|_| ClientError::InvalidUrl(url.host.clone()))?;
+    let conn = rustls::ClientConnection::new(tls_config, name)
+        .map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
+    Ok(Transport::Tls(
+        socket,
+        Box::new(rustls::Connection::Client(conn)),
+    ))
+}
+
+/// Without the `tls` feature there is no `wss://`.
+#[cfg(not(feature = "tls"))]
+fn tls_transport(
+    _: Arc<TcpStream>,
+    url: &config::Url,
+    _: &ClientConfig,
+) -> Result<Transport, ClientError> {
+    Err(ClientError::InvalidUrl(format!(
+        "wss://{}: snowsocket-server was built without its `tls` feature",
+        url.authority
+    )))
 }
 
 /// The event loop all clients of the process run on, started by the
@@ -525,6 +554,24 @@ impl Drop for Spawned {
         if self.info.is_none() {
             let _ = self.sender.close(CloseCode::NORMAL, "");
             self.info = Some(self.wait());
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::{connect, ClientConfig, ClientError};
+
+    #[test]
+    fn wss_without_the_tls_feature_is_refused_with_a_reason() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("wss://{}/", listener.local_addr().expect("addr"));
+        match connect(&url, ClientConfig::default()) {
+            Err(ClientError::InvalidUrl(why)) => assert!(why.contains("`tls` feature"), "{why}"),
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(_) => panic!("wss:// connected without TLS"),
         }
     }
 }

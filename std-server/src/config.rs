@@ -1,5 +1,6 @@
 //! Every limit and timer of the server, with its default, in one place.
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use core::time::Duration;
@@ -91,6 +92,8 @@ pub struct ServerConfig {
     pub memory_budget: usize,
     /// The TLS configuration: `Some` serves `wss://`. Default `None`.
     /// See [`tls::server_config_from_pem`](crate::tls::server_config_from_pem).
+    /// (Feature `tls`.)
+    #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -110,6 +113,7 @@ impl Default for ServerConfig {
             max_pending_handshakes: 1024,
             max_handshakes_per_ip: 256,
             memory_budget: physical_memory().map_or(1 << 30, |m| m / 4),
+            #[cfg(feature = "tls")]
             tls: None,
         }
     }
@@ -240,7 +244,8 @@ impl ServerConfig {
         }
     }
 
-    /// Serves `wss://` with this TLS configuration.
+    /// Serves `wss://` with this TLS configuration. (Feature `tls`.)
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(tls);

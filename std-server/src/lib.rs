@@ -64,6 +64,22 @@
 //!   buffers: reads go into its loop's buffer and only an incomplete frame
 //!   header is kept.
 //! - **Logging** through the `log` facade; the library prints nothing.
+//!
+//! # Features
+//!
+//! - `tls` (default): `wss://` with rustls and its *ring* provider, for
+//!   the server (`ServerConfig::tls`, the `tls` module) and the client.
+//!   Without it the crate serves and connects over `ws://` only, and
+//!   rustls and *ring* are not built.
+//! - `webpki-roots` (default, implies `tls`): the client trusts the Mozilla
+//!   roots (`webpki-roots`) unless told not to. Without it, only the roots
+//!   given in [`client::ClientConfig`].
+//!
+//! The client and the server share one engine (the event loop, the
+//! outbox, [`ConnectionHandle`]), so they live in one crate: a client-only
+//! program pays for the engine it runs on, not for a second one.
+//! `snowsocket-server = { version = "0.1", default-features = false }` is a
+//! `ws://` server and client with no TLS stack at all.
 
 mod close;
 mod config;
@@ -74,7 +90,10 @@ mod rng;
 mod server;
 mod transport;
 
+mod session;
+
 pub mod client;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 pub use close::{CloseCause, CloseInfo, SendError};
@@ -91,6 +110,7 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
 }
 
+#[cfg(feature = "tls")]
 pub use rustls;
 pub use snowsocket_core::handshake::HandshakeLimits;
 pub use snowsocket_core::{CloseCode, Config, MessageKind, ProtocolError};

@@ -127,12 +127,14 @@ pub fn server_config_from_der(
 }
 
 /// A client configuration trusting `roots` (DER certificates), plus the
-/// Mozilla roots of `webpki-roots` when `webpki_roots` is set.
+/// Mozilla roots of `webpki-roots` when `webpki_roots` is set and the
+/// `webpki-roots` feature is on (without it there are none to add).
 pub fn client_config(
     roots: &[CertificateDer<'static>],
-    webpki_roots: bool,
+    #[cfg_attr(not(feature = "webpki-roots"), allow(unused_variables))] webpki_roots: bool,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut store = rustls::RootCertStore::empty();
+    #[cfg(feature = "webpki-roots")]
     if webpki_roots {
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }

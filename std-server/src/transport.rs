@@ -9,6 +9,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
+use crate::session::TlsSession;
+
 /// A byte stream: plain TCP or TLS over TCP.
 ///
 /// The socket is shared (`Arc`): after the upgrade the reader, the writer
@@ -19,7 +21,8 @@ pub(crate) enum Transport {
     /// `ws://`.
     Plain(Arc<TcpStream>),
     /// `wss://`: a rustls client or server session over the socket.
-    Tls(Arc<TcpStream>, Box<rustls::Connection>),
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Tls(Arc<TcpStream>, Box<TlsSession>),
 }
 
 impl Transport {
@@ -51,7 +54,7 @@ impl Transport {
     }
 
     /// Splits the transport into its socket and its TLS session.
-    pub(crate) fn into_parts(self) -> (Arc<TcpStream>, Option<rustls::Connection>) {
+    pub(crate) fn into_parts(self) -> (Arc<TcpStream>, Option<TlsSession>) {
         match self {
             Self::Plain(s) => (s, None),
             Self::Tls(s, tls) => (s, Some(*tls)),

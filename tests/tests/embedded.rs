@@ -35,7 +35,8 @@ use snowsocket_core::{
     WebSocket,
 };
 use snowsocket_embedded_tls::{
-    self as embedded_tls, ConnectError, TlsBuffers, TlsClock, TlsError, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
+    self as embedded_tls, ConnectError, TlsBuffers, TlsClock, TlsError, Verify, TLS_READ_BUFFER,
+    TLS_WRITE_BUFFER,
 };
 use snowsocket_server::rustls::{
     self,

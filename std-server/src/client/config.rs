@@ -4,19 +4,24 @@
 use core::fmt;
 use core::time::Duration;
 use std::io;
+#[cfg(feature = "tls")]
 use std::path::Path;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::CertificateDer;
 use snowsocket_core::handshake::HandshakeError;
 use snowsocket_core::Config;
 
 use crate::close::{CloseInfo, SendError};
+#[cfg(feature = "tls")]
 use crate::tls::{self, TlsError};
 
 /// The client's configuration. [`ClientConfig::default`]: the core's
 /// defaults (16 MiB messages, ping every 30 s, pong timeout 10 s), 10 s
-/// handshake and write timeouts, the Mozilla roots for `wss://`.
+/// handshake and write timeouts, the Mozilla roots for `wss://` (features
+/// `tls` and `webpki-roots`).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientConfig {
@@ -33,10 +38,16 @@ pub struct ClientConfig {
     /// The `Origin` header, if any.
     pub origin: Option<String>,
     /// Extra trusted root certificates (for self-signed servers).
+    /// (Feature `tls`.)
+    #[cfg(feature = "tls")]
     pub roots: Vec<CertificateDer<'static>>,
-    /// Whether to trust the Mozilla roots (`webpki-roots`). Default true.
+    /// Whether to trust the Mozilla roots (`webpki-roots`). Default: true
+    /// with the `webpki-roots` feature, which brings them. (Feature `tls`.)
+    #[cfg(feature = "tls")]
     pub webpki_roots: bool,
     /// A ready TLS configuration, used instead of `roots`/`webpki_roots`.
+    /// (Feature `tls`.)
+    #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The bound on bytes sent and not yet written (see
     /// [`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes)).
@@ -53,8 +64,11 @@ impl Default for ClientConfig {
             subprotocols: Vec::new(),
             headers: Vec::new(),
             origin: None,
+            #[cfg(feature = "tls")]
             roots: Vec::new(),
-            webpki_roots: true,
+            #[cfg(feature = "tls")]
+            webpki_roots: cfg!(feature = "webpki-roots"),
+            #[cfg(feature = "tls")]
             tls: None,
             max_buffered_bytes: (16 << 20) + 16,
         }
@@ -104,17 +118,20 @@ impl ClientConfig {
     /// (`basicConstraints` CA:FALSE, as rcgen makes them): webpki refuses a
     /// CA certificate presented as the server's own (`openssl req -x509`
     /// makes CA certificates unless told `-addext basicConstraints=critical,CA:FALSE`).
+    #[cfg(feature = "tls")]
     pub fn add_root_pem(mut self, path: impl AsRef<Path>) -> Result<Self, TlsError> {
         self.roots.extend(tls::certs_from_pem(path)?);
         Ok(self)
     }
     /// Trusts a DER certificate.
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn add_root_der(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.roots.push(CertificateDer::from(der.into()));
         self
     }
     /// Uses a ready rustls configuration for `wss://`.
+    #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
@@ -130,7 +147,8 @@ pub enum ClientError {
     InvalidUrl(String),
     /// Connecting or the handshake I/O failed.
     Io(io::Error),
-    /// The TLS configuration could not be built.
+    /// The TLS configuration could not be built. (Feature `tls`.)
+    #[cfg(feature = "tls")]
     Tls(TlsError),
     /// The server's answer was not a valid upgrade (status, accept key…).
     Handshake(HandshakeError),
@@ -147,6 +165,7 @@ impl fmt::Display for ClientError {
         match self {
             Self::InvalidUrl(url) => write!(f, "invalid WebSocket URL: {url}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
+            #[cfg(feature = "tls")]
             Self::Tls(e) => write!(f, "{e}"),
             Self::Handshake(e) => write!(f, "handshake failed: {e}"),
             Self::HandshakeTimeout => f.write_str("handshake timed out"),
@@ -173,6 +192,7 @@ impl From<SendError> for ClientError {
     }
 }
 
+#[cfg(feature = "tls")]
 impl From<TlsError> for ClientError {
     fn from(e: TlsError) -> Self {
         Self::Tls(e)

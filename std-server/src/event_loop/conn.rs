@@ -36,6 +36,7 @@ use crate::event_loop::command::LoopShared;
 use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
 
 use crate::rng::Rng;
+use crate::session::{server_session, TlsSession};
 
 /// The core connection as the shell uses it.
 pub(crate) type Core = Connection<Budgeted, Rng>;
@@ -57,7 +58,7 @@ impl Socket for mio::net::TcpStream {
 pub(crate) struct Adopted {
     pub(crate) socket: mio::net::TcpStream,
     pub(crate) peer: SocketAddr,
-    pub(crate) tls: Option<Box<rustls::Connection>>,
+    pub(crate) tls: Option<Box<TlsSession>>,
     pub(crate) service: Arc<Service>,
     pub(crate) upgraded: Upgraded,
     pub(crate) leftover: Vec<u8>,
@@ -92,7 +93,7 @@ pub(crate) struct Conn<S> {
     io: S,
     peer: SocketAddr,
     service: Arc<Service>,
-    tls: Option<Box<rustls::Connection>>,
+    tls: Option<Box<TlsSession>>,
     phase: Phase,
     /// Bytes to write (under TLS: plaintext for the session); `sent` of
     /// them are written.
@@ -123,17 +124,13 @@ pub(crate) fn later(now: Instant, d: Duration) -> Instant {
 impl<S: Socket> Conn<S> {
     /// A connection just accepted by a server: its handshake starts.
     pub(crate) fn accepted(io: S, peer: SocketAddr, service: Arc<Service>, now: Instant) -> Self {
-        let tls =
-            service.config.tls.as_ref().and_then(|config| {
-                match rustls::ServerConnection::new(Arc::clone(config)) {
-                    Ok(c) => Some(Box::new(rustls::Connection::Server(c))),
-                    Err(e) => {
-                        log::error!("{peer}: cannot start a TLS session: {e}");
-                        None
-                    }
-                }
-            });
-        let failed = service.config.tls.is_some() && tls.is_none();
+        let (tls, failed) = match server_session(&service.config) {
+            Ok(tls) => (tls, false),
+            Err(e) => {
+                log::error!("{peer}: cannot start a TLS session: {e}");
+                (None, true)
+            }
+        };
         let deadline = later(now, service.config.handshake_timeout);
         Self {
             id: crate::next_id(),

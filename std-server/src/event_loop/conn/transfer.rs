@@ -1,7 +1,9 @@
 //! Bytes in and out of a connection: plain TCP, or through its rustls
 //! session; and the peer's progress on what we write.
 
-use std::io::{self, Read, Write};
+use std::io;
+#[cfg(feature = "tls")]
+use std::io::{Read, Write};
 
 use snowsocket_core::Instant;
 
