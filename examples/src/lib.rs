@@ -8,8 +8,9 @@
 //!   what a server sends, exits 0 after a clean close.
 //! - `cargo run --release --example tls_demo` — `wss://` end to end with a
 //!   certificate made at start-up.
-//! - `cargo run --release --example broadcast [-- --demo]` — chat-style
-//!   broadcast, sent from a separate thread.
+//! - `cargo run --release --example chat [-- --demo]` — a browser chat: its
+//!   page and its WebSocket on one port, messages relayed to every other
+//!   member.
 //!
 //! The library part holds code shared with other examples.
 pub mod embedded_tls;
