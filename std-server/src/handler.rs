@@ -72,7 +72,10 @@ pub trait Handler: Send + Sync + 'static {
     /// `Transfer-Encoding`: 411). An answer that breaks
     /// [`HttpResponse::check`], or whose body is larger than
     /// [`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes),
-    /// is logged and replaced by a 500; a panic here is a 500 too.
+    /// is logged and replaced by a 500; a panic here is a 500 too. These
+    /// requests never become connections: `max_connections` does not
+    /// apply, while the handshake bounds (`max_pending_handshakes`,
+    /// `max_handshakes_per_ip`, `handshake_timeout`) do.
     ///
     /// ```
     /// use snowsocket_server::{Handler, HttpRequest, HttpResponse};
