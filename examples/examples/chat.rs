@@ -14,7 +14,9 @@
 //! ```
 //!
 //! `GET /` is the page, `GET /health` answers `ok`, `/ws?name=NAME` is the
-//! WebSocket; anything else is a 404. Ctrl-C closes every member with 1001.
+//! WebSocket (text only: a binary message is closed with 1003); anything
+//! else is a 404. Ctrl-C closes every member with 1001.
+//! `scripts/browser.sh` drives it in two headless Chromium pages.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
