@@ -56,8 +56,9 @@ pub trait Handler: Send + Sync + 'static {
         Accept::upgrade()
     }
 
-    /// Answers a request that is not a WebSocket upgrade (it has no
-    /// `Upgrade` header: a health check, a page, a form): HTTP beside the
+    /// Answers a request that is not a WebSocket upgrade (no `Upgrade`
+    /// header names `websocket`: a health check, a page, a form; another
+    /// upgrade such as `h2c` is ignored): HTTP beside the
     /// WebSocket on the same port. Default: `426 Upgrade Required`
     /// ([`HttpResponse::upgrade_required`]), a WebSocket-only server.
     ///

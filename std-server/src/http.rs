@@ -11,8 +11,8 @@ use core::net::SocketAddr;
 
 use snowsocket_core::handshake::Header;
 
-/// A request that is not a WebSocket upgrade (it has no `Upgrade`
-/// header), as [`Handler::on_request`](crate::Handler::on_request) sees
+/// A request that is not a WebSocket upgrade (no `Upgrade` header names
+/// `websocket`), as [`Handler::on_request`](crate::Handler::on_request) sees
 /// it. Any method; HTTP/1.0 or HTTP/1.1.
 #[derive(Debug)]
 pub struct HttpRequest<'h, 'b> {

@@ -63,8 +63,8 @@
 //!   its handle's shared state and (under TLS) its rustls session; no
 //!   buffers: reads go into its loop's buffer and only an incomplete frame
 //!   header is kept.
-//! - **HTTP beside the WebSocket**, on the same port: a request with no
-//!   `Upgrade` header goes to [`Handler::on_request`] (a health check, the
+//! - **HTTP beside the WebSocket**, on the same port: a request that asks
+//!   for no WebSocket goes to [`Handler::on_request`] (a health check, the
 //!   page that opens the WebSocket, a redirect; default: 426), answered
 //!   and closed; [`Accept::reject`] takes headers (`WWW-Authenticate`,
 //!   `Location`); [`Server::from_listener`] serves a listener bound

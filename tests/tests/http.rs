@@ -212,6 +212,23 @@ fn the_hook_serves_pages_health_checks_and_redirects_beside_the_websocket() {
             split(&whoami).1,
             "/whoami?a=1 Some(\"a=1\") 1.0 tls=false host=h.test"
         );
+        // Another upgrade (curl --http2 asks for h2c) is ignored: plain HTTP.
+        let h2c = exchange(
+            addr,
+            b"GET /health HTTP/1.1\r\nHost: l\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+        );
+        assert_eq!(split(&h2c).1, "ok");
+        // A bad WebSocket upgrade is not plain HTTP: the hook never sees it.
+        let bad = UPGRADE.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
+        let response = exchange(addr, bad.as_bytes());
+        assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+        assert!(response.ends_with("version 13 only"), "{response}");
+        let bad = UPGRADE
+            .replace("Upgrade: websocket", "Upgrade: h2c, WebSocket")
+            .replace("HTTP/1.1", "HTTP/1.0");
+        let response = exchange(addr, bad.as_bytes());
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
         // A panic in the hook is a 500 for that request only.
         let panicked = get(addr, "/panic");
         assert!(panicked.starts_with("HTTP/1.1 500"), "{panicked}");

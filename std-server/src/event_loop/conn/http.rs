@@ -1,5 +1,6 @@
-//! Plain HTTP on the loop: a request with no `Upgrade` header (the core
-//! refused it as `NotUpgrade`, `NotGet` or `NotHttp11`) goes to
+//! Plain HTTP on the loop: a request that asks for no WebSocket (the core
+//! refused it as `NotUpgrade`, `InvalidUpgrade`, `NotGet` or `NotHttp11`,
+//! and no `Upgrade` header names `websocket`) goes to
 //! `on_request`; its body is read first (bounded); the answer is written
 //! through the connection's output, then the connection lingers and
 //! closes (no keep-alive).
@@ -21,9 +22,10 @@ enum Body {
 
 impl<S: Socket> Conn<S> {
     /// `buf` holds a complete header block that the core refused with
-    /// `error`, a refusal that a plain HTTP request also gets. Without an
-    /// `Upgrade` header it is plain HTTP: answered by `on_request` once its
-    /// body is here; with one it is a bad upgrade: answered as the core says.
+    /// `error`, a refusal that a plain HTTP request also gets. Unless an
+    /// `Upgrade` header names `websocket` it is plain HTTP: answered by
+    /// `on_request` once its body is here; otherwise a bad upgrade:
+    /// answered as the core says.
     pub(super) fn plain_request(&mut self, buf: Vec<u8>, error: HandshakeError, now: Instant) {
         let limits = self.service.config.handshake_limits;
         // The core parsed this block within these limits: so does httparse.
@@ -41,10 +43,7 @@ impl<S: Socket> Conn<S> {
         else {
             return self.bad_request(error, now);
         };
-        if headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("Upgrade"))
-        {
+        if asks_for_websocket(headers) {
             return self.bad_request(error, now);
         }
         let response = match body_length(headers) {
@@ -94,6 +93,17 @@ impl<S: Socket> Conn<S> {
         }
         self.refused(now);
     }
+}
+
+/// Whether an `Upgrade` header names `websocket`: a WebSocket upgrade
+/// (if a bad one), never plain HTTP. Another upgrade (`h2c`, as `curl
+/// --http2` asks) is ignored, as RFC 9110 §7.8 allows: plain HTTP.
+fn asks_for_websocket(headers: &[httparse::Header<'_>]) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Upgrade"))
+        .flat_map(|h| h.value.split(|&c| c == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"))
 }
 
 /// The request body's length from its headers (RFC 9112 §6.3): one

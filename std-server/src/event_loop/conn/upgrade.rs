@@ -2,7 +2,7 @@
 //! arrives (within the handshake deadline, see `Conn::deadline`),
 //! `on_accept` decides, and the answer (101, the handler's refusal, 503
 //! over `max_connections`, or the parser's 4xx) is written. A request
-//! with no `Upgrade` header goes to `on_request` (`http.rs`).
+//! that asks for no WebSocket goes to `on_request` (`http.rs`).
 
 use core::mem;
 use std::sync::Arc;
@@ -45,6 +45,7 @@ impl<S: Socket> Conn<S> {
             }
             Err(
                 e @ (HandshakeError::NotUpgrade
+                | HandshakeError::InvalidUpgrade
                 | HandshakeError::NotGet
                 | HandshakeError::NotHttp11),
             ) => {
