@@ -4,14 +4,15 @@
 # needs itself, where it can: rustup targets and components; Debian packages
 # (qemu-system-arm, ARM binutils, python3-venv) with apt-get, through sudo
 # only when not root; PyPI packages into the virtual environment target/venv
-# (never the system's Python); Autobahn|Testsuite into target/autobahn;
+# (never the system's Python); npm's playwright-core into tests/browser
+# (with Debian's chromium); Autobahn|Testsuite into target/autobahn;
 # cargo-fuzz (crates.io) where a nightly toolchain exists. What it cannot
 # install it names, and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd msrv package test load wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd msrv package test load browser wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -23,6 +24,7 @@ describe() {
     package) echo "cargo publish --dry-run of every published crate (packaged and built alone)" ;;
     test) echo "cargo test: unit, integration and doc tests" ;;
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
+    browser) echo "the chat example in two headless Chromium pages, ws:// and wss:// (chromium, playwright-core)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
     qemu) echo "core self-tests on an emulated Cortex-M4F (qemu-system-arm)" ;;
     footprint) echo "flash/RAM footprint beside embedded-websocket" ;;
@@ -161,6 +163,10 @@ stage_test() {
 
 stage_load() {
   cargo run --locked -p snowsocket-bench -- --quick
+}
+
+stage_browser() {
+  ./scripts/browser.sh
 }
 
 stage_wasi() {

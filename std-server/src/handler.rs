@@ -1,6 +1,7 @@
 //! What the application gives the server: the [`Handler`] callbacks, and
 //! what `on_accept` sees ([`UpgradeRequest`]) and answers ([`Accept`],
-//! [`Context`]).
+//! [`Context`]). `on_request` sees and answers plain HTTP (see
+//! [`crate::http`]).
 
 use core::any::Any;
 use core::fmt;
@@ -11,12 +12,14 @@ use snowsocket_core::handshake::{Header, Request};
 
 use crate::close::CloseInfo;
 use crate::handle::{ConnectionHandle, Message};
+use crate::http::{HttpRequest, HttpResponse};
 
 /// What the server does with connections. Every method has a default; a
 /// handler is shared by all event loops (`Send + Sync`).
 ///
 /// For each connection: [`on_accept`](Handler::on_accept) decides on the
-/// upgrade request; if accepted, [`on_connect`](Handler::on_connect), then
+/// upgrade request (a request that is no upgrade at all goes to
+/// [`on_request`](Handler::on_request) instead); if accepted, [`on_connect`](Handler::on_connect), then
 /// [`on_message`](Handler::on_message) for every message (and
 /// [`on_drain`](Handler::on_drain) after a send found the outbox full),
 /// then [`on_close`](Handler::on_close) exactly once, whatever ended it.
@@ -53,6 +56,48 @@ pub trait Handler: Send + Sync + 'static {
         Accept::upgrade()
     }
 
+    /// Answers a request that is not a WebSocket upgrade (no `Upgrade`
+    /// header names `websocket`: a health check, a page, a form; another
+    /// upgrade such as `h2c` is ignored): HTTP beside the
+    /// WebSocket on the same port. Default: `426 Upgrade Required`
+    /// ([`HttpResponse::upgrade_required`]), a WebSocket-only server.
+    ///
+    /// Like every callback it runs on the event loop and **must not
+    /// block**: answer from memory (a page built at start-up, a counter).
+    /// The answer is written through the connection's non-blocking output,
+    /// then the connection is closed (`Connection: close`: one request per
+    /// connection). For `HEAD` the server sends the head only. A request
+    /// body is read first (its `Content-Length` bytes, within
+    /// [`HandshakeLimits::max_request_size`](crate::HandshakeLimits) with
+    /// the header block, else 413; no `Content-Length` with a
+    /// `Transfer-Encoding`: 411). An answer that breaks
+    /// [`HttpResponse::check`], or whose body is larger than
+    /// [`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes),
+    /// is logged and replaced by a 500; a panic here is a 500 too. These
+    /// requests never become connections: `max_connections` does not
+    /// apply, while the handshake bounds (`max_pending_handshakes`,
+    /// `max_handshakes_per_ip`, `handshake_timeout`) do.
+    ///
+    /// ```
+    /// use snowsocket_server::{Handler, HttpRequest, HttpResponse};
+    ///
+    /// struct Site;
+    /// impl Handler for Site {
+    ///     fn on_request(&self, request: &HttpRequest<'_, '_>) -> HttpResponse {
+    ///         match request.path() {
+    ///             "/" => HttpResponse::html("<script>new WebSocket('/ws')</script>"),
+    ///             "/health" => HttpResponse::text(200, "ok"),
+    ///             "/old" => HttpResponse::redirect(308, "/"),
+    ///             _ => HttpResponse::not_found(),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn on_request(&self, request: &HttpRequest<'_, '_>) -> HttpResponse {
+        let _ = request;
+        HttpResponse::upgrade_required()
+    }
+
     /// A connection is open.
     fn on_connect(&self, conn: &ConnectionHandle) {
         let _ = conn;
@@ -81,6 +126,9 @@ pub trait Handler: Send + Sync + 'static {
 impl<H: Handler> Handler for Arc<H> {
     fn on_accept(&self, request: &UpgradeRequest<'_, '_>) -> Accept {
         (**self).on_accept(request)
+    }
+    fn on_request(&self, request: &HttpRequest<'_, '_>) -> HttpResponse {
+        (**self).on_request(request)
     }
     fn on_connect(&self, conn: &ConnectionHandle) {
         (**self).on_connect(conn);
@@ -199,12 +247,19 @@ pub enum Accept {
         /// Data for the connection's life (see [`Accept::with_context`]).
         context: Context,
     },
-    /// Refuse with an HTTP status (300–599) and a plain-text body.
+    /// Refuse with an HTTP status (300–599, not 304), a plain-text body
+    /// and extra headers (`WWW-Authenticate` on a 401, `Location` on a
+    /// redirect).
     Reject {
         /// The HTTP status.
         status: u16,
         /// The body.
         body: String,
+        /// More response headers (token names, values without CR/LF; not
+        /// `Connection`, `Content-Type`, `Content-Length`,
+        /// `Transfer-Encoding`, `Upgrade` or `Sec-WebSocket-Version`,
+        /// which the server writes).
+        headers: Vec<(String, String)>,
     },
 }
 
@@ -218,11 +273,26 @@ impl Accept {
         }
     }
 
-    /// Refuse with `status` and `body`.
+    /// Refuse with `status` and `body`; add headers with
+    /// [`with_header`](Self::with_header):
+    ///
+    /// ```
+    /// use snowsocket_server::Accept;
+    ///
+    /// let who = Accept::reject(401, "token needed").with_header("WWW-Authenticate", "Bearer");
+    /// let moved = Accept::reject(308, "").with_header("Location", "wss://example.com/chat");
+    /// # let _ = (who, moved);
+    /// ```
+    ///
+    /// A status outside 300–599 (or 304), or a header that is not valid
+    /// (a name that is not a token, a value with CR, LF or another control
+    /// character, a header the server writes itself), is never sent: the
+    /// server logs the reason and answers 500.
     pub fn reject(status: u16, body: impl Into<String>) -> Self {
         Self::Reject {
             status,
             body: body.into(),
+            headers: Vec::new(),
         }
     }
 
@@ -235,11 +305,16 @@ impl Accept {
         self
     }
 
-    /// Adds a response header (no effect on a rejection).
+    /// Adds a response header, to the 101 or to the rejection. Checked
+    /// when the answer is written: an invalid header (see
+    /// [`Accept::Upgrade::headers`] and [`Accept::Reject::headers`]) is
+    /// never sent; the server logs why and answers 500 instead.
     #[must_use]
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        if let Self::Upgrade { headers, .. } = &mut self {
-            headers.push((name.into(), value.into()));
+        match &mut self {
+            Self::Upgrade { headers, .. } | Self::Reject { headers, .. } => {
+                headers.push((name.into(), value.into()));
+            }
         }
         self
     }

@@ -63,6 +63,12 @@
 //!   its handle's shared state and (under TLS) its rustls session; no
 //!   buffers: reads go into its loop's buffer and only an incomplete frame
 //!   header is kept.
+//! - **HTTP beside the WebSocket**, on the same port: a request that asks
+//!   for no WebSocket goes to [`Handler::on_request`] (a health check, the
+//!   page that opens the WebSocket, a redirect; default: 426), answered
+//!   and closed; [`Accept::reject`] takes headers (`WWW-Authenticate`,
+//!   `Location`); [`Server::from_listener`] serves a listener bound
+//!   elsewhere.
 //! - **Logging** through the `log` facade; the library prints nothing.
 //!
 //! # Features
@@ -86,6 +92,7 @@ mod config;
 mod event_loop;
 mod handle;
 mod handler;
+pub mod http;
 mod rng;
 mod server;
 mod transport;
@@ -100,6 +107,7 @@ pub use close::{CloseCause, CloseInfo, SendError};
 pub use config::{ConfigError, ServerConfig};
 pub use handle::{ConnectionHandle, Message};
 pub use handler::{on_message, Accept, Context, Handler, MessageFn, UpgradeRequest};
+pub use http::{HttpRequest, HttpResponse, ResponseError};
 pub use server::{broadcast, thread_name, Broadcast, Server, ServerHandle};
 
 /// Connection ids, unique in the process.

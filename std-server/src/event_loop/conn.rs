@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use snowsocket_core::{CloseCode, Connection, Error as CoreError, Instant, Role};
 
+mod http;
 mod transfer;
 mod upgrade;
 mod ws;

@@ -19,6 +19,7 @@ use crate::close::{CloseCause, CloseInfo};
 use crate::config::ServerConfig;
 use crate::handle::{ConnectionHandle, Message};
 use crate::handler::Handler;
+use crate::http::{HttpRequest, HttpResponse};
 
 /// Both directions of an in-memory TCP connection, as the server sees it.
 #[derive(Default)]
@@ -86,6 +87,8 @@ struct Seen {
     connects: usize,
     messages: Vec<Vec<u8>>,
     closes: Vec<CloseInfo>,
+    /// `on_request` calls.
+    requests: usize,
 }
 
 struct Echo(Arc<Mutex<Seen>>);
@@ -104,6 +107,13 @@ impl Handler for Echo {
     }
     fn on_close(&self, _conn: &ConnectionHandle, info: CloseInfo) {
         self.0.lock().unwrap().closes.push(info);
+    }
+    fn on_request(&self, request: &HttpRequest<'_, '_>) -> HttpResponse {
+        self.0.lock().unwrap().requests += 1;
+        match request.path() {
+            "/echo" => HttpResponse::new(200).with_body(request.body()),
+            _ => HttpResponse::upgrade_required(),
+        }
     }
 }
 
@@ -355,4 +365,42 @@ impl Harness {
     fn conn_service(&self) -> Arc<Service> {
         self.conn.service()
     }
+}
+
+#[test]
+fn a_plain_request_fed_byte_by_byte_is_answered_once_when_its_body_is_whole() {
+    let request = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    let mut whole = Harness::new(ServerConfig::default());
+    whole.peer_sends(request);
+    let expected = whole.take_written();
+    assert!(
+        expected.starts_with(b"HTTP/1.1 200 OK\r\n") && expected.ends_with(b"\r\n\r\nhello"),
+        "{}",
+        String::from_utf8_lossy(&expected)
+    );
+    let mut h = Harness::new(ServerConfig::default());
+    for (i, byte) in request.iter().enumerate() {
+        assert!(h.take_written().is_empty(), "answered after {i} bytes");
+        h.peer_sends(&[*byte]);
+    }
+    assert_eq!(h.take_written(), expected);
+    assert_eq!(h.seen.lock().unwrap().requests, 1);
+    // Then the write side is shut and the peer's EOF ends the connection,
+    // which never was a WebSocket.
+    assert!(h.wire.0.borrow().server_shut_write);
+    h.peer_hangs_up();
+    assert!(h.conn.is_done());
+    assert!(h.conn.finish().is_none());
+    assert_eq!(h.seen.lock().unwrap().connects, 0);
+}
+
+#[test]
+fn a_plain_request_whose_body_never_ends_is_dropped_at_the_handshake_deadline() {
+    let mut h = Harness::new(ServerConfig::default().handshake_timeout(Duration::from_secs(3)));
+    h.peer_sends(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel");
+    assert!(h.take_written().is_empty());
+    assert_eq!(h.advance_to_deadline(), Duration::from_secs(3));
+    assert!(h.conn.is_done());
+    assert!(h.take_written().is_empty(), "no answer to half a request");
+    assert_eq!(h.seen.lock().unwrap().requests, 0);
 }

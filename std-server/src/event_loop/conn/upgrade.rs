@@ -1,12 +1,13 @@
 //! The opening handshake on the loop: the upgrade request is parsed as it
 //! arrives (within the handshake deadline, see `Conn::deadline`),
 //! `on_accept` decides, and the answer (101, the handler's refusal, 503
-//! over `max_connections`, or the parser's 4xx) is written.
+//! over `max_connections`, or the parser's 4xx) is written. A request
+//! that asks for no WebSocket goes to `on_request` (`http.rs`).
 
 use core::mem;
 use std::sync::Arc;
 
-use snowsocket_core::handshake::{self, Parsed, EMPTY_HEADER};
+use snowsocket_core::handshake::{self, HandshakeError, Parsed, EMPTY_HEADER};
 use snowsocket_core::{Instant, Role};
 
 use super::ws::guard;
@@ -14,6 +15,7 @@ use super::{later, Conn, Phase, Socket};
 use crate::event_loop::command::LoopShared;
 use crate::handle::Upgraded;
 use crate::handler::{Accept, UpgradeRequest};
+use crate::http::check_header;
 
 impl<S: Socket> Conn<S> {
     /// The HTTP upgrade, once the request so far may be complete.
@@ -41,14 +43,16 @@ impl<S: Socket> Conn<S> {
                 }
                 return;
             }
-            Err(e) => {
-                log::debug!("{}: bad upgrade request: {e}", self.peer);
-                let _ = write_grow(&mut self.out, |out| {
-                    e.write_response(out)
-                        .map_err(handshake::WriteError::InsufficientSize)
-                });
-                return self.refused(now);
+            Err(
+                e @ (HandshakeError::NotUpgrade
+                | HandshakeError::InvalidUpgrade
+                | HandshakeError::NotGet
+                | HandshakeError::NotHttp11),
+            ) => {
+                // Perhaps plain HTTP, for `on_request`.
+                return self.plain_request(buf, e, now);
             }
+            Err(e) => return self.bad_request(e, now),
             Ok(Parsed::Complete { value, consumed }) => {
                 let request = UpgradeRequest {
                     request: value,
@@ -81,20 +85,37 @@ impl<S: Socket> Conn<S> {
                             )
                         })
                     }
-                    Accept::Reject { status, body } => {
-                        let extra: &[(&str, &[u8])] = if *status == 503 {
-                            &[("Retry-After", b"1")]
-                        } else {
-                            &[]
-                        };
+                    Accept::Reject {
+                        status,
+                        body,
+                        headers,
+                    } => {
+                        let mut extra: Vec<(&str, &[u8])> = headers
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                            .collect();
+                        let has_retry = headers
+                            .iter()
+                            .any(|(n, _)| n.eq_ignore_ascii_case("Retry-After"));
+                        if *status == 503 && !has_retry {
+                            extra.push(("Retry-After", b"1"));
+                        }
                         write_grow(&mut self.out, |out| {
-                            handshake::write_reject(out, *status, body, extra)
+                            handshake::write_reject(out, *status, body, &extra)
                         })
                     }
                 };
                 if let Err(e) = written {
+                    // Name the header at fault, where one is.
+                    let headers = match &decision {
+                        Accept::Upgrade { headers, .. } | Accept::Reject { headers, .. } => headers,
+                    };
+                    let reason = headers
+                        .iter()
+                        .find_map(|(n, v)| check_header(n, v.as_bytes()).err())
+                        .map_or_else(|| e.to_string(), |bad| bad.to_string());
                     log::error!(
-                        "{}: the handler's answer cannot be written: {e:?}",
+                        "{}: on_accept's answer is not sent ({reason}); answering 500",
                         self.peer
                     );
                     self.out.clear();
@@ -127,8 +148,19 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// A refused upgrade: the answer is in `out`; write it, then linger.
-    fn refused(&mut self, now: Instant) {
+    /// A request the core refused: its answer (400, 405, 426, 431).
+    pub(super) fn bad_request(&mut self, e: HandshakeError, now: Instant) {
+        log::debug!("{}: bad upgrade request: {e}", self.peer);
+        let _ = write_grow(&mut self.out, |out| {
+            e.write_response(out)
+                .map_err(handshake::WriteError::InsufficientSize)
+        });
+        self.refused(now);
+    }
+
+    /// A refused upgrade (or an HTTP answer): the answer is in `out`;
+    /// write it, then linger.
+    pub(super) fn refused(&mut self, now: Instant) {
         self.release_slot();
         self.phase = Phase::Answering {
             until: later(now, self.service.config.handshake_timeout),
