@@ -102,10 +102,10 @@ impl Config {
     /// assert_eq!(bad.validate().unwrap_err().field(), "pong_timeout");
     /// ```
     pub const fn validate(&self) -> Result<(), InvalidConfig> {
-        let field = if self.max_frame_size == 0 {
-            "max_frame_size"
-        } else if self.max_message_size == 0 {
+        let field = if self.max_message_size == 0 {
             "max_message_size"
+        } else if self.max_frame_size == 0 {
+            "max_frame_size"
         } else if self.max_fragments == 0 {
             "max_fragments"
         } else if is_some_zero(self.fragment_timeout) {

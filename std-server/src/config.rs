@@ -270,8 +270,8 @@ impl ConfigError {
     pub(crate) fn connection(e: snowsocket_core::InvalidConfig) -> Self {
         // The paths of every field `Config::validate` can name.
         const FIELDS: [&str; 7] = [
-            "connection.max_frame_size",
             "connection.max_message_size",
+            "connection.max_frame_size",
             "connection.max_fragments",
             "connection.fragment_timeout",
             "connection.ping_interval",
