@@ -7,7 +7,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use snowsocket_server::client::{self, BlockingSender, Client, ClientConfig, ClientError, Sender};
-use snowsocket_server::{CloseCode, Message, MessageKind, SendError};
+use snowsocket_server::{CloseCode, CloseInfo, Message, MessageKind, SendError};
 
 use crate::args::Options;
 use crate::{exit, insecure};
@@ -92,10 +92,11 @@ pub(crate) fn run(options: &Options) -> u8 {
         (Some(status), _) => status,
         (None, Some(info)) => {
             let status = exit::status(&info);
+            let end = describe(&info);
             if status != 0 {
-                eprintln!("snowsocket: {info}");
+                eprintln!("snowsocket: {end}");
             } else {
-                say(&info.to_string());
+                say(&end);
             }
             status
         }
@@ -105,6 +106,15 @@ pub(crate) fn run(options: &Options) -> u8 {
         exit::SIGNALLED
     } else {
         status
+    }
+}
+
+/// How it ended, in one line: `closed by the peer: 1001 "server shutdown"`.
+fn describe(info: &CloseInfo) -> String {
+    match info.code {
+        Some(code) if info.reason.is_empty() => format!("{}: {}", info.cause, code.0),
+        Some(code) => format!("{}: {} {:?}", info.cause, code.0, info.reason),
+        None => info.cause.to_string(),
     }
 }
 
