@@ -175,6 +175,8 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
             Err(e) => return Err(ClientError::Handshake(e)),
         }
     };
+    // The core parsed this head (the same parser and header limit): it
+    // cannot fail here.
     let response = Response::from_head(&buf[..consumed])
         .map(|(response, _)| response)
         .ok_or(ClientError::Handshake(HandshakeError::BadStatus(101)))?;

@@ -169,7 +169,7 @@ fn a_refused_upgrade_keeps_its_status_headers_and_body() {
         }
         // A body until EOF, longer than what is kept.
         let mut answer = b"HTTP/1.1 500 Internal Server Error\r\n\r\n".to_vec();
-        answer.extend(std::iter::repeat_n(b'x', MAX_REJECTION_BODY + 1000));
+        answer.extend(core::iter::repeat_n(b'x', MAX_REJECTION_BODY + 1000));
         let addr = answer_once(answer);
         match client::connect(&format!("ws://{addr}/"), ClientConfig::default()) {
             Err(ClientError::Rejected(response)) => {

@@ -10,7 +10,9 @@ use super::{Route, Sender};
 use crate::close::SendError;
 
 /// A handle to send on a client connection from any thread that waits for
-/// room in the outbox ([`Client::blocking_sender`]). `Clone + Send + Sync`.
+/// room in the outbox
+/// ([`Client::blocking_sender`](super::Client::blocking_sender)).
+/// `Clone + Send + Sync`.
 #[derive(Clone)]
 pub struct BlockingSender {
     pub(super) handle: Sender,
@@ -26,9 +28,11 @@ impl fmt::Debug for BlockingSender {
 }
 
 impl BlockingSender {
-    /// Sends a message of `kind`; while the outbox holds more than
-    /// [`ClientConfig::max_buffered_bytes`](super::ClientConfig::max_buffered_bytes), waits until it has been
-    /// written out, then sends. It waits as long as the peer reads:
+    /// Sends a message of `kind`; while the outbox has no room for it (a
+    /// plain send would fail with [`SendError::Full`], see
+    /// [`ClientConfig::max_buffered_bytes`](super::ClientConfig::max_buffered_bytes)),
+    /// waits until the outbox has been written out, then sends. It waits
+    /// as long as the peer reads:
     /// a peer that stops reading is failed after the write timeout, and
     /// the send then returns [`SendError::Closed`], as it does once the
     /// connection is closing.

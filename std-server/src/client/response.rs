@@ -51,9 +51,8 @@ impl Response {
     pub(super) fn from_head(head: &[u8]) -> Option<(Self, usize)> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
-        let consumed = match response.parse(head) {
-            Ok(httparse::Status::Complete(n)) => n,
-            _ => return None,
+        let Ok(httparse::Status::Complete(consumed)) = response.parse(head) else {
+            return None;
         };
         let parsed = Self {
             status: response.code?,
@@ -141,9 +140,9 @@ pub(super) fn read_rejection(
 fn dechunk(mut input: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
-        let (start, size) = match httparse::parse_chunk_size(input) {
-            Ok(httparse::Status::Complete((start, size))) => (start, size),
-            _ => return (out, false),
+        let Ok(httparse::Status::Complete((start, size))) = httparse::parse_chunk_size(input)
+        else {
+            return (out, false);
         };
         if size == 0 {
             return (out, true);
@@ -167,7 +166,8 @@ mod tests {
 
     #[test]
     fn head_and_headers() {
-        let raw = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 4\r\n\r\nnope";
+        let raw = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\n\
+            Content-Length: 4\r\n\r\nnope";
         let (response, head) = Response::from_head(raw).unwrap();
         assert_eq!(head, raw.len() - 4);
         assert_eq!(

@@ -7,7 +7,7 @@ use snowsocket_core::CloseCode;
 use super::Sender;
 use crate::close::{CloseCause, CloseInfo};
 
-/// A client whose events go to a handler (see [`Client::spawn`]).
+/// A client whose events go to a handler (see [`Client::spawn`](super::Client::spawn)).
 /// Dropping it closes the connection (Close 1000) and waits for the end.
 #[derive(Debug)]
 pub struct Spawned {
