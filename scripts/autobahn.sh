@@ -2,8 +2,9 @@
 # Autobahn|Testsuite, strict, both roles (called by scripts/test.sh; runs on
 # its own too):
 #  - server role: wstest's fuzzingclient against examples/echo_server;
-#  - client role: wstest's fuzzingserver, with examples/echo_client started
-#    once per case (ws://127.0.0.1:PORT/runCase?case=N&agent=snowsocket).
+#  - client role: wstest's fuzzingserver, with the command-line client
+#    (cli/, `snowsocket --echo`) started once per case
+#    (ws://127.0.0.1:PORT/runCase?case=N&agent=snowsocket).
 # Fails on any NON-STRICT, FAILED or UNIMPLEMENTED case outside the sections
 # listed in NOT_IMPLEMENTED below, on a case missing from a report, and on a
 # run that does not complete (server unreachable, timeout, no report).
@@ -197,10 +198,11 @@ fi
 [ "$INSTALL_ONLY" = 1 ] && exit 0
 
 # ------------------------------------------------------------ run
-say "building echo_server and echo_client (release)"
-cargo build --locked --release -p snowsocket-examples --example echo_server --example echo_client
+say "building echo_server and snowsocket (the command-line client) (release)"
+cargo build --locked --release -p snowsocket-examples --example echo_server
+cargo build --locked --release -p snowsocket-cli --bin snowsocket
 ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
-ECHO_CLIENT=$TARGET_DIR/release/examples/echo_client
+ECHO_CLIENT=("$TARGET_DIR/release/snowsocket" --echo --quiet)
 
 WORK=$AB/run
 REPORTS=$AB/reports
@@ -386,7 +388,7 @@ EOF
 run_client_role() {
   local t0 port log pid deadline count n rc failed_exits=0 killed=0
   t0=$(now)
-  say "client role: wstest fuzzingserver, echo_client once per case"
+  say "client role: wstest fuzzingserver, snowsocket --echo once per case"
   port=$("$PY2" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   rm -rf "$REPORTS/clients"
   cat > "$WORK/client-spec.json" <<EOF
@@ -413,22 +415,23 @@ EOF
   say "fuzzingserver on ws://127.0.0.1:$port: $count cases"
   for n in $(seq 1 "$count"); do
     [ "$(now)" -lt "$deadline" ] || die "client role still running after ${ROLE_TIMEOUT}s (AUTOBAHN_TIMEOUT), at case $n of $count"
-    echo "=== case $n" >> "$WORK/echo_client.log"
+    echo "=== case $n" >> "$WORK/client.log"
     rc=0
-    timeout -k 5 "$CASE_TIMEOUT" "$ECHO_CLIENT" "ws://127.0.0.1:$port/runCase?case=$n&agent=$AGENT" \
-      >> "$WORK/echo_client.log" 2>&1 < /dev/null || rc=$?
+    timeout -k 5 "$CASE_TIMEOUT" "${ECHO_CLIENT[@]}" "ws://127.0.0.1:$port/runCase?case=$n&agent=$AGENT" \
+      >> "$WORK/client.log" 2>&1 < /dev/null || rc=$?
     case $rc in
       0) ;;
-      124|137) killed=$((killed + 1)); echo "=== case $n: killed after ${CASE_TIMEOUT}s" >> "$WORK/echo_client.log" ;;
+      124|137) killed=$((killed + 1)); echo "=== case $n: killed after ${CASE_TIMEOUT}s" >> "$WORK/client.log" ;;
       *) failed_exits=$((failed_exits + 1)) ;;
     esac
     kill -0 "$pid" 2>/dev/null || die "wstest died at case $n; log: $log"
     [ $((n % 100)) -ne 0 ] || say "... $n/$count cases run"
   done
-  # echo_client exits non-zero where it fails the connection (the cases with
-  # a misbehaving server); the report judges each case.
-  say "echo_client: $failed_exits non-zero exits, $killed killed after ${CASE_TIMEOUT}s (log: $WORK/echo_client.log)"
-  timeout 120 "$ECHO_CLIENT" "ws://127.0.0.1:$port/updateReports?agent=$AGENT" >/dev/null 2>&1 < /dev/null \
+  # snowsocket exits non-zero where it fails the connection (the cases with
+  # a misbehaving server) and where the server closes with a code other
+  # than 1000; the report judges each case.
+  say "snowsocket --echo: $failed_exits non-zero exits, $killed killed after ${CASE_TIMEOUT}s (log: $WORK/client.log)"
+  timeout 120 "${ECHO_CLIENT[@]}" "ws://127.0.0.1:$port/updateReports?agent=$AGENT" >/dev/null 2>&1 < /dev/null \
     || die "updateReports failed; log: $log"
   for _ in $(seq 1 100); do [ -f "$REPORTS/clients/index.json" ] && break; sleep 0.1; done
   kill "$pid" 2>/dev/null || true

@@ -1,5 +1,6 @@
 //! A connection's limits and timers, with their documented defaults.
 
+use core::fmt;
 use core::time::Duration;
 
 /// Limits and timers of a connection. Every field has a documented default
@@ -85,3 +86,65 @@ impl Default for Config {
         Self::DEFAULT
     }
 }
+
+impl Config {
+    /// Checks that every value can work: a zero where something must
+    /// happen (a size limit, a timeout, a heartbeat interval given as
+    /// `Some`) is an error naming the field. The blocking driver checks it
+    /// before its handshake; the std shell when a server or client is built.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use snowsocket_core::Config;
+    ///
+    /// assert!(Config::DEFAULT.validate().is_ok());
+    /// let bad = Config::DEFAULT.pong_timeout(Duration::ZERO);
+    /// assert_eq!(bad.validate().unwrap_err().field(), "pong_timeout");
+    /// ```
+    pub const fn validate(&self) -> Result<(), InvalidConfig> {
+        let field = if self.max_message_size == 0 {
+            "max_message_size"
+        } else if self.max_frame_size == 0 {
+            "max_frame_size"
+        } else if self.max_fragments == 0 {
+            "max_fragments"
+        } else if is_some_zero(self.fragment_timeout) {
+            "fragment_timeout"
+        } else if is_some_zero(self.ping_interval) {
+            "ping_interval"
+        } else if self.pong_timeout.is_zero() {
+            "pong_timeout"
+        } else if self.close_timeout.is_zero() {
+            "close_timeout"
+        } else {
+            return Ok(());
+        };
+        Err(InvalidConfig { field })
+    }
+}
+
+const fn is_some_zero(value: Option<Duration>) -> bool {
+    matches!(value, Some(d) if d.is_zero())
+}
+
+/// A [`Config`] value that cannot work: a zero limit or timeout (use `None`
+/// to turn an optional timer off). See [`Config::validate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidConfig {
+    field: &'static str,
+}
+
+impl InvalidConfig {
+    /// The field's name (`"pong_timeout"`).
+    pub const fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is 0", self.field)
+    }
+}
+
+impl core::error::Error for InvalidConfig {}

@@ -92,6 +92,9 @@ pub enum DriverError<E> {
     Request(handshake::WriteError),
     /// A buffer given to the driver is too small.
     BufferTooSmall(InsufficientSizeError),
+    /// [`Parts::config`] holds a value that cannot work (checked before
+    /// the handshake, see [`Config::validate`]).
+    InvalidConfig(crate::InvalidConfig),
 }
 
 impl<E> From<Error> for DriverError<E> {
@@ -118,6 +121,7 @@ impl<E: fmt::Debug> fmt::Display for DriverError<E> {
             Self::Rejected { status } => write!(f, "upgrade request rejected with HTTP {status}"),
             Self::Request(e) => write!(f, "cannot write the handshake: {e}"),
             Self::BufferTooSmall(e) => fmt::Display::fmt(e, f),
+            Self::InvalidConfig(e) => write!(f, "invalid configuration: {e}"),
         }
     }
 }
@@ -502,6 +506,7 @@ where
             limits,
             handshake_timeout,
         } = parts;
+        config.validate().map_err(DriverError::InvalidConfig)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let mut filled = 0;
         let (consumed, refused) = loop {
@@ -579,6 +584,7 @@ where
             limits,
             handshake_timeout,
         } = parts;
+        config.validate().map_err(DriverError::InvalidConfig)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let key = handshake::generate_key(&mut rng);
         let n = handshake::write_generated_request(write_buf, request, &key)

@@ -125,6 +125,7 @@ pub struct ReadmeDoctests;
 
 pub use buffer::{MessageBuffer, SliceBuffer};
 pub use close::CloseCode;
+pub use config::InvalidConfig;
 pub use connection::{
     ClientSide, CloseFrame, Config, Connection, Error, Event, MessageKind, Payload, Role,
     SendError, ServerSide, Side, UnborrowedEvent,

@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, PoisonError};
 
+use snowsocket_examples::cli;
 use snowsocket_server::client::{self, ClientConfig};
 use snowsocket_server::{
     broadcast, Accept, CloseCode, CloseInfo, ConnectionHandle, Handler, HttpRequest, HttpResponse,
@@ -175,7 +176,7 @@ fn main() -> ExitCode {
     let options = match parse(std::env::args().skip(1)) {
         Ok(Some(options)) => options,
         Ok(None) => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}", cli::LOGGING_HELP);
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -183,6 +184,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    cli::init_logging();
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

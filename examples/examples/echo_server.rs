@@ -7,18 +7,37 @@
 //!     --max-message-size 16777216
 //! ```
 //!
-//! Prints one line with the URL it listens on. Ctrl-C shuts down gracefully
-//! (Close 1001 to every client, then every thread is joined).
+//! Prints one line with the URL it listens on. SIGINT (Ctrl-C), SIGTERM
+//! (systemd, Docker, Kubernetes) and SIGHUP shut down gracefully (Close 1001
+//! to every client, then every thread is joined). Logs go to stderr
+//! (`RUST_LOG`, default `info`). `--help` lists the flags.
 
 use core::time::Duration;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
+use snowsocket_examples::cli;
 use snowsocket_server::{on_message, Config, Message, Server, ServerConfig};
 
-const USAGE: &str = "usage: echo_server [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]
-                   [--ping-interval SECS (0: off)] [--pong-timeout SECS]
-                   [--max-message-size BYTES]";
+/// `--help`: one line per flag.
+const HELP: &str = "\
+echo_server: a WebSocket echo server (every text or binary message is sent back)
+
+usage: echo_server [OPTIONS]
+
+options:
+  --addr HOST:PORT          where to listen (default 127.0.0.1:9001; port 0: any)
+  --tls-cert PEM            serve wss:// with this certificate chain (leaf first)...
+  --tls-key PEM             ...and this private key (PKCS#8, PKCS#1 or SEC1)
+  --ping-interval SECS      heartbeat ping interval (default 30; 0 turns it off)
+  --pong-timeout SECS       how long a pong may take before the client is
+                            dropped with 1001 (default 10; more than 0)
+  --max-message-size BYTES  the largest message (and frame) accepted; larger
+                            ones are refused with 1009 (default 16777216)
+  -h, --help                print this help and exit
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP close every connection with 1001, wait
+for the answers (at most 5 s) and exit 0.";
 
 struct Options {
     addr: String,
@@ -27,7 +46,8 @@ struct Options {
     config: Config,
 }
 
-fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
+/// The options; `None` for `--help`.
+fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut options = Options {
         addr: "127.0.0.1:9001".into(),
         cert: None,
@@ -40,8 +60,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
         let secs = |v: String| {
             v.parse::<f64>()
                 .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
                 .ok_or_else(|| format!("{flag}: not a number of seconds: {v}"))
         };
         match flag.as_str() {
@@ -58,27 +77,29 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
                 let bytes = v.parse().map_err(|_| format!("{flag}: not a size: {v}"))?;
                 options.config = options.config.max_message_size(bytes).max_frame_size(bytes);
             }
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if options.cert.is_some() != options.key.is_some() {
         return Err("--tls-cert and --tls-key go together".into());
     }
-    Ok(options)
+    Ok(Some(options))
 }
 
 fn main() -> ExitCode {
     let options = match parse(std::env::args().skip(1)) {
-        Ok(options) => options,
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{HELP}\n\n{}", cli::LOGGING_HELP);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("echo_server: {e}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("echo_server: {e} (--help lists the flags)");
             return ExitCode::from(2);
         }
     };
+    cli::init_logging();
     let mut config = ServerConfig::default().connection(options.config);
     if let (Some(cert), Some(key)) = (&options.cert, &options.key) {
         match snowsocket_server::tls::server_config_from_pem(cert, key) {
@@ -88,6 +109,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+    }
+    // A zero timeout or limit, named (Server::bind checks it too).
+    if let Err(e) = config.validate() {
+        eprintln!("echo_server: {e} (--help lists the flags)");
+        return ExitCode::from(2);
     }
     let scheme = if config.tls.is_some() { "wss" } else { "ws" };
     let server = match Server::bind(options.addr.as_str(), config) {
@@ -111,11 +137,12 @@ fn main() -> ExitCode {
         }
     };
     println!("listening on {scheme}://{}/", handle.local_addr());
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature).
     let (stop_tx, stop_rx) = mpsc::channel();
     if let Err(e) = ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     }) {
-        eprintln!("echo_server: cannot catch Ctrl-C: {e}");
+        eprintln!("echo_server: cannot catch SIGINT/SIGTERM: {e}");
     }
     let _ = stop_rx.recv();
     eprintln!("shutting down ({} connections)", handle.connections());

@@ -28,6 +28,7 @@ use snowsocket_core::{
 use snowsocket_embedded_tls::{
     self as embedded_tls, TlsBuffers, TlsClock, Verify, TLS_READ_BUFFER, TLS_WRITE_BUFFER,
 };
+use snowsocket_examples::cli;
 use snowsocket_server::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use snowsocket_server::{on_message, Message as ServerMessage, Server, ServerConfig};
 
@@ -39,7 +40,21 @@ const CLIENT_STACK: usize = 1 << 20;
 
 type Error = Box<dyn core::error::Error + Send + Sync>;
 
+const HELP: &str = "\
+embedded_tls_client: a wss:// client built only from no_std parts
+(snowsocket-core's blocking driver over embedded-tls, TLS 1.3, fixed
+buffers on its stack) talking to snowsocket-server in the same process: a
+CA and a localhost server certificate are made at start-up (rcgen); the
+client verifies the server against that CA, then exchanges text, binary, a
+fragmented message and a ping, and closes. Exits 0 when all went through.
+
+usage: embedded_tls_client [-h | --help]   (no other arguments)";
+
 fn main() -> ExitCode {
+    if let Some(status) = cli::no_arguments("embedded_tls_client", HELP) {
+        return status;
+    }
+    cli::init_logging();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,11 +8,24 @@
 
 use std::process::ExitCode;
 
+use snowsocket_examples::cli;
 use snowsocket_server::client::{self, ClientConfig};
 use snowsocket_server::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use snowsocket_server::{on_message, CloseCode, Message, Server, ServerConfig};
 
+const HELP: &str = "\
+tls_demo: wss:// end to end in one process: a self-signed certificate for
+localhost made at start-up (rcgen), an echo server using it on a free port
+of 127.0.0.1, and the blocking client trusting that certificate, exchanging
+one message. Exits 0 when the echo matches.
+
+usage: tls_demo [-h | --help]   (no other arguments)";
+
 fn main() -> ExitCode {
+    if let Some(status) = cli::no_arguments("tls_demo", HELP) {
+        return status;
+    }
+    cli::init_logging();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -31,12 +31,12 @@ use core::time::Duration;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, Sender as ChannelSender};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant as StdInstant;
 
 #[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
-use snowsocket_core::handshake::{self, ClientRequest, HandshakeLimits, Parsed};
+use snowsocket_core::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
 use snowsocket_core::{CloseCode, MessageKind};
 
 use crate::close::{CloseCause, CloseInfo, SendError};
@@ -46,15 +46,25 @@ use crate::event_loop::{Loop, Service};
 use crate::handle::{ConnectionHandle, Message, Upgraded};
 use crate::handler::Handler;
 
+mod blocking;
 mod config;
+mod error;
+mod response;
+mod spawned;
 
 use crate::rng::Rng;
 #[cfg(feature = "tls")]
 use crate::tls::{self, TlsError};
 use crate::transport::{deadline_in, set_deadline, Transport};
 use crate::ServerConfig;
+pub use blocking::BlockingSender;
 use config::parse_url;
-pub use config::{ClientConfig, ClientError};
+pub use config::ClientConfig;
+pub use error::{ClientError, LEAF_CERT_COMMAND};
+pub use response::{Response, MAX_REJECTION_BODY};
+pub use spawned::Spawned;
+
+use blocking::Room;
 
 /// A handle to send on a client connection from any thread (the same type
 /// as the server's [`ConnectionHandle`]).
@@ -62,7 +72,14 @@ pub type Sender = ConnectionHandle;
 
 /// Connects to `url` (`ws://` or `wss://`), runs the TLS handshake (SNI =
 /// the URL's host) and the WebSocket upgrade.
+///
+/// Fails with [`ClientError::Config`] for a configuration value that
+/// cannot work, [`ClientError::Rejected`] (status, headers and body) when
+/// the server refuses the upgrade, [`ClientError::TlsHandshake`] and
+/// [`ClientError::ServerSpeaksTls`] for TLS trouble (their `Display` says
+/// what to do about the usual causes).
 pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
+    config.validate()?;
     let url = parse_url(url)?;
     let deadline = deadline_in(config.handshake_timeout);
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port).to_socket_addrs()?.collect();
@@ -120,24 +137,43 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let limits = HandshakeLimits::DEFAULT;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
+    // A plain request answered by a TLS server: its alert record.
+    let speaks_tls = |buf: &[u8]| !url.tls && matches!(buf, [0x14..=0x17, 0x03, ..]);
     let (chosen, consumed) = loop {
         set_deadline(transport.socket(), deadline)?;
         let n = match transport.read(&mut chunk) {
+            Ok(0) if speaks_tls(&buf) => return Err(ClientError::ServerSpeaksTls),
             Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if speaks_tls(&buf) => return Err(ClientError::ServerSpeaksTls),
             Err(e) => return Err(e.into()),
         };
         buf.extend_from_slice(&chunk[..n]);
         let mut headers = [handshake::EMPTY_HEADER; 64];
         match handshake::parse_response(&buf, &mut headers, &key, &subprotocols, &limits) {
+            Ok(Parsed::Incomplete) if speaks_tls(&buf) => return Err(ClientError::ServerSpeaksTls),
             Ok(Parsed::Incomplete) => {}
             Ok(Parsed::Complete { value, consumed }) => {
                 break (value.subprotocol().map(str::to_owned), consumed);
             }
+            Err(HandshakeError::BadStatus(status)) => {
+                return Err(
+                    match response::read_rejection(&mut transport, buf, deadline) {
+                        Some(response) => ClientError::Rejected(Box::new(response)),
+                        None => ClientError::Handshake(HandshakeError::BadStatus(status)),
+                    },
+                );
+            }
+            Err(_) if speaks_tls(&buf) => return Err(ClientError::ServerSpeaksTls),
             Err(e) => return Err(ClientError::Handshake(e)),
         }
     };
+    // The core parsed this head (the same parser and header limit): it
+    // cannot fail here.
+    let response = Response::from_head(&buf[..consumed])
+        .map(|(response, _)| response)
+        .ok_or(ClientError::Handshake(HandshakeError::BadStatus(101)))?;
     let (socket, tls) = transport.into_parts();
     let socket = Arc::try_unwrap(socket)
         .map_err(|_| io::Error::other("the client socket is still shared"))?;
@@ -151,7 +187,10 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     };
     let upgraded = Upgraded::new(path, query, chosen, None);
     let (events_tx, events) = mpsc::channel();
-    let route = Arc::new(Route(Mutex::new(Target::Queue(events_tx))));
+    let route = Arc::new(Route {
+        target: Mutex::new(Target::Queue(events_tx)),
+        room: Room::default(),
+    });
     let service_config = ServerConfig::default()
         .connection(config.connection)
         .write_timeout(config.write_timeout)
@@ -182,6 +221,7 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         current: Received::None,
         ended: None,
         spawned: false,
+        response,
     })
 }
 
@@ -246,8 +286,12 @@ fn client_loop() -> io::Result<Arc<LoopShared>> {
 
 /// What a client connection's loop does with its events: queues them for
 /// [`Client::read_message`], or hands them to a handler
-/// ([`Client::spawn`]).
-struct Route(Mutex<Target>);
+/// ([`Client::spawn`]); and it wakes [`BlockingSender`]s when the outbox
+/// has drained or the connection has ended.
+struct Route {
+    target: Mutex<Target>,
+    room: Room,
+}
 
 enum Target {
     Queue(ChannelSender<Delivery>),
@@ -262,8 +306,8 @@ enum Delivery {
 }
 
 impl Route {
-    fn target(&self) -> std::sync::MutexGuard<'_, Target> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn target(&self) -> MutexGuard<'_, Target> {
+        self.target.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -290,12 +334,14 @@ impl Handler for Route {
     }
 
     fn on_drain(&self, conn: &ConnectionHandle) {
+        self.room.notify();
         if let Target::Handler(handler, _) = &*self.target() {
             handler.on_drain(conn);
         }
     }
 
     fn on_close(&self, conn: &ConnectionHandle, info: CloseInfo) {
+        self.room.notify();
         match &*self.target() {
             Target::Queue(queue) => {
                 let _ = queue.send(Delivery::Closed(info));
@@ -333,6 +379,8 @@ pub struct Client {
     ended: Option<CloseInfo>,
     /// Handed to a handler: dropping this no longer closes it.
     spawned: bool,
+    /// The server's `101`.
+    response: Response,
 }
 
 impl fmt::Debug for Client {
@@ -347,7 +395,26 @@ impl Client {
     /// Blocks until the next message. `Ok(None)` when the connection closed
     /// cleanly (either side started the close handshake);
     /// `Err(ClientError::Closed)` when it ended otherwise (protocol error,
-    /// pong timeout, I/O). Later calls repeat the outcome.
+    /// pong timeout, I/O). Later calls repeat the outcome. Either way
+    /// [`Client::close_info`] then tells how it ended: the close code and
+    /// reason (the server's when it closed, 1000 and 1001 alike, ours when
+    /// we did) and the [`CloseCause`].
+    ///
+    /// ```no_run
+    /// use snowsocket_server::client::{self, ClientConfig};
+    /// use snowsocket_server::{CloseCause, CloseCode};
+    ///
+    /// let mut client = client::connect("ws://127.0.0.1:9001/", ClientConfig::default())?;
+    /// while let Some(message) = client.read_message()? {
+    ///     println!("{message:?}");
+    /// }
+    /// if let Some(info) = client.close_info() {
+    ///     if info.cause == CloseCause::PeerClosed && info.code == Some(CloseCode::GOING_AWAY) {
+    ///         println!("the server is going away: {}", info.reason);
+    ///     }
+    /// }
+    /// # Ok::<(), snowsocket_server::client::ClientError>(())
+    /// ```
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, ClientError> {
         if self.ended.is_none() {
             // A message already waiting (one queued before this call) is
@@ -431,9 +498,32 @@ impl Client {
         })
     }
 
+    /// How the connection ended — close code, reason and cause — once
+    /// [`Client::read_message`] (or [`Client::close`]) has seen the end;
+    /// `None` before.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.ended.as_ref()
+    }
+
+    /// The server's answer to the upgrade (status 101): its headers
+    /// (`Set-Cookie`, `Server`, …).
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
     /// A handle to send from other threads.
     pub fn sender(&self) -> Sender {
         self.handle.clone()
+    }
+
+    /// A handle to send from other threads that waits, rather than fails,
+    /// while the outbox is full (a producer faster than the network:
+    /// piping a file into a connection).
+    pub fn blocking_sender(&self) -> BlockingSender {
+        BlockingSender {
+            handle: self.handle.clone(),
+            route: Arc::clone(&self.route),
+        }
     }
 
     /// The subprotocol the server chose, if any.
@@ -477,8 +567,11 @@ impl Client {
     }
 
     /// Closes: sends a Close and waits for the server's (discarding
-    /// messages that arrive meanwhile), at most the close timeout.
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), ClientError> {
+    /// messages that arrive meanwhile), at most the close timeout. Returns
+    /// how it ended (also [`Client::close_info`]): normally
+    /// [`CloseCause::ClosedByUs`] with our code, or how the connection had
+    /// already ended cleanly before.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo, ClientError> {
         match self.handle.close(code, reason) {
             Ok(()) | Err(SendError::Closed) => {}
             Err(e) => return Err(e.into()),
@@ -486,7 +579,11 @@ impl Client {
         loop {
             match self.read_message() {
                 Ok(Some(_)) => {}
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    return Ok(self.ended.clone().unwrap_or_else(|| {
+                        CloseInfo::new(CloseCause::ClosedByUs, Some(code), reason)
+                    }))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -502,62 +599,6 @@ impl Drop for Client {
         }
     }
 }
-
-/// A client whose events go to a handler (see [`Client::spawn`]).
-/// Dropping it closes the connection (Close 1000) and waits for the end.
-#[derive(Debug)]
-pub struct Spawned {
-    sender: Sender,
-    done: Receiver<CloseInfo>,
-    info: Option<CloseInfo>,
-}
-
-impl Spawned {
-    /// A handle to send from any thread.
-    pub fn sender(&self) -> Sender {
-        self.sender.clone()
-    }
-
-    /// Whether the connection has ended (`on_close` has run).
-    pub fn is_finished(&mut self) -> bool {
-        if self.info.is_none() {
-            self.info = self.done.try_recv().ok();
-        }
-        self.info.is_some()
-    }
-
-    /// Starts the close handshake and waits for the end (at most the close
-    /// timeout after the Close is written): how it ended.
-    pub fn close(mut self, code: CloseCode, reason: &str) -> CloseInfo {
-        let _ = self.sender.close(code, reason);
-        self.wait()
-    }
-
-    /// Waits until the connection ends (the server closes it, or a send
-    /// fails, or the heartbeat gives up): how it ended.
-    pub fn join(mut self) -> CloseInfo {
-        self.wait()
-    }
-
-    fn wait(&mut self) -> CloseInfo {
-        if let Some(info) = self.info.take() {
-            return info;
-        }
-        self.done
-            .recv()
-            .unwrap_or_else(|_| CloseInfo::new(CloseCause::UnexpectedEof, None, ""))
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if self.info.is_none() {
-            let _ = self.sender.close(CloseCode::NORMAL, "");
-            self.info = Some(self.wait());
-        }
-    }
-}
-
 #[cfg(all(test, not(feature = "tls")))]
 mod tests {
     use std::net::TcpListener;

@@ -209,39 +209,42 @@ impl ServerConfig {
 
     /// Checks that every value can work: a zero where something must
     /// happen, or values that contradict each other, are an error naming
-    /// the field. [`Server::bind`](crate::Server::bind) checks it.
+    /// the field ([`Config::validate`] for [`ServerConfig::connection`]).
+    /// [`Server::bind`](crate::Server::bind) checks it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use snowsocket_server::{Config, ServerConfig};
+    ///
+    /// let config = ServerConfig::default()
+    ///     .connection(Config::DEFAULT.pong_timeout(Duration::ZERO));
+    /// let error = config.validate().unwrap_err();
+    /// assert_eq!(error.field(), "connection.pong_timeout");
+    /// assert_eq!(error.to_string(), "invalid configuration: connection.pong_timeout is 0");
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let c = &self.connection;
-        let checks: [(bool, &'static str); 11] = [
-            (self.event_loops == 0, "event_loops is 0"),
-            (self.max_buffered_bytes == 0, "max_buffered_bytes is 0"),
+        let limits = &self.handshake_limits;
+        let zero: [(bool, &'static str); 12] = [
+            (self.event_loops == 0, "event_loops"),
+            (self.max_buffered_bytes == 0, "max_buffered_bytes"),
+            (self.max_pending_handshakes == 0, "max_pending_handshakes"),
+            (self.max_handshakes_per_ip == 0, "max_handshakes_per_ip"),
+            (self.max_connections == 0, "max_connections"),
+            (self.handshake_timeout.is_zero(), "handshake_timeout"),
+            (self.write_timeout.is_zero(), "write_timeout"),
+            (self.read_buffer_size == 0, "read_buffer_size"),
+            (self.memory_budget == 0, "memory_budget"),
+            (self.thread_stack_size == 0, "thread_stack_size"),
             (
-                self.max_pending_handshakes == 0,
-                "max_pending_handshakes is 0",
+                limits.max_request_size == 0,
+                "handshake_limits.max_request_size",
             ),
-            (
-                self.max_handshakes_per_ip == 0,
-                "max_handshakes_per_ip is 0",
-            ),
-            (self.max_connections == 0, "max_connections is 0"),
-            (self.handshake_timeout.is_zero(), "handshake_timeout is 0"),
-            (self.write_timeout.is_zero(), "write_timeout is 0"),
-            (c.max_message_size == 0, "connection.max_message_size is 0"),
-            (c.max_frame_size == 0, "connection.max_frame_size is 0"),
-            (
-                self.handshake_limits.max_request_size == 0
-                    || self.handshake_limits.max_headers == 0,
-                "handshake_limits has a zero limit",
-            ),
-            (
-                c.ping_interval.is_some_and(|i| i.is_zero()),
-                "connection.ping_interval is 0 (use None to turn the heartbeat off)",
-            ),
+            (limits.max_headers == 0, "handshake_limits.max_headers"),
         ];
-        match checks.iter().find(|(bad, _)| *bad) {
-            Some((_, what)) => Err(ConfigError(what)),
-            None => Ok(()),
+        if let Some((_, field)) = zero.iter().find(|(bad, _)| *bad) {
+            return Err(ConfigError::zero(field));
         }
+        self.connection.validate().map_err(ConfigError::connection)
     }
 
     /// Serves `wss://` with this TLS configuration. (Feature `tls`.)
@@ -253,13 +256,57 @@ impl ServerConfig {
     }
 }
 
-/// A [`ServerConfig`] value that cannot work; the message names the field.
+/// A configuration value that cannot work (a [`ServerConfig`]'s, or a
+/// [`ClientConfig`](crate::client::ClientConfig)'s); [`ConfigError::field`]
+/// names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConfigError(&'static str);
+pub struct ConfigError {
+    /// The field, with its path (`connection.pong_timeout`).
+    field: &'static str,
+}
+
+impl ConfigError {
+    /// `field` is 0.
+    pub(crate) const fn zero(field: &'static str) -> Self {
+        Self { field }
+    }
+
+    /// A field of the `connection` ([`Config`]).
+    pub(crate) fn connection(e: snowsocket_core::InvalidConfig) -> Self {
+        // The paths of every field `Config::validate` can name.
+        const FIELDS: [&str; 7] = [
+            "connection.max_message_size",
+            "connection.max_frame_size",
+            "connection.max_fragments",
+            "connection.fragment_timeout",
+            "connection.ping_interval",
+            "connection.pong_timeout",
+            "connection.close_timeout",
+        ];
+        let field = FIELDS
+            .iter()
+            .find(|path| path.strip_prefix("connection.") == Some(e.field()))
+            .copied()
+            .unwrap_or(e.field());
+        Self { field }
+    }
+
+    /// The field that cannot be 0, with its path
+    /// (`"connection.max_message_size"`).
+    pub const fn field(&self) -> &'static str {
+        self.field
+    }
+}
 
 impl core::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "invalid server configuration: {}", self.0)
+        write!(f, "invalid configuration: {} is 0", self.field)?;
+        if self.field.ends_with("ping_interval") {
+            f.write_str(" (use None to turn the heartbeat off)")?;
+        } else if self.field.ends_with("fragment_timeout") {
+            f.write_str(" (use None for no limit)")?;
+        }
+        Ok(())
     }
 }
 

@@ -317,6 +317,31 @@ impl Raw {
     }
 }
 
+/// A one-connection HTTP server on 127.0.0.1:0 for the client's tests:
+/// reads the request head, writes `response`, then closes the connection.
+/// The thread ends after that one connection (each test using it
+/// connects).
+pub fn answer_once(response: Vec<u8>) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut request = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = stream.write_all(&response);
+    });
+    addr
+}
+
 /// A masked client frame.
 pub fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     frame_from(Role::Client, fin, opcode, payload)

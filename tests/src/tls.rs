@@ -32,6 +32,23 @@ pub fn identity() -> Identity {
     }
 }
 
+/// A self-signed certificate for `localhost` with `basicConstraints`
+/// CA:TRUE — what a plain `openssl req -x509` makes — which TLS clients
+/// refuse as a server's own certificate (`CaUsedAsEndEntity`).
+pub fn ca_identity() -> Identity {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("rcgen params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("rcgen key");
+    let cert = params.self_signed(&key).expect("rcgen self-signed");
+    Identity {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_der: cert.der().clone(),
+        key_der: key.serialize_der(),
+    }
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

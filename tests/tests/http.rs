@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
-use snowsocket_core::handshake::{HandshakeError, HandshakeLimits};
+use snowsocket_core::handshake::HandshakeLimits;
 use snowsocket_server::client::{self, ClientConfig, ClientError};
 use snowsocket_server::{
     Accept, ConnectionHandle, Handler, HttpRequest, HttpResponse, Message, Server, ServerConfig,
@@ -279,10 +279,14 @@ fn rejections_carry_headers_401_with_www_authenticate_and_a_redirect() {
         let (head, _) = split(&response);
         assert!(head.starts_with("HTTP/1.1 302 Found\r\n"), "{head}");
         assert!(head.contains("\r\nLocation: /"), "{head}");
-        // Our client sees the status.
+        // Our client sees the status, the header and the body.
         let url = format!("ws://127.0.0.1:{}/private", addr.port());
         match client::connect(&url, ClientConfig::default()) {
-            Err(ClientError::Handshake(e)) => assert_eq!(e, HandshakeError::BadStatus(401)),
+            Err(ClientError::Rejected(response)) => {
+                assert_eq!(response.status, 401);
+                assert_eq!(response.header("www-authenticate"), Some(&b"Bearer"[..]));
+                assert_eq!(response.body_text(), "token needed");
+            }
             other => panic!("expected a 401, got {other:?}"),
         }
         server.shutdown();

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
-use snowsocket_core::handshake::HandshakeError;
 use snowsocket_core::{OpCode, Role};
 use snowsocket_server::client::{self, ClientConfig, ClientError};
 use snowsocket_server::{
@@ -569,8 +568,11 @@ fn accept_hook_rejects_and_chooses_subprotocols() {
         let base = format!("ws://127.0.0.1:{}", server.local_addr().port());
         let denied = client::connect(&format!("{base}/deny"), ClientConfig::default());
         match denied {
-            Err(ClientError::Handshake(e)) => assert_eq!(e, HandshakeError::BadStatus(403)),
-            other => panic!("expected a handshake error, got {other:?}"),
+            Err(ClientError::Rejected(response)) => {
+                assert_eq!(response.status, 403);
+                assert_eq!(response.body_text(), "not here");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
         }
         let response = http_exchange(
             server.local_addr(),
@@ -594,10 +596,10 @@ fn accept_hook_rejects_and_chooses_subprotocols() {
         // The hook saw the query, the Origin and the header: without them
         // it refuses.
         let refused = client::connect(&format!("{base}/room"), config);
-        assert!(matches!(
-            refused,
-            Err(ClientError::Handshake(HandshakeError::BadStatus(400)))
-        ));
+        assert!(
+            matches!(&refused, Err(ClientError::Rejected(r)) if r.status == 400),
+            "{refused:?}"
+        );
         // The extra response header and the chosen subprotocol on the wire.
         let request = UPGRADE
             .replace("GET / ", "GET /room?room=1 ")
@@ -1014,7 +1016,11 @@ fn client_refuses_untrusted_certificates_and_times_out_silent_servers() {
         let (server, _events) = start(ServerConfig::default().tls(identity.server_config()), None);
         // The Mozilla roots do not include a fresh self-signed certificate.
         match client::connect(&url(&server, true), ClientConfig::default()) {
-            Err(ClientError::Io(e)) => assert!(e.to_string().contains("certificate"), "{e}"),
+            Err(e @ ClientError::TlsHandshake(_)) => {
+                let message = e.to_string();
+                assert!(message.contains("UnknownIssuer"), "{message}");
+                assert!(message.contains("--ca cert.pem"), "{message}");
+            }
             other => panic!("expected a certificate error, got {other:?}"),
         }
         server.shutdown();

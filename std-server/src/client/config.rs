@@ -1,9 +1,6 @@
-//! What a client connection is given: its configuration, its URL, and the
-//! errors connecting can end in.
+//! What a client connection is given: its configuration and its URL.
 
-use core::fmt;
 use core::time::Duration;
-use std::io;
 #[cfg(feature = "tls")]
 use std::path::Path;
 #[cfg(feature = "tls")]
@@ -11,12 +8,12 @@ use std::sync::Arc;
 
 #[cfg(feature = "tls")]
 use rustls::pki_types::CertificateDer;
-use snowsocket_core::handshake::HandshakeError;
 use snowsocket_core::Config;
 
-use crate::close::{CloseInfo, SendError};
+use super::ClientError;
 #[cfg(feature = "tls")]
 use crate::tls::{self, TlsError};
+use crate::ConfigError;
 
 /// The client's configuration. [`ClientConfig::default`]: the core's
 /// defaults (16 MiB messages, ping every 30 s, pong timeout 10 s), 10 s
@@ -130,72 +127,26 @@ impl ClientConfig {
         self.roots.push(CertificateDer::from(der.into()));
         self
     }
+    /// Checks that every value can work, as
+    /// [`ServerConfig::validate`](crate::ServerConfig::validate) does;
+    /// [`connect`](super::connect) checks it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero = [
+            (self.handshake_timeout.is_zero(), "handshake_timeout"),
+            (self.write_timeout.is_zero(), "write_timeout"),
+            (self.max_buffered_bytes == 0, "max_buffered_bytes"),
+        ];
+        if let Some((_, field)) = zero.iter().find(|(bad, _)| *bad) {
+            return Err(ConfigError::zero(field));
+        }
+        self.connection.validate().map_err(ConfigError::connection)
+    }
     /// Uses a ready rustls configuration for `wss://`.
     #[cfg(feature = "tls")]
     #[must_use]
     pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
-    }
-}
-
-/// Why connecting or talking failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The URL is not `ws://host[:port][/path]` or `wss://…`.
-    InvalidUrl(String),
-    /// Connecting or the handshake I/O failed.
-    Io(io::Error),
-    /// The TLS configuration could not be built. (Feature `tls`.)
-    #[cfg(feature = "tls")]
-    Tls(TlsError),
-    /// The server's answer was not a valid upgrade (status, accept key…).
-    Handshake(HandshakeError),
-    /// The handshake did not complete within the handshake timeout.
-    HandshakeTimeout,
-    /// A send failed.
-    Send(SendError),
-    /// The connection ended abnormally (protocol error, timeout, I/O).
-    Closed(CloseInfo),
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidUrl(url) => write!(f, "invalid WebSocket URL: {url}"),
-            Self::Io(e) => write!(f, "I/O error: {e}"),
-            #[cfg(feature = "tls")]
-            Self::Tls(e) => write!(f, "{e}"),
-            Self::Handshake(e) => write!(f, "handshake failed: {e}"),
-            Self::HandshakeTimeout => f.write_str("handshake timed out"),
-            Self::Send(e) => write!(f, "send failed: {e}"),
-            Self::Closed(info) => write!(f, "connection ended: {info}"),
-        }
-    }
-}
-
-impl core::error::Error for ClientError {}
-
-impl From<io::Error> for ClientError {
-    fn from(e: io::Error) -> Self {
-        match e.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::HandshakeTimeout,
-            _ => Self::Io(e),
-        }
-    }
-}
-
-impl From<SendError> for ClientError {
-    fn from(e: SendError) -> Self {
-        Self::Send(e)
-    }
-}
-
-#[cfg(feature = "tls")]
-impl From<TlsError> for ClientError {
-    fn from(e: TlsError) -> Self {
-        Self::Tls(e)
     }
 }
 

@@ -222,7 +222,7 @@ impl<S: Socket> Conn<S> {
                     self.flush(now);
                     return self.quiet();
                 }
-                Input::Eof => return self.eof(),
+                Input::Eof => return self.eof_after_kept(now),
                 Input::Bytes(n) => match &mut self.phase {
                     Phase::Handshake { request, .. } => {
                         request.extend_from_slice(&rbuf[..n]);
@@ -466,6 +466,25 @@ impl<S: Socket> Conn<S> {
             Phase::Answering { .. } => self.phase = Phase::Done(None),
             _ => {}
         }
+    }
+
+    /// The peer ended its side; what was kept while reading was paused
+    /// (messages, maybe the peer's Close) is handled first. If that pauses
+    /// reading again, the end waits: once resumed, the socket is read
+    /// again and says EOF again.
+    fn eof_after_kept(&mut self, now: Instant) {
+        if let Phase::Open(ws) = &mut self.phase {
+            if !ws.rx.is_empty() {
+                let kept = mem::take(&mut ws.rx);
+                self.deliver(kept, now);
+                self.flush(now);
+                // Paused again, or the kept Close ended it.
+                if self.paused() || matches!(self.phase, Phase::Done(_)) {
+                    return;
+                }
+            }
+        }
+        self.eof();
     }
 
     /// The peer ended its side.

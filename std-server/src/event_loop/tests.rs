@@ -93,6 +93,28 @@ struct Seen {
 
 struct Echo(Arc<Mutex<Seen>>);
 
+/// Records messages and pauses reading after each (as the client's
+/// `read_message` does), keeping the handle to resume.
+struct Pausing(Arc<Mutex<Seen>>, Arc<Mutex<Option<ConnectionHandle>>>);
+
+impl Handler for Pausing {
+    fn on_connect(&self, conn: &ConnectionHandle) {
+        self.0.lock().unwrap().connects += 1;
+        *self.1.lock().unwrap() = Some(conn.clone());
+    }
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        conn.pause_reading();
+        let bytes = match message {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        };
+        self.0.lock().unwrap().messages.push(bytes.to_vec());
+    }
+    fn on_close(&self, _conn: &ConnectionHandle, info: CloseInfo) {
+        self.0.lock().unwrap().closes.push(info);
+    }
+}
+
 impl Handler for Echo {
     fn on_connect(&self, _conn: &ConnectionHandle) {
         self.0.lock().unwrap().connects += 1;
@@ -135,7 +157,16 @@ Sec-WebSocket-Version: 13\r\n\r\n";
 impl Harness {
     fn new(config: ServerConfig) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let service = Arc::new(Service::new(config, Arc::new(Echo(Arc::clone(&seen)))));
+        let handler = Arc::new(Echo(Arc::clone(&seen)));
+        Self::with_handler(config, seen, handler)
+    }
+
+    fn with_handler(
+        config: ServerConfig,
+        seen: Arc<Mutex<Seen>>,
+        handler: Arc<dyn Handler>,
+    ) -> Self {
+        let service = Arc::new(Service::new(config, handler));
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let wire = MemSocket::default();
@@ -403,4 +434,39 @@ fn a_plain_request_whose_body_never_ends_is_dropped_at_the_handshake_deadline() 
     assert!(h.conn.is_done());
     assert!(h.take_written().is_empty(), "no answer to half a request");
     assert_eq!(h.seen.lock().unwrap().requests, 0);
+}
+
+#[test]
+fn input_kept_while_paused_is_handled_before_the_peers_eof() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handle = Arc::new(Mutex::new(None));
+    let handler = Arc::new(Pausing(Arc::clone(&seen), Arc::clone(&handle)));
+    let config = ServerConfig::default().connection(quiet());
+    let mut h = Harness::with_handler(config, Arc::clone(&seen), handler);
+    h.upgrade();
+    // Three messages and a Close in one read: the first is handled, the
+    // rest kept while paused.
+    let mut bytes = Vec::new();
+    for payload in [&b"one"[..], b"two", b"three"] {
+        bytes.extend(client_frame(OpCode::Text, payload));
+    }
+    bytes.extend(client_frame(OpCode::Close, &1000u16.to_be_bytes()));
+    h.peer_sends(&bytes);
+    assert_eq!(seen.lock().unwrap().messages, [b"one".to_vec()]);
+    let handle = handle.lock().unwrap().clone().unwrap();
+    // The application resumes, and the socket reports the peer's EOF
+    // before the loop has taken the resume command: each time, the next
+    // kept message comes first, then the Close, then the end.
+    for _ in 0..4 {
+        handle.resume_reading();
+        h.peer_hangs_up();
+    }
+    let messages = seen.lock().unwrap().messages.clone();
+    assert_eq!(
+        messages,
+        [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
+    let info = h.finish();
+    assert_eq!(info.cause, CloseCause::PeerClosed);
+    assert_eq!(info.code, Some(CloseCode::NORMAL));
 }

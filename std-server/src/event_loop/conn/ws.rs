@@ -10,7 +10,7 @@ use snowsocket_core::{CloseCode, Error as CoreError, Event, Instant};
 
 use super::Core;
 use crate::close::{CloseCause, CloseInfo};
-use crate::handle::{ConnectionHandle, Message};
+use crate::handle::{ConnectionHandle, Message, Outbox};
 use crate::handler::Handler;
 
 /// An upgraded connection.
@@ -60,9 +60,14 @@ impl Ws {
                 }
                 continue;
             };
-            // Pongs queued by earlier frames go out before any reply the
-            // handler makes to this message.
-            self.take_control(out);
+            // What the handler sent for earlier messages, then the
+            // control frames they caused (pongs, our Close reply), then
+            // any reply the handler makes to this one: a reply to a
+            // message never follows the Close that came after it.
+            if self.core.wants_transmit() {
+                self.take_frames(out);
+                self.take_control(out);
+            }
             let Self {
                 core,
                 handle,
@@ -109,22 +114,32 @@ impl Ws {
         pos
     }
 
+    /// Takes the outbox's frames (not a requested Close) into `out`.
+    fn take_frames(&mut self, out: &mut Vec<u8>) {
+        let mut tx = self.handle.shared.outbox();
+        Self::move_frames(&mut tx, out);
+    }
+
+    fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>) {
+        if !tx.frames.is_empty() {
+            // The frames stay counted (now as the loop's) until the
+            // write updates `in_loop`: a send meanwhile sees them.
+            tx.in_loop += tx.frames.len();
+            if out.is_empty() {
+                mem::swap(out, &mut tx.frames);
+            } else {
+                out.extend_from_slice(&tx.frames);
+                tx.frames.clear();
+            }
+        }
+    }
+
     /// Takes the outbox's frames (and a requested Close) into `out`.
     pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>, now: Instant) {
         let request = {
             let mut tx = self.handle.shared.outbox();
             tx.scheduled = false;
-            if !tx.frames.is_empty() {
-                // The frames stay counted (now as the loop's) until the
-                // write updates `in_loop`: a send meanwhile sees them.
-                tx.in_loop += tx.frames.len();
-                if out.is_empty() {
-                    mem::swap(out, &mut tx.frames);
-                } else {
-                    out.extend_from_slice(&tx.frames);
-                    tx.frames.clear();
-                }
-            }
+            Self::move_frames(&mut tx, out);
             // Once the core has stopped sending data (a Close received,
             // queued or sent, or a failure), nothing more may follow:
             // later sends are refused from here on.

@@ -1,0 +1,20 @@
+//! snowsocket's examples (run them from the workspace root):
+//!
+//! - `cargo run --release --example echo_server` — echo on `ws://127.0.0.1:9001`
+//!   (flags: `--addr`, `--tls-cert`/`--tls-key` for `wss://`,
+//!   `--ping-interval`, `--pong-timeout`, `--max-message-size`; `--help`);
+//!   Ctrl-C or SIGTERM shuts down gracefully.
+//! - `cargo run --release --example tls_demo` — `wss://` end to end with a
+//!   certificate made at start-up.
+//! - `cargo run --release --example chat [-- --demo]` — a browser chat: its
+//!   page and its WebSocket on one port, messages relayed to every other
+//!   member.
+//! - `cargo run --release --example embedded_tls_client` — the `no_std`
+//!   `wss://` client of `snowsocket-embedded-tls`, on a host.
+//!
+//! The command-line client is its own package (`cli/`, `snowsocket URL`).
+//! Every example answers `--help` and logs through `env_logger`
+//! (`RUST_LOG`, see [`cli`]).
+//!
+//! The library part holds code shared by the examples.
+pub mod cli;
