@@ -4,14 +4,15 @@
 # needs itself, where it can: rustup targets and components; Debian packages
 # (qemu-system-arm, ARM binutils, python3-venv) with apt-get, through sudo
 # only when not root; PyPI packages into the virtual environment target/venv
-# (never the system's Python); Autobahn|Testsuite into target/autobahn;
+# (never the system's Python); npm packages into tests/interop/node_modules;
+# Autobahn|Testsuite into target/autobahn;
 # cargo-fuzz (crates.io) where a nightly toolchain exists. What it cannot
 # install it names, and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd test load wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd test interop load wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -20,6 +21,7 @@ describe() {
     docs) echo "cargo doc, warnings denied" ;;
     nostd) echo "the core's no_std builds (thumbv7em, wasm32-wasip1) and no std in its dependency graph" ;;
     test) echo "cargo test: unit, integration and doc tests" ;;
+    interop) echo "interop tests with Python websockets and Node ws (installs them: scripts/interop-setup.sh)" ;;
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
     qemu) echo "core self-tests on an emulated Cortex-M4F (qemu-system-arm)" ;;
@@ -125,7 +127,13 @@ stage_nostd() {
 }
 
 stage_test() {
-  cargo test --workspace --locked
+  # The interop tests need their peers installed: the interop stage runs them.
+  SNOWSOCKET_SKIP_INTEROP=1 cargo test --workspace --locked
+}
+
+stage_interop() {
+  ./scripts/interop-setup.sh
+  cargo test --locked -p snowsocket-tests --test interop
 }
 
 stage_load() {
