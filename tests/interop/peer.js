@@ -23,6 +23,7 @@ const readline = require('readline');
 const { WebSocket, WebSocketServer } = require('ws');
 
 const UNIT = 'añ€😀'; // 10 bytes of UTF-8
+const INVALID_UTF8 = Buffer.from('snow \xc3\x28', 'latin1'); // a 2-byte sequence cut short
 const BLOCK = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 31 + 7) & 0xff));
 
 function textPattern(n) {
@@ -104,9 +105,15 @@ function command(line) {
   if (!ws) return void pending.push(line);
   switch (op) {
     case 'send': {
-      const [kind, n] = rest;
-      const data = patternBytes(kind, Number(n));
-      return sending(ws, (done) => ws.send(data, { binary: kind === 'binary' }, done));
+      const [kind, n, count = '1'] = rest;
+      // invalid-text: a Text frame that is not UTF-8 (ws does not check
+      // what it sends; the receiver must fail the connection with 1007).
+      const data = kind === 'invalid-text' ? INVALID_UTF8 : patternBytes(kind, Number(n));
+      return sending(ws, (done) => {
+        for (let i = 1; i <= Number(count); i++) {
+          ws.send(data, { binary: kind === 'binary' }, i === Number(count) ? done : undefined);
+        }
+      });
     }
     case 'fragments': {
       const [kind, sizes, ping] = rest;

@@ -42,7 +42,10 @@ Lines out (tokens separated by one space; '-' stands for nothing):
     error TEXT                            anything unexpected
 
 Lines in (commands apply to the newest connection):
-    send KIND LEN                  send the pattern of LEN bytes
+    send KIND LEN [COUNT]          send the pattern of LEN bytes (COUNT
+                                   times, back to back); KIND invalid-text:
+                                   a Text frame that is not UTF-8 (LEN is
+                                   ignored)
     fragments KIND SIZES [ping]    send the pattern in fragments of the
                                    comma-separated SIZES bytes (text split
                                    as bytes, so possibly inside a
@@ -71,6 +74,7 @@ from websockets.exceptions import ConnectionClosed
 
 UNIT = "añ€😀"  # 10 bytes of UTF-8
 BLOCK = bytes((i * 31 + 7) & 0xFF for i in range(256))
+INVALID_UTF8 = b"snow \xc3\x28"  # a 2-byte sequence cut short
 
 
 def text_pattern(n):
@@ -143,8 +147,14 @@ class Peer:
             return
         if op == "send":
             kind, n = rest[0], int(rest[1])
-            message = text_pattern(n) if kind == "text" else binary_pattern(n)
-            await self.sending(ws.send(message))
+            count = int(rest[2]) if len(rest) > 2 else 1
+            if kind == "invalid-text":
+                # A Text frame that is not UTF-8 (the receiver must fail
+                # the connection with 1007).
+                message = INVALID_UTF8
+            else:
+                message = text_pattern(n) if kind == "text" else binary_pattern(n)
+            await self.sending(self.send_many(ws, message, count, kind != "binary"))
         elif op == "fragments":
             await self.sending(ws.send(self.fragments(ws, rest), text=rest[0] == "text"))
         elif op == "ping":
@@ -160,6 +170,10 @@ class Peer:
             ws.transport.resume_reading()
         else:
             say("error", f"unknown command {line!r}")
+
+    async def send_many(self, ws, message, count, text):
+        for _ in range(count):
+            await ws.send(message, text=text)
 
     async def fragments(self, ws, rest):
         kind, sizes = rest[0], [int(s) for s in rest[1].split(",")]

@@ -115,6 +115,10 @@ const WAIT: Duration = Duration::from_secs(20);
 /// passes).
 const SIZES: [usize; 8] = [0, 1, 125, 126, 65_535, 65_536, 1 << 20, 16 << 20];
 
+/// A burst of messages sent back to back: how many, and their size.
+const BURST: usize = 200;
+const BURST_LEN: usize = 20_000;
+
 /// A close code and reason each way (a reason with non-ASCII characters).
 const PEER_CLOSE: (u16, &str) = (4002, "peer: au revoir, ça va");
 const OUR_CLOSE: (u16, &str) = (4001, "snowsocket: à bientôt");
@@ -123,11 +127,12 @@ const OUR_CLOSE: (u16, &str) = (4001, "snowsocket: à bientôt");
 const LIMIT: usize = 1 << 20;
 
 /// Heartbeat timers short enough for a test: a silent peer is dropped
-/// within ping + pong + close timeouts.
+/// within ping + pong + close timeouts. The pong timeout leaves a live
+/// peer on a busy machine time to answer.
 fn quick_heartbeat() -> Config {
     Config::DEFAULT
-        .ping_interval(Some(Duration::from_millis(200)))
-        .pong_timeout(Duration::from_millis(300))
+        .ping_interval(Some(Duration::from_millis(250)))
+        .pong_timeout(Duration::from_secs(1))
         .close_timeout(Duration::from_millis(500))
 }
 
@@ -141,8 +146,9 @@ fn heartbeat_bound() -> Duration {
         + Duration::from_secs(3)
 }
 
-/// How long a live peer is watched under [`quick_heartbeat`]: five rounds.
-const LIVE: Duration = Duration::from_secs(1);
+/// How long a live peer is watched under [`quick_heartbeat`]: six rounds,
+/// each answered well within the pong timeout.
+const LIVE: Duration = Duration::from_millis(1500);
 
 /// The byte length of the pattern of `kind` cut to `len` bytes.
 fn pattern_len(kind: &str, len: usize) -> usize {
@@ -217,6 +223,14 @@ fn server_echo(lang: Lang, certs: Option<&CertFiles>) {
             assert_eq!(peer.message(SLOW_WAIT), pattern(kind, len), "{kind} {len}");
         }
     }
+    // A burst: the peer sends back to back, we echo each.
+    for kind in ["binary", "text"] {
+        peer.command(&format!("send {kind} {BURST_LEN} {BURST}"));
+        for i in 0..BURST {
+            let got = peer.message(WAIT);
+            assert_eq!(got, pattern(kind, BURST_LEN), "{kind} burst message {i}");
+        }
+    }
     peer.command("close 1000 done");
     assert_eq!(peer.closed(WAIT).0, 1000, "our answer echoes the code");
     let (_, info) = events.close();
@@ -243,6 +257,10 @@ fn server_fragments(lang: Lang, certs: Option<&CertFiles>) {
             assert_eq!(peer.expect("pong", WAIT), format!("f{i}"));
         }
     }
+    // The longest Ping, answered.
+    let longest = "p".repeat(125);
+    peer.command(&format!("ping {longest}"));
+    assert_eq!(peer.expect("pong", WAIT), longest);
     // We fragment, with our Pings between the fragments.
     for kind in [MessageKind::Binary, MessageKind::Text] {
         send_fragmented(
@@ -285,19 +303,18 @@ fn send_fragmented<E: core::fmt::Debug>(
 fn server_close_codes(lang: Lang, certs: Option<&CertFiles>) {
     let (server, events, url) = our_server(certs, ServerConfig::default(), None);
 
-    // The peer closes: we see its code and reason.
-    let (mut peer, _, _conn) = connect_peer(lang, &url, certs, &events);
-    peer.command(&format!("close {} {}", PEER_CLOSE.0, PEER_CLOSE.1));
-    assert_eq!(
-        peer.closed(WAIT).0,
-        PEER_CLOSE.0,
-        "our answer echoes the code"
-    );
-    let (_, info) = events.close();
-    assert_eq!(info.cause, CloseCause::PeerClosed);
-    assert_eq!(info.code, Some(CloseCode(PEER_CLOSE.0)));
-    assert_eq!(info.reason, PEER_CLOSE.1);
-    drop(peer);
+    // The peer closes: we see its code and reason (also one of the
+    // longest, 123 bytes, that ends in a 2-byte character).
+    let longest = format!("{}{}", "a".repeat(121), "é");
+    for (code, reason) in [PEER_CLOSE, (1000, longest.as_str())] {
+        let (mut peer, _, _conn) = connect_peer(lang, &url, certs, &events);
+        peer.command(&format!("close {code} {reason}"));
+        assert_eq!(peer.closed(WAIT).0, code, "our answer echoes the code");
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::PeerClosed);
+        assert_eq!(info.code, Some(CloseCode(code)));
+        assert_eq!(info.reason, reason);
+    }
 
     // A Close without a status code (ws's `close()`; websockets always
     // sends one): we report none, and answer 1000.
@@ -310,13 +327,30 @@ fn server_close_codes(lang: Lang, certs: Option<&CertFiles>) {
         assert_eq!(info.code, None, "{info}");
     }
 
-    // We close: the peer sees our code and reason.
-    let (mut peer, _, conn) = connect_peer(lang, &url, certs, &events);
-    conn.close(CloseCode(OUR_CLOSE.0), OUR_CLOSE.1).unwrap();
-    assert_eq!(peer.closed(WAIT), (OUR_CLOSE.0, OUR_CLOSE.1.into()));
+    // We close: the peer sees our code and reason; a reason over 123
+    // bytes is cut on a character boundary (the peers refuse a reason that
+    // is not UTF-8).
+    let long = "é".repeat(100);
+    let cut = "é".repeat(61);
+    for (code, reason, seen) in [
+        (OUR_CLOSE.0, OUR_CLOSE.1, OUR_CLOSE.1),
+        (1000, long.as_str(), cut.as_str()),
+    ] {
+        let (mut peer, _, conn) = connect_peer(lang, &url, certs, &events);
+        conn.close(CloseCode(code), reason).unwrap();
+        assert_eq!(peer.closed(WAIT), (code, seen.into()));
+        let (_, info) = events.close();
+        assert_eq!(info.cause, CloseCause::ClosedByUs);
+        assert_eq!(info.code, Some(CloseCode(code)));
+    }
+
+    // A protocol error, text that is not UTF-8: the peer sees our 1007.
+    let (mut peer, _, _conn) = connect_peer(lang, &url, certs, &events);
+    peer.command("send invalid-text 0");
+    assert_eq!(peer.closed(WAIT).0, 1007);
     let (_, info) = events.close();
-    assert_eq!(info.cause, CloseCause::ClosedByUs);
-    assert_eq!(info.code, Some(CloseCode(OUR_CLOSE.0)));
+    assert_eq!(info.code, Some(CloseCode::INVALID_PAYLOAD), "{info}");
+    assert!(matches!(info.cause, CloseCause::ProtocolError(_)), "{info}");
     drop(peer);
 
     // A shutdown: the peer sees 1001.
@@ -513,6 +547,22 @@ fn client_echo(lang: Lang, certs: Option<&CertFiles>) {
             assert!(got == data, "{name} {len}: the echo differs");
         }
     }
+    // A burst: the peer sends back to back, our client takes one message
+    // at a time.
+    for kind in [MessageKind::Binary, MessageKind::Text] {
+        let name = if kind == MessageKind::Text {
+            "text"
+        } else {
+            "binary"
+        };
+        peer.command(&format!("send {name} {BURST_LEN} {BURST}"));
+        let data = pattern_bytes(kind, BURST_LEN);
+        for i in 0..BURST {
+            let (got_kind, got) = read(&mut client, &peer);
+            assert!(got_kind == kind && got == data, "{name} burst message {i}");
+        }
+        peer.expect("sent", WAIT);
+    }
     client.close(CloseCode::NORMAL, "done").unwrap();
     assert_eq!(peer.closed(WAIT), (1000, "done".into()));
 }
@@ -558,6 +608,15 @@ fn client_fragments(lang: Lang, certs: Option<&CertFiles>) {
             assert_eq!(peer.expect("pong", WAIT), format!("f{i}"));
         }
     }
+    // The longest Ping, answered (while our client reads).
+    let longest = "p".repeat(125);
+    peer.command(&format!("ping {longest}"));
+    peer.command("send text 10");
+    assert_eq!(
+        read(&mut client, &peer).1,
+        pattern_bytes(MessageKind::Text, 10)
+    );
+    assert_eq!(peer.expect("pong", WAIT), longest);
     client.close(CloseCode::NORMAL, "done").unwrap();
     assert_eq!(peer.closed(WAIT).0, 1000);
 }
@@ -585,6 +644,19 @@ fn client_close_codes(lang: Lang, certs: Option<&CertFiles>) {
     assert_eq!(info.cause, CloseCause::PeerClosed);
     assert_eq!(info.code, Some(CloseCode(PEER_CLOSE.0)));
     assert_eq!(info.reason, PEER_CLOSE.1);
+
+    // A protocol error, text that is not UTF-8: the peer sees our 1007.
+    let (mut peer, _, mut client) =
+        connect_ours(interop::server(lang), certs, ClientConfig::default());
+    peer.command("send invalid-text 0");
+    match client.read_message() {
+        Err(ClientError::Closed(info)) => {
+            assert_eq!(info.code, Some(CloseCode::INVALID_PAYLOAD), "{info}");
+            assert!(matches!(info.cause, CloseCause::ProtocolError(_)), "{info}");
+        }
+        other => peer.fail(&format!("our client read {other:?}")),
+    }
+    assert_eq!(peer.closed(WAIT).0, 1007);
 
     // A Close without a status code (ws only, as on the server side).
     if lang == Lang::Node {
