@@ -32,6 +32,10 @@ use crate::tls::{self, Identity};
 /// them when a peer's runtime is not installed.
 pub const SKIP_VAR: &str = "SNOWSOCKET_SKIP_INTEROP";
 
+/// Set to print what each peer said (its lines and its stderr) when it
+/// is dropped, also when the test passes.
+pub const VERBOSE_VAR: &str = "SNOWSOCKET_INTEROP_VERBOSE";
+
 /// The command that installs the peers' runtimes.
 pub const SETUP: &str = "scripts/interop-setup.sh";
 
@@ -439,6 +443,16 @@ impl Drop for Peer {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::env::var_os(VERBOSE_VAR).is_some() {
+            let stderr = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+            eprintln!(
+                "{} peer ({}):\n{}\n{}",
+                self.lang.name(),
+                self.args.join(" "),
+                self.seen.join("\n"),
+                stderr.trim_end()
+            );
+        }
     }
 }
 
