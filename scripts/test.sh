@@ -4,15 +4,16 @@
 # needs itself, where it can: rustup targets and components; Debian packages
 # (qemu-system-arm, ARM binutils, python3-venv) with apt-get, through sudo
 # only when not root; PyPI packages into the virtual environment target/venv
-# (never the system's Python); npm's playwright-core into tests/browser
-# (with Debian's chromium); Autobahn|Testsuite into target/autobahn;
+# (never the system's Python); npm packages into tests/interop/node_modules
+# and tests/browser (playwright-core, with Debian's chromium);
+# Autobahn|Testsuite into target/autobahn;
 # cargo-fuzz (crates.io) where a nightly toolchain exists. What it cannot
 # install it names, and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd msrv package test load browser wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd msrv package test interop load browser wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -23,6 +24,7 @@ describe() {
     msrv) echo "the published crates built with the declared rust-version (rustup installs it)" ;;
     package) echo "cargo publish --dry-run of every published crate (packaged and built alone)" ;;
     test) echo "cargo test: unit, integration and doc tests" ;;
+    interop) echo "interop tests with Python websockets and Node ws (installs them: scripts/interop-setup.sh)" ;;
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
     browser) echo "the chat example in two headless Chromium pages, ws:// and wss:// (chromium, playwright-core)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
@@ -156,9 +158,15 @@ stage_package() {
 }
 
 stage_test() {
-  cargo test --workspace --locked
+  # The interop tests need their peers installed: the interop stage runs them.
+  SNOWSOCKET_SKIP_INTEROP=1 cargo test --workspace --locked
   step "snowsocket-server without its default features (ws:// only, no rustls)"
   cargo test -p snowsocket-server --no-default-features --lib --locked
+}
+
+stage_interop() {
+  ./scripts/interop-setup.sh
+  cargo test --locked -p snowsocket-tests --test interop
 }
 
 stage_load() {

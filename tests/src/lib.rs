@@ -15,6 +15,9 @@
 //! - [`feed_chunks`] / [`feed_split`] / [`feed_every_way`]: feed bytes to a connection in a
 //!   chosen chunking (or every split point and byte by byte) and collect the
 //!   owned events, the error and what it transmitted.
+//! - [`server`]: real-socket helpers for the server tests; [`tls`]: rcgen
+//!   certificates and rustls configurations; [`interop`]: Python
+//!   `websockets` and Node `ws` peers as child processes.
 //!
 //! These are test helpers: they panic (with a message) when a test's
 //! expectation cannot hold, which is why the panic lints are allowed here.
@@ -55,6 +58,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod interop;
 pub mod server;
 pub mod tls;
 
