@@ -2,7 +2,7 @@
 # The whole test suite: the one command a newcomer (and CI, via .ci/run) runs.
 # Stages run in the order below; `--help` lists them. It installs what it
 # needs itself, where it can: rustup targets and components; Debian packages
-# (qemu-system-arm, ARM binutils, python3-venv) with apt-get, through sudo
+# (qemu-system-arm, ARM binutils, python3-venv, redis-server, nginx) with apt-get, through sudo
 # only when not root; PyPI packages into the virtual environment target/venv
 # (never the system's Python); Autobahn|Testsuite into target/autobahn;
 # cargo-fuzz (crates.io) where a nightly toolchain exists. What it cannot
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd msrv package test load wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd msrv package test load cluster wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -23,6 +23,7 @@ describe() {
     package) echo "cargo publish --dry-run of every published crate (packaged and built alone)" ;;
     test) echo "cargo test: unit, integration and doc tests" ;;
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
+    cluster) echo "the chat as 3 instances behind nginx through Redis (Debian's redis-server, nginx)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
     qemu) echo "core self-tests on an emulated Cortex-M4F (qemu-system-arm)" ;;
     footprint) echo "flash/RAM footprint beside embedded-websocket" ;;
@@ -157,6 +158,11 @@ stage_test() {
 
 stage_load() {
   cargo run --locked -p snowsocket-bench -- --quick
+}
+
+stage_cluster() {
+  need_debian_packages "the cluster tests" redis-server nginx
+  cargo test --locked -p snowsocket-pubsub --test cluster -- --ignored --test-threads 1
 }
 
 stage_wasi() {
