@@ -433,6 +433,8 @@ pub enum Heard {
 pub struct Member {
     /// The instance its join notice named.
     pub instance: String,
+    /// The join notice.
+    pub notice: String,
     /// What it hears, in order.
     pub heard: Receiver<Heard>,
     spawned: Spawned,
@@ -466,17 +468,20 @@ impl Member {
         let first = heard
             .recv_timeout(within)
             .map_err(|_| format!("no join notice from {url} within {within:?}"))?;
-        let instance = match first {
-            Heard::Text(t) if t.starts_with("* joined room") => t
-                .split(" on instance ")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .unwrap_or_default()
-                .to_owned(),
+        let (instance, notice) = match first {
+            Heard::Text(t) if t.starts_with("* joined room") => (
+                t.split(" on instance ")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_owned(),
+                t,
+            ),
             other => return Err(format!("expected a join notice, got {other:?}")),
         };
         Ok(Self {
             instance,
+            notice,
             heard,
             spawned,
         })

@@ -128,7 +128,20 @@ pub(crate) fn run(shared: &Shared, client: &redis::Client, queue: &Receiver<Outg
             });
             batch.push(seq);
         }
+        // Bounded: the oldest of what never came back (a subscriber that
+        // has not noticed a new Redis yet) is delivered here; should it
+        // still come back, the subscriber finds it gone and skips it.
+        let excess = flow.in_flight.len().saturating_sub(config.publish_queue);
+        let overdue: Vec<Published> = flow.in_flight.drain(..excess).collect();
         drop(flow);
+        if !overdue.is_empty() {
+            log::warn!(
+                "instance {}: {} message(s) not back from Redis delivered on this instance only",
+                config.instance,
+                overdue.len()
+            );
+            shared.deliver_published(overdue);
+        }
 
         if let Err(e) = pipe.exec(c) {
             log::warn!(

@@ -113,8 +113,9 @@ impl Rooms {
     /// `conn` joins `room` (call it from `on_connect`). It gets the join
     /// notice at once when the room is live, else once it is.
     pub fn join(&self, room: &str, conn: &ConnectionHandle) {
-        let up = self.outgoing.is_some() && lock(&self.shared.flow).up;
         let mut rooms = lock(&self.shared.rooms);
+        // Read under the rooms' lock: the subscriber changes both under it.
+        let up = self.outgoing.is_some() && lock(&self.shared.flow).up;
         let entry = rooms.entry(room.to_owned()).or_insert_with(|| {
             self.shared.rooms_changed.store(true, Ordering::Release);
             Room::default()
