@@ -1,41 +1,21 @@
-//! A cluster on loopback for the tests and the benchmark: Redis
-//! (`redis-server`) and nginx (`nginx`) from the system, chat instances
-//! (the `chat-cluster` binary) as child processes, every port chosen at
-//! run time, every file in one directory that is removed at the end.
-//! Dropping a [`Cluster`] stops every process it started and waits for
-//! them.
+//! The processes of a cluster: Redis, the chat instances, nginx.
 
 use core::net::SocketAddr;
 use core::time::Duration;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use snowsocket_server::client::{self, ClientConfig, Spawned};
-use snowsocket_server::{CloseInfo, ConnectionHandle, Handler, Message};
-
+use super::{free_port, Error, START};
 use crate::state::lock;
 
 /// The nginx configuration, with `@DIR@`, `@LISTEN@` and `@SERVERS@` to
 /// fill in.
-pub const NGINX_CONF: &str = include_str!("../nginx/cluster.conf");
-
-/// How long a process has to start (listen) or to stop.
-const START: Duration = Duration::from_secs(20);
-
-/// A failure of the harness, said in words.
-pub type Error = String;
-
-/// A free port on 127.0.0.1 (bound, read, released).
-pub fn free_port() -> Result<u16, Error> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
+pub const NGINX_CONF: &str = include_str!("../../nginx/cluster.conf");
 /// Waits until `addr` accepts a TCP connection.
 fn await_listening(addr: SocketAddr, what: &str, child: &mut Child) -> Result<(), Error> {
     let end = Instant::now() + START;
@@ -288,7 +268,7 @@ impl Nginx {
     /// The master's and the workers' process ids.
     pub fn pids(&self) -> Vec<u32> {
         let mut pids = vec![self.child.id()];
-        pids.extend(crate::harness::children(self.child.id()));
+        pids.extend(children(self.child.id()));
         pids
     }
 }
@@ -339,164 +319,4 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
-}
-
-/// Redis, `n` instances and nginx in front of them.
-#[derive(Debug)]
-pub struct Cluster {
-    /// The instances, in start order (`a`, `b`, ...).
-    pub instances: Vec<Instance>,
-    /// The broker.
-    pub redis: Redis,
-    /// Where nginx listens.
-    pub addr: SocketAddr,
-    nginx: Option<Nginx>,
-    dir: PathBuf,
-}
-
-impl Cluster {
-    /// Starts Redis, `n` instances of `binary` (with `extra` arguments)
-    /// and nginx, in a new directory under `base`.
-    pub fn start(binary: &Path, base: &Path, n: usize, extra: &[&str]) -> Result<Self, Error> {
-        let dir = base.join(format!(
-            "cluster-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let redis = Redis::start(&dir)?;
-        let mut cluster = Self {
-            instances: Vec::new(),
-            redis,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            nginx: None,
-            dir,
-        };
-        for i in 0..n {
-            let name = char::from(b'a' + (i % 26) as u8).to_string();
-            let url = cluster.redis.url();
-            cluster
-                .instances
-                .push(Instance::start(binary, &name, Some(&url), extra)?);
-        }
-        for instance in &cluster.instances {
-            instance.await_log("Redis connected", START)?;
-        }
-        let upstreams: Vec<SocketAddr> = cluster.instances.iter().map(|i| i.addr).collect();
-        let nginx = Nginx::start(&cluster.dir, &upstreams)?;
-        cluster.addr = nginx.addr;
-        cluster.nginx = Some(nginx);
-        Ok(cluster)
-    }
-
-    /// `ws://NGINX/room/NAME`.
-    pub fn url(&self, room: &str) -> String {
-        format!("ws://{}/room/{room}", self.addr)
-    }
-
-    /// The instance named `name`.
-    pub fn instance(&self, name: &str) -> Option<&Instance> {
-        self.instances.iter().find(|i| i.name == name)
-    }
-
-    /// nginx's process ids (master and workers).
-    pub fn nginx_pids(&self) -> Vec<u32> {
-        self.nginx.as_ref().map(Nginx::pids).unwrap_or_default()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.nginx = None;
-        self.instances.clear();
-        self.redis.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// What a [`Member`] heard.
-#[derive(Debug)]
-pub enum Heard {
-    /// A text message.
-    Text(String),
-    /// A binary message.
-    Binary(Vec<u8>),
-    /// The connection ended.
-    Closed(CloseInfo),
-}
-
-/// A chat client whose messages arrive on a channel.
-#[derive(Debug)]
-pub struct Member {
-    /// The instance its join notice named.
-    pub instance: String,
-    /// The join notice.
-    pub notice: String,
-    /// What it hears, in order.
-    pub heard: Receiver<Heard>,
-    spawned: Spawned,
-}
-
-struct Forward(Mutex<Sender<Heard>>);
-
-impl Handler for Forward {
-    fn on_message(&self, _conn: &ConnectionHandle, message: Message<'_>) {
-        let heard = match message {
-            Message::Text(t) => Heard::Text(t.to_owned()),
-            Message::Binary(b) => Heard::Binary(b.to_vec()),
-        };
-        let _ = lock(&self.0).send(heard);
-    }
-    fn on_close(&self, _conn: &ConnectionHandle, info: CloseInfo) {
-        let _ = lock(&self.0).send(Heard::Closed(info));
-    }
-}
-
-impl Member {
-    /// Connects to `url` and waits for the join notice (at most
-    /// `within`).
-    pub fn join(url: &str, within: Duration) -> Result<Self, Error> {
-        let config = ClientConfig::default().handshake_timeout(within);
-        let client = client::connect(url, config).map_err(|e| format!("connect {url}: {e}"))?;
-        let (tx, heard) = mpsc::channel();
-        let spawned = client
-            .spawn(Forward(Mutex::new(tx)))
-            .map_err(|e| e.to_string())?;
-        let first = heard
-            .recv_timeout(within)
-            .map_err(|_| format!("no join notice from {url} within {within:?}"))?;
-        let (instance, notice) = match first {
-            Heard::Text(t) if t.starts_with("* joined room") => (
-                t.split(" on instance ")
-                    .nth(1)
-                    .and_then(|r| r.split_whitespace().next())
-                    .unwrap_or_default()
-                    .to_owned(),
-                t,
-            ),
-            other => return Err(format!("expected a join notice, got {other:?}")),
-        };
-        Ok(Self {
-            instance,
-            notice,
-            heard,
-            spawned,
-        })
-    }
-
-    /// Sends a text message (never blocks).
-    pub fn say(&self, text: &str) -> Result<(), Error> {
-        self.spawned
-            .sender()
-            .send_text(text)
-            .map_err(|e| e.to_string())
-    }
-
-    /// A handle to send from other threads.
-    pub fn sender(&self) -> ConnectionHandle {
-        self.spawned.sender()
-    }
 }
