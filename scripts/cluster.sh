@@ -110,6 +110,8 @@ names=(a b c d)
 servers=
 for i in $(seq "$n"); do
   name=${names[i - 1]}
+  # Made here: the background process opens its own copy later.
+  : >"$dir/$name.out"
   "$bin" --addr 127.0.0.1:0 --redis "$redis_url" --instance "$name" \
     >"$dir/$name.out" 2>"$dir/$name.log" &
   pids+=($!)

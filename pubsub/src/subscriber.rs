@@ -25,6 +25,9 @@ pub(crate) fn run(shared: &Shared, client: &redis::Client) {
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     while !shared.stop.load(Ordering::Acquire) {
         let result = session(shared, client, &mut backoff);
+        if shared.stop.load(Ordering::Acquire) {
+            return;
+        }
         shared.go_down();
         if let Err(e) = result {
             let wait = backoff.next_wait();

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! It prints `listening on ws://ADDR/` on stdout once bound, and logs to
-//! stderr (`--log LEVEL`, default info).
+//! stderr (`--log LEVEL`, default info). Ctrl-C or SIGTERM closes every
+//! connection with 1001 (going away) and exits.
 
 use core::time::Duration;
 use std::io::Write;
@@ -118,6 +119,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn core::error::Error>> {
+    // Ctrl-C or SIGTERM: every client gets Close 1001, then we exit.
+    let (stop_tx, stop) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })?;
     let mut rooms = RoomsConfig::new(args.instance);
     rooms.redis_url = args.redis;
     let rooms = Rooms::start(rooms)?;
@@ -134,7 +140,10 @@ fn run(args: Args) -> Result<(), Box<dyn core::error::Error>> {
     writeln!(out, "listening on ws://{}/", server.local_addr()?)?;
     out.flush()?;
     log::info!("instance {}: serving", rooms.instance());
-    server.serve(Chat::new(rooms))?;
+    let handle = server.spawn(Chat::new(rooms))?;
+    let _ = stop.recv();
+    log::info!("shutting down");
+    handle.shutdown();
     Ok(())
 }
 
