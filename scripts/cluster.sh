@@ -64,7 +64,7 @@ cleanup() {
   trap - EXIT INT TERM
   # nginx's master stops its workers; the others are single processes.
   if [ -n "$nginx_started" ]; then
-    "$nginx" -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true
+    "$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" -s stop 2>/dev/null || true
   fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -133,7 +133,8 @@ while IFS= read -r line; do
     *) line=${line//@DIR@/$dir}; printf '%s\n' "${line//@LISTEN@/127.0.0.1:$nginx_port}" ;;
   esac
 done <pubsub/nginx/cluster.conf >"$dir/nginx.conf"
-"$nginx" -p "$dir" -c "$dir/nginx.conf" &
+# -e: the error log nginx opens before reading its configuration.
+"$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
 pids+=($!)
 nginx_started=1
 await_port "$nginx_port" nginx

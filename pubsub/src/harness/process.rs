@@ -249,11 +249,7 @@ impl Nginx {
             .replace("@SERVERS@", servers.trim_end());
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut child = Command::new(nginx_binary())
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(&path)
+        let mut child = nginx_command(dir)
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot run nginx (Debian: nginx): {e}"))?;
@@ -276,16 +272,25 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // The master stops its workers (a SIGKILL would orphan them).
-        let _ = Command::new(nginx_binary())
-            .arg("-p")
-            .arg(&self.dir)
-            .arg("-c")
-            .arg(self.dir.join("nginx.conf"))
+        let _ = nginx_command(&self.dir)
             .args(["-s", "stop"])
             .stderr(Stdio::null())
             .status();
         reap(&mut self.child, Duration::from_secs(10));
     }
+}
+
+/// nginx with every file in `dir` (also the error log it opens before
+/// reading its configuration, which is elsewhere not writable but by root).
+fn nginx_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(nginx_binary());
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"));
+    cmd
 }
 
 /// `nginx` on the PATH, else Debian's `/usr/sbin/nginx` (not on a
