@@ -2,7 +2,7 @@
 # The whole test suite: the one command a newcomer (and CI, via .ci/run) runs.
 # Stages run in the order below; `--help` lists them. It installs what it
 # needs itself, where it can: rustup targets and components; Debian packages
-# (qemu-system-arm, ARM binutils, python3-venv) with apt-get, through sudo
+# (qemu-system-arm, ARM binutils, python3-venv, redis-server, nginx) with apt-get, through sudo
 # only when not root; PyPI packages into the virtual environment target/venv
 # (never the system's Python); npm packages into tests/interop/node_modules
 # and tests/browser (playwright-core, with Debian's chromium);
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd msrv package test interop load browser wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd msrv package test interop load browser cluster wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -27,6 +27,7 @@ describe() {
     interop) echo "interop tests with Python websockets and Node ws (installs them: scripts/interop-setup.sh)" ;;
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
     browser) echo "the chat example in two headless Chromium pages, ws:// and wss:// (chromium, playwright-core)" ;;
+    cluster) echo "the chat as 3 instances behind nginx through Redis (Debian's redis-server, nginx)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
     qemu) echo "core self-tests on an emulated Cortex-M4F (qemu-system-arm)" ;;
     footprint) echo "flash/RAM footprint beside embedded-websocket" ;;
@@ -175,6 +176,11 @@ stage_load() {
 
 stage_browser() {
   ./scripts/browser.sh
+}
+
+stage_cluster() {
+  need_debian_packages "the cluster tests" redis-server nginx
+  cargo test --locked -p snowsocket-pubsub --test cluster -- --ignored --test-threads 1
 }
 
 stage_wasi() {
