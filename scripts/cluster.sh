@@ -16,13 +16,17 @@ cd "$(dirname "$0")/.."
 
 usage() {
   cat <<EOF2
-usage: scripts/cluster.sh [--instances N] [--ports LO-HI] [--run COMMAND]
+usage: scripts/cluster.sh [--instances N] [--example] [--ports LO-HI] [--run COMMAND]
 
   --instances N   chat instances behind nginx, 2 to 4 (default 3)
+  --example       the instances are the chat example (its page and rooms,
+                  --redis and --instance), not snowsocket-pubsub's chat-cluster
   --ports LO-HI   where Redis's and nginx's ports are picked (default
                   20000-59999; the instances take ports the kernel picks)
   --run COMMAND   run COMMAND (bash -c) with CLUSTER_URL=ws://127.0.0.1:PORT
-                  in its environment, then stop everything; without it, wait
+                  (nginx) and CLUSTER_INSTANCES (each instance's ws:// URL,
+                  space-separated) in its environment, then stop everything;
+                  without it, wait
                   for Ctrl-C
   -h, --help      this text
 
@@ -32,12 +36,14 @@ EOF2
 
 n=3
 run=
+example=
 ports=20000-59999
 while [ $# -gt 0 ]; do
   case $1 in
     --instances) n=${2:?--instances needs a number}; shift ;;
     --ports) ports=${2:?--ports needs LO-HI}; shift ;;
     --run) run=${2:?--run needs a command}; shift ;;
+    --example) example=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "cluster.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -50,8 +56,13 @@ lo=${ports%-*} hi=${ports#*-}
 
 need_debian_packages "the chat cluster" redis-server nginx
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
-cargo build --release --locked -p snowsocket-pubsub --bin chat-cluster
-bin=${CARGO_TARGET_DIR:-target}/release/chat-cluster
+if [ -n "$example" ]; then
+  cargo build --release --locked -p snowsocket-examples --example chat
+  bin=${CARGO_TARGET_DIR:-target}/release/examples/chat
+else
+  cargo build --release --locked -p snowsocket-pubsub --bin chat-cluster
+  bin=${CARGO_TARGET_DIR:-target}/release/chat-cluster
+fi
 
 dir=${CARGO_TARGET_DIR:-target}/cluster/run-$$
 rm -rf "$dir"
@@ -108,6 +119,7 @@ redis_url=redis://127.0.0.1:$redis_port/
 
 names=(a b c d)
 servers=
+instances=
 for i in $(seq "$n"); do
   name=${names[i - 1]}
   # Made here: the background process opens its own copy later.
@@ -117,13 +129,16 @@ for i in $(seq "$n"); do
   pids+=($!)
   addr=
   for _ in $(seq 200); do
-    addr=$(sed -n 's|^listening on ws://\(.*\)/$|\1|p' "$dir/$name.out")
+    # chat-cluster: "listening on ws://ADDR/"; the chat example:
+    # "listening on http://ADDR/ (the page; ...)".
+    addr=$(sed -n 's|^listening on [a-z]*://\([^/]*\)/.*$|\1|p' "$dir/$name.out")
     [ -n "$addr" ] && break
     sleep 0.1
   done
   [ -n "$addr" ] || { echo "cluster.sh: instance $name did not start:" >&2; cat "$dir/$name.log" >&2; exit 1; }
   echo "instance $name on ws://$addr/ (log: $dir/$name.log)"
   servers+="        server $addr;"$'\n'
+  instances+="${instances:+ }ws://$addr"
 done
 
 nginx_port=$(free_port)
@@ -139,7 +154,7 @@ pids+=($!)
 nginx_started=1
 await_port "$nginx_port" nginx
 
-export CLUSTER_URL=ws://127.0.0.1:$nginx_port
+export CLUSTER_URL=ws://127.0.0.1:$nginx_port CLUSTER_INSTANCES=$instances
 echo "redis on $redis_url; nginx on $CLUSTER_URL: clients join $CLUSTER_URL/room/NAME"
 if [ -n "$run" ]; then
   bash -c "$run"

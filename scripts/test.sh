@@ -181,6 +181,8 @@ stage_browser() {
 stage_cluster() {
   need_debian_packages "the cluster tests" redis-server nginx
   cargo test --locked -p snowsocket-pubsub --test cluster -- --ignored --test-threads 1
+  step "the chat example with --redis: a message from one instance to another"
+  ./scripts/cluster.sh --example --instances 2 --run scripts/chat-across.sh
 }
 
 stage_wasi() {

@@ -23,9 +23,27 @@ pub(crate) struct Outgoing {
     author: u64,
     text: bool,
     payload: Vec<u8>,
+    /// Whether it comes back to this instance (its room is subscribed
+    /// here): only then is it tracked until seen back. A message a room
+    /// held when its last member here left has no one here to return to.
+    pub(crate) returns: bool,
 }
 
 impl Outgoing {
+    /// The message, as its author sent it.
+    pub(crate) fn message(&self) -> Option<Message<'_>> {
+        if self.text {
+            core::str::from_utf8(&self.payload).ok().map(Message::Text)
+        } else {
+            Some(Message::Binary(&self.payload))
+        }
+    }
+
+    /// Its author's connection id.
+    pub(crate) const fn author(&self) -> u64 {
+        self.author
+    }
+
     pub(crate) fn new(room: &str, author: u64, message: Message<'_>) -> Self {
         let (text, payload) = match message {
             Message::Text(t) => (true, t.as_bytes()),
@@ -36,6 +54,7 @@ impl Outgoing {
             author,
             text,
             payload: payload.to_vec(),
+            returns: true,
         }
     }
 
@@ -121,6 +140,9 @@ pub(crate) fn run(shared: &Shared, client: &redis::Client, queue: &Receiver<Outg
             };
             let channel = format!("{}{}", config.channel_prefix, out.room);
             pipe.cmd("PUBLISH").arg(channel).arg(&bytes[..]).ignore();
+            if !out.returns {
+                continue;
+            }
             flow.in_flight.push_back(Published {
                 seq,
                 room: out.room.clone(),
@@ -168,15 +190,9 @@ pub(crate) fn run(shared: &Shared, client: &redis::Client, queue: &Receiver<Outg
 
 /// Delivers `out` to its room on this instance only.
 fn deliver_here(shared: &Shared, out: &Outgoing) {
-    let message = if out.text {
-        match core::str::from_utf8(&out.payload) {
-            Ok(t) => Message::Text(t),
-            Err(_) => return,
-        }
-    } else {
-        Message::Binary(&out.payload)
-    };
-    shared.deliver(&out.room, out.author, message);
+    if let Some(message) = out.message() {
+        shared.deliver(&out.room, out.author, message);
+    }
 }
 
 /// Sleeps `wait`, or less when the stop flag is set.

@@ -73,6 +73,7 @@ impl Rooms {
             flow: Mutex::new(Flow::default()),
             rooms_changed: false.into(),
             stop: false.into(),
+            to_redis: Mutex::new(None),
         });
         let mut rooms = Self {
             shared: Arc::clone(&shared),
@@ -81,6 +82,7 @@ impl Rooms {
         };
         if let Some(client) = client {
             let (tx, rx) = mpsc::sync_channel(capacity);
+            *lock(&shared.to_redis) = Some(tx.clone());
             rooms.outgoing = Some(tx);
             let name = |role: &str| format!("redis-{role}");
             let (s, c) = (Arc::clone(&shared), client.clone());
@@ -137,6 +139,11 @@ impl Rooms {
         if let Some(r) = rooms.get_mut(room) {
             r.members.retain(|m| m.conn.id() != conn.id());
             if r.members.is_empty() {
+                // What it held still goes to the other instances.
+                for out in &mut r.held {
+                    out.returns = false;
+                }
+                r.release_held(&self.shared);
                 rooms.remove(room);
                 self.shared.rooms_changed.store(true, Ordering::Release);
             }
@@ -144,10 +151,25 @@ impl Rooms {
     }
 
     /// `author` said `message` in `room` (call it from `on_message`): it
-    /// goes to every other member, through Redis when the room is live.
-    /// Never blocks.
+    /// goes to every other member, through Redis when it is up. A room
+    /// that is not live here yet (its subscription takes a moment after
+    /// its first member here joined) holds the message and publishes it
+    /// when it goes live, so a member who speaks at once is heard on every
+    /// instance too. Without Redis, or while it is away, the message
+    /// reaches the room's members on this instance. Never blocks.
     pub fn publish(&self, room: &str, author: &ConnectionHandle, message: Message<'_>) {
-        let live = lock(&self.shared.rooms).get(room).is_some_and(|r| r.live);
+        let live = {
+            let mut rooms = lock(&self.shared.rooms);
+            let up = self.outgoing.is_some() && lock(&self.shared.flow).up;
+            match rooms.get_mut(room) {
+                Some(r) if up && !r.live && r.held.len() < self.shared.config.publish_queue => {
+                    r.held.push(Outgoing::new(room, author.id(), message));
+                    return;
+                }
+                Some(r) => r.live,
+                None => false,
+            }
+        };
         let Some(outgoing) = self.outgoing.as_ref().filter(|_| live) else {
             self.shared.deliver(room, author.id(), message);
             return;
@@ -175,6 +197,7 @@ impl Drop for Rooms {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.outgoing = None;
+        *lock(&self.shared.to_redis) = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

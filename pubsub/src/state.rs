@@ -6,12 +6,14 @@
 
 use core::sync::atomic::AtomicBool;
 use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use snowsocket_server::{broadcast, ConnectionHandle, Message};
 
 use crate::config::RoomsConfig;
 use crate::envelope::Envelope;
+use crate::publisher::Outgoing;
 
 /// Everything the [`Rooms`](crate::Rooms) handle and its threads share.
 #[derive(Debug)]
@@ -26,6 +28,9 @@ pub(crate) struct Shared {
     pub(crate) rooms_changed: AtomicBool,
     /// The threads are to end.
     pub(crate) stop: AtomicBool,
+    /// The publisher's queue (with Redis; taken when the rooms stop), for
+    /// the subscriber to send what a room held until it went live.
+    pub(crate) to_redis: Mutex<Option<SyncSender<Outgoing>>>,
 }
 
 /// A room's members on this instance.
@@ -35,6 +40,35 @@ pub(crate) struct Room {
     /// Redis delivers the room's channel to this instance: messages go
     /// through Redis (else they are delivered here only).
     pub(crate) live: bool,
+    /// Messages said while Redis was up but before the room went live
+    /// here (its subscription takes a moment): published, in order, when
+    /// it does, so that they reach the other instances too.
+    pub(crate) held: Vec<Outgoing>,
+}
+
+impl Room {
+    /// Publishes what the room held, in order (called under the rooms'
+    /// lock, so nothing said later can overtake it). What the publisher's
+    /// queue cannot take goes to the room's members here only.
+    pub(crate) fn release_held(&mut self, shared: &Shared) {
+        if self.held.is_empty() {
+            return;
+        }
+        let sender = lock(&shared.to_redis).clone();
+        for out in core::mem::take(&mut self.held) {
+            let refused = match &sender {
+                Some(sender) => match sender.try_send(out) {
+                    Ok(()) => continue,
+                    Err(TrySendError::Full(out) | TrySendError::Disconnected(out)) => out,
+                },
+                None => out,
+            };
+            if let Some(message) = refused.message() {
+                let members = self.members.iter().map(|m| &m.conn);
+                broadcast(members.filter(|c| c.id() != refused.author()), message);
+            }
+        }
+    }
 }
 
 /// A member, and whether it got its join notice.

@@ -132,6 +132,7 @@ fn sync(
     for (name, room) in rooms.iter_mut() {
         if !room.live && subscribed.contains(name) {
             room.live = true;
+            room.release_held(shared);
             shared.notify(name, room, true);
         }
     }
