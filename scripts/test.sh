@@ -134,7 +134,7 @@ stage_nostd() {
 }
 
 # The published crates, the workspace's rust-version (one source of truth).
-PUBLISHED=(snowsocket-core snowsocket-embedded-tls snowsocket-server)
+PUBLISHED=(snowsocket-core snowsocket-embedded-tls snowsocket-server snowsocket-cli)
 
 stage_msrv() {
   local msrv
