@@ -154,8 +154,16 @@ stage_package() {
   local p args=()
   for p in "${PUBLISHED[@]}"; do args+=(-p "$p"); done
   # Packages each crate as crates.io would get it and builds it alone,
-  # the workspace's crates standing in for their not yet published versions.
-  cargo publish --dry-run --locked "${args[@]}"
+  # the workspace's crates standing in for their not yet published versions
+  # (a local registry overlay). Cargo takes a registry crate's version as
+  # immutable: it would reuse the sources it extracted, and what it built,
+  # from an earlier run of this stage. Both go first.
+  local home=${CARGO_HOME:-$HOME/.cargo} name
+  for name in "${PUBLISHED[@]}"; do
+    rm -rf "$home"/registry/src/*/"$name"-[0-9]*
+  done
+  rm -rf target/package-verify
+  cargo publish --dry-run --locked --target-dir target/package-verify "${args[@]}"
 }
 
 stage_test() {
