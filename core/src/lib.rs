@@ -95,6 +95,9 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod asynch;
 pub mod buffer;
 pub mod close;
 mod config;
@@ -110,6 +113,7 @@ mod role;
 pub mod selftest;
 #[cfg(any(test, feature = "selftest"))]
 mod seq_rng;
+mod session;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod std_io;
