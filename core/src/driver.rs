@@ -66,6 +66,13 @@ pub enum Message<'a> {
     Binary(&'a [u8]),
 }
 
+/// The reply of an echo, for [`WebSocket::respond`] (and the async
+/// driver's): the message itself, sent back as it came.
+/// `while ws.respond(echo)? {}` echoes until the peer closes.
+pub const fn echo(message: Message<'_>) -> Option<Message<'_>> {
+    Some(message)
+}
+
 /// What went wrong in the driver.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -147,6 +154,76 @@ pub struct Parts<'buf, B, R, C> {
     /// How long the opening handshake may take (checked on each read that
     /// returns or times out). `None`: no limit.
     pub handshake_timeout: Option<core::time::Duration>,
+}
+
+/// How long the opening handshake may take unless configured otherwise
+/// ([`Parts::new`]).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(10);
+
+impl<'buf, B, R, C> Parts<'buf, B, R, C> {
+    /// The buffers, RNG and clock, with the default [`Config`] and
+    /// [`HandshakeLimits`] and a handshake timeout of
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]; change them with the methods below.
+    pub fn new(
+        read_buf: &'buf mut [u8],
+        write_buf: &'buf mut [u8],
+        message_buf: B,
+        rng: R,
+        clock: C,
+    ) -> Self {
+        Self {
+            read_buf,
+            write_buf,
+            message_buf,
+            rng,
+            clock,
+            config: Config::default(),
+            limits: HandshakeLimits::DEFAULT,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// With `config`.
+    #[must_use]
+    pub fn config(self, config: Config) -> Self {
+        Self { config, ..self }
+    }
+
+    /// With the handshake `limits`.
+    #[must_use]
+    pub fn limits(self, limits: HandshakeLimits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// With a handshake timeout (`None`: none).
+    #[must_use]
+    pub fn handshake_timeout(self, timeout: Option<core::time::Duration>) -> Self {
+        Self {
+            handshake_timeout: timeout,
+            ..self
+        }
+    }
+}
+
+impl<'buf, B, C> Parts<'buf, B, crate::CounterRng, C> {
+    /// [`Parts::new`] for a server, which needs no real RNG: heartbeat
+    /// payloads come from a [`CounterRng`](crate::CounterRng) seeded with
+    /// `seed` (a connection number, say).
+    pub fn server(
+        read_buf: &'buf mut [u8],
+        write_buf: &'buf mut [u8],
+        message_buf: B,
+        clock: C,
+        seed: u64,
+    ) -> Self {
+        Self::new(
+            read_buf,
+            write_buf,
+            message_buf,
+            crate::CounterRng::new(seed),
+            clock,
+        )
+    }
 }
 
 /// The server's decision on an upgrade request (see [`WebSocket::accept_with`]).
@@ -289,7 +366,8 @@ where
 
     /// Reads the next message and sends `reply`'s answer to it, which may
     /// be the message itself or borrow from it: an echo needs the read and
-    /// write buffers and nothing else (`while ws.respond(Some)? {}`).
+    /// write buffers and nothing else (`while ws.respond(echo)? {}`, see
+    /// [`echo`]).
     /// Pings and pongs are handled on the way.
     ///
     /// Returns `Ok(true)` when a message was read (and `reply`'s answer,

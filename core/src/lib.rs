@@ -102,6 +102,7 @@ pub mod buffer;
 pub mod close;
 mod config;
 pub mod connection;
+mod counter_rng;
 pub mod driver;
 pub mod error;
 mod event;
@@ -133,7 +134,8 @@ pub use connection::{
     ClientSide, CloseFrame, Config, Connection, Error, Event, MessageKind, Payload, Role,
     SendError, ServerSide, Side, UnborrowedEvent,
 };
-pub use driver::{Clock, Decision, DriverError, Message, Parts, WebSocket};
+pub use counter_rng::CounterRng;
+pub use driver::{echo, Clock, Decision, DriverError, Message, Parts, WebSocket};
 pub use error::{InsufficientSizeError, ProtocolError};
 #[cfg(feature = "alloc")]
 pub use frame::encode_frame_vec;

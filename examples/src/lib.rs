@@ -10,6 +10,13 @@
 //!   certificate made at start-up.
 //! - `cargo run --release --example broadcast [-- --demo]` — chat-style
 //!   broadcast, sent from a separate thread.
+//! - `cargo run --release --example tokio_echo_server [-- --addr HOST:PORT]` —
+//!   the async driver on tokio, a task per connection.
+//! - `cargo run --release --example hyper_upgrade [-- --addr HOST:PORT]` — one
+//!   port for plain HTTP (`/health`, a small page) and WebSocket (`/ws`,
+//!   upgraded through hyper, then the async driver).
 //!
 //! The library part holds code shared with other examples.
 pub mod embedded_tls;
+pub mod hyper_ws;
+pub mod tokio_ws;

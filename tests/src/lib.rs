@@ -55,6 +55,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod asynch;
 pub mod server;
 pub mod tls;
 

@@ -131,7 +131,8 @@ where
 
     /// Reads the next message and sends `reply`'s answer to it, which may
     /// be the message itself or borrow from it; see
-    /// [`crate::WebSocket::respond`]. An echo: `while ws.respond(Some).await? {}`.
+    /// [`crate::WebSocket::respond`]. An echo: `while ws.respond(echo).await? {}`
+    /// ([`crate::echo`]).
     pub async fn respond<F>(&mut self, reply: F) -> Result<bool, DriverError<T::Error>>
     where
         F: for<'m> FnOnce(Message<'m>) -> Option<Message<'m>>,
