@@ -142,6 +142,14 @@ impl<'buf> Output<'buf> {
         self.buf
     }
 
+    /// Splits off the first `n` bytes as an output of their own (empty
+    /// outputs only; both parts must be at least [`MIN_WRITE_BUFFER`]).
+    #[cfg(feature = "async")]
+    pub(crate) fn split_off<E>(self, n: usize) -> Result<(Self, Self), DriverError<E>> {
+        let (first, second) = self.buf.split_at_mut(n.min(self.buf.len()));
+        Ok((Output::new(first)?, Output::new(second)?))
+    }
+
     /// Marks `buf[..n]` as waiting to be written.
     pub(crate) fn queue(&mut self, n: usize) {
         self.start = 0;

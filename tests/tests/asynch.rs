@@ -281,3 +281,75 @@ fn hyper_serves_http_and_upgrades_ws_to_the_async_driver() {
         ws.close(CloseCode::NORMAL, "").await.unwrap();
     });
 }
+
+#[test]
+fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_heartbeat() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use snowsocket_core::asynch::{TokioClock, WebSocket};
+    use std::sync::{Arc, Mutex};
+
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = tokio::spawn(async move {
+            // Silent after its handshake: answers nothing, sends nothing.
+            let mut raw = raw_peer(addr).await;
+            parse_frames(&read_to_end(&mut raw).await)
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        // Spawned tasks need 'static buffers.
+        let read: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
+        let write: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
+        let config = Config::default()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_millis(200));
+        let parts = snowsocket_core::Parts::server(read, write, Vec::new(), TokioClock::new(), 1)
+            .config(config);
+        let ws = WebSocket::accept(FromTokio::new(stream), parts)
+            .await
+            .unwrap();
+        let (half, shared) = ws
+            .split(|io| {
+                let (r, w) = io.into_inner().into_split();
+                (FromTokio::new(r), FromTokio::new(w))
+            })
+            .unwrap();
+        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+
+        // Only the reader runs the connection: it waits for a message that
+        // never comes, sends heartbeat pings, and ends on the pong timeout.
+        let reader = tokio::spawn(async move { reader.read_message(|_| ()).await });
+        let sent = tokio::spawn(async move {
+            writer.send_text("from another task").await.unwrap();
+            writer
+        })
+        .await
+        .unwrap();
+        assert!(
+            !reader.is_finished(),
+            "the send completed while the read was pending"
+        );
+        let outcome = reader.await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                Err(DriverError::Connection(snowsocket_core::Error::PongTimeout))
+            ),
+            "{outcome:?}"
+        );
+        drop(sent);
+        let frames = peer.await.unwrap();
+        let text = frames
+            .iter()
+            .find(|f| f.opcode == OpCode::Text)
+            .expect("the text");
+        assert_eq!(text.payload, b"from another task");
+        assert!(
+            frames.iter().any(|f| f.opcode == OpCode::Ping),
+            "{frames:?}"
+        );
+        let close = frames.last().unwrap();
+        assert_eq!(close.close_code(), Some(1001));
+        assert_eq!(&close.payload[2..], b"pong timeout");
+    });
+}

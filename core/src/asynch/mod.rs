@@ -45,11 +45,11 @@
 //!   the connection through.
 
 mod clocks;
-
+mod split;
 mod websocket;
 
 pub use clocks::*;
-
+pub use split::{Lock, ReadHalf, Reader, Shared, Writer};
 pub use websocket::WebSocket;
 
 use core::future::{poll_fn, Future};
