@@ -60,7 +60,7 @@ row() { # bin, label, buffers text
 
 echo "| firmware (thumbv7em-none-eabihf, opt-level z, LTO) | flash, bytes | flash minus baseline | static RAM (data+bss) | RAM the caller provides |"
 echo "|---|---:|---:|---:|---|"
-row snowsocket_server "snowsocket-core server echo (handshake, framing, reassembly, strict UTF-8, close codes, heartbeat)" "read 1024 + write 1024 + message 1024 + echo copy 1024"
+row snowsocket_server "snowsocket-core server echo (handshake, framing, reassembly, strict UTF-8, close codes, heartbeat)" "read 1024 + write 1024 + message 1024"
 row ew_server "embedded-websocket $(cargo tree -e normal -i embedded-websocket --prefix none 2>/dev/null | head -1 | awk '{print $2}') server echo (handshake, framing, reassembly; no heartbeat)" "read 1024 + write 1024 + frame 1024"
 row snowsocket_client "snowsocket-core client echo (same features)" "read 1024 + write 1024 + message 1024"
 row ew_client "embedded-websocket client echo" "read 1024 + write 1024 + frame 1024"

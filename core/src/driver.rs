@@ -592,12 +592,12 @@ where
             let room = read_buf.get_mut(filled..).unwrap_or_default();
             match read_handshake(&mut io, room, &mut clock, deadline) {
                 Ok(n) => filled += n,
-                Err(DriverError::Handshake(e)) => break Err(session::refuse(&mut output, e)),
+                Err(DriverError::Handshake(e)) => break session::refuse(&mut output, e),
                 Err(e) => return Err(e),
             }
         };
         transmit(&mut io, &mut output)?;
-        let consumed = outcome.map_err(session::widen)?;
+        let consumed = outcome.open()?;
         let conn = Connection::new(ServerSide, config, message_buf, rng, clock.now());
         Ok(Self {
             io,
@@ -671,7 +671,7 @@ fn read_handshake<T: Read, C: Clock>(
     clock: &mut C,
     deadline: Option<Instant>,
 ) -> Result<usize, DriverError<T::Error>> {
-    session::handshake_room(room.len(), clock.now(), deadline).map_err(session::widen)?;
+    session::handshake_room(room.len(), clock.now(), deadline)?;
     match io.read(room) {
         Ok(0) => Err(DriverError::UnexpectedEof),
         Ok(n) => Ok(n),

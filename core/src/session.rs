@@ -128,7 +128,12 @@ impl<'buf> Output<'buf> {
 
     /// `n` of the [`Output::unsent`] bytes were written.
     pub(crate) fn sent(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
+        self.start += n;
+        if self.start >= self.end {
+            // All out: the next frames go at the front again.
+            self.start = 0;
+            self.end = 0;
+        }
     }
 
     /// Whether every byte has been written.
@@ -249,14 +254,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             self.torn = false;
             return Some(Step::Failed(Error::Closed));
         }
-        // The output holds any control frame (`MIN_WRITE_BUFFER`), so
-        // this cannot fail; were it to, the frame would stay queued.
-        match self.conn.poll_transmit(output.buffer()) {
-            Ok(0) | Err(_) => {}
-            Ok(n) => {
-                output.queue(n);
-                return Some(Step::Transmit);
-            }
+        // The queued control frames, as many as fit (the empty output
+        // holds any one: `MIN_WRITE_BUFFER`); the rest stay queued.
+        if let Ok(n) = self.conn.poll_transmit(output.buf) {
+            output.end = n;
+        }
+        if !output.is_empty() {
+            return Some(Step::Transmit);
         }
         if let Some((event, base)) = self.ready.take() {
             return Some(Step::Event(event, base));
@@ -340,8 +344,9 @@ pub(crate) fn reply_header(header: FrameHeader, kind: MessageKind, len: usize) -
 /// as it takes; a small frame is one piece. Every frame a driver sends
 /// that is not a control frame of the connection's takes this one path.
 pub(crate) struct FrameWrite<'p> {
-    header: Option<FrameHeader>,
-    mask: Option<[u8; 4]>,
+    header: FrameHeader,
+    /// Whether the header is still to be written.
+    fresh: bool,
     rest: &'p [u8],
     offset: usize,
 }
@@ -355,49 +360,78 @@ impl<'p> FrameWrite<'p> {
             Role::Server => None,
         };
         Self {
-            header: Some(FrameHeader { mask, ..header }),
-            mask,
+            header: FrameHeader { mask, ..header },
+            fresh: true,
             rest: payload,
             offset: 0,
         }
     }
 
-    /// Puts the next piece into `output` (which must be empty) and returns
+    /// Puts the next piece after what waits in `output` and returns
     /// `true`, or `false` when the whole frame has been handed out.
     pub(crate) fn next_piece(
         &mut self,
         output: &mut Output<'_>,
     ) -> Result<bool, InsufficientSizeError> {
+        let end = output.end;
+        let room = output.buf.get_mut(end..).unwrap_or_default();
         let mut filled = 0;
-        if let Some(header) = self.header.take() {
-            filled = header.encode(output.buf)?;
+        if self.fresh {
+            self.fresh = false;
+            filled = self.header.encode(room)?;
         } else if self.rest.is_empty() {
             return Ok(false);
         }
-        let room = output.buf.get_mut(filled..).unwrap_or_default();
+        let room = room.get_mut(filled..).unwrap_or_default();
         let take = room.len().min(self.rest.len());
         let (piece, after) = self.rest.split_at(take);
         if let Some(room) = room.get_mut(..take) {
             room.copy_from_slice(piece);
-            if let Some(key) = self.mask {
+            if let Some(key) = self.header.mask {
                 apply_mask(room, key, self.offset);
             }
         }
         self.rest = after;
         self.offset += take;
-        output.queue(filled + take);
+        output.end = end + filled + take;
         Ok(true)
     }
 }
 
 /// Where the server's side of the opening handshake stands.
 pub(crate) enum ServerHandshake {
-    /// The request is incomplete: read more after `filled` bytes.
+    /// The request is incomplete: read more.
     Incomplete,
-    /// An answer waits in the output; after writing it, the connection is
-    /// open with `read[consumed..filled]` already received, or the request
-    /// was refused.
-    Answered(Result<usize, DriverError<core::convert::Infallible>>),
+    /// An answer waits in the output; write it, then see [`Answer::open`].
+    Answered(Answer),
+}
+
+/// The answer the server wrote.
+pub(crate) enum Answer {
+    /// Accepted: the connection is open, the request took `consumed` bytes.
+    Open {
+        /// The length of the request.
+        consumed: usize,
+    },
+    /// Rejected by the server's `decide` hook with `status`.
+    Rejected {
+        /// The HTTP status sent.
+        status: u16,
+    },
+    /// Refused: the request was invalid (the HTTP error was sent, if it fit).
+    Refused(HandshakeError),
+}
+
+impl Answer {
+    /// Once the answer is written: the bytes the request took, or the
+    /// driver's error.
+    pub(crate) fn open<E>(self) -> Result<usize, DriverError<E>> {
+        match self {
+            Self::Open { consumed } => Ok(consumed),
+            Self::Rejected { status } => Err(DriverError::Rejected { status }),
+            Self::Refused(e) => Err(DriverError::Handshake(e)),
+        }
+    }
 }
 
 /// One step of the server's opening handshake on `read` (the bytes
@@ -423,44 +457,41 @@ where
                 Some(decide) => decide(&request),
                 None => Decision::Accept { subprotocol: None },
             };
-            let (n, outcome) = match decision {
+            let (n, answer) = match decision {
                 Decision::Accept { subprotocol } => (
                     handshake::write_accept(output.buffer(), &request, subprotocol, &[])?,
-                    Ok(consumed),
+                    Answer::Open { consumed },
                 ),
                 Decision::Reject { status, body } => (
                     handshake::write_reject(output.buffer(), status, body, &[])?,
-                    Err(DriverError::Rejected { status }),
+                    Answer::Rejected { status },
                 ),
             };
             output.queue(n);
-            return Ok(ServerHandshake::Answered(outcome));
+            return Ok(ServerHandshake::Answered(answer));
         }
         Ok(Parsed::Incomplete) => return Ok(ServerHandshake::Incomplete),
         Err(e) => e,
     };
-    Ok(ServerHandshake::Answered(Err(refuse(output, error))))
+    Ok(ServerHandshake::Answered(refuse(output, error)))
 }
 
 /// Writes the HTTP answer to a request refused with `error` into
-/// `output` (when it fits) and returns the error.
-pub(crate) fn refuse(
-    output: &mut Output<'_>,
-    error: HandshakeError,
-) -> DriverError<core::convert::Infallible> {
+/// `output` (when it fits).
+pub(crate) fn refuse(output: &mut Output<'_>, error: HandshakeError) -> Answer {
     if let Ok(n) = error.write_response(output.buffer()) {
         output.queue(n);
     }
-    DriverError::Handshake(error)
+    Answer::Refused(error)
 }
 
 /// Before a handshake read: time is not up and the request or response
 /// still has room.
-pub(crate) fn handshake_room(
+pub(crate) fn handshake_room<E>(
     room: usize,
     now: Instant,
     deadline: Option<Instant>,
-) -> Result<(), DriverError<core::convert::Infallible>> {
+) -> Result<(), DriverError<E>> {
     if deadline.is_some_and(|d| now >= d) {
         return Err(DriverError::HandshakeTimeout);
     }
@@ -505,21 +536,6 @@ pub(crate) fn client_handshake(
             Ok(Some((consumed, chosen)))
         }
         Parsed::Incomplete => Ok(None),
-    }
-}
-
-/// A driver error without a transport error, as any driver's.
-pub(crate) fn widen<E>(e: DriverError<core::convert::Infallible>) -> DriverError<E> {
-    match e {
-        DriverError::Io(never) => match never {},
-        DriverError::UnexpectedEof => DriverError::UnexpectedEof,
-        DriverError::Connection(e) => DriverError::Connection(e),
-        DriverError::Send(e) => DriverError::Send(e),
-        DriverError::Handshake(e) => DriverError::Handshake(e),
-        DriverError::HandshakeTimeout => DriverError::HandshakeTimeout,
-        DriverError::Rejected { status } => DriverError::Rejected { status },
-        DriverError::Request(e) => DriverError::Request(e),
-        DriverError::BufferTooSmall(e) => DriverError::BufferTooSmall(e),
     }
 }
 
