@@ -1,7 +1,6 @@
 //! [`Clock`](super::Clock)s for the runtimes users run: tokio (feature
 //! `tokio`) and embassy (feature `embassy-time`).
 
-#[cfg(any(feature = "tokio", feature = "embassy-time"))]
 use crate::time::Instant;
 
 /// tokio's clock (feature `tokio`): instants count from the clock's

@@ -44,10 +44,12 @@
 //!   the transport should be dropped). Don't cancel sends you mean to keep
 //!   the connection through.
 
+#[cfg(any(feature = "tokio", feature = "embassy-time"))]
 mod clocks;
 mod split;
 mod websocket;
 
+#[cfg(any(feature = "tokio", feature = "embassy-time"))]
 pub use clocks::*;
 pub use split::{Lock, ReadHalf, Reader, Shared, Writer};
 pub use websocket::WebSocket;

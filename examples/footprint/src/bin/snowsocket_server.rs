@@ -10,9 +10,7 @@ use core::time::Duration;
 
 use cortex_m_rt::entry;
 use snowsocket_core::handshake::HandshakeLimits;
-use snowsocket_core::{
-    echo, Config, Instant, Parts, ServerSide, SliceBuffer, WebSocket,
-};
+use snowsocket_core::{echo, Config, Instant, Parts, ServerSide, SliceBuffer, WebSocket};
 use snowsocket_footprint::{halt, millis, Opaque, XorShift, MESSAGE_BUF, READ_BUF, WRITE_BUF};
 
 fn now() -> Instant {
@@ -24,7 +22,14 @@ fn now() -> Instant {
 #[used]
 #[no_mangle]
 static FOOTPRINT_STATE_BYTES: usize = core::mem::size_of::<
-    WebSocket<'static, Opaque, SliceBuffer<&'static mut [u8]>, XorShift, fn() -> Instant, ServerSide>,
+    WebSocket<
+        'static,
+        Opaque,
+        SliceBuffer<&'static mut [u8]>,
+        XorShift,
+        fn() -> Instant,
+        ServerSide,
+    >,
 >();
 
 #[entry]
