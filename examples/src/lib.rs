@@ -11,7 +11,8 @@
 //! - `cargo run --release --example broadcast [-- --demo]` — chat-style
 //!   broadcast, sent from a separate thread.
 //! - `cargo run --release --example tokio_echo_server [-- --addr HOST:PORT]` —
-//!   the async driver on tokio, a task per connection.
+//!   the async driver on tokio, a task per connection;
+//!   `tokio_echo_client URL` is its client.
 //! - `cargo run --release --example hyper_upgrade [-- --addr HOST:PORT]` — one
 //!   port for plain HTTP (`/health`, a small page) and WebSocket (`/ws`,
 //!   upgraded through hyper, then the async driver).
