@@ -372,7 +372,12 @@ where
     ///
     /// Returns `Ok(true)` when a message was read (and `reply`'s answer,
     /// if any, sent), `Ok(false)` when the peer closed the connection (its
-    /// Close was answered). A message that arrives after our own Close is
+    /// Close was answered). While more received bytes are already in the
+    /// read buffer, the answer waits in the write buffer to go out with the
+    /// next ones (one write for many small replies): it is written before
+    /// the next read that has to wait, and by any send, [`flush`](Self::flush)
+    /// or close; flush before dropping the driver mid-conversation.
+    /// A message that arrives after our own Close is
     /// still handed to `reply`, but its answer cannot be sent (no data may
     /// follow a Close): that answer is refused with [`DriverError::Send`].
     pub fn respond<F>(&mut self, reply: F) -> Result<bool, DriverError<T::Error>>
@@ -405,8 +410,18 @@ where
         };
         let (kind, bytes) = session::message_parts(answer);
         let header = session::reply_header(header?, kind, bytes.len());
+        let mut frame = FrameWrite::new(side, header, bytes);
+        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
+            // More messages are already here: the reply goes out with
+            // theirs, before the next read that has to wait.
+            frame
+                .next_piece(output)
+                .map_err(DriverError::BufferTooSmall)?;
+            return Ok(true);
+        }
+        transmit(io, output)?;
         session.torn = true;
-        write_frame(io, output, FrameWrite::new(side, header, bytes))?;
+        write_frame(io, output, frame)?;
         session.torn = false;
         Ok(true)
     }
@@ -696,7 +711,7 @@ fn fail_now<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
     io: &mut T,
 ) -> DriverError<T::Error> {
     loop {
-        match session.pending(output) {
+        match session.pending(output, false) {
             Some(Step::Transmit) => {
                 if let Err(e) = transmit(io, output) {
                     return session.write_failed(e);

@@ -65,6 +65,12 @@ impl<'buf> Input<'buf> {
         self.buf.get_mut(self.end..).unwrap_or_default()
     }
 
+    /// Whether received bytes wait to be consumed (more messages may be
+    /// here already, so a reply can wait to go out with theirs).
+    pub(crate) fn waiting(&self) -> bool {
+        self.start < self.end
+    }
+
     /// `n` bytes were read into [`Input::room`].
     pub(crate) fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
@@ -134,6 +140,11 @@ impl<'buf> Output<'buf> {
             self.start = 0;
             self.end = 0;
         }
+    }
+
+    /// Free bytes after what waits.
+    pub(crate) fn room(&self) -> usize {
+        self.buf.len() - self.end
     }
 
     /// Whether every byte has been written.
@@ -213,7 +224,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         now: Instant,
     ) -> Step {
         loop {
-            if let Some(step) = self.pending(output) {
+            if let Some(step) = self.pending(output, input.waiting()) {
                 return step;
             }
             if let Err(e) = self.conn.handle_timeout(now) {
@@ -237,6 +248,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
                     }
                 }
             }
+            if !output.is_empty() {
+                return Step::Transmit;
+            }
             return Step::Read;
         }
     }
@@ -245,8 +259,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     /// written, then a waiting event or failure, or the end. `None`: go on
     /// to the timers and the input. A driver that has just failed the
     /// connection steps with this alone until [`Step::Failed`].
-    pub(crate) fn pending(&mut self, output: &mut Output<'_>) -> Option<Step> {
-        if !output.is_empty() {
+    pub(crate) fn pending(&mut self, output: &mut Output<'_>, input_waiting: bool) -> Option<Step> {
+        // Replies may wait in the output while more input is already here
+        // (their bytes then go out together, in one write); before a read
+        // that would wait, or when room runs short, they go.
+        let defer = input_waiting && output.room() >= MIN_WRITE_BUFFER;
+        if !output.is_empty() && !defer {
             return Some(Step::Transmit);
         }
         if self.torn {
@@ -254,21 +272,39 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             self.torn = false;
             return Some(Step::Failed(Error::Closed));
         }
-        // The queued control frames, as many as fit (the empty output
-        // holds any one: `MIN_WRITE_BUFFER`); the rest stay queued.
-        if let Ok(n) = self.conn.poll_transmit(output.buf) {
-            output.end = n;
-        }
-        if !output.is_empty() {
-            return Some(Step::Transmit);
+        // The queued control frames, as many as fit (the room holds any
+        // one: `MIN_WRITE_BUFFER`); the rest stay queued.
+        let end = output.end;
+        if let Ok(n) = self
+            .conn
+            .poll_transmit(output.buf.get_mut(end..).unwrap_or_default())
+        {
+            output.end = end + n;
         }
         if let Some((event, base)) = self.ready.take() {
-            return Some(Step::Event(event, base));
+            // A data event may go ahead of waiting replies while more input
+            // waits; a control event (a Close answered) goes after them.
+            let data = matches!(event, UnborrowedEvent::Text(_) | UnborrowedEvent::Binary(_));
+            if output.is_empty() || (defer && data) {
+                return Some(Step::Event(event, base));
+            }
+            self.ready = Some((event, base));
+            return Some(Step::Transmit);
+        }
+        if !output.is_empty() && !defer {
+            return Some(Step::Transmit);
         }
         if let Some(e) = self.failure.take() {
+            if !output.is_empty() {
+                self.failure = Some(e);
+                return Some(Step::Transmit);
+            }
             return Some(Step::Failed(e));
         }
         if self.conn.is_closed() {
+            if !output.is_empty() {
+                return Some(Step::Transmit);
+            }
             return Some(Step::Closed);
         }
         None

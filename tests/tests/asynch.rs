@@ -313,6 +313,7 @@ fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_h
                 let (r, w) = io.into_inner().into_split();
                 (FromTokio::new(r), FromTokio::new(w))
             })
+            .await
             .unwrap();
         let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
 
@@ -351,5 +352,38 @@ fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_h
         let close = frames.last().unwrap();
         assert_eq!(close.close_code(), Some(1001));
         assert_eq!(&close.payload[2..], b"pong timeout");
+    });
+}
+
+#[test]
+fn pipelined_messages_come_back_in_order_with_their_replies_batched() {
+    run(async {
+        let (addr, mut outcomes) = echo_server(Config::default()).await;
+        let (mut read, mut write) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+        let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+        // Sent back to back, so that the server finds many in one read and
+        // answers them together; a ping among them is answered in order.
+        for round in 0..3 {
+            for i in 0..300 {
+                ws.send_text(&format!("m{round}.{i}")).await.unwrap();
+                if i == 150 {
+                    ws.ping(b"among").await.unwrap();
+                }
+            }
+            for i in 0..300 {
+                let expected = format!("m{round}.{i}");
+                assert_eq!(ws.read().await.unwrap(), Event::Text(&expected));
+                if i == 150 {
+                    assert_eq!(ws.read().await.unwrap(), Event::Pong(b"among"));
+                }
+            }
+        }
+        // The peer's Close right behind a burst: every echo before it, then
+        // the answer to the Close.
+        for i in 0..100 {
+            ws.send_binary(&payload(i)).await.unwrap();
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        assert!(outcomes.recv().await.unwrap().is_ok());
     });
 }

@@ -19,7 +19,7 @@
 //! # Time
 //!
 //! Time comes from a [`Clock`]: `now`, and a wait until a deadline.
-//! [`TokioClock`] (feature `tokio`) and [`EmbassyClock`] (feature
+//! `TokioClock` (feature `tokio`) and `EmbassyClock` (feature
 //! `embassy-time`) are provided. While it waits for input the driver races
 //! the read against the connection's next deadline (heartbeat ping, pong,
 //! fragment, close timeouts), so a silent peer is noticed on time without

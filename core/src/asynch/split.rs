@@ -125,15 +125,18 @@ where
     /// the rest the writer's, so it must hold at least twice that.
     ///
     /// ```ignore
-    /// let (read_half, shared) = ws.split(|io| io.split())?;
+    /// let (read_half, shared) = ws.split(|io| io.split()).await?;
     /// let shared = RefCell::new(shared);
     /// let (mut reader, mut writer) = read_half.with(&shared);
     /// ```
     #[allow(clippy::type_complexity)]
-    pub fn split<Rd, W>(
-        self,
+    pub async fn split<Rd, W>(
+        mut self,
         split_io: impl FnOnce(T) -> (Rd, W),
     ) -> Result<(ReadHalf<'buf, Rd, C>, Shared<'buf, W, B, R, S>), DriverError<T::Error>> {
+        // Replies that wait (see `respond`) or the rest of a cancelled
+        // write go out first: the output is cut in two below.
+        transmit(&mut self.io, &mut self.output).await?;
         let Self {
             io,
             session,
@@ -141,11 +144,6 @@ where
             input,
             output,
         } = self;
-        if !output.is_empty() {
-            // A call cancelled while writing a control frame: its rest
-            // would be lost in the split.
-            return Err(DriverError::Connection(Error::Closed));
-        }
         let (control, output) = output.split_off(MIN_WRITE_BUFFER)?;
         let (rd, wr) = split_io(io);
         let half = ReadHalf {
@@ -349,7 +347,10 @@ where
     async fn fail_now(&mut self) -> DriverError<Rd::Error> {
         loop {
             let control = &mut self.control;
-            match self.shared.with(|shared| shared.session.pending(control)) {
+            match self
+                .shared
+                .with(|shared| shared.session.pending(control, false))
+            {
                 Some(Step::Transmit) => {
                     if let Err(e) = self.transmit().await {
                         return self.shared.with(|shared| shared.session.write_failed(e));

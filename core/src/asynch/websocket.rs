@@ -131,7 +131,9 @@ where
 
     /// Reads the next message and sends `reply`'s answer to it, which may
     /// be the message itself or borrow from it; see
-    /// [`crate::WebSocket::respond`]. An echo: `while ws.respond(echo).await? {}`
+    /// [`crate::WebSocket::respond`] (answers may wait in the write buffer
+    /// while more input is already here; they go out before the next read
+    /// that has to wait, or on [`flush`](Self::flush)). An echo: `while ws.respond(echo).await? {}`
     /// ([`crate::echo`]).
     pub async fn respond<F>(&mut self, reply: F) -> Result<bool, DriverError<T::Error>>
     where
@@ -161,8 +163,18 @@ where
         };
         let (kind, bytes) = session::message_parts(answer);
         let header = session::reply_header(header?, kind, bytes.len());
+        let mut frame = FrameWrite::new(side, header, bytes);
+        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
+            // More messages are already here: the reply goes out with
+            // theirs, before the next read that has to wait.
+            frame
+                .next_piece(output)
+                .map_err(DriverError::BufferTooSmall)?;
+            return Ok(true);
+        }
+        transmit(io, output).await?;
         session.torn = true;
-        write_frame(io, output, FrameWrite::new(side, header, bytes)).await?;
+        write_frame(io, output, frame).await?;
         session.torn = false;
         Ok(true)
     }
@@ -470,7 +482,7 @@ pub(super) async fn fail_now<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
     io: &mut T,
 ) -> DriverError<T::Error> {
     loop {
-        match session.pending(output) {
+        match session.pending(output, false) {
             Some(Step::Transmit) => {
                 if let Err(e) = transmit(io, output).await {
                     return session.write_failed(e);

@@ -129,7 +129,7 @@ async fn server(mode: Mode) {
         match mode {
             Mode::Echo => while ws.respond(echo).await? {},
             Mode::Heartbeat => {
-                let (half, shared) = ws.split(|io| (io.rx, io.tx))?;
+                let (half, shared) = ws.split(|io| (io.rx, io.tx)).await?;
                 let shared = RefCell::new(shared);
                 let (mut reader, _writer) = half.with(&shared);
                 reader.read_message(|_| ()).await?;
