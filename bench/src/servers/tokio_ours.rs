@@ -34,8 +34,8 @@ async fn serve(conn: tokio::net::TcpStream, seed: u64) {
         .max_message_size(usize::MAX)
         .max_frame_size(usize::MAX)
         .ping_interval(None);
-    let parts = Parts::server(&mut read, &mut write, Vec::new(), TokioClock::new(), seed)
-        .config(config);
+    let parts =
+        Parts::server(&mut read, &mut write, Vec::new(), TokioClock::new(), seed).config(config);
     let Ok(mut ws) = WebSocket::accept(FromTokio::new(conn), parts).await else {
         return;
     };
