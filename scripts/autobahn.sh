@@ -4,7 +4,9 @@
 #  - server role: wstest's fuzzingclient against examples/echo_server;
 #  - client role: wstest's fuzzingserver, with the command-line client
 #    (cli/, `snowsocket --echo`) started once per case
-#    (ws://127.0.0.1:PORT/runCase?case=N&agent=snowsocket).
+#    (ws://127.0.0.1:PORT/runCase?case=N&agent=snowsocket);
+#  - then both again for the async driver on tokio: examples/tokio_echo_server
+#    and examples/tokio_echo_client (reports servers-tokio, clients-tokio).
 # Fails on any NON-STRICT, FAILED or UNIMPLEMENTED case outside the sections
 # listed in NOT_IMPLEMENTED below, on a case missing from a report, and on a
 # run that does not complete (server unreachable, timeout, no report).
@@ -18,6 +20,7 @@
 # where they are applied below.
 #
 # usage: scripts/autobahn.sh [--install-only] [--role server|client] [--cases 'GLOB ...']
+#                            [--driver std|tokio]
 # environment: AUTOBAHN_PYTHON, AUTOBAHN_REQUIRE, AUTOBAHN_TIMEOUT (seconds per
 #   role, default 900), AUTOBAHN_CASE_TIMEOUT (seconds per client-role case,
 #   default 60), CARGO_TARGET_DIR (default target/).
@@ -40,12 +43,14 @@ CASE_TIMEOUT=${AUTOBAHN_CASE_TIMEOUT:-60}
 
 INSTALL_ONLY=0
 ROLES="server client"
+DRIVERS="std tokio"
 CASES="*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --install-only) INSTALL_ONLY=1 ;;
     --role) ROLES=${2:?--role needs server or client}; shift ;;
     --cases) CASES=${2:?--cases needs globs, e.g. '1.* 2.*'}; shift ;;
+    --driver) DRIVERS=${2:?--driver needs std or tokio}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "autobahn: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -198,11 +203,15 @@ fi
 [ "$INSTALL_ONLY" = 1 ] && exit 0
 
 # ------------------------------------------------------------ run
-say "building echo_server and snowsocket (the command-line client) (release)"
-cargo build --locked --release -p snowsocket-examples --example echo_server
+say "building the echo servers and clients (release)"
+cargo build --locked --release -p snowsocket-examples --example echo_server \
+  --example tokio_echo_server --example tokio_echo_client
 cargo build --locked --release -p snowsocket-cli --bin snowsocket
-ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
-ECHO_CLIENT=("$TARGET_DIR/release/snowsocket" --echo --quiet)
+# Set per driver by the loop at the end: the binaries (the client with its
+# arguments), and a suffix for the report folders and logs.
+ECHO_SERVER=
+ECHO_CLIENT=()
+SUFFIX=
 
 WORK=$AB/run
 REPORTS=$AB/reports
@@ -349,58 +358,58 @@ cases_json() {
 run_server_role() {
   local t0 port log pid deadline total
   t0=$(now)
-  say "server role: wstest fuzzingclient against echo_server"
-  : > "$WORK/echo_server.log"
-  "$ECHO_SERVER" --addr 127.0.0.1:0 > "$WORK/echo_server.log" 2>&1 &
+  say "server role: wstest fuzzingclient against $(basename "$ECHO_SERVER")"
+  : > "$WORK/echo_server$SUFFIX.log"
+  "$ECHO_SERVER" --addr 127.0.0.1:0 > "$WORK/echo_server$SUFFIX.log" 2>&1 &
   PIDS+=("$!")
   pid=$!
   for _ in $(seq 1 100); do
-    port=$(sed -n 's|^listening on ws://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$WORK/echo_server.log")
+    port=$(sed -n 's|^listening on ws://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$WORK/echo_server$SUFFIX.log")
     [ -n "$port" ] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  [ -n "${port:-}" ] || { cat "$WORK/echo_server.log" >&2; die "echo_server did not print its address within 10 s"; }
+  [ -n "${port:-}" ] || { cat "$WORK/echo_server$SUFFIX.log" >&2; die "echo_server did not print its address within 10 s"; }
   say "echo_server listening on ws://127.0.0.1:$port/"
-  rm -rf "$REPORTS/servers"
+  rm -rf "$REPORTS/servers$SUFFIX"
   cat > "$WORK/server-spec.json" <<EOF
 {
-  "outdir": "$REPORTS/servers",
+  "outdir": "$REPORTS/servers$SUFFIX",
   "servers": [{"agent": "$AGENT", "url": "ws://127.0.0.1:$port"}],
   "cases": $(cases_json),
   "exclude-cases": [],
   "exclude-agent-cases": {}
 }
 EOF
-  log=$WORK/wstest-server.log
+  log=$WORK/wstest-server$SUFFIX.log
   (cd "$WORK" && exec "$WSTEST" -m fuzzingclient -s server-spec.json) > "$log" 2>&1 < /dev/null &
   PIDS+=("$!")
   deadline=$(($(now) + ROLE_TIMEOUT))
   wait_wstest $! "$log" "$deadline"
-  kill -0 "$pid" 2>/dev/null || die "echo_server died during the run; log: $WORK/echo_server.log"
+  kill -0 "$pid" 2>/dev/null || die "echo_server died during the run; log: $WORK/echo_server$SUFFIX.log"
   kill "$pid"
   total=$(sed -n 's/^Ok, will run \([0-9]*\) test cases.*/\1/p' "$log" | head -1)
   [ -n "$total" ] || die "wstest did not say how many cases it runs; log: $log"
-  say "server role: $total cases in $(($(now) - t0)) s; report $REPORTS/servers/index.html"
-  summarize server "$REPORTS/servers" "$total"
+  say "server role: $total cases in $(($(now) - t0)) s; report $REPORTS/servers$SUFFIX/index.html"
+  summarize "server$SUFFIX" "$REPORTS/servers$SUFFIX" "$total"
 }
 
 run_client_role() {
   local t0 port log pid deadline count n rc failed_exits=0 killed=0
   t0=$(now)
-  say "client role: wstest fuzzingserver, snowsocket --echo once per case"
+  say "client role: wstest fuzzingserver, ${ECHO_CLIENT[*]##*/} once per case"
   port=$("$PY2" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  rm -rf "$REPORTS/clients"
+  rm -rf "$REPORTS/clients$SUFFIX"
   cat > "$WORK/client-spec.json" <<EOF
 {
   "url": "ws://127.0.0.1:$port",
-  "outdir": "$REPORTS/clients",
+  "outdir": "$REPORTS/clients$SUFFIX",
   "cases": $(cases_json),
   "exclude-cases": [],
   "exclude-agent-cases": {}
 }
 EOF
-  log=$WORK/wstest-client.log
+  log=$WORK/wstest-client$SUFFIX.log
   # -u 0: no web server on port 8080.
   (cd "$WORK" && exec "$WSTEST" -m fuzzingserver -s client-spec.json -u 0) > "$log" 2>&1 < /dev/null &
   pid=$!
@@ -415,13 +424,13 @@ EOF
   say "fuzzingserver on ws://127.0.0.1:$port: $count cases"
   for n in $(seq 1 "$count"); do
     [ "$(now)" -lt "$deadline" ] || die "client role still running after ${ROLE_TIMEOUT}s (AUTOBAHN_TIMEOUT), at case $n of $count"
-    echo "=== case $n" >> "$WORK/client.log"
+    echo "=== case $n" >> "$WORK/client$SUFFIX.log"
     rc=0
     timeout -k 5 "$CASE_TIMEOUT" "${ECHO_CLIENT[@]}" "ws://127.0.0.1:$port/runCase?case=$n&agent=$AGENT" \
-      >> "$WORK/client.log" 2>&1 < /dev/null || rc=$?
+      >> "$WORK/client$SUFFIX.log" 2>&1 < /dev/null || rc=$?
     case $rc in
       0) ;;
-      124|137) killed=$((killed + 1)); echo "=== case $n: killed after ${CASE_TIMEOUT}s" >> "$WORK/client.log" ;;
+      124|137) killed=$((killed + 1)); echo "=== case $n: killed after ${CASE_TIMEOUT}s" >> "$WORK/client$SUFFIX.log" ;;
       *) failed_exits=$((failed_exits + 1)) ;;
     esac
     kill -0 "$pid" 2>/dev/null || die "wstest died at case $n; log: $log"
@@ -430,17 +439,30 @@ EOF
   # snowsocket exits non-zero where it fails the connection (the cases with
   # a misbehaving server) and where the server closes with a code other
   # than 1000; the report judges each case.
-  say "snowsocket --echo: $failed_exits non-zero exits, $killed killed after ${CASE_TIMEOUT}s (log: $WORK/client.log)"
+  say "${ECHO_CLIENT[0]##*/}: $failed_exits non-zero exits, $killed killed after ${CASE_TIMEOUT}s (log: $WORK/client$SUFFIX.log)"
   timeout 120 "${ECHO_CLIENT[@]}" "ws://127.0.0.1:$port/updateReports?agent=$AGENT" >/dev/null 2>&1 < /dev/null \
     || die "updateReports failed; log: $log"
-  for _ in $(seq 1 100); do [ -f "$REPORTS/clients/index.json" ] && break; sleep 0.1; done
+  for _ in $(seq 1 100); do [ -f "$REPORTS/clients$SUFFIX/index.json" ] && break; sleep 0.1; done
   kill "$pid" 2>/dev/null || true
-  say "client role: $count cases in $(($(now) - t0)) s; report $REPORTS/clients/index.html"
-  summarize client "$REPORTS/clients" "$count"
+  say "client role: $count cases in $(($(now) - t0)) s; report $REPORTS/clients$SUFFIX/index.html"
+  summarize "client$SUFFIX" "$REPORTS/clients$SUFFIX" "$count"
 }
 
 status=0
-for role in $ROLES; do
-  "run_${role}_role" || status=1
+for driver in $DRIVERS; do
+  case $driver in
+    std) ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
+         ECHO_CLIENT=("$TARGET_DIR/release/snowsocket" --echo --quiet)
+         SUFFIX= ;;
+    tokio) ECHO_SERVER=$TARGET_DIR/release/examples/tokio_echo_server
+           ECHO_CLIENT=("$TARGET_DIR/release/examples/tokio_echo_client")
+           SUFFIX=-tokio ;;
+    *) die "--driver std|tokio" ;;
+  esac
+  t_driver=$(now)
+  for role in $ROLES; do
+    "run_${role}_role" || status=1
+  done
+  say "driver $driver: $(($(now) - t_driver)) s"
 done
 exit $status

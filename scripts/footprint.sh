@@ -52,19 +52,23 @@ state() {
 }
 
 base=$(flash "$dir/baseline")
+# Worst-case stack from the call graph, buffers on the stack included
+# (scripts/stack-depth.py).
+stack() { python3 ../../scripts/stack-depth.py "$OBJDUMP" "$1" main 2>/dev/null || echo "?"; }
 row() { # bin, label, buffers text
     local f
     f=$(flash "$dir/$1")
-    printf '| %s | %s | %s | %s | %s B state + %s |\n' "$2" "$f" "$((f - base))" "$(ram "$dir/$1")" "$(state "$dir/$1")" "$3"
+    printf '| %s | %s | %s | %s | %s B state + %s | %s |\n' "$2" "$f" "$((f - base))" "$(ram "$dir/$1")" "$(state "$dir/$1")" "$3" "$(stack "$dir/$1")"
 }
 
-echo "| firmware (thumbv7em-none-eabihf, opt-level z, LTO) | flash, bytes | flash minus baseline | static RAM (data+bss) | RAM the caller provides |"
-echo "|---|---:|---:|---:|---|"
-row snowsocket_server "snowsocket-core server echo (handshake, framing, reassembly, strict UTF-8, close codes, heartbeat)" "read 1024 + write 1024 + message 1024 + echo copy 1024"
+echo "| firmware (thumbv7em-none-eabihf, opt-level z, LTO) | flash, bytes | flash minus baseline | static RAM (data+bss) | RAM the caller provides | peak stack, buffers included |"
+echo "|---|---:|---:|---:|---|---:|"
+row snowsocket_server "snowsocket-core server echo (handshake, framing, reassembly, strict UTF-8, close codes, heartbeat)" "read 1024 + write 1024 + message 1024"
 row ew_server "embedded-websocket $(cargo tree -e normal -i embedded-websocket --prefix none 2>/dev/null | head -1 | awk '{print $2}') server echo (handshake, framing, reassembly; no heartbeat)" "read 1024 + write 1024 + frame 1024"
+row snowsocket_async_server "snowsocket-core server echo, async driver (same features; polled by a minimal block_on)" "read 1024 + write 1024 + message 1024"
 row snowsocket_client "snowsocket-core client echo (same features)" "read 1024 + write 1024 + message 1024"
 row ew_client "embedded-websocket client echo" "read 1024 + write 1024 + frame 1024"
-printf '| baseline (cortex-m-rt, transport, RNG, no WebSocket) | %s | 0 | %s | — |\n' "$base" "$(ram "$dir/baseline")"
+printf '| baseline (cortex-m-rt, transport, RNG, no WebSocket) | %s | 0 | %s | — | %s |\n' "$base" "$(ram "$dir/baseline")" "$(stack "$dir/baseline")"
 echo
 echo "Where it goes (each part alone, minus baseline):"
 echo

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs snowsocket-core's self-tests on an emulated Cortex-M4F: builds
 # examples/firmware for thumbv7em-none-eabihf and runs it under QEMU's
-# mps2-an386 board, reporting over semihosting. Exits with the firmware's
-# status (0 when every self-test passed).
+# mps2-an386 board, reporting over semihosting; then the same for
+# examples/embassy-firmware (the async driver on embassy: a server task and a
+# client task over embassy-sync pipes). Exits with 0 when every firmware
+# passed.
 #
 # Installs what it needs: qemu-system-arm (Debian package, if missing) and
 # the rustup target.
@@ -15,15 +17,15 @@ if ! command -v qemu-system-arm >/dev/null 2>&1; then
 fi
 rustup_targets thumbv7em-none-eabihf
 
-echo "==> building examples/firmware (release, thumbv7em-none-eabihf)"
-cd examples/firmware
-cargo build --release
-target_dir="${CARGO_TARGET_DIR:-target}"
-elf="$target_dir/thumbv7em-none-eabihf/release/snowsocket-firmware"
+# run_firmware DIR ELF: builds examples/DIR and runs it; its status.
+run_firmware() {
+echo "==> building examples/$1 (release, thumbv7em-none-eabihf)"
+(cd "examples/$1" && cargo build --release)
+target_dir="${CARGO_TARGET_DIR:-examples/$1/target}"
+elf="$target_dir/thumbv7em-none-eabihf/release/$2"
 
 echo "==> running it on qemu-system-arm -machine mps2-an386"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 set +e
 timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
     -semihosting-config enable=on,target=native -kernel "$elf" </dev/null | tee "$log"
@@ -37,4 +39,11 @@ if [ "$status" -eq 0 ] && ! grep -Eq '^[0-9]+ passed, 0 failed$' "$log"; then
     echo "qemu-selftest: no '<N> passed, 0 failed' line" >&2
     status=1
 fi
+rm -f "$log"
+return "$status"
+}
+
+status=0
+run_firmware firmware snowsocket-firmware || status=1
+run_firmware embassy-firmware snowsocket-embassy-firmware || status=1
 exit "$status"

@@ -59,7 +59,7 @@ usage: snowsocket-bench [--quick] [--rounds N] [--seconds S] [--warmup S]
                       (default 3); ratios are min / median / max over rounds
   --seconds S         timed window per cell (default 1.5)
   --warmup S          warm-up before each window (default 0.3)
-  --servers LIST      default ours,core,tokio-websockets,fastwebsockets,
+  --servers LIST      default ours,core,tokio-ours,tokio-websockets,fastwebsockets,
                       tokio-tungstenite,tungstenite,raw,raw-mio (raw-mio is the
                       reference of the ratios); the idle figure adds ours-tls
   --modes LIST        pipelined,one,idle,heartbeat,hold (default all)

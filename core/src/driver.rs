@@ -15,15 +15,15 @@
 //! timeouts come out as `ErrorKind::TimedOut` (the WASI echo server in
 //! `examples/wasi-echo` carries such an adapter).
 //!
-//! The driver uses only [`Connection`]'s public API: the unborrowed read
-//! ([`Connection::handle_read_unborrowed`], then [`Connection::event`], or
-//! for text that arrived whole its own UTF-8 check and
-//! [`Connection::fail`]), [`Connection::handle_timeout`], and
-//! [`Connection::poll_transmit_with`] to write control frames through its
-//! one write buffer.
+//! The driver shares everything but its I/O calls with the async driver
+//! (`crate::session`: the read loop, the timers, the close, the frame
+//! writer, the handshake steps), and like it uses only [`Connection`]'s
+//! public API: the unborrowed read ([`Connection::handle_read_unborrowed`],
+//! then [`Connection::event`], or for text that arrived whole its own UTF-8
+//! check and [`Connection::fail`]), [`Connection::handle_timeout`], and
+//! [`Connection::poll_transmit`] into its one write buffer.
 
 use core::fmt;
-use core::ops::Range;
 
 use embedded_io::{Error as _, ErrorKind, Read, Write};
 use rand_core::RngCore;
@@ -34,10 +34,10 @@ use crate::connection::{ClientSide, Config, Role, ServerSide, Side};
 use crate::connection::{
     Connection, Error, Event, MessageKind, Payload, SendError, UnborrowedEvent,
 };
-use crate::error::{InsufficientSizeError, ProtocolError};
+use crate::error::InsufficientSizeError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
-use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
-use crate::mask::apply_mask;
+use crate::handshake::{self, ClientRequest, HandshakeLimits, Request};
+use crate::session::{self, FrameWrite, Input, Output, ServerHandshake, Session, Step};
 use crate::time::Instant;
 
 /// A source of the current time for the driver.
@@ -64,6 +64,13 @@ pub enum Message<'a> {
     Text(&'a str),
     /// A binary message.
     Binary(&'a [u8]),
+}
+
+/// The reply of an echo, for [`WebSocket::respond`] (and the async
+/// driver's): the message itself, sent back as it came.
+/// `while ws.respond(echo)? {}` echoes until the peer closes.
+pub const fn echo(message: Message<'_>) -> Option<Message<'_>> {
+    Some(message)
 }
 
 /// What went wrong in the driver.
@@ -153,6 +160,76 @@ pub struct Parts<'buf, B, R, C> {
     pub handshake_timeout: Option<core::time::Duration>,
 }
 
+/// How long the opening handshake may take unless configured otherwise
+/// ([`Parts::new`]).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(10);
+
+impl<'buf, B, R, C> Parts<'buf, B, R, C> {
+    /// The buffers, RNG and clock, with the default [`Config`] and
+    /// [`HandshakeLimits`] and a handshake timeout of
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]; change them with the methods below.
+    pub fn new(
+        read_buf: &'buf mut [u8],
+        write_buf: &'buf mut [u8],
+        message_buf: B,
+        rng: R,
+        clock: C,
+    ) -> Self {
+        Self {
+            read_buf,
+            write_buf,
+            message_buf,
+            rng,
+            clock,
+            config: Config::default(),
+            limits: HandshakeLimits::DEFAULT,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
+    }
+
+    /// With `config`.
+    #[must_use]
+    pub fn config(self, config: Config) -> Self {
+        Self { config, ..self }
+    }
+
+    /// With the handshake `limits`.
+    #[must_use]
+    pub fn limits(self, limits: HandshakeLimits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// With a handshake timeout (`None`: none).
+    #[must_use]
+    pub fn handshake_timeout(self, timeout: Option<core::time::Duration>) -> Self {
+        Self {
+            handshake_timeout: timeout,
+            ..self
+        }
+    }
+}
+
+impl<'buf, B, C> Parts<'buf, B, crate::CounterRng, C> {
+    /// [`Parts::new`] for a server, which needs no real RNG: heartbeat
+    /// payloads come from a [`CounterRng`](crate::CounterRng) seeded with
+    /// `seed` (a connection number, say).
+    pub fn server(
+        read_buf: &'buf mut [u8],
+        write_buf: &'buf mut [u8],
+        message_buf: B,
+        clock: C,
+        seed: u64,
+    ) -> Self {
+        Self::new(
+            read_buf,
+            write_buf,
+            message_buf,
+            crate::CounterRng::new(seed),
+            clock,
+        )
+    }
+}
+
 /// The server's decision on an upgrade request (see [`WebSocket::accept_with`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision<'d> {
@@ -183,12 +260,10 @@ pub const MAX_HEADERS: usize = 64;
 /// holds messages that arrive in pieces.
 pub struct WebSocket<'buf, T, B, R, C, S = Role> {
     io: T,
-    conn: Connection<B, R, S>,
+    session: Session<B, R, S>,
     clock: C,
-    rx: &'buf mut [u8],
-    rx_start: usize,
-    rx_end: usize,
-    tx: &'buf mut [u8],
+    input: Input<'buf>,
+    output: Output<'buf>,
 }
 
 impl<'buf, T, B, R, C, S> WebSocket<'buf, T, B, R, C, S>
@@ -209,47 +284,18 @@ where
         pending: usize,
         write: &'buf mut [u8],
     ) -> Result<Self, DriverError<T::Error>> {
-        Self::with_pending(io, conn, clock, read, 0, pending, write)
-    }
-
-    /// [`WebSocket::new`] with the bytes already received at
-    /// `read[start..end]` (after the opening handshake), left in place.
-    /// (Built in place: a `Self::new(..)?` here would copy the whole
-    /// connection once more.)
-    fn with_pending(
-        io: T,
-        conn: Connection<B, R, S>,
-        clock: C,
-        read: &'buf mut [u8],
-        start: usize,
-        end: usize,
-        write: &'buf mut [u8],
-    ) -> Result<Self, DriverError<T::Error>> {
-        if read.len() < MIN_READ_BUFFER {
-            return Err(DriverError::BufferTooSmall(InsufficientSizeError {
-                required: MIN_READ_BUFFER,
-            }));
-        }
-        if write.len() < MIN_WRITE_BUFFER {
-            return Err(DriverError::BufferTooSmall(InsufficientSizeError {
-                required: MIN_WRITE_BUFFER,
-            }));
-        }
-        let rx_end = end.min(read.len());
         Ok(Self {
             io,
-            conn,
+            session: Session::new(conn),
             clock,
-            rx: read,
-            rx_start: start.min(rx_end),
-            rx_end,
-            tx: write,
+            input: Input::new(read, 0, pending)?,
+            output: Output::new(write)?,
         })
     }
 
     /// The underlying connection.
     pub const fn connection(&self) -> &Connection<B, R, S> {
-        &self.conn
+        &self.session.conn
     }
 
     /// The transport.
@@ -273,44 +319,115 @@ where
     /// `DriverError::Connection(Error::Closed)`.
     pub fn read(&mut self) -> Result<Event<'_>, DriverError<T::Error>> {
         let (raw, base) = self.next_raw()?;
-        self.finish(raw, base)
+        let Self {
+            session,
+            input,
+            io,
+            output,
+            ..
+        } = self;
+        if let UnborrowedEvent::Text(Payload::Input(range)) = &raw {
+            return match session.input_text(input, base, range.clone()) {
+                Ok(text) => Ok(Event::Text(text)),
+                Err(_) => Err(fail_now(session, output, io)),
+            };
+        }
+        // Only text from the input can fail (above).
+        session
+            .conn
+            .event(raw, input.from(base))
+            .map_err(DriverError::Connection)
     }
 
     /// Waits for the next text or binary message; pings and pongs are
     /// handled on the way. `Ok(None)` means the peer closed the connection
     /// (its Close was answered); the transport may then be dropped.
     pub fn read_message(&mut self) -> Result<Option<Message<'_>>, DriverError<T::Error>> {
-        loop {
-            let (raw, base) = self.next_raw()?;
-            // Control events go round again before anything is borrowed.
-            let (text, payload) = match raw {
-                UnborrowedEvent::Ping | UnborrowedEvent::Pong => continue,
-                UnborrowedEvent::Close => return Ok(None),
-                UnborrowedEvent::Text(payload) => (true, payload),
-                UnborrowedEvent::Binary(payload) => (false, payload),
+        let Some((text, payload, base)) = self.next_message()? else {
+            return Ok(None);
+        };
+        let Self {
+            session,
+            input,
+            io,
+            output,
+            ..
+        } = self;
+        if let (true, Payload::Input(range)) = (text, &payload) {
+            return match session.input_text(input, base, range.clone()) {
+                Ok(text) => Ok(Some(Message::Text(text))),
+                Err(_) => Err(fail_now(session, output, io)),
             };
-            // As `finish`, for data only.
-            let Self {
-                conn, rx, io, tx, ..
-            } = self;
-            let range = match payload {
-                // Validated as it arrived, so the conversion cannot fail.
-                Payload::Message => {
-                    let bytes = conn.payload(&Payload::Message, &[]);
-                    return Ok(Some(if text {
-                        Message::Text(core::str::from_utf8(bytes).unwrap_or_default())
-                    } else {
-                        Message::Binary(bytes)
-                    }));
-                }
-                Payload::Input(range) => range,
-            };
-            let input: &[u8] = rx.get(base..).unwrap_or_default();
-            if !text {
-                return Ok(Some(Message::Binary(input.get(range).unwrap_or_default())));
-            }
-            return Ok(Some(Message::Text(input_text(conn, io, tx, input, range)?)));
         }
+        Ok(Some(session::message(
+            &session.conn,
+            input,
+            base,
+            text,
+            payload,
+        )))
+    }
+
+    /// Reads the next message and sends `reply`'s answer to it, which may
+    /// be the message itself or borrow from it: an echo needs the read and
+    /// write buffers and nothing else (`while ws.respond(echo)? {}`, see
+    /// [`echo`]).
+    /// Pings and pongs are handled on the way.
+    ///
+    /// Returns `Ok(true)` when a message was read (and `reply`'s answer,
+    /// if any, sent), `Ok(false)` when the peer closed the connection (its
+    /// Close was answered). While more received bytes are already in the
+    /// read buffer, the answer waits in the write buffer to go out with the
+    /// next ones (one write for many small replies): it is written before
+    /// the next read that has to wait, and by any send, [`flush`](Self::flush)
+    /// or close; flush before dropping the driver mid-conversation.
+    /// A message that arrives after our own Close is
+    /// still handed to `reply`, but its answer cannot be sent (no data may
+    /// follow a Close): that answer is refused with [`DriverError::Send`].
+    pub fn respond<F>(&mut self, reply: F) -> Result<bool, DriverError<T::Error>>
+    where
+        F: for<'m> FnOnce(Message<'m>) -> Option<Message<'m>>,
+    {
+        let Some((text, payload, base)) = self.next_message()? else {
+            return Ok(false);
+        };
+        // The masking key is taken before the message borrows the
+        // connection; the length and opcode are filled in below.
+        let header = self.session.reply_header();
+        let side = self.session.conn.side();
+        let Self {
+            session,
+            input,
+            io,
+            output,
+            ..
+        } = self;
+        let message = match (text, &payload) {
+            (true, Payload::Input(range)) => match session.input_text(input, base, range.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return Err(fail_now(session, output, io)),
+            },
+            _ => session::message(&session.conn, input, base, text, payload),
+        };
+        let Some(answer) = reply(message) else {
+            return Ok(true);
+        };
+        let (kind, bytes) = session::message_parts(answer);
+        let header = session::reply_header(header?, kind, bytes.len());
+        let mut frame = FrameWrite::new(side, header, bytes);
+        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
+            // More messages are already here: the reply goes out with
+            // theirs, before the next read that has to wait.
+            frame
+                .next_piece(output)
+                .map_err(DriverError::BufferTooSmall)?;
+            return Ok(true);
+        }
+        transmit(io, output)?;
+        session.torn = true;
+        write_frame(io, output, frame)?;
+        session.torn = false;
+        Ok(true)
     }
 
     /// Sends a text message.
@@ -326,9 +443,8 @@ where
     /// Sends a whole message as one frame. Payloads larger than the write
     /// buffer are streamed through it.
     pub fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
-        let header = self.conn.message_header(kind, payload.len())?;
-        write_frame(&mut self.io, self.tx, self.conn.side(), header, payload)?;
-        self.io.flush().map_err(DriverError::Io)
+        let header = self.session.conn.message_header(kind, payload.len())?;
+        self.send_frame(header, payload)
     }
 
     /// Sends one fragment of a message; see [`Connection::send_fragment`].
@@ -338,15 +454,19 @@ where
         payload: &[u8],
         fin: bool,
     ) -> Result<(), DriverError<T::Error>> {
-        let header = self.conn.fragment_header(kind, payload.len(), fin)?;
-        write_frame(&mut self.io, self.tx, self.conn.side(), header, payload)?;
-        self.io.flush().map_err(DriverError::Io)
+        let header = self
+            .session
+            .conn
+            .fragment_header(kind, payload.len(), fin)?;
+        self.send_frame(header, payload)
     }
 
     /// Sends a Ping (payload at most 125 bytes).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
-        let n = self.conn.ping(payload, self.tx)?;
-        send_all(&mut self.io, &self.tx[..n])
+        transmit(&mut self.io, &mut self.output)?;
+        let n = self.session.conn.ping(payload, self.output.buffer())?;
+        self.output.queue(n);
+        transmit(&mut self.io, &mut self.output)
     }
 
     /// Closes the connection: sends Close with `code` and `reason`, then
@@ -354,13 +474,12 @@ where
     /// timeout passes. Returns `Ok(())` when the handshake completed.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError<T::Error>> {
         let now = self.clock.now();
-        self.conn.close(code, reason, now)?;
-        flush(&mut self.conn, &mut self.io, self.tx)?;
+        self.session.conn.close(code, reason, now)?;
         loop {
             match self.next_raw() {
                 Ok((UnborrowedEvent::Close, _)) => return Ok(()),
                 Ok(_) => {}
-                Err(DriverError::Connection(Error::Closed)) if self.conn.is_closed() => {
+                Err(DriverError::Connection(Error::Closed)) if self.session.conn.is_closed() => {
                     return Ok(())
                 }
                 Err(e) => return Err(e),
@@ -370,106 +489,77 @@ where
 
     /// Writes queued control frames (pongs, heartbeat pings, close) now.
     pub fn flush(&mut self) -> Result<(), DriverError<T::Error>> {
-        flush(&mut self.conn, &mut self.io, self.tx)
+        loop {
+            transmit(&mut self.io, &mut self.output)?;
+            let n = self
+                .session
+                .conn
+                .poll_transmit(self.output.buffer())
+                .map_err(DriverError::BufferTooSmall)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.output.queue(n);
+        }
     }
 
-    /// Reads until the connection yields an event, servicing timers and
-    /// flushing replies; returns the event and where in `rx` its input
-    /// ranges start.
+    /// Writes a data frame whose header the connection gave.
+    fn send_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+    ) -> Result<(), DriverError<T::Error>> {
+        transmit(&mut self.io, &mut self.output)?;
+        let frame = self.session.frame(header, payload);
+        write_frame(&mut self.io, &mut self.output, frame)?;
+        self.session.torn = false;
+        Ok(())
+    }
+
+    /// Reads until the next data message: whether it is text, where its
+    /// payload is and the base its ranges index; `None` when the peer
+    /// closed the connection.
+    fn next_message(&mut self) -> Result<Option<session::Data>, DriverError<T::Error>> {
+        loop {
+            let (event, base) = self.next_raw()?;
+            match session::data(event, base) {
+                Some(None) => {}
+                Some(Some(data)) => return Ok(Some(data)),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Does what the session asks until it yields an event: writes
+    /// replies, services timers, reads.
     #[inline(never)]
     fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<T::Error>> {
-        let failure = loop {
+        loop {
             let now = self.clock.now();
-            if let Err(e) = self.conn.handle_timeout(now) {
-                break e;
-            }
-            if self.rx_start < self.rx_end || self.conn.is_open() {
-                let base = self.rx_start;
-                let input = &mut self.rx[base..self.rx_end];
-                match self.conn.handle_read_unborrowed(input, now) {
-                    Ok((consumed, event)) => {
-                        self.rx_start += consumed;
-                        if let Some(event) = event {
-                            flush(&mut self.conn, &mut self.io, self.tx)?;
-                            return Ok((event, base));
-                        }
+            match self.session.step(&mut self.input, &mut self.output, now) {
+                Step::Transmit => {
+                    if let Err(e) = transmit(&mut self.io, &mut self.output) {
+                        return Err(self.session.write_failed(e));
                     }
-                    Err(e) => break e,
                 }
+                Step::Read => self.fill()?,
+                Step::Event(event, base) => return Ok((event, base)),
+                Step::Failed(e) => return Err(DriverError::Connection(e)),
+                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
             }
-            flush(&mut self.conn, &mut self.io, self.tx)?;
-            if self.conn.is_closed() {
-                return Err(DriverError::Connection(Error::Closed));
-            }
-            self.fill()?;
-        };
-        Err(self.fail_with(failure))
+        }
     }
 
-    /// Reads more bytes into `rx`, keeping unconsumed ones (at most a partial header).
+    /// Reads more bytes into the input; a timeout is a clock tick.
     fn fill(&mut self) -> Result<(), DriverError<T::Error>> {
-        // Nothing left (then this only rewinds), or no room left.
-        if self.rx_start == self.rx_end || self.rx_end == self.rx.len() {
-            self.compact();
-        }
-        match self.io.read(&mut self.rx[self.rx_end..]) {
-            Ok(0) => {
-                self.conn.abort();
-                Err(DriverError::UnexpectedEof)
-            }
+        match self.io.read(self.input.room()) {
+            Ok(0) => Err(self.session.eof()),
             Ok(n) => {
-                self.rx_end += n;
+                self.input.filled(n);
                 Ok(())
             }
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => Ok(()),
             Err(e) => Err(DriverError::Io(e)),
-        }
-    }
-
-    /// Moves the unconsumed bytes (at most a partial frame header) to the
-    /// start of `rx`, a byte at a time rather than with `copy_within`, which
-    /// would link a general `memmove` (1.5 KiB of flash on a Cortex-M) for a
-    /// copy of at most 13 bytes.
-    fn compact(&mut self) {
-        let mut to = 0;
-        for from in self.rx_start..self.rx_end {
-            // `from` is in bounds and `to <= from`; `get` keeps the
-            // (impossible) failure a no-op, and the byte loop is not turned
-            // into a `memmove` call.
-            if let Some(&byte) = self.rx.get(from) {
-                if let Some(slot) = self.rx.get_mut(to) {
-                    *slot = byte;
-                }
-            }
-            to += 1;
-        }
-        self.rx_start = 0;
-        self.rx_end = to;
-    }
-
-    /// Sends the Close a failure queued (best effort) and returns the error.
-    fn fail_with(&mut self, e: Error) -> DriverError<T::Error> {
-        let _ = flush(&mut self.conn, &mut self.io, self.tx);
-        DriverError::Connection(e)
-    }
-
-    /// Turns a raw event into a borrowed one, validating text that arrived
-    /// whole (its one UTF-8 pass).
-    fn finish(
-        &mut self,
-        raw: UnborrowedEvent,
-        base: usize,
-    ) -> Result<Event<'_>, DriverError<T::Error>> {
-        let Self {
-            conn, rx, io, tx, ..
-        } = self;
-        let input: &[u8] = rx.get(base..).unwrap_or_default();
-        match raw {
-            UnborrowedEvent::Text(Payload::Input(range)) => {
-                Ok(Event::Text(input_text(conn, io, tx, input, range)?))
-            }
-            // Only text from the input can fail (above): nothing to flush.
-            raw => conn.event(raw, input).map_err(DriverError::Connection),
         }
     }
 }
@@ -507,54 +597,35 @@ where
             handshake_timeout,
         } = parts;
         config.validate().map_err(DriverError::InvalidConfig)?;
+        let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
+        let mut decide = Some(decide);
         let mut filled = 0;
-        let (consumed, refused) = loop {
-            let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
-            let error = match handshake::parse_request(&read_buf[..filled], &mut headers, &limits) {
-                Ok(Parsed::Complete {
-                    value: request,
-                    consumed,
-                }) => {
-                    let answer = match decide(&request) {
-                        Decision::Accept { subprotocol } => {
-                            handshake::write_accept(write_buf, &request, subprotocol, &[])
-                                .map(|n| (n, None))
-                        }
-                        Decision::Reject { status, body } => {
-                            handshake::write_reject(write_buf, status, body, &[])
-                                .map(|n| (n, Some(status)))
-                        }
-                    };
-                    let (n, rejected) = answer.map_err(DriverError::Request)?;
-                    send_all(&mut io, &write_buf[..n])?;
-                    break (consumed, rejected);
-                }
-                Ok(Parsed::Incomplete) => {
-                    let room = &mut read_buf[filled..];
-                    match read_handshake(&mut io, room, &mut clock, deadline) {
-                        Ok(n) => {
-                            filled += n;
-                            continue;
-                        }
-                        Err(DriverError::Handshake(e)) => e,
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => e,
-            };
-            // The HTTP answer to a refused request, then the error.
-            if let Ok(n) = error.write_response(write_buf) {
-                send_all(&mut io, &write_buf[..n])?;
+        let outcome = loop {
+            let read = read_buf.get(..filled).unwrap_or_default();
+            match session::server_handshake(read, &mut output, &limits, &mut decide)
+                .map_err(DriverError::Request)?
+            {
+                ServerHandshake::Answered(outcome) => break outcome,
+                ServerHandshake::Incomplete => {}
             }
-            return Err(DriverError::Handshake(error));
+            let room = read_buf.get_mut(filled..).unwrap_or_default();
+            match read_handshake(&mut io, room, &mut clock, deadline) {
+                Ok(n) => filled += n,
+                Err(DriverError::Handshake(e)) => break session::refuse(&mut output, e),
+                Err(e) => return Err(e),
+            }
         };
-        if let Some(status) = refused {
-            return Err(DriverError::Rejected { status });
-        }
-        let now = clock.now();
-        let conn = Connection::new(ServerSide, config, message_buf, rng, now);
-        Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)
+        transmit(&mut io, &mut output)?;
+        let consumed = outcome.open()?;
+        let conn = Connection::new(ServerSide, config, message_buf, rng, clock.now());
+        Ok(Self {
+            io,
+            session: Session::new(conn),
+            clock,
+            input: Input::new(read_buf, consumed, filled)?,
+            output,
+        })
     }
 }
 
@@ -585,41 +656,31 @@ where
             handshake_timeout,
         } = parts;
         config.validate().map_err(DriverError::InvalidConfig)?;
+        let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
-        let key = handshake::generate_key(&mut rng);
-        let n = handshake::write_generated_request(write_buf, request, &key)
+        let key = session::client_request(&mut output, request, &mut rng)
             .map_err(DriverError::Request)?;
-        send_all(&mut io, &write_buf[..n])?;
+        transmit(&mut io, &mut output)?;
         let mut filled = 0;
         let (consumed, chosen) = loop {
-            let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
-            match handshake::parse_response(
-                &read_buf[..filled],
-                &mut headers,
-                &key,
-                request.subprotocols,
-                &limits,
-            ) {
-                Ok(Parsed::Complete {
-                    value: response,
-                    consumed,
-                }) => {
-                    let chosen = response
-                        .subprotocol()
-                        .and_then(|p| request.subprotocols.iter().position(|o| *o == p));
-                    break (consumed, chosen);
-                }
-                Ok(Parsed::Incomplete) => {}
-                Err(e) => return Err(DriverError::Handshake(e)),
+            let read = read_buf.get(..filled).unwrap_or_default();
+            if let Some(done) = session::client_handshake(read, &key, request, &limits)
+                .map_err(DriverError::Handshake)?
+            {
+                break done;
             }
-            filled += read_handshake(&mut io, &mut read_buf[filled..], &mut clock, deadline)?;
+            let room = read_buf.get_mut(filled..).unwrap_or_default();
+            filled += read_handshake(&mut io, room, &mut clock, deadline)?;
         };
-        let now = clock.now();
-        let conn = Connection::new(ClientSide, config, message_buf, rng, now);
-        Ok((
-            Self::with_pending(io, conn, clock, read_buf, consumed, filled, write_buf)?,
-            chosen,
-        ))
+        let conn = Connection::new(ClientSide, config, message_buf, rng, clock.now());
+        let ws = Self {
+            io,
+            session: Session::new(conn),
+            clock,
+            input: Input::new(read_buf, consumed, filled)?,
+            output,
+        };
+        Ok((ws, chosen))
     }
 }
 
@@ -631,12 +692,7 @@ fn read_handshake<T: Read, C: Clock>(
     clock: &mut C,
     deadline: Option<Instant>,
 ) -> Result<usize, DriverError<T::Error>> {
-    if deadline.is_some_and(|d| clock.now() >= d) {
-        return Err(DriverError::HandshakeTimeout);
-    }
-    if room.is_empty() {
-        return Err(DriverError::Handshake(HandshakeError::TooLarge));
-    }
+    session::handshake_room(room.len(), clock.now(), deadline)?;
     match io.read(room) {
         Ok(0) => Err(DriverError::UnexpectedEof),
         Ok(n) => Ok(n),
@@ -648,105 +704,59 @@ fn read_handshake<T: Read, C: Clock>(
 impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
-            .field("conn", &self.conn)
+            .field("conn", &self.session.conn)
             .finish_non_exhaustive()
     }
 }
 
-/// A text message that arrived whole in `input` at `range`, validated here
-/// (its one UTF-8 pass) so that the text borrows only the input, not the
-/// connection, which a failure needs: invalid text fails the connection
-/// with 1007 ([`Connection::fail`]) and its Close is sent.
-fn input_text<'a, T: Write, B: MessageBuffer, R: RngCore, S: Side>(
-    conn: &mut Connection<B, R, S>,
+/// The connection failed (its Close is queued): writes the Close and
+/// returns the failure.
+fn fail_now<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
+    session: &mut Session<B, R, S>,
+    output: &mut Output<'_>,
     io: &mut T,
-    tx: &mut [u8],
-    input: &'a [u8],
-    range: Range<usize>,
-) -> Result<&'a str, DriverError<T::Error>> {
-    match core::str::from_utf8(input.get(range).unwrap_or_default()) {
-        Ok(text) => Ok(text),
-        Err(_) => {
-            let e = conn.fail(ProtocolError::InvalidUtf8);
-            let _ = flush(conn, io, tx);
-            Err(DriverError::Connection(e))
+) -> DriverError<T::Error> {
+    loop {
+        match session.pending(output, false) {
+            Some(Step::Transmit) => {
+                if let Err(e) = transmit(io, output) {
+                    return session.write_failed(e);
+                }
+            }
+            Some(Step::Failed(e)) => return DriverError::Connection(e),
+            _ => return DriverError::Connection(Error::Closed),
         }
     }
 }
 
-/// [`write_all`], then a flush of the transport.
-fn send_all<T: Write>(io: &mut T, bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
-    write_all(io, bytes)?;
-    io.flush().map_err(DriverError::Io)
-}
-
-fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
-    while !bytes.is_empty() {
-        match io.write(bytes) {
+/// Writes the bytes waiting in `output`, then flushes the transport if
+/// there were any.
+fn transmit<T: Write>(io: &mut T, output: &mut Output<'_>) -> Result<(), DriverError<T::Error>> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    while !output.is_empty() {
+        match io.write(output.unsent()) {
             Ok(0) => return Err(DriverError::UnexpectedEof),
-            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Ok(n) => output.sent(n),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(DriverError::Io(e)),
         }
     }
-    Ok(())
+    io.flush().map_err(DriverError::Io)
 }
 
-/// Writes the queued control frames (pongs, heartbeat pings, close)
-/// through `tx`, then flushes the transport if anything was written.
-fn flush<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
-    conn: &mut Connection<B, R, S>,
+/// Writes `frame` piece by piece through `output` (which is empty).
+fn write_frame<T: Write>(
     io: &mut T,
-    tx: &mut [u8],
+    output: &mut Output<'_>,
+    mut frame: FrameWrite<'_>,
 ) -> Result<(), DriverError<T::Error>> {
-    let side = conn.side();
-    let written =
-        conn.poll_transmit_with(|header, payload| write_frame(io, tx, side, header, payload))?;
-    if written > 0 {
-        io.flush().map_err(DriverError::Io)?;
+    while frame
+        .next_piece(output)
+        .map_err(DriverError::BufferTooSmall)?
+    {
+        transmit(io, output)?;
     }
     Ok(())
-}
-
-/// Writes a frame: the header, then the payload, both through the write
-/// buffer `tx` (masked there when the header carries a key), in as many
-/// pieces as it takes; a small frame is one write. Every frame the driver
-/// sends, data or control, takes this one path. The transport is not
-/// flushed.
-fn write_frame<T: Write, S: Side>(
-    io: &mut T,
-    tx: &mut [u8],
-    side: S,
-    header: FrameHeader,
-    payload: &[u8],
-) -> Result<(), DriverError<T::Error>> {
-    // Only a client masks: with a side fixed when compiling, the other
-    // side's code is not linked.
-    let header = FrameHeader {
-        mask: match side.role() {
-            Role::Client => header.mask,
-            Role::Server => None,
-        },
-        ..header
-    };
-    let mut filled = header.encode(tx).map_err(DriverError::BufferTooSmall)?;
-    let mut rest = payload;
-    let mut offset = 0;
-    loop {
-        let room = &mut tx[filled..];
-        let take = room.len().min(rest.len());
-        let (piece, after) = rest.split_at(take);
-        let room = &mut room[..take];
-        room.copy_from_slice(piece);
-        if let Some(key) = header.mask {
-            apply_mask(room, key, offset);
-        }
-        write_all(io, &tx[..filled + take])?;
-        rest = after;
-        offset += take;
-        filled = 0;
-        if rest.is_empty() {
-            return Ok(());
-        }
-    }
 }

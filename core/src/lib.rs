@@ -95,10 +95,14 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod asynch;
 pub mod buffer;
 pub mod close;
 mod config;
 pub mod connection;
+mod counter_rng;
 pub mod driver;
 pub mod error;
 mod event;
@@ -110,6 +114,7 @@ mod role;
 pub mod selftest;
 #[cfg(any(test, feature = "selftest"))]
 mod seq_rng;
+mod session;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod std_io;
@@ -130,7 +135,8 @@ pub use connection::{
     ClientSide, CloseFrame, Config, Connection, Error, Event, MessageKind, Payload, Role,
     SendError, ServerSide, Side, UnborrowedEvent,
 };
-pub use driver::{Clock, Decision, DriverError, Message, Parts, WebSocket};
+pub use counter_rng::CounterRng;
+pub use driver::{echo, Clock, Decision, DriverError, Message, Parts, WebSocket};
 pub use error::{InsufficientSizeError, ProtocolError};
 #[cfg(feature = "alloc")]
 pub use frame::encode_frame_vec;

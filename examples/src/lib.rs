@@ -8,9 +8,15 @@
 //!   certificate made at start-up.
 //! - `cargo run --release --example chat [-- --demo]` — a browser chat: its
 //!   page and its WebSocket on one port, messages relayed to every other
-//!   member.
+//!   member of a room (alone, or shared through Redis with `--redis`).
 //! - `cargo run --release --example embedded_tls_client` — the `no_std`
 //!   `wss://` client of `snowsocket-embedded-tls`, on a host.
+//! - `cargo run --release --example tokio_echo_server [-- --addr HOST:PORT]` —
+//!   the async driver on tokio, a task per connection;
+//!   `tokio_echo_client URL` is its client.
+//! - `cargo run --release --example hyper_upgrade [-- --addr HOST:PORT]` — one
+//!   port for plain HTTP (`/health`, a small page) and WebSocket (`/ws`,
+//!   upgraded through hyper, then the async driver).
 //!
 //! The command-line client is its own package (`cli/`, `snowsocket URL`).
 //! Every example answers `--help` and logs through `env_logger`
@@ -18,3 +24,5 @@
 //!
 //! The library part holds code shared by the examples.
 pub mod cli;
+pub mod hyper_ws;
+pub mod tokio_ws;

@@ -58,6 +58,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod asynch;
 pub mod interop;
 pub mod server;
 pub mod tls;

@@ -12,6 +12,7 @@ mod fastwebsockets;
 mod ours;
 mod raw_mio;
 mod raw_threads;
+mod tokio_ours;
 mod tokio_rt;
 mod tokio_tungstenite;
 mod tokio_websockets;
@@ -37,6 +38,8 @@ pub(crate) enum Kind {
     OursTls,
     /// `snowsocket-core` driven by a minimal thread per connection.
     Core,
+    /// `snowsocket-core`'s async driver on tokio.
+    TokioOurs,
     TokioWebsockets,
     FastWebsockets,
     TokioTungstenite,
@@ -49,9 +52,10 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// Every server of the throughput comparison, in table order.
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Ours,
         Self::Core,
+        Self::TokioOurs,
         Self::TokioWebsockets,
         Self::FastWebsockets,
         Self::TokioTungstenite,
@@ -72,6 +76,7 @@ impl Kind {
             Self::Ours => "ours",
             Self::OursTls => "ours-tls",
             Self::Core => "core",
+            Self::TokioOurs => "tokio-ours",
             Self::TokioWebsockets => "tokio-websockets",
             Self::FastWebsockets => "fastwebsockets",
             Self::TokioTungstenite => "tokio-tungstenite",
@@ -86,6 +91,7 @@ impl Kind {
             Self::Ours => "snowsocket-server",
             Self::OursTls => "snowsocket-server, wss://",
             Self::Core => "snowsocket-core, hand loop, thread/conn",
+            Self::TokioOurs => "snowsocket-core async driver, tokio current-thread",
             Self::TokioWebsockets => "tokio-websockets 0.13, tokio current-thread",
             Self::FastWebsockets => "fastwebsockets 0.10 + hyper, tokio current-thread",
             Self::TokioTungstenite => "tokio-tungstenite 0.28, tokio multi-thread",
@@ -105,6 +111,7 @@ impl Kind {
             Self::Ours => ours::start(opts, false),
             Self::OursTls => ours::start(opts, true),
             Self::Core => thread_per_connection(core_loop::serve),
+            Self::TokioOurs => tokio_ours::start(),
             Self::TokioWebsockets => tokio_websockets::start(),
             Self::FastWebsockets => fastwebsockets::start(),
             Self::TokioTungstenite => tokio_tungstenite::start(),

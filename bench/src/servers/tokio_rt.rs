@@ -8,7 +8,8 @@ use std::thread;
 use super::{listen, Running};
 
 /// Binds, builds a current-thread runtime (as the crates' echo examples
-/// do) and runs `serve` on it, on a thread of its own.
+/// do; with timers, which the async driver of snowsocket-core uses for its
+/// deadlines) and runs `serve` on it, on a thread of its own.
 pub(super) fn current_thread<F, Fut>(name: &'static str, serve: F) -> Result<Running, String>
 where
     F: FnOnce(std::net::TcpListener) -> Fut + Send + 'static,
@@ -20,6 +21,7 @@ where
         .map_err(|e| format!("listener: {e}"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     thread::Builder::new()

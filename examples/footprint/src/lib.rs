@@ -171,3 +171,33 @@ pub fn halt() -> ! {
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     halt()
 }
+
+// What snowsocket's async driver takes: the same transport, always ready.
+impl embedded_io_async::Read for Opaque {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoError> {
+        self.receive(buf)
+    }
+}
+
+impl embedded_io_async::Write for Opaque {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, IoError> {
+        self.transmit(buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), IoError> {
+        Ok(())
+    }
+}
+
+/// Runs `future` to completion by polling it in a loop (what an executor
+/// does, without one: the async firmwares measure the driver, not an
+/// executor).
+pub fn block_on<F: core::future::Future>(future: F) -> F::Output {
+    let mut future = core::pin::pin!(future);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    loop {
+        if let core::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}

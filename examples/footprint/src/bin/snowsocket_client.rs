@@ -24,7 +24,14 @@ fn now() -> Instant {
 #[used]
 #[no_mangle]
 static FOOTPRINT_STATE_BYTES: usize = core::mem::size_of::<
-    WebSocket<'static, Opaque, SliceBuffer<&'static mut [u8]>, XorShift, fn() -> Instant, ClientSide>,
+    WebSocket<
+        'static,
+        Opaque,
+        SliceBuffer<&'static mut [u8]>,
+        XorShift,
+        fn() -> Instant,
+        ClientSide,
+    >,
 >();
 
 #[entry]

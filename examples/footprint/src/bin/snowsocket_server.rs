@@ -10,9 +10,7 @@ use core::time::Duration;
 
 use cortex_m_rt::entry;
 use snowsocket_core::handshake::HandshakeLimits;
-use snowsocket_core::{
-    Config, Instant, Message, MessageKind, Parts, ServerSide, SliceBuffer, WebSocket,
-};
+use snowsocket_core::{echo, Config, Instant, Parts, ServerSide, SliceBuffer, WebSocket};
 use snowsocket_footprint::{halt, millis, Opaque, XorShift, MESSAGE_BUF, READ_BUF, WRITE_BUF};
 
 fn now() -> Instant {
@@ -24,7 +22,14 @@ fn now() -> Instant {
 #[used]
 #[no_mangle]
 static FOOTPRINT_STATE_BYTES: usize = core::mem::size_of::<
-    WebSocket<'static, Opaque, SliceBuffer<&'static mut [u8]>, XorShift, fn() -> Instant, ServerSide>,
+    WebSocket<
+        'static,
+        Opaque,
+        SliceBuffer<&'static mut [u8]>,
+        XorShift,
+        fn() -> Instant,
+        ServerSide,
+    >,
 >();
 
 #[entry]
@@ -43,24 +48,9 @@ fn main() -> ! {
         handshake_timeout: Some(Duration::from_secs(10)),
     };
     if let Ok(mut ws) = WebSocket::accept(Opaque::new(), parts) {
-        // A message borrows the driver's buffers: copy it to send it back.
-        let mut echo = [0u8; MESSAGE_BUF];
-        loop {
-            let (kind, len) = match ws.read_message() {
-                Ok(Some(Message::Text(t))) => (MessageKind::Text, copy(&mut echo, t.as_bytes())),
-                Ok(Some(Message::Binary(b))) => (MessageKind::Binary, copy(&mut echo, b)),
-                Ok(None) | Err(_) => break,
-            };
-            if ws.send(kind, &echo[..len]).is_err() {
-                break;
-            }
-        }
+        // Each message is answered while it is still borrowed from the
+        // read (or message) buffer: no copy, no buffer of its own.
+        while let Ok(true) = ws.respond(echo) {}
     }
     halt()
-}
-
-fn copy(to: &mut [u8], from: &[u8]) -> usize {
-    let n = from.len().min(to.len());
-    to[..n].copy_from_slice(&from[..n]);
-    n
 }

@@ -1,0 +1,503 @@
+//! [`Reader`] and [`Writer`]: the async driver in two halves, for two
+//! tasks (see [`WebSocket::split`]).
+//!
+//! The halves share the connection through a [`Lock`] (a `RefCell` on a
+//! single-threaded executor such as embassy's; a `std::sync::Mutex`,
+//! perhaps in an `Arc`, across threads), held only for short synchronous
+//! steps, never across an `.await`. The write half of the transport is
+//! shared too, taken by whichever half writes (the reader writes pongs,
+//! heartbeat pings and close replies; the writer writes what it is asked):
+//! a frame is always written whole before the other half may write.
+//!
+//! A send waits only for a frame the reader is writing, never for a read.
+//! The heartbeat runs in the reader: while it waits for input it races
+//! the next deadline, so pings go out and a silent peer is closed with
+//! 1001 "pong timeout" even when the writer is idle.
+
+#[cfg(feature = "std")]
+extern crate std;
+
+use core::cell::RefCell;
+use core::future::poll_fn;
+use core::ops::Deref;
+use core::task::{Poll, Waker};
+
+use embedded_io_async::{Error as _, Read, Write};
+use rand_core::RngCore;
+
+use super::websocket::{is_tick, transmit, write_frame, WebSocket};
+use super::{until, Clock};
+use crate::buffer::MessageBuffer;
+use crate::close::CloseCode;
+use crate::connection::{Error, Event, MessageKind, Payload, Side, UnborrowedEvent};
+use crate::driver::{DriverError, Message, MIN_WRITE_BUFFER};
+use crate::frame::FrameHeader;
+use crate::session::{self, FrameWrite, Input, Output, Session, Step};
+
+/// A lock around the state the halves share. It is held only for short,
+/// synchronous steps (never across an `.await`, never re-entered).
+pub trait Lock {
+    /// What it guards.
+    type Target;
+
+    /// Runs `f` with the guarded value.
+    fn with<T>(&self, f: impl FnOnce(&mut Self::Target) -> T) -> T;
+}
+
+/// For halves on one thread (embassy, a tokio `LocalSet`, one task that
+/// joins both).
+impl<X> Lock for RefCell<X> {
+    type Target = X;
+
+    fn with<T>(&self, f: impl FnOnce(&mut X) -> T) -> T {
+        f(&mut self.borrow_mut())
+    }
+}
+
+/// For halves on different threads (feature `std`).
+#[cfg(feature = "std")]
+impl<X> Lock for std::sync::Mutex<X> {
+    type Target = X;
+
+    fn with<T>(&self, f: impl FnOnce(&mut X) -> T) -> T {
+        // A panic in another holder cannot leave the state half changed:
+        // every step under the lock is the connection's own.
+        let mut guard = self
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// What the halves share: the connection, and the transport's write half
+/// with the writer's buffer while no half is writing. Put it in a
+/// [`Lock`] and give that to [`ReadHalf::with`].
+pub struct Shared<'buf, W, B, R, S> {
+    session: Session<B, R, S>,
+    writer: Option<(W, Output<'buf>)>,
+    /// The halves waiting for the writer: the reader's, the writer's.
+    waiting: [Option<Waker>; 2],
+}
+
+const READER: usize = 0;
+const WRITER: usize = 1;
+
+/// The reading half before it is joined to the shared state (see
+/// [`WebSocket::split`]).
+pub struct ReadHalf<'buf, Rd, C> {
+    io: Rd,
+    input: Input<'buf>,
+    control: Output<'buf>,
+    clock: C,
+}
+
+impl<'buf, Rd, C: Clone> ReadHalf<'buf, Rd, C> {
+    /// The two halves over `shared` (a reference to, or an `Arc` of, the
+    /// lock around the [`Shared`] state).
+    pub fn with<P: Clone>(self, shared: P) -> (Reader<'buf, Rd, C, P>, Writer<C, P>) {
+        let writer = Writer {
+            clock: self.clock.clone(),
+            shared: shared.clone(),
+        };
+        let reader = Reader {
+            io: self.io,
+            input: self.input,
+            control: self.control,
+            clock: self.clock,
+            shared,
+        };
+        (reader, writer)
+    }
+}
+
+impl<'buf, T, B, R, C, S> WebSocket<'buf, T, B, R, C, S>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+    S: Side,
+{
+    /// Splits the driver for two tasks: `split_io` splits the transport
+    /// into its read and write halves (tokio's `into_split`, embassy-net's
+    /// `TcpSocket::split`). The write buffer is cut in two: its first
+    /// [`MIN_WRITE_BUFFER`] bytes become the reader's (for control frames),
+    /// the rest the writer's, so it must hold at least twice that.
+    ///
+    /// ```ignore
+    /// let (read_half, shared) = ws.split(|io| io.split()).await?;
+    /// let shared = RefCell::new(shared);
+    /// let (mut reader, mut writer) = read_half.with(&shared);
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub async fn split<Rd, W>(
+        mut self,
+        split_io: impl FnOnce(T) -> (Rd, W),
+    ) -> Result<(ReadHalf<'buf, Rd, C>, Shared<'buf, W, B, R, S>), DriverError<T::Error>> {
+        // Replies that wait (see `respond`) or the rest of a cancelled
+        // write go out first: the output is cut in two below.
+        transmit(&mut self.io, &mut self.output).await?;
+        let Self {
+            io,
+            session,
+            clock,
+            input,
+            output,
+        } = self;
+        let (control, output) = output.split_off(MIN_WRITE_BUFFER)?;
+        let (rd, wr) = split_io(io);
+        let half = ReadHalf {
+            io: rd,
+            input,
+            control,
+            clock,
+        };
+        let shared = Shared {
+            session,
+            writer: Some((wr, output)),
+            waiting: [None, None],
+        };
+        Ok((half, shared))
+    }
+}
+
+/// The write half of the transport with the writer's buffer, taken from
+/// the shared state by one half; given back when dropped (also when the
+/// future holding it is cancelled).
+struct Taken<'l, 'buf, L, W, B, R, S>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+{
+    lock: &'l L,
+    taken: Option<(W, Output<'buf>)>,
+    /// A data frame is part written: if this is dropped before it is whole,
+    /// the connection cannot go on.
+    torn: bool,
+}
+
+impl<'buf, L, W, B, R, S> Taken<'_, 'buf, L, W, B, R, S>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+{
+    /// Waits until no other half writes, then takes the writer.
+    async fn take(lock: &L, who: usize) -> Taken<'_, 'buf, L, W, B, R, S> {
+        let taken = poll_fn(|cx| {
+            lock.with(|shared| match shared.writer.take() {
+                Some(writer) => Poll::Ready(writer),
+                None => {
+                    if let Some(slot) = shared.waiting.get_mut(who) {
+                        *slot = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            })
+        })
+        .await;
+        Taken {
+            lock,
+            taken: Some(taken),
+            torn: false,
+        }
+    }
+}
+
+impl<'buf, L, W, B, R, S> Drop for Taken<'_, 'buf, L, W, B, R, S>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+{
+    fn drop(&mut self) {
+        let wakers = self.lock.with(|shared| {
+            if let Some(writer) = self.taken.take() {
+                shared.writer = Some(writer);
+            }
+            if self.torn {
+                shared.session.torn = true;
+            }
+            [shared.waiting[READER].take(), shared.waiting[WRITER].take()]
+        });
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+/// The reading half: reads events, answers pings, runs the heartbeat.
+pub struct Reader<'buf, Rd, C, P> {
+    io: Rd,
+    input: Input<'buf>,
+    control: Output<'buf>,
+    clock: C,
+    shared: P,
+}
+
+/// The writing half: sends messages, fragments, pings and the Close.
+pub struct Writer<C, P> {
+    clock: C,
+    shared: P,
+}
+
+impl<'buf, Rd, C, P, L, W, B, R, S> Reader<'buf, Rd, C, P>
+where
+    Rd: Read,
+    W: Write<Error = Rd::Error>,
+    C: Clock,
+    P: Deref<Target = L>,
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+{
+    /// Waits for the next event and hands it to `f` (which runs under the
+    /// lock: keep it short). Pings are answered and heartbeat pings sent
+    /// on the way; cancel-safe as [`WebSocket::read`].
+    pub async fn read<T>(
+        &mut self,
+        f: impl FnOnce(Event<'_>) -> T,
+    ) -> Result<T, DriverError<Rd::Error>> {
+        let (raw, base) = self.next_raw().await?;
+        let input = &self.input;
+        let result = self.shared.with(|shared| {
+            if let UnborrowedEvent::Text(Payload::Input(range)) = &raw {
+                let text = shared.session.input_text(input, base, range.clone())?;
+                return Ok(f(Event::Text(text)));
+            }
+            shared.session.conn.event(raw, input.from(base)).map(f)
+        });
+        match result {
+            Ok(value) => Ok(value),
+            Err(_) => Err(self.fail_now().await),
+        }
+    }
+
+    /// Waits for the next text or binary message and hands it to `f`
+    /// (under the lock); `Ok(None)` when the peer closed the connection.
+    pub async fn read_message<T>(
+        &mut self,
+        f: impl FnOnce(Message<'_>) -> T,
+    ) -> Result<Option<T>, DriverError<Rd::Error>> {
+        let (text, payload, base) = loop {
+            let (event, base) = self.next_raw().await?;
+            match session::data(event, base) {
+                Some(None) => {}
+                Some(Some(data)) => break data,
+                None => return Ok(None),
+            }
+        };
+        let input = &self.input;
+        let result: Result<T, Error> = self.shared.with(|shared| {
+            if let (true, Payload::Input(range)) = (text, &payload) {
+                let text = shared.session.input_text(input, base, range.clone())?;
+                return Ok(f(Message::Text(text)));
+            }
+            let conn = &shared.session.conn;
+            Ok(f(session::message(conn, input, base, text, payload)))
+        });
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(_) => Err(self.fail_now().await),
+        }
+    }
+
+    /// Does what the session asks until it yields an event.
+    async fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<Rd::Error>> {
+        loop {
+            let now = self.clock.now();
+            let (input, control) = (&mut self.input, &mut self.control);
+            let (step, deadline) = self.shared.with(|shared| {
+                let step = shared.session.step(input, control, now);
+                (step, shared.session.deadline())
+            });
+            match step {
+                Step::Transmit => {
+                    if let Err(e) = self.transmit().await {
+                        return Err(self.shared.with(|shared| shared.session.write_failed(e)));
+                    }
+                }
+                Step::Read => {
+                    let read = self.io.read(self.input.room());
+                    if let Some(result) = until(&self.clock, deadline, read).await {
+                        match result {
+                            Ok(0) => return Err(self.shared.with(|s| s.session.eof())),
+                            Ok(n) => self.input.filled(n),
+                            Err(e) if is_tick(e.kind()) => {}
+                            Err(e) => return Err(DriverError::Io(e)),
+                        }
+                    }
+                }
+                Step::Event(event, base) => return Ok((event, base)),
+                Step::Failed(e) => return Err(DriverError::Connection(e)),
+                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
+            }
+        }
+    }
+
+    /// Writes the control frames waiting in the reader's output, after
+    /// what a cancelled writer call left in its own.
+    async fn transmit(&mut self) -> Result<(), DriverError<Rd::Error>> {
+        let mut taken = Taken::take(&*self.shared, READER).await;
+        if let Some((io, output)) = taken.taken.as_mut() {
+            transmit(io, output).await?;
+            transmit(io, &mut self.control).await?;
+        }
+        Ok(())
+    }
+
+    /// The connection failed (its Close is queued): writes the Close and
+    /// returns the failure.
+    async fn fail_now(&mut self) -> DriverError<Rd::Error> {
+        loop {
+            let control = &mut self.control;
+            match self
+                .shared
+                .with(|shared| shared.session.pending(control, false))
+            {
+                Some(Step::Transmit) => {
+                    if let Err(e) = self.transmit().await {
+                        return self.shared.with(|shared| shared.session.write_failed(e));
+                    }
+                }
+                Some(Step::Failed(e)) => return DriverError::Connection(e),
+                _ => return DriverError::Connection(Error::Closed),
+            }
+        }
+    }
+}
+
+impl<'buf, C, P, L, W, B, R, S> Writer<C, P>
+where
+    W: Write,
+    C: Clock,
+    P: Deref<Target = L>,
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+{
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), DriverError<W::Error>> {
+        self.send(MessageKind::Text, text.as_bytes()).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), DriverError<W::Error>> {
+        self.send(MessageKind::Binary, data).await
+    }
+
+    /// Sends a whole message as one frame, streamed through the writer's
+    /// buffer. It waits only for a control frame the reader is writing.
+    pub async fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> Result<(), DriverError<W::Error>> {
+        let len = payload.len();
+        self.write(payload, |conn| conn.message_header(kind, len))
+            .await
+    }
+
+    /// Sends one fragment of a message; see
+    /// [`Connection::send_fragment`](crate::Connection::send_fragment).
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), DriverError<W::Error>> {
+        let len = payload.len();
+        self.write(payload, |conn| conn.fragment_header(kind, len, fin))
+            .await
+    }
+
+    /// Sends a Ping (payload at most 125 bytes).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<W::Error>> {
+        let lock = &*self.shared;
+        let mut taken = take_writer(lock).await?;
+        let Some((io, output)) = taken.taken.as_mut() else {
+            return Ok(());
+        };
+        let n = lock.with(|shared| shared.session.conn.ping(payload, output.buffer()))?;
+        output.queue(n);
+        transmit(io, output).await
+    }
+
+    /// Starts the close handshake: sends Close with `code` and `reason`.
+    /// The reader then sees the peer's Close (or the close timeout) and
+    /// ends; this half cannot send data any more.
+    pub async fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<(), DriverError<W::Error>> {
+        let now = self.clock.now();
+        self.shared
+            .with(|shared| shared.session.conn.close(code, reason, now))?;
+        self.flush().await
+    }
+
+    /// Writes the connection's queued control frames (a Close, a pong) now,
+    /// without waiting for the reader to.
+    pub async fn flush(&mut self) -> Result<(), DriverError<W::Error>> {
+        let lock = &*self.shared;
+        let mut taken = take_writer(lock).await?;
+        let Some((io, output)) = taken.taken.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let n = lock.with(|shared| shared.session.conn.poll_transmit(output.buffer()));
+            match n.map_err(DriverError::BufferTooSmall)? {
+                0 => return Ok(()),
+                n => output.queue(n),
+            }
+            transmit(io, output).await?;
+        }
+    }
+
+    /// Writes a data frame with the header `header` gives.
+    async fn write(
+        &mut self,
+        payload: &[u8],
+        header: impl FnOnce(&mut crate::Connection<B, R, S>) -> Result<FrameHeader, crate::SendError>,
+    ) -> Result<(), DriverError<W::Error>> {
+        let lock = &*self.shared;
+        let mut taken = take_writer(lock).await?;
+        let (header, side) = lock.with(|shared| {
+            let conn = &mut shared.session.conn;
+            (header(conn), conn.side())
+        });
+        let header = header?;
+        taken.torn = true;
+        if let Some((io, output)) = taken.taken.as_mut() {
+            write_frame(io, output, FrameWrite::new(side, header, payload)).await?;
+        }
+        taken.torn = false;
+        Ok(())
+    }
+}
+
+/// Takes the writer for the writing half, finishing what a cancelled call
+/// left; fails when a data frame was left part written.
+async fn take_writer<'l, 'buf, L, W, B, R, S>(
+    lock: &'l L,
+) -> Result<Taken<'l, 'buf, L, W, B, R, S>, DriverError<W::Error>>
+where
+    W: Write,
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+{
+    let mut taken = Taken::take(lock, WRITER).await;
+    let torn = lock.with(|shared| {
+        if shared.session.torn {
+            shared.session.conn.abort();
+        }
+        shared.session.torn
+    });
+    if torn {
+        return Err(DriverError::Connection(Error::Closed));
+    }
+    if let Some((io, output)) = taken.taken.as_mut() {
+        transmit(io, output).await?;
+    }
+    Ok(taken)
+}

@@ -1,0 +1,533 @@
+//! [`WebSocket`]: the async driver in one value.
+
+use core::fmt;
+
+use embedded_io_async::{Error as _, ErrorKind, Read, Write};
+use rand_core::RngCore;
+
+use super::{until, Clock};
+use crate::buffer::MessageBuffer;
+use crate::close::CloseCode;
+use crate::connection::{ClientSide, Connection, Error, Event, MessageKind, Payload, Role};
+use crate::connection::{ServerSide, Side, UnborrowedEvent};
+use crate::driver::{Decision, DriverError, Message, Parts};
+use crate::frame::FrameHeader;
+use crate::handshake::{ClientRequest, Request};
+use crate::session::{self, FrameWrite, Input, Output, ServerHandshake, Session, Step};
+use crate::time::Instant;
+
+/// A WebSocket over an async byte stream `T`: the async twin of
+/// [`crate::WebSocket`], with the same buffers, methods and errors (see
+/// the [module](super) docs for time and cancellation).
+pub struct WebSocket<'buf, T, B, R, C, S = Role> {
+    pub(super) io: T,
+    pub(super) session: Session<B, R, S>,
+    pub(super) clock: C,
+    pub(super) input: Input<'buf>,
+    pub(super) output: Output<'buf>,
+}
+
+impl<'buf, T, B, R, C, S> WebSocket<'buf, T, B, R, C, S>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+    S: Side,
+{
+    /// Drives `conn` (whose opening handshake is done, by hyper say) over
+    /// `io`. `read[..pending]` holds bytes already received after the
+    /// handshake.
+    pub fn new(
+        io: T,
+        conn: Connection<B, R, S>,
+        clock: C,
+        read: &'buf mut [u8],
+        pending: usize,
+        write: &'buf mut [u8],
+    ) -> Result<Self, DriverError<T::Error>> {
+        Ok(Self {
+            io,
+            session: Session::new(conn),
+            clock,
+            input: Input::new(read, 0, pending)?,
+            output: Output::new(write)?,
+        })
+    }
+
+    /// The underlying connection.
+    pub const fn connection(&self) -> &Connection<B, R, S> {
+        &self.session.conn
+    }
+
+    /// The transport.
+    pub const fn transport(&self) -> &T {
+        &self.io
+    }
+
+    /// The transport, mutably.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// Gives the transport back.
+    pub fn into_transport(self) -> T {
+        self.io
+    }
+
+    /// Waits for the next event from the peer, answering pings and sending
+    /// heartbeat pings meanwhile; see [`crate::WebSocket::read`].
+    /// Cancel-safe.
+    pub async fn read(&mut self) -> Result<Event<'_>, DriverError<T::Error>> {
+        let (raw, base) = self.next_raw().await?;
+        let Self {
+            session,
+            input,
+            io,
+            output,
+            ..
+        } = self;
+        if let UnborrowedEvent::Text(Payload::Input(range)) = &raw {
+            return match session.input_text(input, base, range.clone()) {
+                Ok(text) => Ok(Event::Text(text)),
+                Err(_) => Err(fail_now(session, output, io).await),
+            };
+        }
+        // Only text from the input can fail (above).
+        session
+            .conn
+            .event(raw, input.from(base))
+            .map_err(DriverError::Connection)
+    }
+
+    /// Waits for the next text or binary message; `Ok(None)` when the peer
+    /// closed the connection. See [`crate::WebSocket::read_message`].
+    /// Cancel-safe.
+    pub async fn read_message(&mut self) -> Result<Option<Message<'_>>, DriverError<T::Error>> {
+        let Some((text, payload, base)) = self.next_message().await? else {
+            return Ok(None);
+        };
+        let Self {
+            session,
+            input,
+            io,
+            output,
+            ..
+        } = self;
+        if let (true, Payload::Input(range)) = (text, &payload) {
+            return match session.input_text(input, base, range.clone()) {
+                Ok(text) => Ok(Some(Message::Text(text))),
+                Err(_) => Err(fail_now(session, output, io).await),
+            };
+        }
+        Ok(Some(session::message(
+            &session.conn,
+            input,
+            base,
+            text,
+            payload,
+        )))
+    }
+
+    /// Reads the next message and sends `reply`'s answer to it, which may
+    /// be the message itself or borrow from it; see
+    /// [`crate::WebSocket::respond`] (answers may wait in the write buffer
+    /// while more input is already here; they go out before the next read
+    /// that has to wait, or on [`flush`](Self::flush)). An echo: `while ws.respond(echo).await? {}`
+    /// ([`crate::echo`]).
+    pub async fn respond<F>(&mut self, reply: F) -> Result<bool, DriverError<T::Error>>
+    where
+        F: for<'m> FnOnce(Message<'m>) -> Option<Message<'m>>,
+    {
+        let Some((text, payload, base)) = self.next_message().await? else {
+            return Ok(false);
+        };
+        let header = self.session.reply_header();
+        let side = self.session.conn.side();
+        let Self {
+            session,
+            input,
+            io,
+            output,
+            ..
+        } = self;
+        let message = match (text, &payload) {
+            (true, Payload::Input(range)) => match session.input_text(input, base, range.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return Err(fail_now(session, output, io).await),
+            },
+            _ => session::message(&session.conn, input, base, text, payload),
+        };
+        let Some(answer) = reply(message) else {
+            return Ok(true);
+        };
+        let (kind, bytes) = session::message_parts(answer);
+        let header = session::reply_header(header?, kind, bytes.len());
+        let mut frame = FrameWrite::new(side, header, bytes);
+        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
+            // More messages are already here: the reply goes out with
+            // theirs, before the next read that has to wait.
+            frame
+                .next_piece(output)
+                .map_err(DriverError::BufferTooSmall)?;
+            return Ok(true);
+        }
+        transmit(io, output).await?;
+        session.torn = true;
+        write_frame(io, output, frame).await?;
+        session.torn = false;
+        Ok(true)
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), DriverError<T::Error>> {
+        self.send(MessageKind::Text, text.as_bytes()).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), DriverError<T::Error>> {
+        self.send(MessageKind::Binary, data).await
+    }
+
+    /// Sends a whole message as one frame, streamed through the write
+    /// buffer.
+    pub async fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> Result<(), DriverError<T::Error>> {
+        self.unsent().await?;
+        let header = self.session.conn.message_header(kind, payload.len())?;
+        self.send_frame(header, payload).await
+    }
+
+    /// Sends one fragment of a message; see
+    /// [`Connection::send_fragment`](crate::Connection::send_fragment).
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), DriverError<T::Error>> {
+        self.unsent().await?;
+        let header = self
+            .session
+            .conn
+            .fragment_header(kind, payload.len(), fin)?;
+        self.send_frame(header, payload).await
+    }
+
+    /// Sends a Ping (payload at most 125 bytes).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<T::Error>> {
+        self.unsent().await?;
+        let n = self.session.conn.ping(payload, self.output.buffer())?;
+        self.output.queue(n);
+        transmit(&mut self.io, &mut self.output).await
+    }
+
+    /// Closes the connection: sends Close with `code` and `reason`, then
+    /// reads (discarding data) until the peer's Close arrives or the close
+    /// timeout passes. Returns `Ok(())` when the handshake completed.
+    pub async fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<(), DriverError<T::Error>> {
+        let now = self.clock.now();
+        self.session.conn.close(code, reason, now)?;
+        loop {
+            match self.next_raw().await {
+                Ok((UnborrowedEvent::Close, _)) => return Ok(()),
+                Ok(_) => {}
+                Err(DriverError::Connection(Error::Closed)) if self.session.conn.is_closed() => {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes queued control frames (pongs, heartbeat pings, close) now.
+    pub async fn flush(&mut self) -> Result<(), DriverError<T::Error>> {
+        loop {
+            transmit(&mut self.io, &mut self.output).await?;
+            let n = self
+                .session
+                .conn
+                .poll_transmit(self.output.buffer())
+                .map_err(DriverError::BufferTooSmall)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.output.queue(n);
+        }
+    }
+
+    /// Before a send: what an earlier, cancelled call left (a control
+    /// frame half written: finished; a data frame: the connection fails).
+    async fn unsent(&mut self) -> Result<(), DriverError<T::Error>> {
+        if self.session.torn {
+            self.session.conn.abort();
+            return Err(DriverError::Connection(Error::Closed));
+        }
+        transmit(&mut self.io, &mut self.output).await
+    }
+
+    /// Writes a data frame whose header the connection gave.
+    async fn send_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+    ) -> Result<(), DriverError<T::Error>> {
+        let frame = self.session.frame(header, payload);
+        write_frame(&mut self.io, &mut self.output, frame).await?;
+        self.session.torn = false;
+        Ok(())
+    }
+
+    /// Reads until the next data message (see [`session::data`]).
+    async fn next_message(&mut self) -> Result<Option<session::Data>, DriverError<T::Error>> {
+        loop {
+            let (event, base) = self.next_raw().await?;
+            match session::data(event, base) {
+                Some(None) => {}
+                Some(Some(data)) => return Ok(Some(data)),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Does what the session asks until it yields an event: writes
+    /// replies, services timers, reads (racing the next deadline).
+    async fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<T::Error>> {
+        loop {
+            let now = self.clock.now();
+            match self.session.step(&mut self.input, &mut self.output, now) {
+                Step::Transmit => {
+                    if let Err(e) = transmit(&mut self.io, &mut self.output).await {
+                        return Err(self.session.write_failed(e));
+                    }
+                }
+                Step::Read => {
+                    let deadline = self.session.deadline();
+                    let read = self.io.read(self.input.room());
+                    if let Some(result) = until(&self.clock, deadline, read).await {
+                        match result {
+                            Ok(0) => return Err(self.session.eof()),
+                            Ok(n) => self.input.filled(n),
+                            Err(e) if is_tick(e.kind()) => {}
+                            Err(e) => return Err(DriverError::Io(e)),
+                        }
+                    }
+                }
+                Step::Event(event, base) => return Ok((event, base)),
+                Step::Failed(e) => return Err(DriverError::Connection(e)),
+                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
+            }
+        }
+    }
+}
+
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ServerSide>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+{
+    /// Server side: reads the upgrade request, accepts it with no
+    /// subprotocol; see [`crate::WebSocket::accept`].
+    pub async fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
+        Self::accept_with(io, parts, |_| Decision::Accept { subprotocol: None }).await
+    }
+
+    /// Server side, letting `decide` accept or reject the request; see
+    /// [`crate::WebSocket::accept_with`].
+    pub async fn accept_with<'d>(
+        mut io: T,
+        parts: Parts<'buf, B, R, C>,
+        decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
+    ) -> Result<Self, DriverError<T::Error>> {
+        let Parts {
+            read_buf,
+            write_buf,
+            message_buf,
+            rng,
+            clock,
+            config,
+            limits,
+            handshake_timeout,
+        } = parts;
+        config.validate().map_err(DriverError::InvalidConfig)?;
+        let mut output = Output::new(write_buf)?;
+        let deadline = handshake_timeout.map(|t| clock.now() + t);
+        let mut decide = Some(decide);
+        let mut filled = 0;
+        let outcome = loop {
+            let read = read_buf.get(..filled).unwrap_or_default();
+            match session::server_handshake(read, &mut output, &limits, &mut decide)
+                .map_err(DriverError::Request)?
+            {
+                ServerHandshake::Answered(outcome) => break outcome,
+                ServerHandshake::Incomplete => {}
+            }
+            let room = read_buf.get_mut(filled..).unwrap_or_default();
+            match read_handshake(&mut io, room, &clock, deadline).await {
+                Ok(n) => filled += n,
+                Err(DriverError::Handshake(e)) => break session::refuse(&mut output, e),
+                Err(e) => return Err(e),
+            }
+        };
+        transmit(&mut io, &mut output).await?;
+        let consumed = outcome.open()?;
+        let conn = Connection::new(ServerSide, config, message_buf, rng, clock.now());
+        Ok(Self {
+            io,
+            session: Session::new(conn),
+            clock,
+            input: Input::new(read_buf, consumed, filled)?,
+            output,
+        })
+    }
+}
+
+impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ClientSide>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    C: Clock,
+{
+    /// Client side: sends the upgrade `request` and checks the answer; see
+    /// [`crate::WebSocket::connect`].
+    pub async fn connect(
+        mut io: T,
+        parts: Parts<'buf, B, R, C>,
+        request: &ClientRequest<'_>,
+    ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
+        let Parts {
+            read_buf,
+            write_buf,
+            message_buf,
+            mut rng,
+            clock,
+            config,
+            limits,
+            handshake_timeout,
+        } = parts;
+        config.validate().map_err(DriverError::InvalidConfig)?;
+        let mut output = Output::new(write_buf)?;
+        let deadline = handshake_timeout.map(|t| clock.now() + t);
+        let key = session::client_request(&mut output, request, &mut rng)
+            .map_err(DriverError::Request)?;
+        transmit(&mut io, &mut output).await?;
+        let mut filled = 0;
+        let (consumed, chosen) = loop {
+            let read = read_buf.get(..filled).unwrap_or_default();
+            if let Some(done) = session::client_handshake(read, &key, request, &limits)
+                .map_err(DriverError::Handshake)?
+            {
+                break done;
+            }
+            let room = read_buf.get_mut(filled..).unwrap_or_default();
+            filled += read_handshake(&mut io, room, &clock, deadline).await?;
+        };
+        let conn = Connection::new(ClientSide, config, message_buf, rng, clock.now());
+        let ws = Self {
+            io,
+            session: Session::new(conn),
+            clock,
+            input: Input::new(read_buf, consumed, filled)?,
+            output,
+        };
+        Ok((ws, chosen))
+    }
+}
+
+impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.session.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A read error that is a clock tick, not a failure.
+pub(super) fn is_tick(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::TimedOut | ErrorKind::Interrupted)
+}
+
+/// One read during the opening handshake, racing its deadline: the bytes
+/// read (0 on a tick), or an error when the buffer is full, the peer left,
+/// or time is up.
+async fn read_handshake<T: Read, C: Clock>(
+    io: &mut T,
+    room: &mut [u8],
+    clock: &C,
+    deadline: Option<Instant>,
+) -> Result<usize, DriverError<T::Error>> {
+    session::handshake_room(room.len(), clock.now(), deadline)?;
+    match until(clock, deadline, io.read(room)).await {
+        None => Err(DriverError::HandshakeTimeout),
+        Some(Ok(0)) => Err(DriverError::UnexpectedEof),
+        Some(Ok(n)) => Ok(n),
+        Some(Err(e)) if is_tick(e.kind()) => Ok(0),
+        Some(Err(e)) => Err(DriverError::Io(e)),
+    }
+}
+
+/// The connection failed (its Close is queued): writes the Close and
+/// returns the failure.
+pub(super) async fn fail_now<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
+    session: &mut Session<B, R, S>,
+    output: &mut Output<'_>,
+    io: &mut T,
+) -> DriverError<T::Error> {
+    loop {
+        match session.pending(output, false) {
+            Some(Step::Transmit) => {
+                if let Err(e) = transmit(io, output).await {
+                    return session.write_failed(e);
+                }
+            }
+            Some(Step::Failed(e)) => return DriverError::Connection(e),
+            _ => return DriverError::Connection(Error::Closed),
+        }
+    }
+}
+
+/// Writes the bytes waiting in `output`, then flushes the transport if
+/// there were any. Each write that completes is recorded before the next
+/// `.await`, so a cancelled call leaves the rest for the next one.
+pub(super) async fn transmit<T: Write>(
+    io: &mut T,
+    output: &mut Output<'_>,
+) -> Result<(), DriverError<T::Error>> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    while !output.is_empty() {
+        match io.write(output.unsent()).await {
+            Ok(0) => return Err(DriverError::UnexpectedEof),
+            Ok(n) => output.sent(n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(DriverError::Io(e)),
+        }
+    }
+    io.flush().await.map_err(DriverError::Io)
+}
+
+/// Writes `frame` piece by piece through `output` (which is empty).
+pub(super) async fn write_frame<T: Write>(
+    io: &mut T,
+    output: &mut Output<'_>,
+    mut frame: FrameWrite<'_>,
+) -> Result<(), DriverError<T::Error>> {
+    while frame
+        .next_piece(output)
+        .map_err(DriverError::BufferTooSmall)?
+    {
+        transmit(io, output).await?;
+    }
+    Ok(())
+}

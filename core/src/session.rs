@@ -1,0 +1,619 @@
+//! What the blocking and the async driver share: everything but the I/O.
+//!
+//! A driver owns a transport, an [`Input`] (the read buffer), an [`Output`]
+//! (the write buffer) and a [`Session`] (the [`Connection`] and what the
+//! driver remembers between calls). Every decision is taken here, without
+//! I/O: [`Session::step`] says what the driver must do next (write the
+//! bytes waiting in the output, read more input, or hand out an event), a
+//! [`FrameWrite`] cuts an outgoing frame into pieces that fit the output,
+//! and the handshake steps ([`server_handshake`], [`client_handshake`])
+//! parse and answer the opening handshake. The drivers only move bytes:
+//! `io.read(..)` in one, `io.read(..).await` in the other.
+//!
+//! Everything here uses only [`Connection`]'s public API.
+
+use core::ops::Range;
+
+use rand_core::RngCore;
+
+use crate::buffer::MessageBuffer;
+use crate::connection::{
+    Connection, Error, MessageKind, Payload, Role, SendError, Side, UnborrowedEvent,
+};
+use crate::driver::MIN_WRITE_BUFFER;
+use crate::driver::{Decision, DriverError, Message, MAX_HEADERS, MIN_READ_BUFFER};
+use crate::error::{InsufficientSizeError, ProtocolError};
+use crate::frame::FrameHeader;
+use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed, Request};
+use crate::mask::apply_mask;
+use crate::time::Instant;
+
+/// The read buffer: bytes received at `buf[start..end]`, not yet consumed.
+pub(crate) struct Input<'buf> {
+    buf: &'buf mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'buf> Input<'buf> {
+    /// `buf`, with `buf[start..end]` received and not yet consumed.
+    pub(crate) fn new<E>(
+        buf: &'buf mut [u8],
+        start: usize,
+        end: usize,
+    ) -> Result<Self, DriverError<E>> {
+        if buf.len() < MIN_READ_BUFFER {
+            return Err(DriverError::BufferTooSmall(InsufficientSizeError {
+                required: MIN_READ_BUFFER,
+            }));
+        }
+        let end = end.min(buf.len());
+        Ok(Self {
+            buf,
+            start: start.min(end),
+            end,
+        })
+    }
+
+    /// Where to read more bytes into (never empty: the unconsumed rest is
+    /// at most a partial frame header, moved to the front when needed).
+    pub(crate) fn room(&mut self) -> &mut [u8] {
+        // Nothing left (then this only rewinds), or no room left.
+        if self.start == self.end || self.end == self.buf.len() {
+            self.compact();
+        }
+        self.buf.get_mut(self.end..).unwrap_or_default()
+    }
+
+    /// Whether received bytes wait to be consumed (more messages may be
+    /// here already, so a reply can wait to go out with theirs).
+    pub(crate) fn waiting(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// `n` bytes were read into [`Input::room`].
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// The bytes from `base` on, which an event's ranges index.
+    pub(crate) fn from(&self, base: usize) -> &[u8] {
+        self.buf.get(base..).unwrap_or_default()
+    }
+
+    /// Moves the unconsumed bytes (at most a partial frame header) to the
+    /// start, a byte at a time rather than with `copy_within`, which would
+    /// link a general `memmove` (1.5 KiB of flash on a Cortex-M) for a copy
+    /// of at most 13 bytes.
+    fn compact(&mut self) {
+        let mut to = 0;
+        for from in self.start..self.end {
+            // `from` is in bounds and `to <= from`; `get` keeps the
+            // (impossible) failure a no-op, and the byte loop is not turned
+            // into a `memmove` call.
+            if let Some(&byte) = self.buf.get(from) {
+                if let Some(slot) = self.buf.get_mut(to) {
+                    *slot = byte;
+                }
+            }
+            to += 1;
+        }
+        self.start = 0;
+        self.end = to;
+    }
+}
+
+/// The write buffer: bytes at `buf[start..end]` are waiting to be written.
+/// A write that stops half way (an error, or a cancelled future in the
+/// async driver) leaves the rest here for the next call to write first.
+pub(crate) struct Output<'buf> {
+    buf: &'buf mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'buf> Output<'buf> {
+    /// An empty output over `buf`.
+    pub(crate) fn new<E>(buf: &'buf mut [u8]) -> Result<Self, DriverError<E>> {
+        if buf.len() < MIN_WRITE_BUFFER {
+            return Err(DriverError::BufferTooSmall(InsufficientSizeError {
+                required: MIN_WRITE_BUFFER,
+            }));
+        }
+        Ok(Self {
+            buf,
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// The bytes waiting to be written.
+    pub(crate) fn unsent(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// `n` of the [`Output::unsent`] bytes were written.
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.end {
+            // All out: the next frames go at the front again.
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free bytes after what waits.
+    pub(crate) fn room(&self) -> usize {
+        self.buf.len() - self.end
+    }
+
+    /// Whether every byte has been written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The whole buffer, for the handshake (which writes its answer or
+    /// request into it and then marks `n` bytes as waiting).
+    pub(crate) fn buffer(&mut self) -> &mut [u8] {
+        self.buf
+    }
+
+    /// Splits off the first `n` bytes as an output of their own (empty
+    /// outputs only; both parts must be at least [`MIN_WRITE_BUFFER`]).
+    #[cfg(feature = "async")]
+    pub(crate) fn split_off<E>(self, n: usize) -> Result<(Self, Self), DriverError<E>> {
+        let (first, second) = self.buf.split_at_mut(n.min(self.buf.len()));
+        Ok((Output::new(first)?, Output::new(second)?))
+    }
+
+    /// Marks `buf[..n]` as waiting to be written.
+    pub(crate) fn queue(&mut self, n: usize) {
+        self.start = 0;
+        self.end = n.min(self.buf.len());
+    }
+}
+
+/// What a driver must do next to get an event (see [`Session::step`]).
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Write [`Output::unsent`] (and flush), then step again.
+    Transmit,
+    /// Read into [`Input::room`] (or wait for the next deadline, see
+    /// [`Session::deadline`]), then step again.
+    Read,
+    /// An event; its ranges index [`Input::from`]`(base)`.
+    Event(UnborrowedEvent, usize),
+    /// The connection failed; its Close (if any) has been written.
+    Failed(Error),
+    /// The connection is closed: nothing more comes.
+    Closed,
+}
+
+/// The connection and what the driver remembers between calls.
+pub(crate) struct Session<B, R, S> {
+    pub(crate) conn: Connection<B, R, S>,
+    /// A failure whose Close is still to be written.
+    pub(crate) failure: Option<Error>,
+    /// An event whose replies are still to be written, with its base.
+    ready: Option<(UnborrowedEvent, usize)>,
+    /// A data frame was being written when its write stopped (an I/O error
+    /// or a cancelled send): the peer saw part of a frame, so nothing else
+    /// can follow it.
+    pub(crate) torn: bool,
+}
+
+impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
+    /// Drives `conn`.
+    pub(crate) const fn new(conn: Connection<B, R, S>) -> Self {
+        Self {
+            conn,
+            failure: None,
+            ready: None,
+            torn: false,
+        }
+    }
+
+    /// The next thing to do on the way to an event, at `now`: write what
+    /// waits (replies and heartbeat pings before the event that caused
+    /// them is handed out, a failure's Close before the failure), service
+    /// the timers, consume input, or read more.
+    pub(crate) fn step(
+        &mut self,
+        input: &mut Input<'_>,
+        output: &mut Output<'_>,
+        now: Instant,
+    ) -> Step {
+        loop {
+            if let Some(step) = self.pending(output, input.waiting()) {
+                return step;
+            }
+            if let Err(e) = self.conn.handle_timeout(now) {
+                self.failure = Some(e);
+                continue;
+            }
+            if input.start < input.end || self.conn.is_open() {
+                let base = input.start;
+                let bytes = input.buf.get_mut(base..input.end).unwrap_or_default();
+                match self.conn.handle_read_unborrowed(bytes, now) {
+                    Ok((consumed, event)) => {
+                        input.start += consumed;
+                        if let Some(event) = event {
+                            self.ready = Some((event, base));
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        self.failure = Some(e);
+                        continue;
+                    }
+                }
+            }
+            if !output.is_empty() {
+                return Step::Transmit;
+            }
+            return Step::Read;
+        }
+    }
+
+    /// The part of [`Session::step`] that needs no input: what waits to be
+    /// written, then a waiting event or failure, or the end. `None`: go on
+    /// to the timers and the input. A driver that has just failed the
+    /// connection steps with this alone until [`Step::Failed`].
+    pub(crate) fn pending(&mut self, output: &mut Output<'_>, input_waiting: bool) -> Option<Step> {
+        // Replies may wait in the output while more input is already here
+        // (their bytes then go out together, in one write); before a read
+        // that would wait, or when room runs short, they go.
+        let defer = input_waiting && output.room() >= MIN_WRITE_BUFFER;
+        if !output.is_empty() && !defer {
+            return Some(Step::Transmit);
+        }
+        if self.torn {
+            self.conn.abort();
+            self.torn = false;
+            return Some(Step::Failed(Error::Closed));
+        }
+        // The queued control frames, as many as fit (the room holds any
+        // one: `MIN_WRITE_BUFFER`); the rest stay queued.
+        let end = output.end;
+        if let Ok(n) = self
+            .conn
+            .poll_transmit(output.buf.get_mut(end..).unwrap_or_default())
+        {
+            output.end = end + n;
+        }
+        if let Some((event, base)) = self.ready.take() {
+            // A data event may go ahead of waiting replies while more input
+            // waits; a control event (a Close answered) goes after them.
+            let data = matches!(event, UnborrowedEvent::Text(_) | UnborrowedEvent::Binary(_));
+            if output.is_empty() || (defer && data) {
+                return Some(Step::Event(event, base));
+            }
+            self.ready = Some((event, base));
+            return Some(Step::Transmit);
+        }
+        if !output.is_empty() && !defer {
+            return Some(Step::Transmit);
+        }
+        if let Some(e) = self.failure.take() {
+            if !output.is_empty() {
+                self.failure = Some(e);
+                return Some(Step::Transmit);
+            }
+            return Some(Step::Failed(e));
+        }
+        if self.conn.is_closed() {
+            if !output.is_empty() {
+                return Some(Step::Transmit);
+            }
+            return Some(Step::Closed);
+        }
+        None
+    }
+
+    /// When the next [`Session::step`] has timer work (a driver that waits
+    /// for input wakes up then; the blocking one relies on read timeouts).
+    #[cfg(feature = "async")]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// The transport ended.
+    pub(crate) fn eof<E>(&mut self) -> DriverError<E> {
+        self.conn.abort();
+        DriverError::UnexpectedEof
+    }
+
+    /// The transport failed with `e` while writing: the failure whose
+    /// Close was being written, if any, else the I/O error.
+    pub(crate) fn write_failed<E>(&mut self, e: DriverError<E>) -> DriverError<E> {
+        match self.failure.take() {
+            Some(failure) => DriverError::Connection(failure),
+            None => e,
+        }
+    }
+
+    /// A text message that arrived whole in `input`, validated here (its
+    /// one UTF-8 pass). Invalid text fails the connection with 1007: step
+    /// on to write its Close, then report the returned error.
+    pub(crate) fn input_text<'a>(
+        &mut self,
+        input: &'a Input<'_>,
+        base: usize,
+        range: Range<usize>,
+    ) -> Result<&'a str, Error> {
+        let bytes = input.from(base).get(range).unwrap_or_default();
+        core::str::from_utf8(bytes).map_err(|_| {
+            let e = self.conn.fail(ProtocolError::InvalidUtf8);
+            self.failure = Some(e);
+            e
+        })
+    }
+
+    /// Starts writing a data frame with `header` and `payload`: the
+    /// session counts as torn until the driver sets `torn` back once the
+    /// last piece is written.
+    pub(crate) fn frame<'p>(&mut self, header: FrameHeader, payload: &'p [u8]) -> FrameWrite<'p> {
+        self.torn = true;
+        FrameWrite::new(self.conn.side(), header, payload)
+    }
+
+    /// The header of the reply to a data message, taken before the
+    /// message is borrowed (taking a masking key needs the connection
+    /// mutably); [`reply_header`] completes it once the reply is known.
+    pub(crate) fn reply_header(&mut self) -> Result<FrameHeader, SendError> {
+        self.conn.message_header(MessageKind::Binary, 0)
+    }
+}
+
+/// `header` (from [`Session::reply_header`]) for a reply of `kind` with
+/// `len` bytes of payload.
+pub(crate) fn reply_header(header: FrameHeader, kind: MessageKind, len: usize) -> FrameHeader {
+    FrameHeader {
+        opcode: kind.opcode(),
+        payload_len: len as u64,
+        ..header
+    }
+}
+
+/// A frame on its way out: the header, then the payload, both through the
+/// output (masked there when the header carries a key), in as many pieces
+/// as it takes; a small frame is one piece. Every frame a driver sends
+/// that is not a control frame of the connection's takes this one path.
+pub(crate) struct FrameWrite<'p> {
+    header: FrameHeader,
+    /// Whether the header is still to be written.
+    fresh: bool,
+    rest: &'p [u8],
+    offset: usize,
+}
+
+impl<'p> FrameWrite<'p> {
+    pub(crate) fn new<S: Side>(side: S, header: FrameHeader, payload: &'p [u8]) -> Self {
+        // Only a client masks: with a side fixed when compiling, the other
+        // side's code is not linked.
+        let mask = match side.role() {
+            Role::Client => header.mask,
+            Role::Server => None,
+        };
+        Self {
+            header: FrameHeader { mask, ..header },
+            fresh: true,
+            rest: payload,
+            offset: 0,
+        }
+    }
+
+    /// Puts the next piece after what waits in `output` and returns
+    /// `true`, or `false` when the whole frame has been handed out.
+    pub(crate) fn next_piece(
+        &mut self,
+        output: &mut Output<'_>,
+    ) -> Result<bool, InsufficientSizeError> {
+        let end = output.end;
+        let room = output.buf.get_mut(end..).unwrap_or_default();
+        let mut filled = 0;
+        if self.fresh {
+            self.fresh = false;
+            filled = self.header.encode(room)?;
+        } else if self.rest.is_empty() {
+            return Ok(false);
+        }
+        let room = room.get_mut(filled..).unwrap_or_default();
+        let take = room.len().min(self.rest.len());
+        let (piece, after) = self.rest.split_at(take);
+        if let Some(room) = room.get_mut(..take) {
+            room.copy_from_slice(piece);
+            if let Some(key) = self.header.mask {
+                apply_mask(room, key, self.offset);
+            }
+        }
+        self.rest = after;
+        self.offset += take;
+        output.end = end + filled + take;
+        Ok(true)
+    }
+}
+
+/// Where the server's side of the opening handshake stands.
+pub(crate) enum ServerHandshake {
+    /// The request is incomplete: read more.
+    Incomplete,
+    /// An answer waits in the output; write it, then see [`Answer::open`].
+    Answered(Answer),
+}
+
+/// The answer the server wrote.
+pub(crate) enum Answer {
+    /// Accepted: the connection is open, the request took `consumed` bytes.
+    Open {
+        /// The length of the request.
+        consumed: usize,
+    },
+    /// Rejected by the server's `decide` hook with `status`.
+    Rejected {
+        /// The HTTP status sent.
+        status: u16,
+    },
+    /// Refused: the request was invalid (the HTTP error was sent, if it fit).
+    Refused(HandshakeError),
+}
+
+impl Answer {
+    /// Once the answer is written: the bytes the request took, or the
+    /// driver's error.
+    pub(crate) fn open<E>(self) -> Result<usize, DriverError<E>> {
+        match self {
+            Self::Open { consumed } => Ok(consumed),
+            Self::Rejected { status } => Err(DriverError::Rejected { status }),
+            Self::Refused(e) => Err(DriverError::Handshake(e)),
+        }
+    }
+}
+
+/// One step of the server's opening handshake on `read` (the bytes
+/// received so far): parses the request and, when it is complete, asks
+/// `decide` (taken from its option) and writes the answer into `output`.
+/// A bad request is answered with its HTTP error.
+pub(crate) fn server_handshake<'d, D>(
+    read: &[u8],
+    output: &mut Output<'_>,
+    limits: &HandshakeLimits,
+    decide: &mut Option<D>,
+) -> Result<ServerHandshake, handshake::WriteError>
+where
+    D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
+{
+    let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
+    let error = match handshake::parse_request(read, &mut headers, limits) {
+        Ok(Parsed::Complete {
+            value: request,
+            consumed,
+        }) => {
+            let decision = match decide.take() {
+                Some(decide) => decide(&request),
+                None => Decision::Accept { subprotocol: None },
+            };
+            let (n, answer) = match decision {
+                Decision::Accept { subprotocol } => (
+                    handshake::write_accept(output.buffer(), &request, subprotocol, &[])?,
+                    Answer::Open { consumed },
+                ),
+                Decision::Reject { status, body } => (
+                    handshake::write_reject(output.buffer(), status, body, &[])?,
+                    Answer::Rejected { status },
+                ),
+            };
+            output.queue(n);
+            return Ok(ServerHandshake::Answered(answer));
+        }
+        Ok(Parsed::Incomplete) => return Ok(ServerHandshake::Incomplete),
+        Err(e) => e,
+    };
+    Ok(ServerHandshake::Answered(refuse(output, error)))
+}
+
+/// Writes the HTTP answer to a request refused with `error` into
+/// `output` (when it fits).
+pub(crate) fn refuse(output: &mut Output<'_>, error: HandshakeError) -> Answer {
+    if let Ok(n) = error.write_response(output.buffer()) {
+        output.queue(n);
+    }
+    Answer::Refused(error)
+}
+
+/// Before a handshake read: time is not up and the request or response
+/// still has room.
+pub(crate) fn handshake_room<E>(
+    room: usize,
+    now: Instant,
+    deadline: Option<Instant>,
+) -> Result<(), DriverError<E>> {
+    if deadline.is_some_and(|d| now >= d) {
+        return Err(DriverError::HandshakeTimeout);
+    }
+    if room == 0 {
+        return Err(DriverError::Handshake(HandshakeError::TooLarge));
+    }
+    Ok(())
+}
+
+/// The client's request, written into `output`; returns the key to check
+/// the answer against.
+pub(crate) fn client_request<R: RngCore>(
+    output: &mut Output<'_>,
+    request: &ClientRequest<'_>,
+    rng: &mut R,
+) -> Result<[u8; 24], handshake::WriteError> {
+    let key = handshake::generate_key(rng);
+    let n = handshake::write_generated_request(output.buffer(), request, &key)?;
+    output.queue(n);
+    Ok(key)
+}
+
+/// One step of the client's opening handshake on `read` (the bytes
+/// received so far): `None` while the answer is incomplete, else the
+/// bytes it took and the chosen subprotocol (an index into
+/// `request.subprotocols`).
+pub(crate) fn client_handshake(
+    read: &[u8],
+    key: &[u8; 24],
+    request: &ClientRequest<'_>,
+    limits: &HandshakeLimits,
+) -> Result<Option<(usize, Option<usize>)>, HandshakeError> {
+    let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
+    match handshake::parse_response(read, &mut headers, key, request.subprotocols, limits)? {
+        Parsed::Complete {
+            value: response,
+            consumed,
+        } => {
+            let chosen = response
+                .subprotocol()
+                .and_then(|p| request.subprotocols.iter().position(|o| *o == p));
+            Ok(Some((consumed, chosen)))
+        }
+        Parsed::Incomplete => Ok(None),
+    }
+}
+
+/// The data message named by `(text, payload)`: binary, or text assembled
+/// in the message buffer (validated as it arrived). Text that arrived
+/// whole in the input must go through [`Session::input_text`] first, which
+/// fails the connection when it is not UTF-8; were it to come here, it
+/// would be checked again and read as empty text if invalid.
+pub(crate) fn message<'a, B: MessageBuffer, R: RngCore, S: Side>(
+    conn: &'a Connection<B, R, S>,
+    input: &'a Input<'_>,
+    base: usize,
+    text: bool,
+    payload: Payload,
+) -> Message<'a> {
+    let bytes = conn.payload(&payload, input.from(base));
+    if text {
+        Message::Text(core::str::from_utf8(bytes).unwrap_or_default())
+    } else {
+        Message::Binary(bytes)
+    }
+}
+
+/// The kind and bytes of a message to send.
+pub(crate) fn message_parts<'m>(message: Message<'m>) -> (MessageKind, &'m [u8]) {
+    match message {
+        Message::Text(text) => (MessageKind::Text, text.as_bytes()),
+        Message::Binary(bytes) => (MessageKind::Binary, bytes),
+    }
+}
+
+/// A data message as the read loop found it: whether it is text, where its
+/// payload is, and the base its input ranges index.
+pub(crate) type Data = (bool, Payload, usize);
+
+/// What a message read makes of an event: a data message, the peer's
+/// Close (`None`), or a control frame to read past (`Some(None)`).
+pub(crate) const fn data(event: UnborrowedEvent, base: usize) -> Option<Option<Data>> {
+    match event {
+        UnborrowedEvent::Ping | UnborrowedEvent::Pong => Some(None),
+        UnborrowedEvent::Close => None,
+        UnborrowedEvent::Text(payload) => Some(Some((true, payload, base))),
+        UnborrowedEvent::Binary(payload) => Some(Some((false, payload, base))),
+    }
+}

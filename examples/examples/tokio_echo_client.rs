@@ -1,0 +1,73 @@
+//! The async driver's client on tokio: connects to a `ws://` URL, sends
+//! every message it receives back (without a copy), and exits 0 once the
+//! server closes the connection cleanly (the Autobahn client role runs it).
+//!
+//! ```text
+//! cargo run --release --example tokio_echo_client -- ws://127.0.0.1:9002/
+//! ```
+
+use std::process::ExitCode;
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use rand_core::OsRng;
+use snowsocket_core::asynch::{TokioClock, WebSocket};
+use snowsocket_core::handshake::ClientRequest;
+use snowsocket_core::{echo, Parts};
+
+const USAGE: &str = "usage: tokio_echo_client ws://HOST:PORT/PATH";
+
+/// `ws://host:port/path?query` as (host:port, /path?query).
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("ws://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, "/"),
+    };
+    (!authority.is_empty()).then_some((authority, path))
+}
+
+async fn run(authority: &str, path: &str) -> Result<u64, String> {
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut read, mut write) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+    let parts = Parts::new(&mut read, &mut write, Vec::new(), OsRng, TokioClock::new());
+    let request = ClientRequest::new(authority, path);
+    let (mut ws, _) = WebSocket::connect(FromTokio::new(stream), parts, &request)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let mut echoed = 0;
+    while ws.respond(echo).await.map_err(|e| e.to_string())? {
+        echoed += 1;
+    }
+    Ok(echoed)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((authority, path)) = args.first().and_then(|url| split_url(url)) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tokio_echo_client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(authority, path)) {
+        Ok(n) => {
+            println!("echoed {n} messages; closed cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tokio_echo_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! One port for plain HTTP and WebSocket with hyper (what
+//! `examples/hyper_upgrade.rs` runs, and the tests use): `/health`, a small
+//! page, and `/ws` upgraded through `hyper::upgrade`, then snowsocket's
+//! async driver on the upgraded stream (an echo).
+//!
+//! The upgrade request is checked by snowsocket's own parser (the same
+//! checks and HTTP statuses as its servers: 400, 426, …), rebuilt from
+//! what hyper parsed.
+
+use core::convert::Infallible;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONNECTION, UPGRADE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use snowsocket_core::handshake::{self, HandshakeLimits, Parsed};
+use snowsocket_core::Config;
+
+/// Serves HTTP/1.1 on `listener` until accepting fails for good: a task
+/// per connection, upgrades included.
+pub async fn serve(listener: tokio::net::TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                eprintln!("hyper_upgrade: accept: {e}");
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(route);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = connection.await {
+                eprintln!("hyper_upgrade: {e}");
+            }
+        });
+    }
+}
+
+const PAGE: &str = "<!doctype html><title>snowsocket</title>
+<p>Echo: <input id=m value=hello> <button onclick=ws.send(m.value)>send</button></p><pre id=log></pre>
+<script>const ws = new WebSocket(`ws://${location.host}/ws`);
+ws.onmessage = e => log.textContent += e.data + '\\n';</script>\n";
+
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+/// The request head as bytes, for snowsocket's handshake parser.
+fn head(req: &Request<Incoming>) -> Vec<u8> {
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut head = format!("{} {target} HTTP/1.1\r\n", req.method()).into_bytes();
+    for (name, value) in req.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// `/ws`: checks the upgrade request, answers 101 and runs the echo on the
+/// upgraded stream once hyper hands it over.
+fn upgrade(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let bytes = head(&req);
+    let mut headers = [handshake::EMPTY_HEADER; 64];
+    let accept = match handshake::parse_request(&bytes, &mut headers, &HandshakeLimits::DEFAULT) {
+        Ok(Parsed::Complete { value, .. }) => value.accept_key(),
+        Ok(Parsed::Incomplete) => return text(StatusCode::BAD_REQUEST, "incomplete request\n"),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return text(status, "not a valid WebSocket upgrade\n");
+        }
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let seed = SEED.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                if let Err(e) = crate::tokio_ws::echo_upgraded(io, Config::default(), seed).await {
+                    eprintln!("hyper_upgrade: connection {seed}: {e}");
+                }
+            }
+            Err(e) => eprintln!("hyper_upgrade: upgrade failed: {e}"),
+        }
+    });
+    let mut response = text(StatusCode::SWITCHING_PROTOCOLS, "");
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_bytes(&accept) {
+        headers.insert("sec-websocket-accept", accept);
+    }
+    response
+}
+
+async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(match req.uri().path() {
+        "/health" => text(StatusCode::OK, "ok\n"),
+        "/" => text(StatusCode::OK, PAGE),
+        "/ws" => upgrade(req),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    })
+}

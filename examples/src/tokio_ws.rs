@@ -1,0 +1,58 @@
+//! The async driver on tokio: what `examples/tokio_echo_server.rs` and
+//! `examples/hyper_upgrade.rs` share (and the tests use).
+//!
+//! A tokio stream becomes an `embedded_io_async` one through
+//! `embedded_io_adapters::tokio_1::FromTokio`; time is
+//! [`TokioClock`]; a server needs no RNG ([`Parts::server`]).
+
+use std::io;
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use snowsocket_core::asynch::{TokioClock, WebSocket};
+use snowsocket_core::{Config, Connection, CounterRng, DriverError, Parts, ServerSide};
+
+/// The read and write buffers of one connection (64 KiB each: a message up
+/// to that size that arrives whole is echoed without a copy; larger ones
+/// are assembled in the growable message buffer).
+pub const BUFFER: usize = 64 * 1024;
+
+/// Accepts the upgrade on `stream` and echoes every message until the peer
+/// closes: the read buffer, the write buffer and nothing else (a message
+/// assembled from fragments is echoed from the message buffer).
+pub async fn echo<T>(stream: T, config: Config, seed: u64) -> Result<(), DriverError<io::Error>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut read, mut write) = (vec![0; BUFFER], vec![0; BUFFER]);
+    let parts =
+        Parts::server(&mut read, &mut write, Vec::new(), TokioClock::new(), seed).config(config);
+    let mut ws = WebSocket::accept(FromTokio::new(stream), parts).await?;
+    while ws.respond(snowsocket_core::echo).await? {}
+    Ok(())
+}
+
+/// Echoes on `stream`, whose upgrade was done elsewhere (by hyper): the
+/// connection starts open.
+pub async fn echo_upgraded<T>(
+    stream: T,
+    config: Config,
+    seed: u64,
+) -> Result<(), DriverError<io::Error>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut read, mut write) = (vec![0; BUFFER], vec![0; BUFFER]);
+    let clock = TokioClock::new();
+    let now = snowsocket_core::asynch::Clock::now(&clock);
+    let conn = Connection::new(ServerSide, config, Vec::new(), CounterRng::new(seed), now);
+    let mut ws = WebSocket::new(
+        FromTokio::new(stream),
+        conn,
+        clock,
+        &mut read,
+        0,
+        &mut write,
+    )?;
+    while ws.respond(snowsocket_core::echo).await? {}
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Helpers for the async driver's tests on tokio: a runtime, our async
+//! client over a tokio `TcpStream`, and a raw peer that does the opening
+//! handshake by hand and then says only what a test makes it say.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use snowsocket_core::asynch::{TokioClock, WebSocket};
+use snowsocket_core::handshake::ClientRequest;
+use snowsocket_core::{ClientSide, Config, Parts};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::XorShiftRng;
+
+/// How long any one test may take before it fails (not a sleep: every
+/// wait is bounded by it).
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A multi-threaded tokio runtime with two workers and its timers.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `test` on a fresh [`runtime`], failing it after [`TEST_TIMEOUT`].
+pub fn run<F: core::future::Future<Output = ()>>(test: F) {
+    runtime().block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, test)
+            .await
+            .expect("the test did not finish in time");
+    });
+}
+
+/// Our async client over tokio.
+pub type Client<'b> =
+    WebSocket<'b, FromTokio<TcpStream>, Vec<u8>, XorShiftRng, TokioClock, ClientSide>;
+
+/// Connects our async client to `ws://addr/` with `config` and the given
+/// buffers (the message buffer grows as needed).
+pub async fn connect<'b>(
+    addr: SocketAddr,
+    read: &'b mut [u8],
+    write: &'b mut [u8],
+    config: Config,
+) -> Client<'b> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let host = addr.to_string();
+    let request = ClientRequest::new(&host, "/");
+    let parts = Parts::new(
+        read,
+        write,
+        Vec::new(),
+        XorShiftRng::new(7),
+        TokioClock::new(),
+    )
+    .config(config);
+    let (ws, _) = WebSocket::connect(FromTokio::new(stream), parts, &request)
+        .await
+        .expect("the opening handshake");
+    ws
+}
+
+/// A raw peer: connects to `addr`, sends an upgrade request and reads the
+/// 101 answer; then the stream is the test's.
+pub async fn raw_peer(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.expect("read the answer");
+        assert_eq!(n, 1, "the server closed during the handshake: {head:?}");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// Everything `stream` receives until the peer closes it.
+pub async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.expect("read");
+    bytes
+}

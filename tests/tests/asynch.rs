@@ -1,0 +1,389 @@
+//! The async driver on tokio: our async client against the tokio echo
+//! server of `examples/tokio_echo_server.rs` (and against raw peers), over
+//! real sockets on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use snowsocket_core::{CloseCode, Config, DriverError, Event, Message, MessageKind, OpCode};
+use snowsocket_tests::asynch::{connect, raw_peer, read_to_end, run};
+use snowsocket_tests::{frame, parse_frames};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// The tokio echo server with `config` on 127.0.0.1:0; each connection's
+/// outcome goes to the returned channel.
+async fn echo_server(
+    config: Config,
+) -> (
+    SocketAddr,
+    mpsc::UnboundedReceiver<Result<(), DriverError<std::io::Error>>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut seed = 0;
+        while let Ok((stream, _)) = listener.accept().await {
+            seed += 1;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let outcome = snowsocket_examples::tokio_ws::echo(stream, config, seed).await;
+                let _ = tx.send(outcome);
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// A payload of `len` bytes that is also valid UTF-8 text.
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+#[test]
+fn echo_from_empty_to_16_mib() {
+    run(async {
+        let (addr, mut outcomes) = echo_server(Config::default()).await;
+        let (mut read, mut write) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+        let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+        let sizes = [
+            0,
+            1,
+            125,
+            126,
+            127,
+            65_535,
+            65_536,
+            65_537,
+            1 << 20,
+            16 << 20,
+        ];
+        for (i, &len) in sizes.iter().enumerate() {
+            let data = payload(len);
+            let text = i % 2 == 0;
+            if text {
+                ws.send_text(core::str::from_utf8(&data).unwrap())
+                    .await
+                    .unwrap();
+            } else {
+                ws.send_binary(&data).await.unwrap();
+            }
+            match ws.read_message().await.unwrap() {
+                Some(Message::Text(echo)) if text => assert!(echo.as_bytes() == data, "{len}"),
+                Some(Message::Binary(echo)) if !text => assert!(echo == data, "{len}"),
+                other => panic!("{len} B: {:?}", other.map(|_| "the wrong kind")),
+            }
+        }
+        // A fragmented message is echoed whole.
+        ws.send_fragment(MessageKind::Text, b"frag", false)
+            .await
+            .unwrap();
+        ws.ping(b"between").await.unwrap();
+        ws.send_fragment(MessageKind::Text, b"mented", true)
+            .await
+            .unwrap();
+        assert_eq!(ws.read().await.unwrap(), Event::Pong(b"between"));
+        assert_eq!(ws.read().await.unwrap(), Event::Text("fragmented"));
+        ws.close(CloseCode::NORMAL, "done").await.unwrap();
+        assert!(outcomes.recv().await.unwrap().is_ok());
+    });
+}
+
+#[test]
+fn a_message_over_the_limit_gets_1009() {
+    run(async {
+        let config = Config::default()
+            .max_message_size(1024)
+            .max_frame_size(1024);
+        let (addr, mut outcomes) = echo_server(config).await;
+        let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+        let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+        ws.send_binary(&payload(1024)).await.unwrap();
+        assert_eq!(
+            ws.read_message().await.unwrap(),
+            Some(Message::Binary(&payload(1024)))
+        );
+        ws.send_binary(&payload(1025)).await.unwrap();
+        match ws.read().await.unwrap() {
+            Event::Close(Some(close)) => assert_eq!(close.code, CloseCode::MESSAGE_TOO_BIG),
+            other => panic!("{other:?}"),
+        }
+        let server = outcomes.recv().await.unwrap();
+        assert!(
+            matches!(server, Err(DriverError::Connection(_))),
+            "{server:?}"
+        );
+    });
+}
+
+#[test]
+fn invalid_utf8_gets_1007_whole_or_fragmented() {
+    run(async {
+        let (addr, _outcomes) = echo_server(Config::default()).await;
+        for fragmented in [false, true] {
+            let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+            let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+            if fragmented {
+                ws.send_fragment(MessageKind::Text, b"ok \xce", false)
+                    .await
+                    .unwrap();
+                ws.send_fragment(MessageKind::Text, b"\xff", true)
+                    .await
+                    .unwrap();
+            } else {
+                ws.send(MessageKind::Text, b"bad \xff").await.unwrap();
+            }
+            match ws.read().await.unwrap() {
+                Event::Close(Some(close)) => {
+                    assert_eq!(
+                        close.code,
+                        CloseCode::INVALID_PAYLOAD,
+                        "fragmented: {fragmented}"
+                    )
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn heartbeat_keeps_a_reading_peer_and_drops_a_silent_one() {
+    run(async {
+        let config = Config::default()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_millis(200));
+        let (addr, mut outcomes) = echo_server(config).await;
+
+        // A silent peer: the server's ping goes unanswered, then 1001.
+        let mut silent = raw_peer(addr).await;
+        let frames = parse_frames(&read_to_end(&mut silent).await);
+        assert_eq!(
+            frames.first().map(|f| f.opcode),
+            Some(OpCode::Ping),
+            "{frames:?}"
+        );
+        let close = frames.last().expect("a close frame");
+        assert_eq!(close.close_code(), Some(1001));
+        assert_eq!(&close.payload[2..], b"pong timeout");
+        assert!(matches!(
+            outcomes.recv().await.unwrap(),
+            Err(DriverError::Connection(snowsocket_core::Error::PongTimeout))
+        ));
+
+        // Our client answers pings while it waits for a message, across
+        // reads cancelled by a timeout (cancel-safe), for 8 intervals.
+        let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+        let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+        for _ in 0..8 {
+            let waited = tokio::time::timeout(Duration::from_millis(100), ws.read_message()).await;
+            assert!(waited.is_err(), "no message was sent");
+        }
+        ws.send_text("still here").await.unwrap();
+        assert_eq!(
+            ws.read_message().await.unwrap(),
+            Some(Message::Text("still here"))
+        );
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        assert!(outcomes.recv().await.unwrap().is_ok());
+    });
+}
+
+#[test]
+fn close_handshake_both_ways() {
+    run(async {
+        let (addr, mut outcomes) = echo_server(Config::default()).await;
+        // Our client closes: the server answers and ends cleanly.
+        let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+        let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+        ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+        assert!(outcomes.recv().await.unwrap().is_ok());
+        assert!(ws.connection().is_closed());
+
+        // A raw peer closes: the server's answer carries the same code.
+        let mut raw = raw_peer(addr).await;
+        let close = frame(
+            true,
+            0,
+            OpCode::Close.as_u8(),
+            Some([1, 2, 3, 4]),
+            &[0x03, 0xe8],
+        );
+        raw.write_all(&close).await.unwrap();
+        let frames = parse_frames(&read_to_end(&mut raw).await);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(frames[0].close_code(), Some(1000));
+        assert!(outcomes.recv().await.unwrap().is_ok());
+    });
+}
+
+/// A plain HTTP/1.1 request on a fresh connection; the whole answer.
+async fn http_get(addr: SocketAddr, path: &str, extra: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    String::from_utf8(read_to_end(&mut stream).await).unwrap()
+}
+
+#[test]
+fn hyper_serves_http_and_upgrades_ws_to_the_async_driver() {
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(snowsocket_examples::hyper_ws::serve(listener));
+
+        let health = http_get(addr, "/health", "").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+        let page = http_get(addr, "/", "").await;
+        assert!(
+            page.starts_with("HTTP/1.1 200") && page.contains("new WebSocket("),
+            "{page}"
+        );
+        assert!(http_get(addr, "/nothing", "")
+            .await
+            .starts_with("HTTP/1.1 404"));
+        // An upgrade without a key is refused with snowsocket's status.
+        let bad = http_get(
+            addr,
+            "/ws",
+            "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+        )
+        .await;
+        assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+        let parts = snowsocket_core::Parts::new(
+            &mut read,
+            &mut write,
+            Vec::new(),
+            snowsocket_tests::XorShiftRng::new(3),
+            snowsocket_core::asynch::TokioClock::new(),
+        );
+        let host = addr.to_string();
+        let request = snowsocket_core::handshake::ClientRequest::new(&host, "/ws");
+        let stream = embedded_io_adapters::tokio_1::FromTokio::new(stream);
+        let (mut ws, _) = snowsocket_core::asynch::WebSocket::connect(stream, parts, &request)
+            .await
+            .unwrap();
+        for len in [0, 5, 70_000] {
+            ws.send_binary(&payload(len)).await.unwrap();
+            assert_eq!(
+                ws.read_message().await.unwrap(),
+                Some(Message::Binary(&payload(len)))
+            );
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+    });
+}
+
+#[test]
+fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_heartbeat() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use snowsocket_core::asynch::{TokioClock, WebSocket};
+    use std::sync::{Arc, Mutex};
+
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = tokio::spawn(async move {
+            // Silent after its handshake: answers nothing, sends nothing.
+            let mut raw = raw_peer(addr).await;
+            parse_frames(&read_to_end(&mut raw).await)
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        // Spawned tasks need 'static buffers.
+        let read: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
+        let write: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
+        let config = Config::default()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_millis(200));
+        let parts = snowsocket_core::Parts::server(read, write, Vec::new(), TokioClock::new(), 1)
+            .config(config);
+        let ws = WebSocket::accept(FromTokio::new(stream), parts)
+            .await
+            .unwrap();
+        let (half, shared) = ws
+            .split(|io| {
+                let (r, w) = io.into_inner().into_split();
+                (FromTokio::new(r), FromTokio::new(w))
+            })
+            .await
+            .unwrap();
+        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+
+        // Only the reader runs the connection: it waits for a message that
+        // never comes, sends heartbeat pings, and ends on the pong timeout.
+        let reader = tokio::spawn(async move { reader.read_message(|_| ()).await });
+        let sent = tokio::spawn(async move {
+            writer.send_text("from another task").await.unwrap();
+            writer
+        })
+        .await
+        .unwrap();
+        assert!(
+            !reader.is_finished(),
+            "the send completed while the read was pending"
+        );
+        let outcome = reader.await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                Err(DriverError::Connection(snowsocket_core::Error::PongTimeout))
+            ),
+            "{outcome:?}"
+        );
+        drop(sent);
+        let frames = peer.await.unwrap();
+        let text = frames
+            .iter()
+            .find(|f| f.opcode == OpCode::Text)
+            .expect("the text");
+        assert_eq!(text.payload, b"from another task");
+        assert!(
+            frames.iter().any(|f| f.opcode == OpCode::Ping),
+            "{frames:?}"
+        );
+        let close = frames.last().unwrap();
+        assert_eq!(close.close_code(), Some(1001));
+        assert_eq!(&close.payload[2..], b"pong timeout");
+    });
+}
+
+#[test]
+fn pipelined_messages_come_back_in_order_with_their_replies_batched() {
+    run(async {
+        let (addr, mut outcomes) = echo_server(Config::default()).await;
+        let (mut read, mut write) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+        let mut ws = connect(addr, &mut read, &mut write, Config::default()).await;
+        // Sent back to back, so that the server finds many in one read and
+        // answers them together; a ping among them is answered in order.
+        for round in 0..3 {
+            for i in 0..300 {
+                ws.send_text(&format!("m{round}.{i}")).await.unwrap();
+                if i == 150 {
+                    ws.ping(b"among").await.unwrap();
+                }
+            }
+            for i in 0..300 {
+                let expected = format!("m{round}.{i}");
+                assert_eq!(ws.read().await.unwrap(), Event::Text(&expected));
+                if i == 150 {
+                    assert_eq!(ws.read().await.unwrap(), Event::Pong(b"among"));
+                }
+            }
+        }
+        // The peer's Close right behind a burst: every echo before it, then
+        // the answer to the Close.
+        for i in 0..100 {
+            ws.send_binary(&payload(i)).await.unwrap();
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        assert!(outcomes.recv().await.unwrap().is_ok());
+    });
+}
