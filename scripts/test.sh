@@ -111,6 +111,7 @@ stage_docs() {
 stage_nostd() {
   cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf
   cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf --features alloc
+  cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf --features deflate
   cargo build -p snowsocket-core --locked --target wasm32-wasip1
   step "nothing in the core's dependency graph enables std"
   # The thumbv7em build above cannot link std at all; this host-side check also

@@ -5,6 +5,32 @@
 
 use super::*;
 
+/// Without the `deflate` feature: no frame is compressed (the hooks the
+/// receive path calls compile to nothing).
+#[cfg(not(feature = "deflate"))]
+impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
+    #[inline(always)]
+    fn decode_header(&mut self, buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+        FrameHeader::decode(buf)
+    }
+    #[inline(always)]
+    fn inflating(&self, _frame: &Frame) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn inflating_message(&self) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn inflate_piece(&mut self, _data: &[u8], _text: bool) -> Result<(), Stop> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn inflate_end(&mut self, _text: bool) -> Result<(), Stop> {
+        Ok(())
+    }
+}
+
 /// The receive path's steps (see [`Connection::handle_read_unborrowed`]).
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The read loop, returning where the event's payload lives rather than
@@ -28,8 +54,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             match self.rx {
                 Rx::Done => return Ok((input.len(), None)),
                 Rx::Header => {
-                    let decoded =
-                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail_protocol(e))?;
+                    let decoded = self
+                        .decode_header(&input[pos..])
+                        .map_err(|e| self.fail_protocol(e))?;
                     let Some((header, used)) = decoded else {
                         return Ok((pos, None));
                     };
@@ -66,11 +93,14 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     pos += take;
                     let remaining = remaining - take;
                     let whole_in_input = received == 0 && remaining == 0;
+                    let inflating = self.inflating(&frame);
                     if frame.opcode.is_control() {
                         // Control payloads are at most 125 bytes (checked by
                         // decode) and `control_buf` was cleared for this frame
                         // (by check_header), so this always fits.
                         let _ = self.control_buf.extend_from_slice(&input[chunk_range]);
+                    } else if inflating {
+                        self.inflate_piece(&input[chunk_range], frame.text)?;
                     } else if whole_in_input && frame.fin && self.message.is_none() {
                         // An unfragmented message that arrived whole: no copy.
                         // Its UTF-8 is validated once, as it is handed out.
@@ -96,6 +126,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         return Ok((pos, None));
                     }
                     self.rx = Rx::Header;
+                    if inflating && frame.fin {
+                        self.inflate_end(frame.text)?;
+                    }
                     if let Some(event) = self.frame_complete(frame)? {
                         return Ok((pos, Some(event)));
                     }
@@ -128,6 +161,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         // At most `max_frame_size`, so it fits.
         let len = header.payload_len as usize;
         let max_message = self.max_message_size();
+        // A compressed message's size is checked as it inflates.
+        let compressed = self.inflating_message();
         match (header.opcode, &mut self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Continuation, Some(assembly)) => {
@@ -138,6 +173,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     });
                 }
                 match self.message_buf.len().checked_add(len) {
+                    _ if compressed => {}
                     Some(total) if total <= max_message => {}
                     _ => return Err(ProtocolError::MessageTooLarge { max: max_message }),
                 }
@@ -188,21 +224,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// character at the end left for the next piece. The whole message is
     /// valid once nothing is left unchecked (see `frame_complete`).
     fn check_utf8(&mut self) -> bool {
-        let unchecked = self
-            .message_buf
-            .as_slice()
-            .get(self.utf8_checked..)
-            .unwrap_or_default();
-        let ascii = crate::utf8::ascii_prefix(unchecked);
-        let rest = unchecked.get(ascii..).unwrap_or_default();
-        let valid = match core::str::from_utf8(rest) {
-            Ok(_) => rest.len(),
-            // Cut short by the end of the input: a prefix of a character.
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(_) => return false,
-        };
-        self.utf8_checked += ascii + valid;
-        true
+        check_utf8(self.message_buf.as_slice(), &mut self.utf8_checked)
     }
 
     /// A frame's payload is complete: finish a message or act on a control
@@ -262,6 +284,23 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             }
         }
     }
+}
+
+/// [`Connection::check_utf8`] on `buf`, of which `checked` bytes were
+/// validated before (advanced past what is valid now).
+#[inline(always)]
+pub(super) fn check_utf8(buf: &[u8], checked: &mut usize) -> bool {
+    let unchecked = buf.get(*checked..).unwrap_or_default();
+    let ascii = crate::utf8::ascii_prefix(unchecked);
+    let rest = unchecked.get(ascii..).unwrap_or_default();
+    let valid = match core::str::from_utf8(rest) {
+        Ok(_) => rest.len(),
+        // Cut short by the end of the input: a prefix of a character.
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return false,
+    };
+    *checked += ascii + valid;
+    true
 }
 
 /// The event of a complete data message.
