@@ -9,10 +9,7 @@ use alloc::vec::Vec;
 
 use super::receive::check_utf8;
 use super::*;
-use crate::deflate::{Deflate, DeflateParams};
-
-/// RSV1: the "per-message compressed" bit (RFC 7692 §6).
-const RSV1: u8 = 0x40;
+use crate::deflate::{Deflate, DeflateParams, RSV1};
 
 /// permessage-deflate (feature `deflate`).
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
@@ -51,27 +48,19 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             return Err(SendError::FragmentInProgress);
         }
         self.check_open()?;
-        let start = out.len();
+        let mask = self.mask_key();
         if let Some(deflate) = self.deflate.as_deref_mut() {
-            const ROOM: usize = FrameHeader::MAX_LEN;
-            out.resize(start + ROOM, 0);
-            if deflate.compress(payload, out) {
-                let body = start + ROOM;
-                let header = self.header(kind.opcode(), true, out.len() - body);
-                let at = body - header.encoded_len();
-                header.encode(&mut out[at..body])?;
-                out[at] |= RSV1;
-                if let Some(key) = header.mask {
-                    apply_mask(&mut out[body..], key, 0);
-                }
-                out.drain(start..at);
-                return Ok(out.len() - start);
-            }
-            out.truncate(start);
+            return Ok(deflate.tx.write_message(kind, payload, mask, out));
         }
+        let start = out.len();
         let len = self.frame_len(payload.len());
         out.resize(start + len, 0);
-        let header = self.header(kind.opcode(), true, payload.len());
+        let header = FrameHeader {
+            fin: true,
+            opcode: kind.opcode(),
+            mask,
+            payload_len: payload.len() as u64,
+        };
         encode_frame(header, payload, &mut out[start..])?;
         Ok(len)
     }

@@ -3,38 +3,26 @@
 //! between messages only with context takeover.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
-use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
 use miniz_oxide::inflate::stream::InflateState;
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
-use super::DeflateParams;
+use super::{Compressor, DeflateParams, TAIL};
 use crate::connection::Role;
 use crate::error::ProtocolError;
 
-/// The four bytes a sync flush ends with, removed by the sender and
-/// appended again by the receiver (RFC 7692 §7.2.1, §7.2.2).
-const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// How many inflated bytes are handed on at a time: the most a message
 /// can overshoot its limit by in memory before it is refused is nothing
 /// (each piece is checked before it is stored); this is only the scratch.
 const SCRATCH: usize = 8 * 1024;
-/// The largest stored block.
-const MAX_STORED: usize = 0xFFFF;
 
 /// One connection's permessage-deflate state.
 pub(crate) struct Deflate {
-    /// The window we compress with, in bits.
-    tx_window_bits: u8,
-    /// We reset our compressor after every message.
-    tx_no_context_takeover: bool,
+    /// What we send.
+    pub(crate) tx: Compressor,
     /// The peer resets its compressor after every message: our inflater
     /// need not keep its window.
     rx_no_context_takeover: bool,
-    /// miniz_oxide's compression level, 0–10.
-    level: u8,
-    compressor: Option<Box<CompressorOxide>>,
     inflater: Option<Inflater>,
     /// The data message being received is compressed (RSV1 on its first
     /// frame).
@@ -54,79 +42,15 @@ impl Deflate {
     /// The state for `role` after agreeing on `params`, compressing at
     /// `level` (0–10; higher is clamped).
     pub(crate) fn new(role: Role, params: &DeflateParams, level: u8) -> Self {
-        let (tx_bits, tx_no, rx_no) = match role {
-            Role::Server => (
-                params.server_max_window_bits,
-                params.server_no_context_takeover,
-                params.client_no_context_takeover,
-            ),
-            Role::Client => (
-                params.client_max_window_bits,
-                params.client_no_context_takeover,
-                params.server_no_context_takeover,
-            ),
-        };
         Self {
-            tx_window_bits: tx_bits.unwrap_or(15),
-            tx_no_context_takeover: tx_no,
-            rx_no_context_takeover: rx_no,
-            level: level.min(10),
-            compressor: None,
+            tx: Compressor::new(role, params, level),
+            rx_no_context_takeover: match role {
+                Role::Server => params.client_no_context_takeover,
+                Role::Client => params.server_no_context_takeover,
+            },
             inflater: None,
             rx_message: false,
         }
-    }
-
-    /// Appends `data` compressed to `out`, without the sync flush's last
-    /// four bytes (a message's payload, RFC 7692 §7.2.1). On a compressor
-    /// failure (which valid parameters never cause) `out` is left as it
-    /// was, the compressor is dropped and `false` is returned: send the
-    /// message uncompressed.
-    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
-        if self.tx_window_bits < 15 {
-            // miniz_oxide always searches a 32 KiB window: stored blocks
-            // are valid under any window the peer limited us to.
-            stored_blocks(data, out);
-            return true;
-        }
-        let start = out.len();
-        let level = i32::from(self.level);
-        let compressor = self.compressor.get_or_insert_with(|| {
-            Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
-                level, -15, 0,
-            )))
-        });
-        let mut input = data;
-        let ok = loop {
-            let at = out.len();
-            let room = (input.len() / 2).max(1024);
-            out.resize(at + room, 0);
-            let r = miniz_oxide::deflate::stream::deflate(
-                compressor,
-                input,
-                out.get_mut(at..).unwrap_or_default(),
-                MZFlush::Sync,
-            );
-            out.truncate(at + r.bytes_written);
-            input = input.get(r.bytes_consumed..).unwrap_or_default();
-            match r.status {
-                Ok(_) if input.is_empty() && r.bytes_written < room => break true,
-                Ok(_) => {}
-                // Nothing left to flush.
-                Err(MZError::Buf) if input.is_empty() => break true,
-                Err(_) => break false,
-            }
-        };
-        if !ok || !out.ends_with(&TAIL) {
-            out.truncate(start);
-            self.compressor = None;
-            return false;
-        }
-        out.truncate(out.len() - TAIL.len());
-        if self.tx_no_context_takeover {
-            self.compressor = None;
-        }
-        true
     }
 
     /// Inflates `data`, a piece of a compressed message's payload, handing
@@ -187,26 +111,11 @@ impl Deflate {
     }
 }
 
-/// Appends `data` as stored DEFLATE blocks, ending where a sync flush's
-/// empty stored block would begin (its header byte; the receiver appends
-/// the other four bytes).
-fn stored_blocks(data: &[u8], out: &mut Vec<u8>) {
-    out.reserve(data.len() + data.len() / MAX_STORED * 5 + 6);
-    for chunk in data.chunks(MAX_STORED) {
-        // BFINAL 0, BTYPE 00, then LEN and NLEN, little-endian.
-        let len = chunk.len() as u16;
-        out.push(0);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out.push(0);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec;
+    use alloc::vec::Vec;
 
     fn params(s: bool, c: bool, sb: Option<u8>, cb: Option<u8>) -> DeflateParams {
         DeflateParams {
@@ -252,14 +161,14 @@ mod tests {
                 &text[..5000],
             ] {
                 let mut wire = Vec::new();
-                assert!(tx.compress(msg, &mut wire));
+                assert!(tx.tx.compress(msg, &mut wire));
                 if p.server_max_window_bits.is_none() && msg.len() > 1000 {
                     assert!(wire.len() < msg.len() / 3, "compressed");
                 }
                 assert_eq!(inflate_all(&mut rx, &wire).as_deref(), Ok(msg), "{p:?}");
             }
             assert_eq!(
-                tx.compressor.is_none(),
+                tx.tx.compressor.is_none(),
                 p.server_no_context_takeover || p.server_max_window_bits.is_some()
             );
             assert_eq!(rx.inflater.is_none(), p.server_no_context_takeover);
@@ -300,7 +209,7 @@ mod tests {
         // 16 MiB of zeros compress to about 16 KiB; the sink refuses past 1 MiB.
         let mut tx = Deflate::new(Role::Client, &params(false, false, None, None), 9);
         let mut wire = Vec::new();
-        assert!(tx.compress(&vec![0u8; 16 << 20], &mut wire));
+        assert!(tx.tx.compress(&vec![0u8; 16 << 20], &mut wire));
         assert!(wire.len() < 64 << 10, "{}", wire.len());
         let mut rx = Deflate::new(Role::Server, &params(false, false, None, None), 6);
         let mut total = 0usize;

@@ -40,8 +40,15 @@
 //! one) between messages; without it, each is dropped after every message.
 
 mod codec;
+mod compressor;
 mod negotiate;
 
 pub(crate) use codec::Deflate;
+pub use compressor::Compressor;
+pub(crate) use compressor::RSV1;
 pub(crate) use negotiate::accept_answer;
 pub use negotiate::{negotiate, DeflateConfig, DeflateParams, ExtensionValue};
+
+/// The four bytes a sync flush ends with, removed by the sender and
+/// appended again by the receiver (RFC 7692 §7.2.1, §7.2.2).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
