@@ -349,7 +349,7 @@ run_server_role() {
   t0=$(now)
   say "server role: wstest fuzzingclient against echo_server"
   : > "$WORK/echo_server.log"
-  "$ECHO_SERVER" --addr 127.0.0.1:0 > "$WORK/echo_server.log" 2>&1 &
+  "$ECHO_SERVER" --addr 127.0.0.1:0 --deflate > "$WORK/echo_server.log" 2>&1 &
   PIDS+=("$!")
   pid=$!
   for _ in $(seq 1 100); do
@@ -415,7 +415,7 @@ EOF
     [ "$(now)" -lt "$deadline" ] || die "client role still running after ${ROLE_TIMEOUT}s (AUTOBAHN_TIMEOUT), at case $n of $count"
     echo "=== case $n" >> "$WORK/echo_client.log"
     rc=0
-    timeout -k 5 "$CASE_TIMEOUT" "$ECHO_CLIENT" "ws://127.0.0.1:$port/runCase?case=$n&agent=$AGENT" \
+    timeout -k 5 "$CASE_TIMEOUT" "$ECHO_CLIENT" --deflate "ws://127.0.0.1:$port/runCase?case=$n&agent=$AGENT" \
       >> "$WORK/echo_client.log" 2>&1 < /dev/null || rc=$?
     case $rc in
       0) ;;

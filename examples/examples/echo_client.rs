@@ -8,21 +8,25 @@
 //!
 //! `--ca` trusts a PEM certificate, e.g. the self-signed one the server
 //! uses (an end-entity certificate, see `ClientConfig::add_root_pem`).
+//! `--deflate` offers permessage-deflate (RFC 7692).
 
 use std::process::ExitCode;
 
 use snowsocket_server::client::{self, ClientConfig};
 use snowsocket_server::Message;
+use snowsocket_server::PerMessageDeflate;
 
-const USAGE: &str = "usage: echo_client URL [--ca PEM]";
+const USAGE: &str = "usage: echo_client URL [--ca PEM] [--deflate]";
 
 fn main() -> ExitCode {
     let mut url = None;
     let mut ca = None;
+    let mut deflate = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--ca" => ca = args.next(),
+            "--deflate" => deflate = true,
             "-h" | "--help" => {
                 eprintln!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -39,6 +43,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let mut config = ClientConfig::default();
+    if deflate {
+        // Offers what lets any server accept: we reset our compressor
+        // after every message, and the server may limit our window.
+        config = config.permessage_deflate(
+            PerMessageDeflate::default()
+                .client_no_context_takeover(true)
+                .client_max_window_bits(Some(15)),
+        );
+    }
     if let Some(ca) = ca {
         config = match config.add_root_pem(&ca) {
             Ok(config) => config,

@@ -4,8 +4,10 @@
 //! cargo run --release --example echo_server
 //! cargo run --release --example echo_server -- --addr 0.0.0.0:9001 \
 //!     --tls-cert cert.pem --tls-key key.pem --ping-interval 30 --pong-timeout 10 \
-//!     --max-message-size 16777216
+//!     --max-message-size 16777216 --deflate
 //! ```
+//!
+//! `--deflate` accepts permessage-deflate (RFC 7692) when a client offers it.
 //!
 //! Prints one line with the URL it listens on. Ctrl-C shuts down gracefully
 //! (Close 1001 to every client, then every thread is joined).
@@ -14,17 +16,18 @@ use core::time::Duration;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use snowsocket_server::{on_message, Config, Message, Server, ServerConfig};
+use snowsocket_server::{on_message, Config, Message, PerMessageDeflate, Server, ServerConfig};
 
 const USAGE: &str = "usage: echo_server [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]
                    [--ping-interval SECS (0: off)] [--pong-timeout SECS]
-                   [--max-message-size BYTES]";
+                   [--max-message-size BYTES] [--deflate]";
 
 struct Options {
     addr: String,
     cert: Option<String>,
     key: Option<String>,
     config: Config,
+    deflate: bool,
 }
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -33,6 +36,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
         cert: None,
         key: None,
         config: Config::DEFAULT,
+        deflate: false,
     };
     let mut args = args;
     while let Some(flag) = args.next() {
@@ -58,6 +62,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
                 let bytes = v.parse().map_err(|_| format!("{flag}: not a size: {v}"))?;
                 options.config = options.config.max_message_size(bytes).max_frame_size(bytes);
             }
+            "--deflate" => options.deflate = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -80,6 +85,9 @@ fn main() -> ExitCode {
         }
     };
     let mut config = ServerConfig::default().connection(options.config);
+    if options.deflate {
+        config = config.permessage_deflate(PerMessageDeflate::default());
+    }
     if let (Some(cert), Some(key)) = (&options.cert, &options.key) {
         match snowsocket_server::tls::server_config_from_pem(cert, key) {
             Ok(tls) => config = config.tls(tls),

@@ -111,10 +111,11 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         extra_headers: &extra,
     };
     let mut out = vec![0u8; 1024];
-    let n = match handshake::write_request(&mut out, &request, &key) {
+    let offer = config.deflate.as_ref().map(|d| d.params);
+    let n = match handshake::write_request_with_deflate(&mut out, &request, &key, offer.as_ref()) {
         Err(handshake::WriteError::InsufficientSize(e)) => {
             out.resize(e.required, 0);
-            handshake::write_request(&mut out, &request, &key)
+            handshake::write_request_with_deflate(&mut out, &request, &key, offer.as_ref())
         }
         other => other,
     }
@@ -126,7 +127,7 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let limits = HandshakeLimits::DEFAULT;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    let (chosen, consumed) = loop {
+    let (chosen, deflate, consumed) = loop {
         set_deadline(transport.socket(), deadline)?;
         let n = match transport.read(&mut chunk) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
@@ -136,10 +137,20 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         };
         buf.extend_from_slice(&chunk[..n]);
         let mut headers = [handshake::EMPTY_HEADER; 64];
-        match handshake::parse_response(&buf, &mut headers, &key, &subprotocols, &limits) {
+        match handshake::parse_response_with_deflate(
+            &buf,
+            &mut headers,
+            &key,
+            &subprotocols,
+            offer.as_ref(),
+            &limits,
+        ) {
             Ok(Parsed::Incomplete) => {}
-            Ok(Parsed::Complete { value, consumed }) => {
-                break (value.subprotocol().map(str::to_owned), consumed);
+            Ok(Parsed::Complete {
+                value: (value, deflate),
+                consumed,
+            }) => {
+                break (value.subprotocol().map(str::to_owned), deflate, consumed);
             }
             Err(e) => return Err(ClientError::Handshake(e)),
         }
@@ -158,10 +169,11 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let upgraded = Upgraded::new(path, query, chosen, None);
     let (events_tx, events) = mpsc::channel();
     let route = Arc::new(Route(Mutex::new(Target::Queue(events_tx))));
-    let service_config = ServerConfig::default()
+    let mut service_config = ServerConfig::default()
         .connection(config.connection)
         .write_timeout(config.write_timeout)
         .max_buffered_bytes(config.max_buffered_bytes);
+    service_config.deflate = config.deflate;
     let service = Arc::new(Service::new(
         service_config,
         Arc::clone(&route) as Arc<dyn Handler>,
@@ -175,6 +187,7 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         upgraded,
         leftover: buf.split_off(consumed),
         id: crate::next_id(),
+        deflate,
         ready,
     };
     client_loop()?.send(Command::Adopt(Box::new(adopted)));

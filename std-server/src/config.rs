@@ -7,6 +7,8 @@ use core::time::Duration;
 use snowsocket_core::handshake::HandshakeLimits;
 use snowsocket_core::Config;
 
+use crate::PerMessageDeflate;
+
 /// The server's configuration. [`ServerConfig::default`] gives the
 /// documented defaults; the builder methods change one field each:
 ///
@@ -92,6 +94,10 @@ pub struct ServerConfig {
     /// The TLS configuration: `Some` serves `wss://`. Default `None`.
     /// See [`tls::server_config_from_pem`](crate::tls::server_config_from_pem).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// permessage-deflate (RFC 7692): accepted when a client offers it and
+    /// this is set ([`ServerConfig::permessage_deflate`]). Default `None`
+    /// (declined).
+    pub deflate: Option<PerMessageDeflate>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +117,7 @@ impl Default for ServerConfig {
             max_handshakes_per_ip: 256,
             memory_budget: physical_memory().map_or(1 << 30, |m| m / 4),
             tls: None,
+            deflate: None,
         }
     }
 }
@@ -238,6 +245,14 @@ impl ServerConfig {
             Some((_, what)) => Err(ConfigError(what)),
             None => Ok(()),
         }
+    }
+
+    /// Accepts permessage-deflate (RFC 7692) with these options when a
+    /// client offers it; see [`PerMessageDeflate`].
+    #[must_use]
+    pub const fn permessage_deflate(mut self, options: PerMessageDeflate) -> Self {
+        self.deflate = Some(options);
+        self
     }
 
     /// Serves `wss://` with this TLS configuration.

@@ -6,6 +6,7 @@
 use core::mem;
 use std::sync::Arc;
 
+use snowsocket_core::deflate;
 use snowsocket_core::handshake::{self, Parsed, EMPTY_HEADER};
 use snowsocket_core::{Instant, Role};
 
@@ -34,82 +35,91 @@ impl<S: Socket> Conn<S> {
                 &mut on_heap[..]
             }
         };
-        let (decision, consumed, target) = match handshake::parse_request(&buf, headers, &limits) {
-            Ok(Parsed::Incomplete) => {
-                if let Phase::Handshake { request, .. } = &mut self.phase {
-                    *request = buf;
+        let (decision, consumed, target, deflate) =
+            match handshake::parse_request(&buf, headers, &limits) {
+                Ok(Parsed::Incomplete) => {
+                    if let Phase::Handshake { request, .. } = &mut self.phase {
+                        *request = buf;
+                    }
+                    return;
                 }
-                return;
-            }
-            Err(e) => {
-                log::debug!("{}: bad upgrade request: {e}", self.peer);
-                let _ = write_grow(&mut self.out, |out| {
-                    e.write_response(out)
-                        .map_err(handshake::WriteError::InsufficientSize)
-                });
-                return self.refused(now);
-            }
-            Ok(Parsed::Complete { value, consumed }) => {
-                let request = UpgradeRequest {
-                    request: value,
-                    peer: self.peer,
-                    tls: self.tls.is_some(),
-                };
-                let decision = if self.service.at_capacity() {
-                    Accept::reject(503, "server at capacity")
-                } else {
-                    let handler = &self.service.handler;
-                    guard(|| handler.on_accept(&request))
-                        .unwrap_or_else(|()| Accept::reject(500, "internal error"))
-                };
-                let written = match &decision {
-                    Accept::Upgrade {
-                        subprotocol,
-                        headers,
-                        ..
-                    } => {
-                        let extra: Vec<(&str, &[u8])> = headers
-                            .iter()
-                            .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                            .collect();
-                        write_grow(&mut self.out, |out| {
-                            handshake::write_accept(
-                                out,
-                                &request.request,
-                                subprotocol.as_deref(),
-                                &extra,
-                            )
-                        })
-                    }
-                    Accept::Reject { status, body } => {
-                        let extra: &[(&str, &[u8])] = if *status == 503 {
-                            &[("Retry-After", b"1")]
-                        } else {
-                            &[]
-                        };
-                        write_grow(&mut self.out, |out| {
-                            handshake::write_reject(out, *status, body, extra)
-                        })
-                    }
-                };
-                if let Err(e) = written {
-                    log::error!(
-                        "{}: the handler's answer cannot be written: {e:?}",
-                        self.peer
-                    );
-                    self.out.clear();
+                Err(e) => {
+                    log::debug!("{}: bad upgrade request: {e}", self.peer);
                     let _ = write_grow(&mut self.out, |out| {
-                        handshake::write_reject(out, 500, "internal error", &[])
+                        e.write_response(out)
+                            .map_err(handshake::WriteError::InsufficientSize)
                     });
                     return self.refused(now);
                 }
-                let target = (
-                    request.path().to_owned(),
-                    request.query().map(str::to_owned),
-                );
-                (decision, consumed, target)
-            }
-        };
+                Ok(Parsed::Complete { value, consumed }) => {
+                    let request = UpgradeRequest {
+                        request: value,
+                        peer: self.peer,
+                        tls: self.tls.is_some(),
+                    };
+                    let decision = if self.service.at_capacity() {
+                        Accept::reject(503, "server at capacity")
+                    } else {
+                        let handler = &self.service.handler;
+                        guard(|| handler.on_accept(&request))
+                            .unwrap_or_else(|()| Accept::reject(500, "internal error"))
+                    };
+                    // permessage-deflate, when configured and offered.
+                    let deflate = match (&decision, &self.service.config.deflate) {
+                        (Accept::Upgrade { .. }, Some(options)) => {
+                            deflate::negotiate(request.request.headers(), &options.params)
+                        }
+                        _ => None,
+                    };
+                    let written = match &decision {
+                        Accept::Upgrade {
+                            subprotocol,
+                            headers,
+                            ..
+                        } => {
+                            let extra: Vec<(&str, &[u8])> = headers
+                                .iter()
+                                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                                .collect();
+                            write_grow(&mut self.out, |out| {
+                                handshake::write_accept_with_deflate(
+                                    out,
+                                    &request.request,
+                                    subprotocol.as_deref(),
+                                    deflate.as_ref(),
+                                    &extra,
+                                )
+                            })
+                        }
+                        Accept::Reject { status, body } => {
+                            let extra: &[(&str, &[u8])] = if *status == 503 {
+                                &[("Retry-After", b"1")]
+                            } else {
+                                &[]
+                            };
+                            write_grow(&mut self.out, |out| {
+                                handshake::write_reject(out, *status, body, extra)
+                            })
+                        }
+                    };
+                    if let Err(e) = written {
+                        log::error!(
+                            "{}: the handler's answer cannot be written: {e:?}",
+                            self.peer
+                        );
+                        self.out.clear();
+                        let _ = write_grow(&mut self.out, |out| {
+                            handshake::write_reject(out, 500, "internal error", &[])
+                        });
+                        return self.refused(now);
+                    }
+                    let target = (
+                        request.path().to_owned(),
+                        request.query().map(str::to_owned),
+                    );
+                    (decision, consumed, target, deflate)
+                }
+            };
         match decision {
             Accept::Reject { .. } => self.refused(now),
             Accept::Upgrade {
@@ -120,7 +130,7 @@ impl<S: Socket> Conn<S> {
                 let (path, query) = target;
                 let upgraded = Upgraded::new(&path, query.as_deref(), subprotocol, context.0);
                 self.release_slot();
-                self.open(upgraded, owner, token, Role::Server, now);
+                self.open(upgraded, owner, token, Role::Server, deflate, now);
                 let rest = buf.get(consumed..).unwrap_or_default().to_vec();
                 self.deliver(rest, now);
             }
