@@ -202,7 +202,8 @@ cargo build --locked --release -p snowsocket-examples --example echo_server --ex
 ECHO_SERVER=$TARGET_DIR/release/examples/echo_server
 ECHO_CLIENT=$TARGET_DIR/release/examples/echo_client
 
-WORK=$AB/run
+# One folder per role set, so that the roles can run at once.
+WORK=$AB/run-${ROLES// /-}
 REPORTS=$AB/reports
 rm -rf "$WORK"
 mkdir -p "$WORK" "$REPORTS"

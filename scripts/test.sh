@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STAGES=(fmt clippy docs nostd test load wasi qemu footprint fuzz autobahn)
+STAGES=(fmt clippy docs nostd test python load wasi qemu footprint fuzz autobahn)
 QUICK=(fmt clippy docs nostd test)
 describe() {
   case $1 in
@@ -23,6 +23,7 @@ describe() {
     load) echo "load benchmark smoke run (every server echoes correctly)" ;;
     wasi) echo "the core's tests under wasmtime, the wasip2 echo server, the embedded-tls client build" ;;
     qemu) echo "core self-tests on an emulated Cortex-M4F (qemu-system-arm)" ;;
+    python) echo "Python websockets as a permessage-deflate peer, both roles (scripts/python-peers.sh)" ;;
     footprint) echo "flash/RAM footprint beside embedded-websocket" ;;
     fuzz) echo "10 s fuzz run per target (where a nightly toolchain exists)" ;;
     autobahn) echo "Autobahn|Testsuite, server and client roles (where a Python 2.7 exists)" ;;
@@ -127,6 +128,10 @@ stage_nostd() {
 
 stage_test() {
   cargo test --workspace --locked
+}
+
+stage_python() {
+  ./scripts/python-peers.sh
 }
 
 stage_load() {
