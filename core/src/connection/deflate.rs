@@ -7,7 +7,6 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use super::receive::check_utf8;
 use super::*;
 use crate::deflate::{Deflate, DeflateParams, RSV1};
 
@@ -98,13 +97,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         Ok(decoded)
     }
 
-    /// Whether `frame`'s payload is inflated: a data frame of a compressed
-    /// message.
-    #[inline(always)]
-    pub(super) fn inflating(&self, frame: &Frame) -> bool {
-        !frame.opcode.is_control() && self.inflating_message()
-    }
-
     /// Whether the data message being received is compressed.
     #[inline(always)]
     pub(super) fn inflating_message(&self) -> bool {
@@ -157,6 +149,24 @@ fn store<B: MessageBuffer>(
         return Err(ProtocolError::InvalidUtf8);
     }
     Ok(())
+}
+
+/// The receive path's incremental UTF-8 step (`Connection::check_utf8`)
+/// on `buf`, of which `checked` bytes were validated before: `false` once
+/// it cannot be UTF-8 whatever follows, else `checked` advances past what
+/// is valid (an incomplete character at the end waits for more).
+fn check_utf8(buf: &[u8], checked: &mut usize) -> bool {
+    let unchecked = buf.get(*checked..).unwrap_or_default();
+    let ascii = crate::utf8::ascii_prefix(unchecked);
+    let rest = unchecked.get(ascii..).unwrap_or_default();
+    let valid = match core::str::from_utf8(rest) {
+        Ok(_) => rest.len(),
+        // Cut short by the end of the input: a prefix of a character.
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return false,
+    };
+    *checked += ascii + valid;
+    true
 }
 
 #[cfg(test)]

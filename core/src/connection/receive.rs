@@ -5,32 +5,6 @@
 
 use super::*;
 
-/// Without the `deflate` feature: no frame is compressed (the hooks the
-/// receive path calls compile to nothing).
-#[cfg(not(feature = "deflate"))]
-impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
-    #[inline(always)]
-    fn decode_header(&mut self, buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
-        FrameHeader::decode(buf)
-    }
-    #[inline(always)]
-    fn inflating(&self, _frame: &Frame) -> bool {
-        false
-    }
-    #[inline(always)]
-    fn inflating_message(&self) -> bool {
-        false
-    }
-    #[inline(always)]
-    fn inflate_piece(&mut self, _data: &[u8], _text: bool) -> Result<(), Stop> {
-        Ok(())
-    }
-    #[inline(always)]
-    fn inflate_end(&mut self, _text: bool) -> Result<(), Stop> {
-        Ok(())
-    }
-}
-
 /// The receive path's steps (see [`Connection::handle_read_unborrowed`]).
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// The read loop, returning where the event's payload lives rather than
@@ -54,6 +28,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             match self.rx {
                 Rx::Done => return Ok((input.len(), None)),
                 Rx::Header => {
+                    #[cfg(not(feature = "deflate"))]
+                    let decoded =
+                        FrameHeader::decode(&input[pos..]).map_err(|e| self.fail_protocol(e))?;
+                    // RSV1 allowed where permessage-deflate allows it.
+                    #[cfg(feature = "deflate")]
                     let decoded = self
                         .decode_header(&input[pos..])
                         .map_err(|e| self.fail_protocol(e))?;
@@ -93,15 +72,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     pos += take;
                     let remaining = remaining - take;
                     let whole_in_input = received == 0 && remaining == 0;
-                    let inflating = self.inflating(&frame);
+                    // A compressed message is always inflated into the
+                    // message buffer (by `append`).
+                    #[cfg(feature = "deflate")]
+                    let plain = !self.inflating_message();
+                    #[cfg(not(feature = "deflate"))]
+                    let plain = true;
                     if frame.opcode.is_control() {
                         // Control payloads are at most 125 bytes (checked by
                         // decode) and `control_buf` was cleared for this frame
                         // (by check_header), so this always fits.
                         let _ = self.control_buf.extend_from_slice(&input[chunk_range]);
-                    } else if inflating {
-                        self.inflate_piece(&input[chunk_range], frame.text)?;
-                    } else if whole_in_input && frame.fin && self.message.is_none() {
+                    } else if whole_in_input && frame.fin && self.message.is_none() && plain {
                         // An unfragmented message that arrived whole: no copy.
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
@@ -126,9 +108,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         return Ok((pos, None));
                     }
                     self.rx = Rx::Header;
-                    if inflating && frame.fin {
-                        self.inflate_end(frame.text)?;
-                    }
                     if let Some(event) = self.frame_complete(frame)? {
                         return Ok((pos, Some(event)));
                     }
@@ -162,6 +141,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let len = header.payload_len as usize;
         let max_message = self.max_message_size();
         // A compressed message's size is checked as it inflates.
+        #[cfg(feature = "deflate")]
         let compressed = self.inflating_message();
         match (header.opcode, &mut self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
@@ -173,6 +153,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     });
                 }
                 match self.message_buf.len().checked_add(len) {
+                    #[cfg(feature = "deflate")]
                     _ if compressed => {}
                     Some(total) if total <= max_message => {}
                     _ => return Err(ProtocolError::MessageTooLarge { max: max_message }),
@@ -208,6 +189,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
     fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Stop> {
+        #[cfg(feature = "deflate")]
+        if self.inflating_message() {
+            return self.inflate_piece(chunk, text);
+        }
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
             return Err(self.fail_protocol(ProtocolError::MessageTooLarge { max }));
@@ -224,7 +209,21 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// character at the end left for the next piece. The whole message is
     /// valid once nothing is left unchecked (see `frame_complete`).
     fn check_utf8(&mut self) -> bool {
-        check_utf8(self.message_buf.as_slice(), &mut self.utf8_checked)
+        let unchecked = self
+            .message_buf
+            .as_slice()
+            .get(self.utf8_checked..)
+            .unwrap_or_default();
+        let ascii = crate::utf8::ascii_prefix(unchecked);
+        let rest = unchecked.get(ascii..).unwrap_or_default();
+        let valid = match core::str::from_utf8(rest) {
+            Ok(_) => rest.len(),
+            // Cut short by the end of the input: a prefix of a character.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => return false,
+        };
+        self.utf8_checked += ascii + valid;
+        true
     }
 
     /// A frame's payload is complete: finish a message or act on a control
@@ -273,6 +272,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 if !frame.fin {
                     return Ok(None);
                 }
+                // What the sender removed from a compressed message's end.
+                #[cfg(feature = "deflate")]
+                if self.inflating_message() {
+                    self.inflate_end(frame.text)?;
+                }
                 // The last frame of a message that was copied into the buffer.
                 if frame.text && self.utf8_checked != self.message_buf.len() {
                     return Err(self.fail_protocol(ProtocolError::InvalidUtf8));
@@ -284,23 +288,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             }
         }
     }
-}
-
-/// [`Connection::check_utf8`] on `buf`, of which `checked` bytes were
-/// validated before (advanced past what is valid now).
-#[inline(always)]
-pub(super) fn check_utf8(buf: &[u8], checked: &mut usize) -> bool {
-    let unchecked = buf.get(*checked..).unwrap_or_default();
-    let ascii = crate::utf8::ascii_prefix(unchecked);
-    let rest = unchecked.get(ascii..).unwrap_or_default();
-    let valid = match core::str::from_utf8(rest) {
-        Ok(_) => rest.len(),
-        // Cut short by the end of the input: a prefix of a character.
-        Err(e) if e.error_len().is_none() => e.valid_up_to(),
-        Err(_) => return false,
-    };
-    *checked += ascii + valid;
-    true
 }
 
 /// The event of a complete data message.
