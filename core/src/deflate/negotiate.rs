@@ -21,7 +21,7 @@ const MIN_WINDOW_BITS: u8 = 8;
 /// | field | as a server | as a client |
 /// |---|---|---|
 /// | `server_no_context_takeover` | we reset our compressor after every message (always stated in the answer) | we ask the server to |
-/// | `client_no_context_takeover` | we ask the client to reset its compressor | we declare that we reset ours |
+/// | `client_no_context_takeover` | we ask the client to reset its compressor (also stated when the client's offer declares it) | we declare that we reset ours |
 /// | `server_max_window_bits` | the largest window we compress with | we ask the server to compress with at most this window |
 /// | `client_max_window_bits` | we ask the client for at most this window (only if its offer allows it) | we allow the server to limit our window (`Some(15)`: offered without a value; `Some(n)`: at most `n`) |
 ///
@@ -232,7 +232,10 @@ fn accept_offer(offer: &Element, config: &DeflateConfig) -> DeflateParams {
     DeflateParams {
         server_no_context_takeover: offer.server_no_context_takeover
             || config.server_no_context_takeover,
-        client_no_context_takeover: config.client_no_context_takeover,
+        // Offered, it is the client's promise (RFC 7692 §7.1.1.2); stated
+        // back, our inflater may forget its window after every message.
+        client_no_context_takeover: offer.client_no_context_takeover
+            || config.client_no_context_takeover,
         server_max_window_bits,
         client_max_window_bits,
     }
@@ -455,7 +458,7 @@ mod tests {
             ),
             (
                 "foo, permessage-deflate; client_no_context_takeover",
-                Some(params(false, false, None, None)),
+                Some(params(false, true, None, None)),
             ),
         ];
         for (offer, want) in cases {
