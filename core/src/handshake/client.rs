@@ -61,8 +61,8 @@ impl<'a> ClientRequest<'a> {
 }
 
 /// Headers [`write_request`] writes itself, refused as extra headers
-/// (extensions too: none is negotiated, and an accepted one would fail
-/// [`parse_response`]).
+/// (extensions too: an accepted one would fail [`parse_response`]; with
+/// the `deflate` feature, `write_request_with_deflate` offers one).
 const REQUEST_RESERVED: &[&str] = &[
     "Host",
     "Upgrade",

@@ -52,7 +52,9 @@
 //! [`parse_response`] on the bytes read, in the same incomplete/complete loop
 //! as the server. A [`Response`] is returned only when the server accepted the
 //! upgrade: status 101, the right `Sec-WebSocket-Accept`, a subprotocol among
-//! the offered ones (or none) and no extension.
+//! the offered ones (or none) and no extension (with the `deflate` feature,
+//! `parse_response_with_deflate` checks a permessage-deflate answer
+//! against the offer instead).
 //!
 //! # Choices
 //!

@@ -263,7 +263,8 @@ const ACCEPT_RESERVED: &[&str] = &[
 /// [`WriteError::UnofferedSubprotocol`]. Extra headers must have token names
 /// and values without CR, LF or other controls, and must not repeat a header
 /// written here (or `Content-Length`, `Transfer-Encoding`,
-/// `Sec-WebSocket-Extensions`, since no extension is negotiated).
+/// `Sec-WebSocket-Extensions`: an extension is answered with
+/// `write_accept_with_deflate`, feature `deflate`).
 /// All checks happen before anything is written; if only the buffer is too
 /// small, the error carries the exact length needed. The contents of `out`
 /// are unspecified on error.
