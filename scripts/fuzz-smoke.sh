@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../core/fuzz"
 
 seconds="${FUZZ_SECONDS:-10}"
-targets=(frame_decoder server_connection client_connection handshake_request handshake_response)
+targets=(frame_decoder server_connection client_connection handshake_request handshake_response deflate_connection deflate_negotiation)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "fuzz smoke: skipped (no nightly toolchain)"

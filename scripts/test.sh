@@ -120,6 +120,7 @@ stage_docs() {
 stage_nostd() {
   cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf
   cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf --features alloc
+  cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf --features deflate
   cargo build -p snowsocket-core --locked --target wasm32-wasip1
   step "nothing in the core's dependency graph enables std"
   # The thumbv7em build above cannot link std at all; this host-side check also
@@ -176,6 +177,8 @@ stage_test() {
 stage_interop() {
   ./scripts/interop-setup.sh
   cargo test --locked -p snowsocket-tests --test interop
+  step "permessage-deflate against Python websockets (tests/tests/deflate.rs)"
+  ./scripts/python-peers.sh
 }
 
 stage_load() {

@@ -37,6 +37,8 @@ options:
                          (default 30; 0 turns it off)
   --max-message-size BYTES
                          the largest message accepted (default 16777216)
+  --deflate              offer permessage-deflate (RFC 7692); the server
+                         decides whether messages are compressed
   -q, --quiet            print nothing on stderr but errors
   -h, --help             print this help and exit
   -V, --version          print the version and exit
@@ -73,6 +75,7 @@ pub(crate) struct Options {
     /// `None`: the default; `Some(None)`: off.
     pub(crate) ping: Option<Option<Duration>>,
     pub(crate) max_message_size: Option<usize>,
+    pub(crate) deflate: bool,
     pub(crate) quiet: bool,
 }
 
@@ -99,6 +102,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, St
         origin: None,
         ping: None,
         max_message_size: None,
+        deflate: false,
         quiet: false,
     };
     let mut args = args.into_iter();
@@ -109,6 +113,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, St
             "-V" | "--version" => return Ok(Parsed::Version),
             "--echo" => options.echo = true,
             "--raw" => options.raw = true,
+            "--deflate" => options.deflate = true,
             "--insecure" => options.insecure = true,
             "-q" | "--quiet" => options.quiet = true,
             "--ca" => options.ca.push(value()?),
@@ -191,6 +196,8 @@ mod tests {
         assert!(o.raw && !o.echo && !o.insecure);
         let o = run(&["--echo", "--ping", "2.5", "wss://h/", "--ca", "c.pem"]).unwrap();
         assert_eq!(o.ping, Some(Some(Duration::from_millis(2500))));
+        assert!(!o.deflate);
+        assert!(run(&["--deflate", "ws://h/"]).unwrap().deflate);
         assert_eq!((o.echo, o.ca.as_slice()), (true, &["c.pem".to_owned()][..]));
         assert_eq!(parse(["-h".to_owned()]), Ok(Parsed::Help));
         assert_eq!(parse(["--version".to_owned()]), Ok(Parsed::Version));

@@ -7,6 +7,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use snowsocket_server::client::{self, BlockingSender, Client, ClientConfig, ClientError, Sender};
+use snowsocket_server::PerMessageDeflate;
 use snowsocket_server::{CloseCode, CloseInfo, Message, MessageKind, SendError};
 
 use crate::args::Options;
@@ -144,6 +145,16 @@ fn client_config(options: &Options) -> Result<ClientConfig, String> {
     if let Some(bytes) = options.max_message_size {
         connection = connection.max_message_size(bytes).max_frame_size(bytes);
         config.max_buffered_bytes = config.max_buffered_bytes.max(bytes.saturating_add(16));
+    }
+    if options.deflate {
+        // What any server can accept: we reset our compressor after every
+        // message (client_no_context_takeover), and the server may limit
+        // our window (client_max_window_bits offered).
+        config = config.permessage_deflate(
+            PerMessageDeflate::default()
+                .client_no_context_takeover(true)
+                .client_max_window_bits(Some(15)),
+        );
     }
     Ok(config.connection(connection))
 }

@@ -185,6 +185,9 @@ pub struct Connection<B, R, S = Role> {
     pending_close: Option<ControlPayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
+    /// permessage-deflate, once enabled (boxed: a pointer while off).
+    #[cfg(feature = "deflate")]
+    deflate: Option<alloc::boxed::Box<crate::deflate::Deflate>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,6 +277,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             pending_ping: false,
             pending_close: None,
             sending_fragmented: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         };
         if let Some(interval) = &conn.config.ping_interval {
             conn.timers.set(Timer::Ping, now.after(interval));
@@ -862,6 +867,8 @@ impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
     }
 }
 
+#[cfg(feature = "deflate")]
+mod deflate;
 mod receive;
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use crate::texts::{total_len, Texts};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// RSV1, RSV2 or RSV3 set with no extension negotiated (§5.2). 1002.
+    /// RSV1, RSV2 or RSV3 set with no extension negotiated that defines it
+    /// (§5.2); with permessage-deflate, RSV1 on a control frame or a
+    /// continuation frame (RFC 7692 §6.1). 1002.
     ReservedBits(u8),
     /// Opcode 3–7 or 0xB–0xF (§5.2). 1002.
     ReservedOpCode(u8),
@@ -56,6 +58,10 @@ pub enum ProtocolError {
         /// The configured limit.
         max: u32,
     },
+    /// A compressed message (permessage-deflate) that is not valid DEFLATE
+    /// data. 1007.
+    #[cfg(feature = "deflate")]
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
@@ -63,6 +69,8 @@ impl ProtocolError {
     pub const fn close_code(self) -> CloseCode {
         match self {
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            #[cfg(feature = "deflate")]
+            Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
             _ => CloseCode::PROTOCOL_ERROR,
@@ -98,12 +106,17 @@ impl ProtocolError {
             Self::FrameTooLarge { .. } => 11,
             Self::MessageTooLarge { .. } => 12,
             Self::TooManyFragments { .. } => 13,
+            #[cfg(feature = "deflate")]
+            Self::InvalidCompressedData => 14,
         }
     }
 }
 
+/// How many variants [`ProtocolError`] has.
+const VARIANTS: usize = if cfg!(feature = "deflate") { 15 } else { 14 };
+
 /// [`ProtocolError::reason`] of each variant, in declaration order.
-const REASONS: [&str; 14] = [
+const REASONS: [&str; VARIANTS] = [
     "reserved bits",
     "reserved opcode",
     "control frame > 125",
@@ -118,9 +131,11 @@ const REASONS: [&str; 14] = [
     "frame too large",
     "message too large",
     "too many fragments",
+    #[cfg(feature = "deflate")]
+    "bad compressed data",
 ];
 
-static PACKED_REASONS: Texts<14, { total_len(&REASONS) }> = Texts::new(&REASONS);
+static PACKED_REASONS: Texts<VARIANTS, { total_len(&REASONS) }> = Texts::new(&REASONS);
 
 impl From<ClosePayloadError> for ProtocolError {
     fn from(e: ClosePayloadError) -> Self {
@@ -136,7 +151,7 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ReservedBits(bits) => {
-                write!(f, "reserved bits {bits:#05b} set without an extension")
+                write!(f, "reserved bits {bits:#05b} set that no extension defines")
             }
             Self::ReservedOpCode(op) => write!(f, "reserved opcode {op:#x}"),
             Self::ControlFrameTooLong(len) => {

@@ -87,6 +87,11 @@
 //!   upgrade request ([`handshake::HandshakeError::reason`]). Without it
 //!   both are empty (about 0.7 KB less flash on a Cortex-M); codes, statuses
 //!   and errors are unchanged.
+//! - `deflate` (with `alloc`): permessage-deflate (RFC 7692), the
+//!   `deflate` module: the negotiation in both handshake roles, compressed
+//!   sends (`Connection::send_compressed`) and bounded inflation of
+//!   received messages. Off by default; nothing of it is
+//!   linked when off.
 //! - `std`: `std_io::StdIo`, a `std::io` stream (a `TcpStream`, a WASI
 //!   socket) for the blocking driver, with read timeouts as clock ticks.
 
@@ -103,6 +108,9 @@ pub mod close;
 mod config;
 pub mod connection;
 mod counter_rng;
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+pub mod deflate;
 pub mod driver;
 pub mod error;
 mod event;

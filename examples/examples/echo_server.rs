@@ -4,8 +4,10 @@
 //! cargo run --release --example echo_server
 //! cargo run --release --example echo_server -- --addr 0.0.0.0:9001 \
 //!     --tls-cert cert.pem --tls-key key.pem --ping-interval 30 --pong-timeout 10 \
-//!     --max-message-size 16777216
+//!     --max-message-size 16777216 --deflate
 //! ```
+//!
+//! `--deflate` accepts permessage-deflate (RFC 7692) when a client offers it.
 //!
 //! Prints one line with the URL it listens on. SIGINT (Ctrl-C), SIGTERM
 //! (systemd, Docker, Kubernetes) and SIGHUP shut down gracefully (Close 1001
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use snowsocket_examples::cli;
-use snowsocket_server::{on_message, Config, Message, Server, ServerConfig};
+use snowsocket_server::{on_message, Config, Message, PerMessageDeflate, Server, ServerConfig};
 
 /// `--help`: one line per flag.
 const HELP: &str = "\
@@ -34,6 +36,7 @@ options:
                             dropped with 1001 (default 10; more than 0)
   --max-message-size BYTES  the largest message (and frame) accepted; larger
                             ones are refused with 1009 (default 16777216)
+  --deflate                 accept permessage-deflate (RFC 7692) when offered
   -h, --help                print this help and exit
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP close every connection with 1001, wait
@@ -44,6 +47,7 @@ struct Options {
     cert: Option<String>,
     key: Option<String>,
     config: Config,
+    deflate: bool,
 }
 
 /// The options; `None` for `--help`.
@@ -53,6 +57,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> 
         cert: None,
         key: None,
         config: Config::DEFAULT,
+        deflate: false,
     };
     let mut args = args;
     while let Some(flag) = args.next() {
@@ -77,6 +82,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> 
                 let bytes = v.parse().map_err(|_| format!("{flag}: not a size: {v}"))?;
                 options.config = options.config.max_message_size(bytes).max_frame_size(bytes);
             }
+            "--deflate" => options.deflate = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -101,6 +107,9 @@ fn main() -> ExitCode {
     };
     cli::init_logging();
     let mut config = ServerConfig::default().connection(options.config);
+    if options.deflate {
+        config = config.permessage_deflate(PerMessageDeflate::default());
+    }
     if let (Some(cert), Some(key)) = (&options.cert, &options.key) {
         match snowsocket_server::tls::server_config_from_pem(cert, key) {
             Ok(tls) => config = config.tls(tls),

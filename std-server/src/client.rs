@@ -122,10 +122,11 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         extra_headers: &extra,
     };
     let mut out = vec![0u8; 1024];
-    let n = match handshake::write_request(&mut out, &request, &key) {
+    let offer = config.deflate.as_ref().map(|d| d.params);
+    let n = match handshake::write_request_with_deflate(&mut out, &request, &key, offer.as_ref()) {
         Err(handshake::WriteError::InsufficientSize(e)) => {
             out.resize(e.required, 0);
-            handshake::write_request(&mut out, &request, &key)
+            handshake::write_request_with_deflate(&mut out, &request, &key, offer.as_ref())
         }
         other => other,
     }
@@ -139,7 +140,7 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let mut chunk = [0u8; 1024];
     // A plain request answered by a TLS server: its alert record.
     let speaks_tls = |buf: &[u8]| !url.tls && matches!(buf, [0x14..=0x17, 0x03, ..]);
-    let (chosen, consumed) = loop {
+    let (chosen, deflate, consumed) = loop {
         set_deadline(transport.socket(), deadline)?;
         let n = match transport.read(&mut chunk) {
             Ok(0) if speaks_tls(&buf) => return Err(ClientError::ServerSpeaksTls),
@@ -151,11 +152,21 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         };
         buf.extend_from_slice(&chunk[..n]);
         let mut headers = [handshake::EMPTY_HEADER; 64];
-        match handshake::parse_response(&buf, &mut headers, &key, &subprotocols, &limits) {
+        match handshake::parse_response_with_deflate(
+            &buf,
+            &mut headers,
+            &key,
+            &subprotocols,
+            offer.as_ref(),
+            &limits,
+        ) {
             Ok(Parsed::Incomplete) if speaks_tls(&buf) => return Err(ClientError::ServerSpeaksTls),
             Ok(Parsed::Incomplete) => {}
-            Ok(Parsed::Complete { value, consumed }) => {
-                break (value.subprotocol().map(str::to_owned), consumed);
+            Ok(Parsed::Complete {
+                value: (value, deflate),
+                consumed,
+            }) => {
+                break (value.subprotocol().map(str::to_owned), deflate, consumed);
             }
             Err(HandshakeError::BadStatus(status)) => {
                 return Err(
@@ -191,10 +202,11 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         target: Mutex::new(Target::Queue(events_tx)),
         room: Room::default(),
     });
-    let service_config = ServerConfig::default()
+    let mut service_config = ServerConfig::default()
         .connection(config.connection)
         .write_timeout(config.write_timeout)
         .max_buffered_bytes(config.max_buffered_bytes);
+    service_config.deflate = config.deflate;
     let service = Arc::new(Service::new(
         service_config,
         Arc::clone(&route) as Arc<dyn Handler>,
@@ -208,6 +220,7 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         upgraded,
         leftover: buf.split_off(consumed),
         id: crate::next_id(),
+        deflate,
         ready,
     };
     client_loop()?.send(Command::Adopt(Box::new(adopted)));

@@ -8,6 +8,8 @@ use core::time::Duration;
 use snowsocket_core::handshake::HandshakeLimits;
 use snowsocket_core::Config;
 
+use crate::PerMessageDeflate;
+
 /// The server's configuration. [`ServerConfig::default`] gives the
 /// documented defaults; the builder methods change one field each:
 ///
@@ -95,6 +97,10 @@ pub struct ServerConfig {
     /// (Feature `tls`.)
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// permessage-deflate (RFC 7692): accepted when a client offers it and
+    /// this is set ([`ServerConfig::permessage_deflate`]). Default `None`
+    /// (declined).
+    pub deflate: Option<PerMessageDeflate>,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +121,7 @@ impl Default for ServerConfig {
             memory_budget: physical_memory().map_or(1 << 30, |m| m / 4),
             #[cfg(feature = "tls")]
             tls: None,
+            deflate: None,
         }
     }
 }
@@ -245,6 +252,14 @@ impl ServerConfig {
             return Err(ConfigError::zero(field));
         }
         self.connection.validate().map_err(ConfigError::connection)
+    }
+
+    /// Accepts permessage-deflate (RFC 7692) with these options when a
+    /// client offers it; see [`PerMessageDeflate`].
+    #[must_use]
+    pub const fn permessage_deflate(mut self, options: PerMessageDeflate) -> Self {
+        self.deflate = Some(options);
+        self
     }
 
     /// Serves `wss://` with this TLS configuration. (Feature `tls`.)

@@ -26,6 +26,7 @@ use snowsocket_core::{encode_frame_vec, CloseCode, FrameHeader, MessageKind, OpC
 pub use snowsocket_core::Message;
 
 use crate::close::{CloseCause, SendError};
+use crate::deflate::DeflateTx;
 use crate::event_loop::command::LoopShared;
 use crate::rng::Rng;
 
@@ -87,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) tx: Mutex<Outbox>,
     /// Reading is paused (`ConnectionHandle::pause_reading`).
     pub(crate) paused: AtomicBool,
+    /// permessage-deflate's sending half, when negotiated.
+    pub(crate) deflate: Option<DeflateTx>,
 }
 
 /// Frames encoded by senders, waiting for the loop.
@@ -148,6 +151,20 @@ impl Outbox {
         }
     }
 
+    /// Whether a whole message may be queued: not closed, no fragmented
+    /// message in progress.
+    fn check_message(&self) -> Result<(), SendError> {
+        if self.closed {
+            Err(SendError::Closed)
+        } else if self.fragmenting {
+            Err(SendError::Refused(
+                snowsocket_core::SendError::FragmentInProgress,
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     fn header(&mut self, opcode: OpCode, fin: bool, len: usize) -> FrameHeader {
         FrameHeader {
             fin,
@@ -187,6 +204,39 @@ impl Shared {
         if opcode == OpCode::Continuation || matches!(opcode, OpCode::Text | OpCode::Binary) {
             tx.fragmenting = !fin;
         }
+        self.schedule(tx);
+        Ok(())
+    }
+
+    /// Compresses a whole message (permessage-deflate) and queues it.
+    /// Compression runs outside the outbox's lock (the loop keeps writing
+    /// meanwhile) but inside the compressor's, which is held until the
+    /// frame is queued: frames go out in the order they were compressed.
+    /// A frame that is not queued after all (closed, full) resets the
+    /// compressor, so that no later message refers to it.
+    fn push_compressed(
+        &self,
+        deflate: &DeflateTx,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let mut compressor = deflate.lock();
+        let mask = {
+            let mut tx = self.outbox();
+            tx.check_message()?;
+            tx.mask.as_mut().map(|r| r.next_u32().to_le_bytes())
+        };
+        let mut frame = Vec::new();
+        compressor.write_message(kind, payload, mask, &mut frame);
+        let mut tx = self.outbox();
+        if let Err(e) = tx
+            .check_message()
+            .and_then(|()| tx.fits(frame.len(), self.max_buffered))
+        {
+            compressor.reset();
+            return Err(e);
+        }
+        tx.frames.extend_from_slice(&frame);
         self.schedule(tx);
         Ok(())
     }
@@ -313,7 +363,16 @@ impl ConnectionHandle {
 
     /// Sends a message of `kind` (text must be UTF-8; use
     /// [`ConnectionHandle::send_text`] to have the compiler check it).
+    ///
+    /// With permessage-deflate negotiated, a message of at least
+    /// [`PerMessageDeflate::min_size`](crate::PerMessageDeflate::min_size)
+    /// bytes is compressed here, on the calling thread.
     pub fn send(&self, kind: MessageKind, payload: &[u8]) -> Result<(), SendError> {
+        if let Some(deflate) = &self.shared.deflate {
+            if payload.len() >= deflate.min_size {
+                return self.shared.push_compressed(deflate, kind, payload);
+            }
+        }
         let opcode = match kind {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,

@@ -89,6 +89,7 @@
 
 mod close;
 mod config;
+mod deflate;
 mod event_loop;
 mod handle;
 mod handler;
@@ -105,6 +106,7 @@ pub mod tls;
 
 pub use close::{CloseCause, CloseInfo, SendError};
 pub use config::{ConfigError, ServerConfig};
+pub use deflate::PerMessageDeflate;
 pub use handle::{ConnectionHandle, Message};
 pub use handler::{on_message, Accept, Context, Handler, MessageFn, UpgradeRequest};
 pub use http::{HttpRequest, HttpResponse, ResponseError};

@@ -249,8 +249,10 @@ pub fn broadcast<'a>(
     encode_frame_vec(header, payload, &mut frame);
     let mut report = Broadcast::default();
     for conn in targets {
-        // A client's frames must be masked, each with its own key.
-        let result = if conn.shared.outbox().mask.is_some() {
+        // A client's frames must be masked, each with its own key; with
+        // permessage-deflate each connection compresses with its own
+        // window (context takeover): those are framed one by one.
+        let result = if conn.shared.deflate.is_some() || conn.shared.outbox().mask.is_some() {
             conn.send(
                 match opcode {
                     OpCode::Text => MessageKind::Text,

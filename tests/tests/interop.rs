@@ -22,7 +22,7 @@ use std::time::Instant;
 use snowsocket_server::client::{self, Client, ClientConfig, ClientError};
 use snowsocket_server::{
     on_message, Accept, CloseCause, CloseCode, Config, ConnectionHandle, Message, MessageKind,
-    ServerConfig, ServerHandle,
+    PerMessageDeflate, ServerConfig, ServerHandle,
 };
 use snowsocket_tests::interop::{self, CertFiles, Lang, Opened, Peer, Received};
 use snowsocket_tests::server::{bounded, payload, start, text, AcceptHook, Events, SLOW_WAIT};
@@ -45,16 +45,13 @@ use our_server::{
 // permessage-deflate: the one place to update when snowsocket negotiates it.
 // ---------------------------------------------------------------------------
 
-/// Whether our server takes the peers' default permessage-deflate offer.
-/// Today it declines (the connection runs uncompressed). When deflate
-/// lands, set this to `true` (and, if it is opt-in, turn it on in
-/// [`deflate_server_config`]).
-const SERVER_TAKES_DEFLATE: bool = false;
+/// Whether our server takes the peers' default permessage-deflate offer:
+/// yes, when configured to ([`deflate_server_config`]; it is opt-in).
+const SERVER_TAKES_DEFLATE: bool = true;
 
 /// Whether our client offers permessage-deflate (both peer servers accept
-/// it). Today it does not. When deflate lands, set this to `true` (and, if
-/// it is opt-in, turn it on in [`deflate_client_config`]).
-const CLIENT_OFFERS_DEFLATE: bool = false;
+/// it): yes, when configured to ([`deflate_client_config`]).
+const CLIENT_OFFERS_DEFLATE: bool = true;
 
 /// Whether permessage-deflate was negotiated on a connection.
 fn is_deflate(opened: &Opened) -> bool {
@@ -66,12 +63,12 @@ fn is_deflate(opened: &Opened) -> bool {
 
 /// The server configuration of the deflate tests.
 fn deflate_server_config() -> ServerConfig {
-    ServerConfig::default()
+    ServerConfig::default().permessage_deflate(PerMessageDeflate::default())
 }
 
 /// The client configuration of the deflate tests.
 fn deflate_client_config() -> ClientConfig {
-    ClientConfig::default()
+    ClientConfig::default().permessage_deflate(PerMessageDeflate::default())
 }
 
 // ---------------------------------------------------------------------------

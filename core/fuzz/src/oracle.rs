@@ -25,6 +25,8 @@ pub const TARGETS: &[&str] = &[
     "client_connection",
     "handshake_request",
     "handshake_response",
+    "deflate_connection",
+    "deflate_negotiation",
 ];
 
 /// Runs the oracle of `target` on `data`. Returns `false` for an unknown
@@ -36,6 +38,8 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "client_connection" => client_connection(data),
         "handshake_request" => handshake_request(data),
         "handshake_response" => handshake_response(data),
+        "deflate_connection" => deflate::deflate_connection(data),
+        "deflate_negotiation" => deflate::deflate_negotiation(data),
         _ => return false,
     }
     true
@@ -184,21 +188,34 @@ pub fn connection(role: Role, data: &[u8]) {
             role,
             config,
             SliceBuffer::new(&mut storage[..]),
-            seed,
-            flags,
+            (seed, flags),
             wire,
+            None,
         );
     } else {
         let config = Config::DEFAULT
             .ping_interval(Some(Duration::from_secs(2)))
             .pong_timeout(Duration::from_secs(1));
-        drive(role, config, Vec::new(), seed, flags, wire);
+        drive(role, config, Vec::new(), (seed, flags), wire, None);
     }
 }
 
-fn drive<B: MessageBuffer>(role: Role, config: Config, buf: B, seed: u8, flags: u8, wire: &[u8]) {
+/// Feeds `wire` to a connection (with permessage-deflate on if `deflate`
+/// is set; then half the messages it sends are compressed) and checks its
+/// contract.
+fn drive<B: MessageBuffer>(
+    role: Role,
+    config: Config,
+    buf: B,
+    (seed, flags): (u8, u8),
+    wire: &[u8],
+    deflate: Option<&snowsocket_core::deflate::DeflateParams>,
+) {
     let mut now = Instant::ZERO;
     let mut conn = Connection::new(role, config, buf, CountingRng(seed), now);
+    if let Some(params) = deflate {
+        conn.enable_deflate(params, seed % 10);
+    }
     let mut steps = Steps(u32::from(seed).wrapping_mul(0x0101_0101) | 1);
     let mut sent = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
@@ -259,11 +276,19 @@ fn drive<B: MessageBuffer>(role: Role, config: Config, buf: B, seed: u8, flags: 
             if flags & 4 == 4 {
                 let len = (steps.next() % 300) as usize;
                 let text = "é".repeat(len / 2);
-                let n = conn
-                    .send(MessageKind::Text, text.as_bytes(), &mut out)
-                    .expect("send on an open connection");
-                assert_eq!(n, conn.frame_len(text.len()));
-                sent.extend_from_slice(&out[..n]);
+                if deflate.is_some() && len.is_multiple_of(2) {
+                    let before = sent.len();
+                    let n = conn
+                        .send_compressed(MessageKind::Text, text.as_bytes(), &mut sent)
+                        .expect("send on an open connection");
+                    assert_eq!(n, sent.len() - before);
+                } else {
+                    let n = conn
+                        .send(MessageKind::Text, text.as_bytes(), &mut out)
+                        .expect("send on an open connection");
+                    assert_eq!(n, conn.frame_len(text.len()));
+                    sent.extend_from_slice(&out[..n]);
+                }
             }
             if flags & 8 == 8 {
                 let n = conn.ping(b"fuzz", &mut out).expect("ping");
@@ -356,9 +381,16 @@ fn transmit<B: MessageBuffer, R: rand_core::RngCore>(
 fn frames_of(mut bytes: &[u8], role: Role) -> Vec<(OpCode, Vec<u8>)> {
     let mut frames = Vec::new();
     while !bytes.is_empty() {
-        let (h, used) = FrameHeader::decode(bytes)
+        // RSV1 (permessage-deflate) only on data frames.
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = bytes.len().min(head.len());
+        head[..n].copy_from_slice(&bytes[..n]);
+        let rsv1 = head[0] & 0x40 != 0;
+        head[0] &= !0x40;
+        let (h, used) = FrameHeader::decode(&head[..n])
             .expect("a valid header was sent")
             .expect("a whole header was sent");
+        assert!(!rsv1 || matches!(h.opcode, OpCode::Text | OpCode::Binary));
         assert_eq!(h.mask.is_some(), role == Role::Client, "masking by role");
         let len = usize::try_from(h.payload_len).expect("sent length fits");
         let mut payload = bytes
@@ -382,6 +414,10 @@ fn frames_of(mut bytes: &[u8], role: Role) -> Vec<(OpCode, Vec<u8>)> {
     }
     frames
 }
+
+/// The permessage-deflate targets (in their own file).
+#[path = "oracle_deflate.rs"]
+mod deflate;
 
 // ---------------------------------------------------------------------------
 // Handshakes

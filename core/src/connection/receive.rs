@@ -28,8 +28,14 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             match self.rx {
                 Rx::Done => return Ok((input.len(), None)),
                 Rx::Header => {
+                    #[cfg(not(feature = "deflate"))]
                     let decoded =
                         FrameHeader::decode(&input[pos..]).map_err(|e| self.fail_protocol(e))?;
+                    // RSV1 allowed where permessage-deflate allows it.
+                    #[cfg(feature = "deflate")]
+                    let decoded = self
+                        .decode_header(&input[pos..])
+                        .map_err(|e| self.fail_protocol(e))?;
                     let Some((header, used)) = decoded else {
                         return Ok((pos, None));
                     };
@@ -66,12 +72,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     pos += take;
                     let remaining = remaining - take;
                     let whole_in_input = received == 0 && remaining == 0;
+                    // A compressed message is always inflated into the
+                    // message buffer (by `append`).
+                    #[cfg(feature = "deflate")]
+                    let plain = !self.inflating_message();
+                    #[cfg(not(feature = "deflate"))]
+                    let plain = true;
                     if frame.opcode.is_control() {
                         // Control payloads are at most 125 bytes (checked by
                         // decode) and `control_buf` was cleared for this frame
                         // (by check_header), so this always fits.
                         let _ = self.control_buf.extend_from_slice(&input[chunk_range]);
-                    } else if whole_in_input && frame.fin && self.message.is_none() {
+                    } else if whole_in_input && frame.fin && self.message.is_none() && plain {
                         // An unfragmented message that arrived whole: no copy.
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
@@ -128,6 +140,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         // At most `max_frame_size`, so it fits.
         let len = header.payload_len as usize;
         let max_message = self.max_message_size();
+        // A compressed message's size is checked as it inflates.
+        #[cfg(feature = "deflate")]
+        let compressed = self.inflating_message();
         match (header.opcode, &mut self.message) {
             (OpCode::Continuation, None) => Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Continuation, Some(assembly)) => {
@@ -138,6 +153,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     });
                 }
                 match self.message_buf.len().checked_add(len) {
+                    #[cfg(feature = "deflate")]
+                    _ if compressed => {}
                     Some(total) if total <= max_message => {}
                     _ => return Err(ProtocolError::MessageTooLarge { max: max_message }),
                 }
@@ -172,6 +189,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Appends a piece of data payload to the message being assembled,
     /// validating text as it arrives.
     fn append(&mut self, chunk: &[u8], text: bool) -> Result<(), Stop> {
+        #[cfg(feature = "deflate")]
+        if self.inflating_message() {
+            return self.inflate_piece(chunk, text);
+        }
         if self.message_buf.extend_from_slice(chunk).is_err() {
             let max = self.max_message_size();
             return Err(self.fail_protocol(ProtocolError::MessageTooLarge { max }));
@@ -250,6 +271,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !frame.fin {
                     return Ok(None);
+                }
+                // What the sender removed from a compressed message's end.
+                #[cfg(feature = "deflate")]
+                if self.inflating_message() {
+                    self.inflate_end(frame.text)?;
                 }
                 // The last frame of a message that was copied into the buffer.
                 if frame.text && self.utf8_checked != self.message_buf.len() {

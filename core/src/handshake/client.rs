@@ -3,6 +3,9 @@
 use httparse::Header;
 use rand_core::RngCore;
 
+#[cfg(feature = "deflate")]
+use crate::error::InsufficientSizeError;
+
 use super::{
     accept_key, check_extra_headers, complete_or_limit, find_header, is_field_value, is_token,
     is_valid_key, is_visible_ascii, limit_headers, limit_input, name, HandshakeError,
@@ -58,8 +61,8 @@ impl<'a> ClientRequest<'a> {
 }
 
 /// Headers [`write_request`] writes itself, refused as extra headers
-/// (extensions too: none is negotiated, and an accepted one would fail
-/// [`parse_response`]).
+/// (extensions too: an accepted one would fail [`parse_response`]; with
+/// the `deflate` feature, `write_request_with_deflate` offers one).
 const REQUEST_RESERVED: &[&str] = &[
     "Host",
     "Upgrade",
@@ -211,6 +214,86 @@ pub fn parse_response<'h, 'b>(
     offered_subprotocols: &[&str],
     limits: &HandshakeLimits,
 ) -> Result<Parsed<Response<'h, 'b>>, HandshakeError> {
+    parse_response_checked(buf, headers, key, offered_subprotocols, limits, false)
+}
+
+/// [`parse_response`] for a request written with
+/// [`write_request_with_deflate`] (feature `deflate`): the server's
+/// `Sec-WebSocket-Extensions` answer is checked against `offer` (see
+/// [`crate::deflate`] for the rules) instead of refused, and the agreed
+/// parameters come with the response (`None`: the server declined, or
+/// nothing was offered). An answer we must refuse is
+/// [`HandshakeError::UnexpectedExtensions`]: fail the connection.
+#[cfg(feature = "deflate")]
+pub fn parse_response_with_deflate<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    key: &[u8; 24],
+    offered_subprotocols: &[&str],
+    offer: Option<&crate::deflate::DeflateConfig>,
+    limits: &HandshakeLimits,
+) -> Result<Parsed<(Response<'h, 'b>, Option<crate::deflate::DeflateParams>)>, HandshakeError> {
+    Ok(
+        match parse_response_checked(buf, headers, key, offered_subprotocols, limits, true)? {
+            Parsed::Incomplete => Parsed::Incomplete,
+            Parsed::Complete { value, consumed } => {
+                let agreed = crate::deflate::accept_answer(value.headers, offer)?;
+                Parsed::Complete {
+                    value: (value, agreed),
+                    consumed,
+                }
+            }
+        },
+    )
+}
+
+/// [`write_request`] with a permessage-deflate offer (feature `deflate`):
+/// a `Sec-WebSocket-Extensions` header with `offer`'s parameters after the
+/// others (none when `offer` is `None`). Read the answer with
+/// [`parse_response_with_deflate`].
+#[cfg(feature = "deflate")]
+pub fn write_request_with_deflate(
+    out: &mut [u8],
+    request: &ClientRequest<'_>,
+    key: &[u8; 24],
+    offer: Option<&crate::deflate::DeflateConfig>,
+) -> Result<usize, WriteError> {
+    let Some(offer) = offer else {
+        return write_request_checked(out, request, key, true);
+    };
+    let value = offer.offer();
+    // "Sec-WebSocket-Extensions: " and the line's end.
+    let extra = 26 + value.as_bytes().len() + 2;
+    let n = write_request_checked(out, request, key, true).map_err(|e| match e {
+        WriteError::InsufficientSize(e) => WriteError::InsufficientSize(InsufficientSizeError {
+            required: e.required + extra,
+        }),
+        other => other,
+    })?;
+    // The request ends with its blank line: the header goes before it.
+    let head = n - 2;
+    let mut w = Writer::new(out.get_mut(head..).unwrap_or_default());
+    w.header("Sec-WebSocket-Extensions", value.as_bytes());
+    w.put(b"\r\n");
+    match w.finish() {
+        Ok(len) => Ok(head + len),
+        Err(e) => Err(WriteError::InsufficientSize(InsufficientSizeError {
+            required: head + e.required,
+        })),
+    }
+}
+
+/// [`parse_response`], with extensions left to the caller if
+/// `allow_extensions` (inlined: a constant there).
+#[inline(always)]
+fn parse_response_checked<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    key: &[u8; 24],
+    offered_subprotocols: &[&str],
+    limits: &HandshakeLimits,
+    allow_extensions: bool,
+) -> Result<Parsed<Response<'h, 'b>>, HandshakeError> {
     let input = limit_input(buf, limits);
     let mut response = httparse::Response::new(limit_headers(headers, limits));
     let status = response.parse(input);
@@ -242,7 +325,7 @@ pub fn parse_response<'h, 'b>(
         Single::One(value) if value == accept_key(key) => {}
         Single::One(_) | Single::Many => return Err(HandshakeError::InvalidAccept),
     }
-    if scan.extension {
+    if scan.extension && !allow_extensions {
         return Err(HandshakeError::UnexpectedExtensions);
     }
     let subprotocol = match scan.single(name::PROTOCOL) {

@@ -52,7 +52,9 @@
 //! [`parse_response`] on the bytes read, in the same incomplete/complete loop
 //! as the server. A [`Response`] is returned only when the server accepted the
 //! upgrade: status 101, the right `Sec-WebSocket-Accept`, a subprotocol among
-//! the offered ones (or none) and no extension.
+//! the offered ones (or none) and no extension (with the `deflate` feature,
+//! `parse_response_with_deflate` checks a permessage-deflate answer
+//! against the offer instead).
 //!
 //! # Choices
 //!
@@ -79,6 +81,10 @@ mod server;
 
 pub(crate) use client::write_generated_request;
 pub use client::{generate_key, parse_response, write_request, ClientRequest, Response};
+#[cfg(feature = "deflate")]
+pub use client::{parse_response_with_deflate, write_request_with_deflate};
+#[cfg(feature = "deflate")]
+pub use server::write_accept_with_deflate;
 pub use server::{parse_request, write_accept, write_reject, Request, Subprotocols};
 
 /// The GUID appended to the client's key before hashing (RFC 6455 §1.3).
@@ -249,7 +255,9 @@ pub enum HandshakeError {
     InvalidAccept,
     /// Client side: a subprotocol that was not offered, or more than one.
     UnexpectedSubprotocol,
-    /// Client side: a `Sec-WebSocket-Extensions` header (none is offered).
+    /// Client side: a `Sec-WebSocket-Extensions` header when none was
+    /// offered, or (feature `deflate`) an answer that does not match the
+    /// permessage-deflate offer or is malformed.
     UnexpectedExtensions,
 }
 

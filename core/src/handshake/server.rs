@@ -263,7 +263,8 @@ const ACCEPT_RESERVED: &[&str] = &[
 /// [`WriteError::UnofferedSubprotocol`]. Extra headers must have token names
 /// and values without CR, LF or other controls, and must not repeat a header
 /// written here (or `Content-Length`, `Transfer-Encoding`,
-/// `Sec-WebSocket-Extensions`, since no extension is negotiated).
+/// `Sec-WebSocket-Extensions`: an extension is answered with
+/// `write_accept_with_deflate`, feature `deflate`).
 /// All checks happen before anything is written; if only the buffer is too
 /// small, the error carries the exact length needed. The contents of `out`
 /// are unspecified on error.
@@ -289,6 +290,46 @@ pub fn write_accept(
     if let Some(chosen) = subprotocol {
         w.header("Sec-WebSocket-Protocol", chosen.as_bytes());
     }
+    w.extra_headers(extra_headers);
+    w.put(b"\r\n");
+    Ok(w.finish()?)
+}
+
+/// [`write_accept`] with permessage-deflate (feature `deflate`): when
+/// `deflate` is the agreement [`crate::deflate::negotiate`] found, its
+/// answer is written as a `Sec-WebSocket-Extensions` header after the
+/// others (with `None` this is [`write_accept`]). Then enable it on the
+/// connection ([`crate::Connection::enable_deflate`]).
+#[cfg(feature = "deflate")]
+pub fn write_accept_with_deflate(
+    out: &mut [u8],
+    request: &Request<'_, '_>,
+    subprotocol: Option<&str>,
+    deflate: Option<&crate::deflate::DeflateParams>,
+    extra_headers: &[(&str, &[u8])],
+) -> Result<usize, WriteError> {
+    let Some(params) = deflate else {
+        return write_accept(out, request, subprotocol, extra_headers);
+    };
+    let answer = params.answer();
+    let extension = [("Sec-WebSocket-Extensions", answer.as_bytes())];
+    if let Some(chosen) = subprotocol {
+        if !request.offers_subprotocol(chosen) {
+            return Err(WriteError::UnofferedSubprotocol);
+        }
+    }
+    check_extra_headers(extra_headers, ACCEPT_RESERVED)?;
+    let mut w = Writer::new(out);
+    w.put(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Accept: ",
+    );
+    w.put(&request.accept_key());
+    w.put(b"\r\n");
+    if let Some(chosen) = subprotocol {
+        w.header("Sec-WebSocket-Protocol", chosen.as_bytes());
+    }
+    w.extra_headers(&extension);
     w.extra_headers(extra_headers);
     w.put(b"\r\n");
     Ok(w.finish()?)

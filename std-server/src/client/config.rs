@@ -14,6 +14,7 @@ use super::ClientError;
 #[cfg(feature = "tls")]
 use crate::tls::{self, TlsError};
 use crate::ConfigError;
+use crate::PerMessageDeflate;
 
 /// The client's configuration. [`ClientConfig::default`]: the core's
 /// defaults (16 MiB messages, ping every 30 s, pong timeout 10 s), 10 s
@@ -50,6 +51,11 @@ pub struct ClientConfig {
     /// [`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes)).
     /// Default 16 MiB + 16.
     pub max_buffered_bytes: usize,
+    /// permessage-deflate (RFC 7692): offered when set
+    /// ([`ClientConfig::permessage_deflate`]); a server's answer that does
+    /// not match the offer fails the connection
+    /// ([`HandshakeError::UnexpectedExtensions`](snowsocket_core::handshake::HandshakeError::UnexpectedExtensions)). Default `None`.
+    pub deflate: Option<PerMessageDeflate>,
 }
 
 impl Default for ClientConfig {
@@ -68,11 +74,19 @@ impl Default for ClientConfig {
             #[cfg(feature = "tls")]
             tls: None,
             max_buffered_bytes: (16 << 20) + 16,
+            deflate: None,
         }
     }
 }
 
 impl ClientConfig {
+    /// Offers permessage-deflate (RFC 7692) with these options; see
+    /// [`PerMessageDeflate`].
+    #[must_use]
+    pub const fn permessage_deflate(mut self, options: PerMessageDeflate) -> Self {
+        self.deflate = Some(options);
+        self
+    }
     /// Sets [`ClientConfig::connection`].
     #[must_use]
     pub const fn connection(mut self, config: Config) -> Self {

@@ -21,6 +21,7 @@ use core::time::Duration;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
+use snowsocket_core::deflate::DeflateParams;
 use snowsocket_core::{CloseCode, Connection, Error as CoreError, Instant, Role};
 
 mod http;
@@ -33,6 +34,7 @@ use self::ws::{guard, Ws};
 use super::budget::Budgeted;
 use super::Service;
 use crate::close::{CloseCause, CloseInfo};
+use crate::deflate::DeflateTx;
 use crate::event_loop::command::LoopShared;
 use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
 
@@ -64,6 +66,8 @@ pub(crate) struct Adopted {
     pub(crate) upgraded: Upgraded,
     pub(crate) leftover: Vec<u8>,
     pub(crate) id: u64,
+    /// The permessage-deflate the server agreed to, if any.
+    pub(crate) deflate: Option<DeflateParams>,
     /// Gets the connection's handle once it is registered.
     pub(crate) ready: std::sync::mpsc::SyncSender<ConnectionHandle>,
 }
@@ -585,10 +589,13 @@ impl<S: Socket> Conn<S> {
         owner: &Arc<LoopShared>,
         token: usize,
         role: Role,
+        deflate: Option<DeflateParams>,
         now: Instant,
     ) -> ConnectionHandle {
         let config = &self.service.config;
         let mask = (role == Role::Client).then(Rng::from_os);
+        // Negotiated only when the options are set.
+        let deflate = deflate.zip(config.deflate);
         let shared = Arc::new(Shared {
             id: self.id,
             peer: self.peer,
@@ -598,15 +605,21 @@ impl<S: Socket> Conn<S> {
             max_buffered: config.max_buffered_bytes,
             tx: std::sync::Mutex::new(Outbox::new(mask)),
             paused: core::sync::atomic::AtomicBool::new(false),
+            deflate: deflate
+                .as_ref()
+                .map(|(params, options)| DeflateTx::new(role, params, options)),
         });
         let handle = ConnectionHandle { shared };
-        let core = Connection::new(
+        let mut core = Connection::new(
             role,
             config.connection,
             Budgeted::new(Arc::clone(&self.service.budget)),
             Rng::from_os(),
             now,
         );
+        if let Some((params, options)) = &deflate {
+            core.enable_deflate(params, options.level);
+        }
         let mut ws = Box::new(Ws {
             core,
             handle: handle.clone(),
@@ -640,6 +653,7 @@ impl Conn<mio::net::TcpStream> {
             upgraded,
             leftover,
             id,
+            deflate,
             ..
         } = adopted;
         let mut conn = Self {
@@ -656,7 +670,7 @@ impl Conn<mio::net::TcpStream> {
             armed: None,
             more_to_read: true,
         };
-        let handle = conn.open(upgraded, owner, token, Role::Client, now);
+        let handle = conn.open(upgraded, owner, token, Role::Client, deflate, now);
         conn.deliver(leftover, now);
         conn.flush(now);
         (conn, handle)

@@ -10,6 +10,7 @@ use std::panic::catch_unwind;
 use std::path::{Path, PathBuf};
 
 use rand_core::RngCore;
+use snowsocket_core::{MessageKind, Role};
 use snowsocket_tests::{close_payload, frame, header, XorShiftRng};
 
 use crate::oracle;
@@ -240,4 +241,58 @@ fn write_seed_corpus() {
         "with-frame",
         &[&response[..], &frame(true, 0, 1, None, b"hi")].concat(),
     );
+    deflate_seeds(&write);
+}
+
+/// Seeds of the permessage-deflate targets: round trips, real compressed
+/// streams from each role, offers and answers.
+fn deflate_seeds(write: &dyn Fn(&str, &str, &[u8])) {
+    use snowsocket_core::deflate::{negotiate, Compressor, DeflateConfig};
+    let json = br#"{"id":1,"name":"user1","tags":["a","b"],"ok":true},{"id":2,"name":"user2"}"#;
+    let plain = [snowsocket_core::handshake::Header {
+        name: "Sec-WebSocket-Extensions",
+        value: b"permessage-deflate",
+    }];
+    let params = negotiate(&plain, &DeflateConfig::DEFAULT).unwrap();
+    for (name, head) in [
+        ("roundtrip-server", [0x00, 0, 0x20]),
+        ("roundtrip-client", [0x80, 5, 0x20]),
+        ("roundtrip-all-params", [0x7f, 9, 0x20]),
+    ] {
+        write("deflate_connection", name, &[&head[..], json].concat());
+    }
+    for (role, first) in [(Role::Client, 0x00u8), (Role::Server, 0x80)] {
+        // What the peer (`role`) sends to a connection of the other role.
+        let mut c = Compressor::new(role, &params, 6);
+        let mask = (role == Role::Client).then_some([0x37, 0xfa, 0x21, 0x3d]);
+        let mut wire = Vec::new();
+        c.write_message(MessageKind::Text, json, mask, &mut wire);
+        c.write_message(MessageKind::Binary, &[0u8; 3000], mask, &mut wire);
+        c.write_message(MessageKind::Text, json, mask, &mut wire);
+        let who = if role == Role::Client {
+            "to-server"
+        } else {
+            "to-client"
+        };
+        for (prefix, flags) in [
+            ("whole", [0u8, 0]),
+            ("chunked", [7, 0]),
+            ("small", [3, 0x01]),
+            ("commands", [9, 0x1C]),
+        ] {
+            write(
+                "deflate_connection",
+                &format!("{who}-{prefix}"),
+                &[&[first][..], &flags[..], &wire].concat(),
+            );
+        }
+    }
+    for (name, a, b, value) in [
+        ("plain", 0u8, 0u8, &b"permessage-deflate"[..]),
+        ("all-four", 0xff, 0x5b, b"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9"),
+        ("several", 0x21, 0x00, b"x-foo, permessage-deflate; bad, permessage-deflate; client_max_window_bits"),
+        ("quoted", 0x0c, 0x80, b"permessage-deflate; server_max_window_bits=\"12\""),
+    ] {
+        write("deflate_negotiation", name, &[&[a, b][..], value].concat());
+    }
 }

@@ -7,6 +7,7 @@
 use core::mem;
 use std::sync::Arc;
 
+use snowsocket_core::deflate;
 use snowsocket_core::handshake::{self, HandshakeError, Parsed, EMPTY_HEADER};
 use snowsocket_core::{Instant, Role};
 
@@ -36,101 +37,112 @@ impl<S: Socket> Conn<S> {
                 &mut on_heap[..]
             }
         };
-        let (decision, consumed, target) = match handshake::parse_request(&buf, headers, &limits) {
-            Ok(Parsed::Incomplete) => {
-                if let Phase::Handshake { request, .. } = &mut self.phase {
-                    *request = buf;
+        let (decision, consumed, target, deflate) =
+            match handshake::parse_request(&buf, headers, &limits) {
+                Ok(Parsed::Incomplete) => {
+                    if let Phase::Handshake { request, .. } = &mut self.phase {
+                        *request = buf;
+                    }
+                    return;
                 }
-                return;
-            }
-            Err(
-                e @ (HandshakeError::NotUpgrade
-                | HandshakeError::InvalidUpgrade
-                | HandshakeError::NotGet
-                | HandshakeError::NotHttp11),
-            ) => {
-                // Perhaps plain HTTP, for `on_request`.
-                return self.plain_request(buf, e, now);
-            }
-            Err(e) => return self.bad_request(e, now),
-            Ok(Parsed::Complete { value, consumed }) => {
-                let request = UpgradeRequest {
-                    request: value,
-                    peer: self.peer,
-                    tls: self.tls.is_some(),
-                };
-                let decision = if self.service.at_capacity() {
-                    Accept::reject(503, "server at capacity")
-                } else {
-                    let handler = &self.service.handler;
-                    guard(|| handler.on_accept(&request))
-                        .unwrap_or_else(|()| Accept::reject(500, "internal error"))
-                };
-                let written = match &decision {
-                    Accept::Upgrade {
-                        subprotocol,
-                        headers,
-                        ..
-                    } => {
-                        let extra: Vec<(&str, &[u8])> = headers
-                            .iter()
-                            .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                            .collect();
-                        write_grow(&mut self.out, |out| {
-                            handshake::write_accept(
-                                out,
-                                &request.request,
-                                subprotocol.as_deref(),
-                                &extra,
-                            )
-                        })
-                    }
-                    Accept::Reject {
-                        status,
-                        body,
-                        headers,
-                    } => {
-                        let mut extra: Vec<(&str, &[u8])> = headers
-                            .iter()
-                            .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                            .collect();
-                        let has_retry = headers
-                            .iter()
-                            .any(|(n, _)| n.eq_ignore_ascii_case("Retry-After"));
-                        if *status == 503 && !has_retry {
-                            extra.push(("Retry-After", b"1"));
-                        }
-                        write_grow(&mut self.out, |out| {
-                            handshake::write_reject(out, *status, body, &extra)
-                        })
-                    }
-                };
-                if let Err(e) = written {
-                    // Name the header at fault, where one is.
-                    let headers = match &decision {
-                        Accept::Upgrade { headers, .. } | Accept::Reject { headers, .. } => headers,
+                Err(
+                    e @ (HandshakeError::NotUpgrade
+                    | HandshakeError::InvalidUpgrade
+                    | HandshakeError::NotGet
+                    | HandshakeError::NotHttp11),
+                ) => {
+                    // Perhaps plain HTTP, for `on_request`.
+                    return self.plain_request(buf, e, now);
+                }
+                Err(e) => return self.bad_request(e, now),
+                Ok(Parsed::Complete { value, consumed }) => {
+                    let request = UpgradeRequest {
+                        request: value,
+                        peer: self.peer,
+                        tls: self.tls.is_some(),
                     };
-                    let reason = headers
-                        .iter()
-                        .find_map(|(n, v)| check_header(n, v.as_bytes()).err())
-                        .map_or_else(|| e.to_string(), |bad| bad.to_string());
-                    log::error!(
-                        "{}: on_accept's answer is not sent ({reason}); answering 500",
-                        self.peer
+                    let decision = if self.service.at_capacity() {
+                        Accept::reject(503, "server at capacity")
+                    } else {
+                        let handler = &self.service.handler;
+                        guard(|| handler.on_accept(&request))
+                            .unwrap_or_else(|()| Accept::reject(500, "internal error"))
+                    };
+                    // permessage-deflate, when configured and offered.
+                    let deflate = match (&decision, &self.service.config.deflate) {
+                        (Accept::Upgrade { .. }, Some(options)) => {
+                            deflate::negotiate(request.request.headers(), &options.params)
+                        }
+                        _ => None,
+                    };
+                    let written = match &decision {
+                        Accept::Upgrade {
+                            subprotocol,
+                            headers,
+                            ..
+                        } => {
+                            let extra: Vec<(&str, &[u8])> = headers
+                                .iter()
+                                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                                .collect();
+                            write_grow(&mut self.out, |out| {
+                                handshake::write_accept_with_deflate(
+                                    out,
+                                    &request.request,
+                                    subprotocol.as_deref(),
+                                    deflate.as_ref(),
+                                    &extra,
+                                )
+                            })
+                        }
+                        Accept::Reject {
+                            status,
+                            body,
+                            headers,
+                        } => {
+                            let mut extra: Vec<(&str, &[u8])> = headers
+                                .iter()
+                                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                                .collect();
+                            let has_retry = headers
+                                .iter()
+                                .any(|(n, _)| n.eq_ignore_ascii_case("Retry-After"));
+                            if *status == 503 && !has_retry {
+                                extra.push(("Retry-After", b"1"));
+                            }
+                            write_grow(&mut self.out, |out| {
+                                handshake::write_reject(out, *status, body, &extra)
+                            })
+                        }
+                    };
+                    if let Err(e) = written {
+                        // Name the header at fault, where one is.
+                        let headers = match &decision {
+                            Accept::Upgrade { headers, .. } | Accept::Reject { headers, .. } => {
+                                headers
+                            }
+                        };
+                        let reason = headers
+                            .iter()
+                            .find_map(|(n, v)| check_header(n, v.as_bytes()).err())
+                            .map_or_else(|| e.to_string(), |bad| bad.to_string());
+                        log::error!(
+                            "{}: on_accept's answer is not sent ({reason}); answering 500",
+                            self.peer
+                        );
+                        self.out.clear();
+                        let _ = write_grow(&mut self.out, |out| {
+                            handshake::write_reject(out, 500, "internal error", &[])
+                        });
+                        return self.refused(now);
+                    }
+                    let target = (
+                        request.path().to_owned(),
+                        request.query().map(str::to_owned),
                     );
-                    self.out.clear();
-                    let _ = write_grow(&mut self.out, |out| {
-                        handshake::write_reject(out, 500, "internal error", &[])
-                    });
-                    return self.refused(now);
+                    (decision, consumed, target, deflate)
                 }
-                let target = (
-                    request.path().to_owned(),
-                    request.query().map(str::to_owned),
-                );
-                (decision, consumed, target)
-            }
-        };
+            };
         match decision {
             Accept::Reject { .. } => self.refused(now),
             Accept::Upgrade {
@@ -141,7 +153,7 @@ impl<S: Socket> Conn<S> {
                 let (path, query) = target;
                 let upgraded = Upgraded::new(&path, query.as_deref(), subprotocol, context.0);
                 self.release_slot();
-                self.open(upgraded, owner, token, Role::Server, now);
+                self.open(upgraded, owner, token, Role::Server, deflate, now);
                 let rest = buf.get(consumed..).unwrap_or_default().to_vec();
                 self.deliver(rest, now);
             }
