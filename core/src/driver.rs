@@ -415,17 +415,26 @@ where
         let (kind, bytes) = session::message_parts(answer);
         let header = session::reply_header(header?, kind, bytes.len());
         let mut frame = FrameWrite::new(side, header, bytes);
-        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
-            // More messages are already here: the reply goes out with
-            // theirs, before the next read that has to wait.
-            frame
-                .next_piece(output)
-                .map_err(DriverError::BufferTooSmall)?;
-            return Ok(true);
+        // A reply that fits goes after what waits in the output, whole:
+        // a write that stops half way leaves its rest there. One that
+        // does not fit goes through the emptied output in pieces, and a
+        // stop half way tears the connection.
+        let whole = header.encoded_len() + bytes.len() <= output.room();
+        if !whole {
+            transmit(io, output)?;
         }
-        transmit(io, output)?;
-        session.torn = true;
-        write_frame(io, output, frame)?;
+        session.torn = !whole;
+        while frame
+            .next_piece(output)
+            .map_err(DriverError::BufferTooSmall)?
+        {
+            if whole && input.waiting() {
+                // More messages are already here: the reply goes out with
+                // theirs, before the next read that has to wait.
+                break;
+            }
+            transmit(io, output)?;
+        }
         session.torn = false;
         Ok(true)
     }

@@ -274,13 +274,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         }
         // The queued control frames, as many as fit (the room holds any
         // one: `MIN_WRITE_BUFFER`); the rest stay queued.
-        let end = output.end;
-        if let Ok(n) = self
-            .conn
-            .poll_transmit(output.buf.get_mut(end..).unwrap_or_default())
-        {
-            output.end = end + n;
-        }
+        // Through the data frames' writer, whole (one piece each): one
+        // encoder and one masking loop for every frame.
+        let side = self.conn.side();
+        let _ = self.conn.poll_transmit_with(|header, payload| {
+            if header.encoded_len() + payload.len() > output.room() {
+                return Err(());
+            }
+            FrameWrite::new(side, header, payload)
+                .next_piece(output)
+                .map(drop)
+                .map_err(drop)
+        });
         if let Some((event, base)) = self.ready.take() {
             // A data event may go ahead of waiting replies while more input
             // waits; a control event (a Close answered) goes after them.
