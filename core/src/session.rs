@@ -217,6 +217,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     /// waits (replies and heartbeat pings before the event that caused
     /// them is handed out, a failure's Close before the failure), service
     /// the timers, consume input, or read more.
+    #[inline(never)]
     pub(crate) fn step(
         &mut self,
         input: &mut Input<'_>,
