@@ -402,12 +402,10 @@ where
             output,
             ..
         } = self;
-        let message = match (text, &payload) {
-            (true, Payload::Input(range)) => match session.input_text(input, base, range.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => return Err(fail_now(session, output, io)),
-            },
-            _ => session::message(&session.conn, input, base, text, payload),
+        let Some(message) = session::checked_message(&session.conn, input, base, text, payload)
+        else {
+            session.invalid_text();
+            return Err(self.fail_through_read_loop());
         };
         let Some(answer) = reply(message) else {
             return Ok(true);
@@ -536,6 +534,17 @@ where
                 Some(Some(data)) => return Ok(Some(data)),
                 None => return Ok(None),
             }
+        }
+    }
+
+    /// The connection failed (its Close is queued): the read loop, which
+    /// with a failure waiting does nothing but write, writes the Close and
+    /// returns the failure. (`fail_now` does the same for the callers that
+    /// still lend out the input.)
+    fn fail_through_read_loop(&mut self) -> DriverError<T::Error> {
+        match self.next_raw() {
+            Err(e) => e,
+            Ok(_) => DriverError::Connection(Error::Closed),
         }
     }
 

@@ -348,11 +348,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         range: Range<usize>,
     ) -> Result<&'a str, Error> {
         let bytes = input.from(base).get(range).unwrap_or_default();
-        core::str::from_utf8(bytes).map_err(|_| {
-            let e = self.conn.fail(ProtocolError::InvalidUtf8);
-            self.failure = Some(e);
-            e
-        })
+        core::str::from_utf8(bytes).map_err(|_| self.invalid_text())
+    }
+
+    /// Text that is not UTF-8: fails the connection with 1007 (step on to
+    /// write its Close, then report the returned error).
+    pub(crate) fn invalid_text(&mut self) -> Error {
+        let e = self.conn.fail(ProtocolError::InvalidUtf8);
+        self.failure = Some(e);
+        e
     }
 
     /// Starts writing a data frame with `header` and `payload`: the
@@ -599,6 +603,26 @@ pub(crate) fn message<'a, B: MessageBuffer, R: RngCore, S: Side>(
         Message::Text(core::str::from_utf8(bytes).unwrap_or_default())
     } else {
         Message::Binary(bytes)
+    }
+}
+
+/// The data message named by `(text, payload)`, for a caller that does
+/// not lend it out (the message borrows the connection): text is checked
+/// as UTF-8 here, which for text that arrived whole in the input is its one
+/// pass (text assembled in the message buffer was checked as it arrived).
+/// `None`: the text is not UTF-8; see [`Session::invalid_text`].
+pub(crate) fn checked_message<'a, B: MessageBuffer, R: RngCore, S: Side>(
+    conn: &'a Connection<B, R, S>,
+    input: &'a Input<'_>,
+    base: usize,
+    text: bool,
+    payload: Payload,
+) -> Option<Message<'a>> {
+    let bytes = conn.payload(&payload, input.from(base));
+    if text {
+        core::str::from_utf8(bytes).ok().map(Message::Text)
+    } else {
+        Some(Message::Binary(bytes))
     }
 }
 

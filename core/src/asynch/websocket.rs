@@ -151,12 +151,10 @@ where
             output,
             ..
         } = self;
-        let message = match (text, &payload) {
-            (true, Payload::Input(range)) => match session.input_text(input, base, range.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => return Err(fail_now(session, output, io).await),
-            },
-            _ => session::message(&session.conn, input, base, text, payload),
+        let Some(message) = session::checked_message(&session.conn, input, base, text, payload)
+        else {
+            session.invalid_text();
+            return Err(fail_now(session, output, io).await);
         };
         let Some(answer) = reply(message) else {
             return Ok(true);
