@@ -563,7 +563,6 @@ where
                 Step::Read => self.fill()?,
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => return Err(DriverError::Connection(e)),
-                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
             }
         }
     }

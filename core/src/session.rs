@@ -183,10 +183,9 @@ pub(crate) enum Step {
     Read,
     /// An event; its ranges index [`Input::from`]`(base)`.
     Event(UnborrowedEvent, usize),
-    /// The connection failed; its Close (if any) has been written.
+    /// The connection failed, its Close (if any) written, or it is
+    /// closed (`Error::Closed`): nothing more comes.
     Failed(Error),
-    /// The connection is closed: nothing more comes.
-    Closed,
 }
 
 /// The connection and what the driver remembers between calls.
@@ -275,18 +274,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         }
         // The queued control frames, as many as fit (the room holds any
         // one: `MIN_WRITE_BUFFER`); the rest stay queued.
-        // Through the data frames' writer, whole (one piece each): one
-        // encoder and one masking loop for every frame.
-        let side = self.conn.side();
-        let _ = self.conn.poll_transmit_with(|header, payload| {
-            if header.encoded_len() + payload.len() > output.room() {
-                return Err(());
-            }
-            FrameWrite::new(side, header, payload)
-                .next_piece(output)
-                .map(drop)
-                .map_err(drop)
-        });
+        self.queue_controls(output);
         if let Some((event, base)) = self.ready.take() {
             // A data event may go ahead of waiting replies while more input
             // waits; a control event (a Close answered) goes after them.
@@ -311,9 +299,26 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             if !output.is_empty() {
                 return Some(Step::Transmit);
             }
-            return Some(Step::Closed);
+            return Some(Step::Failed(Error::Closed));
         }
         None
+    }
+
+    /// Puts the queued control frames after what waits in `output`, as
+    /// many as fit, through the data frames' writer, whole (one piece
+    /// each): one encoder and one masking loop for every frame.
+    #[inline(never)]
+    fn queue_controls(&mut self, output: &mut Output<'_>) {
+        let side = self.conn.side();
+        let _ = self.conn.poll_transmit_with(|header, payload| {
+            if header.encoded_len() + payload.len() > output.room() {
+                return Err(());
+            }
+            FrameWrite::new(side, header, payload)
+                .next_piece(output)
+                .map(drop)
+                .map_err(drop)
+        });
     }
 
     /// When the next [`Session::step`] has timer work (a driver that waits
