@@ -569,7 +569,6 @@ pub(crate) fn client_request<R: RngCore>(
 /// received so far): `None` while the answer is incomplete, else the
 /// bytes it took and the chosen subprotocol (an index into
 /// `request.subprotocols`).
-#[inline(never)]
 pub(crate) fn client_handshake(
     read: &[u8],
     key: &[u8; 24],
