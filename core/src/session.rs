@@ -275,31 +275,22 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         // The queued control frames, as many as fit (the room holds any
         // one: `MIN_WRITE_BUFFER`); the rest stay queued.
         self.queue_controls(output);
-        if let Some((event, base)) = self.ready.take() {
+        if let Some((event, _)) = &self.ready {
             // A data event may go ahead of waiting replies while more input
             // waits; a control event (a Close answered) goes after them.
             let data = matches!(event, UnborrowedEvent::Text(_) | UnborrowedEvent::Binary(_));
-            if output.is_empty() || (defer && data) {
-                return Some(Step::Event(event, base));
-            }
-            self.ready = Some((event, base));
-            return Some(Step::Transmit);
-        }
-        if !output.is_empty() && !defer {
-            return Some(Step::Transmit);
-        }
-        if let Some(e) = self.failure.take() {
-            if !output.is_empty() {
-                self.failure = Some(e);
+            if !output.is_empty() && !(defer && data) {
                 return Some(Step::Transmit);
             }
-            return Some(Step::Failed(e));
+            return self.ready.take().map(|(event, base)| Step::Event(event, base));
         }
-        if self.conn.is_closed() {
-            if !output.is_empty() {
-                return Some(Step::Transmit);
-            }
-            return Some(Step::Failed(Error::Closed));
+        // A failure's Close, or the last frames before the end, go first.
+        let ending = self.failure.is_some() || self.conn.is_closed();
+        if !output.is_empty() && (!defer || ending) {
+            return Some(Step::Transmit);
+        }
+        if ending {
+            return Some(Step::Failed(self.failure.take().unwrap_or(Error::Closed)));
         }
         None
     }
