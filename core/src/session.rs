@@ -279,10 +279,14 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             // A data event may go ahead of waiting replies while more input
             // waits; a control event (a Close answered) goes after them.
             let data = matches!(event, UnborrowedEvent::Text(_) | UnborrowedEvent::Binary(_));
-            if !output.is_empty() && !(defer && data) {
+            let goes = output.is_empty() || (defer && data);
+            if !goes {
                 return Some(Step::Transmit);
             }
-            return self.ready.take().map(|(event, base)| Step::Event(event, base));
+            return self
+                .ready
+                .take()
+                .map(|(event, base)| Step::Event(event, base));
         }
         // A failure's Close, or the last frames before the end, go first.
         let ending = self.failure.is_some() || self.conn.is_closed();
