@@ -402,12 +402,10 @@ where
             output,
             ..
         } = self;
-        let message = match (text, &payload) {
-            (true, Payload::Input(range)) => match session.input_text(input, base, range.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => return Err(fail_now(session, output, io)),
-            },
-            _ => session::message(&session.conn, input, base, text, payload),
+        let Some(message) = session::checked_message(&session.conn, input, base, text, payload)
+        else {
+            session.invalid_text();
+            return Err(self.fail_through_read_loop());
         };
         let Some(answer) = reply(message) else {
             return Ok(true);
@@ -415,17 +413,26 @@ where
         let (kind, bytes) = session::message_parts(answer);
         let header = session::reply_header(header?, kind, bytes.len());
         let mut frame = FrameWrite::new(side, header, bytes);
-        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
-            // More messages are already here: the reply goes out with
-            // theirs, before the next read that has to wait.
-            frame
-                .next_piece(output)
-                .map_err(DriverError::BufferTooSmall)?;
-            return Ok(true);
+        // A reply that fits goes after what waits in the output, whole:
+        // a write that stops half way leaves its rest there. One that
+        // does not fit goes through the emptied output in pieces, and a
+        // stop half way tears the connection.
+        let whole = header.encoded_len() + bytes.len() <= output.room();
+        if !whole {
+            transmit(io, output)?;
         }
-        transmit(io, output)?;
-        session.torn = true;
-        write_frame(io, output, frame)?;
+        session.torn = !whole;
+        while frame
+            .next_piece(output)
+            .map_err(DriverError::BufferTooSmall)?
+        {
+            if whole && input.waiting() {
+                // More messages are already here: the reply goes out with
+                // theirs, before the next read that has to wait.
+                break;
+            }
+            transmit(io, output)?;
+        }
         session.torn = false;
         Ok(true)
     }
@@ -530,6 +537,17 @@ where
         }
     }
 
+    /// The connection failed (its Close is queued): the read loop, which
+    /// with a failure waiting does nothing but write, writes the Close and
+    /// returns the failure. (`fail_now` does the same for the callers that
+    /// still lend out the input.)
+    fn fail_through_read_loop(&mut self) -> DriverError<T::Error> {
+        match self.next_raw() {
+            Err(e) => e,
+            Ok(_) => DriverError::Connection(Error::Closed),
+        }
+    }
+
     /// Does what the session asks until it yields an event: writes
     /// replies, services timers, reads.
     #[inline(never)]
@@ -545,7 +563,6 @@ where
                 Step::Read => self.fill()?,
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => return Err(DriverError::Connection(e)),
-                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
             }
         }
     }

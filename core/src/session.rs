@@ -183,10 +183,9 @@ pub(crate) enum Step {
     Read,
     /// An event; its ranges index [`Input::from`]`(base)`.
     Event(UnborrowedEvent, usize),
-    /// The connection failed; its Close (if any) has been written.
+    /// The connection failed, its Close (if any) written, or it is
+    /// closed (`Error::Closed`): nothing more comes.
     Failed(Error),
-    /// The connection is closed: nothing more comes.
-    Closed,
 }
 
 /// The connection and what the driver remembers between calls.
@@ -217,6 +216,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     /// waits (replies and heartbeat pings before the event that caused
     /// them is handed out, a failure's Close before the failure), service
     /// the timers, consume input, or read more.
+    #[inline(never)]
     pub(crate) fn step(
         &mut self,
         input: &mut Input<'_>,
@@ -274,40 +274,46 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         }
         // The queued control frames, as many as fit (the room holds any
         // one: `MIN_WRITE_BUFFER`); the rest stay queued.
-        let end = output.end;
-        if let Ok(n) = self
-            .conn
-            .poll_transmit(output.buf.get_mut(end..).unwrap_or_default())
-        {
-            output.end = end + n;
-        }
-        if let Some((event, base)) = self.ready.take() {
+        self.queue_controls(output);
+        if let Some((event, _)) = &self.ready {
             // A data event may go ahead of waiting replies while more input
             // waits; a control event (a Close answered) goes after them.
             let data = matches!(event, UnborrowedEvent::Text(_) | UnborrowedEvent::Binary(_));
-            if output.is_empty() || (defer && data) {
-                return Some(Step::Event(event, base));
-            }
-            self.ready = Some((event, base));
-            return Some(Step::Transmit);
-        }
-        if !output.is_empty() && !defer {
-            return Some(Step::Transmit);
-        }
-        if let Some(e) = self.failure.take() {
-            if !output.is_empty() {
-                self.failure = Some(e);
+            let goes = output.is_empty() || (defer && data);
+            if !goes {
                 return Some(Step::Transmit);
             }
-            return Some(Step::Failed(e));
+            return self
+                .ready
+                .take()
+                .map(|(event, base)| Step::Event(event, base));
         }
-        if self.conn.is_closed() {
-            if !output.is_empty() {
-                return Some(Step::Transmit);
-            }
-            return Some(Step::Closed);
+        // A failure's Close, or the last frames before the end, go first.
+        let ending = self.failure.is_some() || self.conn.is_closed();
+        if !output.is_empty() && (!defer || ending) {
+            return Some(Step::Transmit);
+        }
+        if ending {
+            return Some(Step::Failed(self.failure.take().unwrap_or(Error::Closed)));
         }
         None
+    }
+
+    /// Puts the queued control frames after what waits in `output`, as
+    /// many as fit, through the data frames' writer, whole (one piece
+    /// each): one encoder and one masking loop for every frame.
+    #[inline(never)]
+    fn queue_controls(&mut self, output: &mut Output<'_>) {
+        let side = self.conn.side();
+        let _ = self.conn.poll_transmit_with(|header, payload| {
+            if header.encoded_len() + payload.len() > output.room() {
+                return Err(());
+            }
+            FrameWrite::new(side, header, payload)
+                .next_piece(output)
+                .map(drop)
+                .map_err(drop)
+        });
     }
 
     /// When the next [`Session::step`] has timer work (a driver that waits
@@ -342,11 +348,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         range: Range<usize>,
     ) -> Result<&'a str, Error> {
         let bytes = input.from(base).get(range).unwrap_or_default();
-        core::str::from_utf8(bytes).map_err(|_| {
-            let e = self.conn.fail(ProtocolError::InvalidUtf8);
-            self.failure = Some(e);
-            e
-        })
+        core::str::from_utf8(bytes).map_err(|_| self.invalid_text())
+    }
+
+    /// Text that is not UTF-8: fails the connection with 1007 (step on to
+    /// write its Close, then report the returned error).
+    pub(crate) fn invalid_text(&mut self) -> Error {
+        let e = self.conn.fail(ProtocolError::InvalidUtf8);
+        self.failure = Some(e);
+        e
     }
 
     /// Starts writing a data frame with `header` and `payload`: the
@@ -592,6 +602,26 @@ pub(crate) fn message<'a, B: MessageBuffer, R: RngCore, S: Side>(
         Message::Text(core::str::from_utf8(bytes).unwrap_or_default())
     } else {
         Message::Binary(bytes)
+    }
+}
+
+/// The data message named by `(text, payload)`, for a caller that does
+/// not lend it out (the message borrows the connection): text is checked
+/// as UTF-8 here, which for text that arrived whole in the input is its one
+/// pass (text assembled in the message buffer was checked as it arrived).
+/// `None`: the text is not UTF-8; see [`Session::invalid_text`].
+pub(crate) fn checked_message<'a, B: MessageBuffer, R: RngCore, S: Side>(
+    conn: &'a Connection<B, R, S>,
+    input: &'a Input<'_>,
+    base: usize,
+    text: bool,
+    payload: Payload,
+) -> Option<Message<'a>> {
+    let bytes = conn.payload(&payload, input.from(base));
+    if text {
+        core::str::from_utf8(bytes).ok().map(Message::Text)
+    } else {
+        Some(Message::Binary(bytes))
     }
 }
 

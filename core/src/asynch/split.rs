@@ -326,7 +326,6 @@ where
                 }
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => return Err(DriverError::Connection(e)),
-                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
             }
         }
     }

@@ -151,12 +151,10 @@ where
             output,
             ..
         } = self;
-        let message = match (text, &payload) {
-            (true, Payload::Input(range)) => match session.input_text(input, base, range.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => return Err(fail_now(session, output, io).await),
-            },
-            _ => session::message(&session.conn, input, base, text, payload),
+        let Some(message) = session::checked_message(&session.conn, input, base, text, payload)
+        else {
+            session.invalid_text();
+            return Err(fail_now(session, output, io).await);
         };
         let Some(answer) = reply(message) else {
             return Ok(true);
@@ -164,17 +162,26 @@ where
         let (kind, bytes) = session::message_parts(answer);
         let header = session::reply_header(header?, kind, bytes.len());
         let mut frame = FrameWrite::new(side, header, bytes);
-        if input.waiting() && header.encoded_len() + bytes.len() <= output.room() {
-            // More messages are already here: the reply goes out with
-            // theirs, before the next read that has to wait.
-            frame
-                .next_piece(output)
-                .map_err(DriverError::BufferTooSmall)?;
-            return Ok(true);
+        // As in the blocking driver: a reply that fits goes after what
+        // waits in the output, whole (a cancelled write leaves its rest
+        // there); one that does not goes through the emptied output in
+        // pieces, and a cancel half way tears the connection.
+        let whole = header.encoded_len() + bytes.len() <= output.room();
+        if !whole {
+            transmit(io, output).await?;
         }
-        transmit(io, output).await?;
-        session.torn = true;
-        write_frame(io, output, frame).await?;
+        session.torn = !whole;
+        while frame
+            .next_piece(output)
+            .map_err(DriverError::BufferTooSmall)?
+        {
+            if whole && input.waiting() {
+                // More messages are already here: the reply goes out with
+                // theirs, before the next read that has to wait.
+                break;
+            }
+            transmit(io, output).await?;
+        }
         session.torn = false;
         Ok(true)
     }
@@ -322,7 +329,6 @@ where
                 }
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => return Err(DriverError::Connection(e)),
-                Step::Closed => return Err(DriverError::Connection(Error::Closed)),
             }
         }
     }

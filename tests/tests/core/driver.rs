@@ -1,7 +1,8 @@
 //! The blocking driver (`WebSocket`) over the in-memory pipe: handshakes,
 //! messages both ways (including ones larger than the write buffer), ping,
 //! the clean close, the heartbeat driven by `TimedOut` ticks on a manual
-//! clock, rejected and bad handshakes.
+//! clock, rejected and bad handshakes, `respond` (batched replies, invalid
+//! text).
 
 use core::time::Duration;
 use std::sync::mpsc;
@@ -420,4 +421,77 @@ fn violations_are_answered_with_a_close() {
     let (_, frames) = frames_after_http(&peer.take_available());
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].close_code(), Some(1002));
+}
+
+/// `respond(echo)` on a server: replies to messages that arrived together
+/// wait in the write buffer and go out with the ones after them, a Pong
+/// queued meanwhile goes out after them, a reply larger than the write
+/// buffer goes out in pieces, and the peer's Close ends it with `false`.
+#[test]
+fn respond_batches_replies_and_streams_large_ones() {
+    let clock = ManualClock::new(Instant::ZERO);
+    let (mut peer, io) = pipe();
+    let big: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
+    let mask = Some([9, 8, 7, 6]);
+    let mut bytes = client_request("/");
+    bytes.extend(frame(true, 0, 1, mask, b"one"));
+    bytes.extend(frame(true, 0, 2, mask, b"two"));
+    bytes.extend(frame(true, 0, 9, mask, b"p"));
+    bytes.extend(frame(true, 0, 2, mask, &big));
+    peer.push(&bytes);
+    let (mut read, mut write) = ([0u8; 2048], [0u8; 512]);
+    let mut ws = WebSocket::accept(io, parts(&mut read, &mut write, &clock, QUIET, 10)).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(ws.respond(snowsocket_core::echo), Ok(true)));
+    }
+    let (_, frames) = frames_after_http(&peer.take_available());
+    let seen: Vec<(OpCode, &[u8])> = frames
+        .iter()
+        .map(|f| (f.opcode, f.payload.as_slice()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (OpCode::Text, &b"one"[..]),
+            (OpCode::Binary, &b"two"[..]),
+            (OpCode::Pong, &b"p"[..]),
+            (OpCode::Binary, &big[..]),
+        ]
+    );
+    assert!(frames.iter().all(|f| f.fin && !f.masked));
+    peer.push(&frame(true, 0, 8, mask, &1000u16.to_be_bytes()));
+    assert!(matches!(ws.respond(snowsocket_core::echo), Ok(false)));
+    let frames = parse_frames(&peer.take_available());
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].close_code(), Some(1000));
+}
+
+/// Text that is not UTF-8 fails `respond` with 1007: the reply still
+/// waiting in the write buffer goes out first, then the Close, before the
+/// error is returned.
+#[test]
+fn respond_fails_invalid_text_after_its_waiting_replies() {
+    let clock = ManualClock::new(Instant::ZERO);
+    let (mut peer, io) = pipe();
+    let mask = Some([1, 2, 3, 4]);
+    let mut bytes = client_request("/");
+    bytes.extend(frame(true, 0, 1, mask, b"fine"));
+    bytes.extend(frame(true, 0, 1, mask, &[b'a', 0xFF, 0xFE]));
+    peer.push(&bytes);
+    let (mut read, mut write) = ([0u8; 1024], [0u8; 512]);
+    let mut ws = WebSocket::accept(io, parts(&mut read, &mut write, &clock, QUIET, 11)).unwrap();
+    assert!(matches!(ws.respond(snowsocket_core::echo), Ok(true)));
+    let err = ws.respond(snowsocket_core::echo).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DriverError::Connection(Error::Protocol(snowsocket_core::ProtocolError::InvalidUtf8))
+        ),
+        "{err:?}"
+    );
+    let (_, frames) = frames_after_http(&peer.take_available());
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0].opcode, OpCode::Text);
+    assert_eq!(frames[0].payload, b"fine");
+    assert_eq!(frames[1].close_code(), Some(1007));
 }
