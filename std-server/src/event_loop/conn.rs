@@ -203,7 +203,7 @@ impl<S: Socket> Conn<S> {
         rbuf: &mut [u8],
         owner: &Arc<LoopShared>,
         token: usize,
-        now: Instant,
+        mut now: Instant,
     ) {
         self.more_to_read = false;
         for _ in 0..READS_PER_TURN {
@@ -239,6 +239,9 @@ impl<S: Socket> Conn<S> {
                     _ => {}
                 },
             }
+            // The handler's callbacks may have taken a while: what follows
+            // (the flush, a linger, the next read's timers) starts now.
+            now = self.service.now();
             // A plain socket that gave less than was asked for is empty:
             // the next read would only say `WouldBlock` (one system call
             // saved per readiness event; epoll reports new data anew).
@@ -318,7 +321,7 @@ impl<S: Socket> Conn<S> {
             ws.take_outbox(&mut self.out, now);
             ws.take_control(&mut self.out);
         }
-        if let Err(cause) = self.write(now) {
+        if let Err(cause) = self.write() {
             return self.fail_hard(cause);
         }
         let written = self.sent == self.out.len() && !self.tls_pending();
@@ -411,7 +414,7 @@ impl<S: Socket> Conn<S> {
         };
         if let Some(tls) = &mut self.tls {
             tls.send_close_notify();
-            let _ = self.write(now);
+            let _ = self.write();
         }
         let _ = self.io.shutdown_write();
         self.stalled_since = None;

@@ -73,6 +73,8 @@ pub(crate) struct Service {
     handshaking: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     registry: Mutex<HashMap<u64, ConnectionHandle>>,
+    /// The clock ([`now`]; a virtual one in the unit tests).
+    clock: fn() -> Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,7 +91,23 @@ impl Service {
             handshaking: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             registry: Mutex::new(HashMap::new()),
+            clock: now,
         }
+    }
+
+    /// The service on another clock (the unit tests' virtual one).
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: fn() -> Instant) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now. A turn of the loop starts with one `now` for all its
+    /// work, but a handler's callback may take long: what measures the
+    /// peer (the write stall) or starts a wait after a callback reads the
+    /// clock again.
+    pub(crate) fn now(&self) -> Instant {
+        (self.clock)()
     }
 
     /// Whether an upgrade now would pass `max_connections` (the client gets

@@ -3,7 +3,7 @@
 //! sockets or sleeps (quinn-proto's test `Pair` is the model).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -139,6 +139,17 @@ impl Handler for Echo {
     }
 }
 
+std::thread_local! {
+    /// The virtual clock of the test running on this thread.
+    static VIRTUAL_NOW: Cell<Instant> = const { Cell::new(Instant::from_secs(100)) };
+}
+
+/// The service's clock in these tests: [`Harness::set_now`]'s time, moved
+/// on by a handler that "takes long".
+fn virtual_now() -> Instant {
+    VIRTUAL_NOW.with(Cell::get)
+}
+
 /// A server-side connection on a virtual clock.
 struct Harness {
     conn: Conn<MemSocket>,
@@ -166,7 +177,7 @@ impl Harness {
         seen: Arc<Mutex<Seen>>,
         handler: Arc<dyn Handler>,
     ) -> Self {
-        let service = Arc::new(Service::new(config, handler));
+        let service = Arc::new(Service::new(config, handler).with_clock(virtual_now));
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let wire = MemSocket::default();
@@ -174,6 +185,7 @@ impl Harness {
         // The slot `Loop::accept` takes before a connection exists.
         assert!(service.admit(peer));
         let now = Instant::from_secs(100);
+        VIRTUAL_NOW.with(|c| c.set(now));
         Self {
             conn: Conn::accepted(wire.clone(), peer, service, now),
             wire,
@@ -217,11 +229,17 @@ impl Harness {
         frames
     }
 
+    /// Sets the virtual clock (the harness's and the service's).
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+        VIRTUAL_NOW.with(|c| c.set(now));
+    }
+
     /// Moves the clock to the connection's deadline and fires it.
     fn advance_to_deadline(&mut self) -> Duration {
         let at = self.conn.deadline().expect("a deadline");
         let waited = at.saturating_duration_since(self.now);
-        self.now = at;
+        self.set_now(at);
         self.conn.on_timeout(self.now);
         waited
     }
@@ -264,7 +282,7 @@ fn the_handshake_deadline_counts_from_accept_however_the_bytes_arrive() {
     let mut h = Harness::new(ServerConfig::default().handshake_timeout(Duration::from_secs(2)));
     // A byte at a time, each within the deadline of the one before.
     for byte in &REQUEST[..20] {
-        h.now = h.now.max(Instant::from_micros(h.now.as_micros() + 90_000));
+        h.set_now(h.now.max(Instant::from_micros(h.now.as_micros() + 90_000)));
         h.peer_sends(&[*byte]);
         h.conn.on_timeout(h.now);
     }
@@ -376,10 +394,64 @@ fn a_peer_that_takes_nothing_for_the_write_timeout_is_failed() {
     h.conn.flush(h.now);
     assert_eq!(handle.buffered_amount(), 1004 - 100);
     // Progress a second later restarts the clock...
-    h.now = Instant::from_micros(h.now.as_micros() + 1_000_000);
+    h.set_now(Instant::from_micros(h.now.as_micros() + 1_000_000));
     h.wire.0.borrow_mut().room = Some(10);
     h.conn.on_writable(h.now);
     // ...then no progress: failed 4 s after the last byte was taken.
+    assert_eq!(h.advance_to_deadline(), Duration::from_secs(4));
+    let info = h.finish();
+    assert_eq!(info.cause, CloseCause::WriteTimeout);
+}
+
+/// Echoes after "taking" 20 s of the virtual clock (a slow callback).
+struct SlowEcho(Arc<Mutex<Seen>>);
+
+impl Handler for SlowEcho {
+    fn on_connect(&self, _conn: &ConnectionHandle) {
+        self.0.lock().unwrap().connects += 1;
+    }
+    fn on_close(&self, _conn: &ConnectionHandle, info: CloseInfo) {
+        self.0.lock().unwrap().closes.push(info);
+    }
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        VIRTUAL_NOW.with(|c| c.set(Instant::from_micros(c.get().as_micros() + 20_000_000)));
+        let _ = match message {
+            Message::Text(t) => conn.send_text(t),
+            Message::Binary(b) => conn.send_binary(b),
+        };
+    }
+}
+
+#[test]
+fn a_slow_callback_is_not_counted_as_the_peers_write_stall() {
+    // A handler that takes 20 s (a big message compressed in a debug
+    // build took 13 s) and then sends more than the socket takes: the
+    // write timeout counts from the write, not from the turn's start.
+    let config = ServerConfig::default()
+        .connection(quiet())
+        .write_timeout(Duration::from_secs(4));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handler = Arc::new(SlowEcho(Arc::clone(&seen)));
+    let mut h = Harness::with_handler(config, seen, handler);
+    h.upgrade();
+    h.wire.0.borrow_mut().room = Some(100);
+    let mut frame = vec![0; 1100];
+    let header = FrameHeader {
+        fin: true,
+        opcode: OpCode::Binary,
+        mask: Some([1, 2, 3, 4]),
+        payload_len: 1000,
+    };
+    let n = encode_frame(header, &[7; 1000], &mut frame).unwrap();
+    h.peer_sends(&frame[..n]);
+    let written_at = virtual_now();
+    assert_eq!(
+        written_at.saturating_duration_since(h.now),
+        Duration::from_secs(20)
+    );
+    h.set_now(written_at);
+    // The peer took the first 100 bytes when the callback returned: the
+    // stall is timed from there.
     assert_eq!(h.advance_to_deadline(), Duration::from_secs(4));
     let info = h.finish();
     assert_eq!(info.cause, CloseCause::WriteTimeout);

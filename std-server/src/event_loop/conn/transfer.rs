@@ -5,8 +5,6 @@ use std::io;
 #[cfg(feature = "tls")]
 use std::io::{Read, Write};
 
-use snowsocket_core::Instant;
-
 use super::{would_block, Conn, Socket, READS_PER_TURN};
 use crate::close::CloseCause;
 
@@ -73,8 +71,10 @@ impl<S: Socket> Conn<S> {
     }
 
     /// Writes `out` (through TLS when there is a session) as far as the
-    /// socket takes it, tracking whether the peer makes progress.
-    pub(super) fn write(&mut self, now: Instant) -> Result<(), CloseCause> {
+    /// socket takes it, tracking whether the peer makes progress. The stall
+    /// is timed from the clock read here, not from the turn's start: a
+    /// long callback before the write is not the peer's stall.
+    pub(super) fn write(&mut self) -> Result<(), CloseCause> {
         let mut progress = false;
         match &mut self.tls {
             None => {
@@ -117,8 +117,8 @@ impl<S: Socket> Conn<S> {
         let pending = !self.out.is_empty() || self.tls_pending();
         self.stalled_since = match (pending, progress) {
             (false, _) => None,
-            (true, true) => Some(now),
-            (true, false) => self.stalled_since.or(Some(now)),
+            (true, true) => Some(self.service.now()),
+            (true, false) => self.stalled_since.or_else(|| Some(self.service.now())),
         };
         Ok(())
     }
