@@ -164,13 +164,13 @@ mod tests {
                 assert!(tx.tx.compress(msg, &mut wire));
                 if p.server_max_window_bits.is_none() && msg.len() > 1000 {
                     assert!(wire.len() < msg.len() / 3, "compressed");
+                } else if msg.len() > 1000 {
+                    // A small window: Huffman codes and runs only.
+                    assert!(wire.len() < msg.len() * 8 / 10, "compressed");
                 }
                 assert_eq!(inflate_all(&mut rx, &wire).as_deref(), Ok(msg), "{p:?}");
             }
-            assert_eq!(
-                tx.tx.compressor.is_none(),
-                p.server_no_context_takeover || p.server_max_window_bits.is_some()
-            );
+            assert_eq!(tx.tx.compressor.is_none(), p.server_no_context_takeover);
             assert_eq!(rx.inflater.is_none(), p.server_no_context_takeover);
         }
     }
