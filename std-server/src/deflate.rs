@@ -30,8 +30,8 @@ use snowsocket_core::Role;
 /// ```
 ///
 /// Memory: with context takeover a connection keeps its compressor (about
-/// 300 KB) once it has sent a compressed message and its inflater (about
-/// 43 KB) once it has received one; without context takeover neither is
+/// 294 KB) once it has sent a compressed message and its inflater (about
+/// 56 KB) once it has received one; without context takeover neither is
 /// kept between messages. Messages of the same kind are compressed per
 /// connection, broadcasts included (each connection's compressor has its
 /// own window).
@@ -42,8 +42,8 @@ pub struct PerMessageDeflate {
     pub params: DeflateConfig,
     /// Messages shorter than this are sent uncompressed. Default 64 bytes.
     pub min_size: usize,
-    /// The compression level: 0 = stored only, 1 fastest … 9 best, 10
-    /// slowest. Default 3.
+    /// The compression level: 0 = stored only, 1 fastest … 9 best (and
+    /// slowest); higher is taken as 9. Default 3.
     pub level: u8,
 }
 

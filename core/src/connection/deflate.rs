@@ -15,8 +15,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Turns permessage-deflate on with the parameters the handshake
     /// agreed on ([`crate::deflate::negotiate`] as a server,
     /// [`crate::handshake::parse_response_with_deflate`] as a client),
-    /// compressing at `level` (0 = stored only, 1 fastest … 9 best, 10
-    /// slowest; higher is taken as 10). Call it before the first frame is
+    /// compressing at `level` (0 = stored only, 1 fastest … 9 best;
+    /// higher is taken as 9). Call it before the first frame is
     /// received or sent. From then on received messages with RSV1 are
     /// inflated (within [`Connection::max_message_size`]) and
     /// [`Connection::send_compressed`] compresses; [`Connection::send`]

@@ -4,8 +4,7 @@
 
 use alloc::boxed::Box;
 
-use miniz_oxide::inflate::stream::InflateState;
-use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+use zlib_rs::{Inflate, InflateFlush, Status};
 
 use super::{Compressor, DeflateParams, TAIL};
 use crate::connection::Role;
@@ -31,7 +30,7 @@ pub(crate) struct Deflate {
 
 /// The inflater and its output scratch.
 struct Inflater {
-    state: Box<InflateState>,
+    state: Inflate,
     scratch: Box<[u8; SCRATCH]>,
     /// The stream ended with a final block: the rest of the message is
     /// ignored and the next message starts a new stream.
@@ -62,32 +61,37 @@ impl Deflate {
         mut sink: impl FnMut(&[u8]) -> Result<(), ProtocolError>,
     ) -> Result<(), ProtocolError> {
         let inflater = self.inflater.get_or_insert_with(|| Inflater {
-            state: InflateState::new_boxed(DataFormat::Raw),
+            // A raw stream (no zlib header), read with the largest window:
+            // it reads a stream made with any smaller one.
+            state: Inflate::new(false, 15),
             scratch: Box::new([0; SCRATCH]),
             ended: false,
         });
         let mut input = data;
         while !inflater.ended {
-            let r = miniz_oxide::inflate::stream::inflate(
-                &mut inflater.state,
-                input,
-                &mut inflater.scratch[..],
-                MZFlush::None,
-            );
-            input = input.get(r.bytes_consumed..).unwrap_or_default();
-            if let Some(out) = inflater.scratch.get(..r.bytes_written) {
+            let (read, wrote) = (inflater.state.total_in(), inflater.state.total_out());
+            let r =
+                inflater
+                    .state
+                    .decompress(input, &mut inflater.scratch[..], InflateFlush::NoFlush);
+            let consumed = usize::try_from(inflater.state.total_in() - read).unwrap_or(usize::MAX);
+            let written = usize::try_from(inflater.state.total_out() - wrote).unwrap_or(usize::MAX);
+            input = input.get(consumed..).unwrap_or_default();
+            if let Some(out) = inflater.scratch.get(..written) {
                 if !out.is_empty() {
                     sink(out)?;
                 }
             }
-            match r.status {
-                Ok(MZStatus::StreamEnd) => inflater.ended = true,
-                Ok(_) => {}
+            match r {
+                Ok(Status::StreamEnd) => inflater.ended = true,
+                Ok(Status::Ok) => {}
                 // No progress possible: it needs more input.
-                Err(MZError::Buf) => break,
+                Ok(Status::BufError) => break,
+                // Not DEFLATE data (or, a raw stream never asks for a
+                // dictionary; out of memory is reported the same way).
                 Err(_) => return Err(ProtocolError::InvalidCompressedData),
             }
-            if input.is_empty() && r.bytes_written < SCRATCH {
+            if input.is_empty() && written < SCRATCH {
                 break;
             }
         }
