@@ -89,7 +89,8 @@ pub(crate) struct Shared {
     /// Reading is paused (`ConnectionHandle::pause_reading`).
     pub(crate) paused: AtomicBool,
     /// permessage-deflate's sending half, when negotiated.
-    pub(crate) deflate: Option<DeflateTx>,
+    /// Boxed: a pointer on every connection without it.
+    pub(crate) deflate: Option<Box<DeflateTx>>,
 }
 
 /// Frames encoded by senders, waiting for the loop.

@@ -2,6 +2,7 @@
 //! with RSV1 (RFC 7692 §7.2.1), usable apart from a [`Connection`](crate::Connection)
 //! by a shell whose senders write frames themselves.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Method, Strategy};
@@ -31,7 +32,8 @@ pub struct Compressor {
     no_context_takeover: bool,
     /// zlib's compression level, 0–9.
     level: u8,
-    pub(super) compressor: Option<Deflate>,
+    /// Boxed: zlib-rs's stream is about 130 bytes, a pointer while unused.
+    pub(super) compressor: Option<Box<Deflate>>,
 }
 
 impl Compressor {
@@ -112,7 +114,7 @@ impl Compressor {
         let (level, bits) = (self.level, self.window_bits);
         let deflate = self
             .compressor
-            .get_or_insert_with(|| Deflate::new_with_config(config(level, bits)));
+            .get_or_insert_with(|| Box::new(Deflate::new_with_config(config(level, bits))));
         let mut input = data;
         let ok = loop {
             let at = out.len();

@@ -610,7 +610,7 @@ impl<S: Socket> Conn<S> {
             paused: core::sync::atomic::AtomicBool::new(false),
             deflate: deflate
                 .as_ref()
-                .map(|(params, options)| DeflateTx::new(role, params, options)),
+                .map(|(params, options)| Box::new(DeflateTx::new(role, params, options))),
         });
         let handle = ConnectionHandle { shared };
         let mut core = Connection::new(
