@@ -4,6 +4,7 @@
 //! cargo run --profile bench-release -p snowsocket-bench --bin deflate_figures           # echo cost, wire bytes
 //! cargo run --profile bench-release -p snowsocket-bench --bin deflate_figures -- memory 500 takeover
 //! cargo run --profile bench-release -p snowsocket-bench --bin deflate_figures -- memory 500 no-takeover
+//! valgrind --tool=callgrind target/bench-release/deflate_figures count core 4096 512  # see scripts/deflate-figures.sh
 //! ```
 //!
 //! - **Echo cost and wire bytes**, for JSON-like text of 256 B, 4 KiB and
@@ -132,6 +133,7 @@ fn core_round_trip(
 struct Bare {
     tx: [Box<CompressorOxide>; 2],
     rx: [Box<InflateState>; 2],
+    compressed: Vec<u8>,
     out: Vec<u8>,
 }
 
@@ -150,30 +152,35 @@ impl Bare {
                 InflateState::new_boxed(DataFormat::Raw),
                 InflateState::new_boxed(DataFormat::Raw),
             ],
+            compressed: Vec::new(),
             out: Vec::new(),
         }
     }
 
+    /// Compresses `text` (sync flush) and inflates it back. The buffers are
+    /// kept between calls and only grown (zeroing them for every message
+    /// would be work of the baseline's own, flattering our overhead).
     fn one_way(&mut self, i: usize, text: &[u8]) -> usize {
-        let mut compressed = vec![0u8; text.len() + 64];
+        if self.compressed.len() < text.len() + 64 {
+            self.compressed.resize(text.len() + 64, 0);
+            self.out.resize(text.len() + 64, 0);
+        }
         let r = miniz_oxide::deflate::stream::deflate(
             &mut self.tx[i],
             text,
-            &mut compressed,
+            &mut self.compressed,
             MZFlush::Sync,
         );
         assert!(r.status.is_ok() && r.bytes_consumed == text.len());
-        compressed.truncate(r.bytes_written);
-        self.out.clear();
-        self.out.resize(text.len() + 64, 0);
+        let len = r.bytes_written;
         let r = miniz_oxide::inflate::stream::inflate(
             &mut self.rx[i],
-            &compressed,
+            &self.compressed[..len],
             &mut self.out,
             MZFlush::None,
         );
         assert_eq!(r.bytes_written, text.len());
-        compressed.len() - 4
+        len - 4
     }
 
     fn round_trip(&mut self, text: &str) -> Result<usize, String> {
@@ -285,13 +292,49 @@ fn memory(n: usize, takeover: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `count bare|core SIZE N`: N round trips of SIZE-byte text (the same
+/// distinct messages as [`figures`]), through miniz_oxide alone or through
+/// two core `Connection`s, for an instruction count (callgrind). Start-up
+/// and message generation do not depend on N: scripts/deflate-figures.sh
+/// counts N and 2N round trips and takes the difference.
+fn count(what: &str, size: usize, n: usize) -> Result<(), String> {
+    let count = ((256 << 10) / size.max(1)).max(64);
+    let messages: Vec<String> = (0..count).map(|i| json(size, i * 1000)).collect();
+    let mut bytes = 0;
+    match what {
+        "bare" => {
+            let mut bare = Bare::new();
+            for i in 0..n {
+                bytes += bare.round_trip(&messages[i % count])?;
+            }
+        }
+        "core" => {
+            let p = params("permessage-deflate")?;
+            let (mut c, mut s) = pair(Some(&p));
+            for i in 0..n {
+                bytes += core_round_trip(&mut c, &mut s, &messages[i % count], true)?;
+            }
+        }
+        _ => return Err(format!("count: bare or core, not {what}")),
+    }
+    println!("{what}: {n} round trips of {size} B, {bytes} compressed bytes");
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         [] => figures(),
         ["memory", n, mode] => memory(n.parse().unwrap_or(500), *mode == "takeover"),
-        _ => Err("usage: deflate_figures [memory N takeover|no-takeover]".into()),
+        ["count", what, size, n] => match (size.parse(), n.parse()) {
+            (Ok(size), Ok(n)) => count(what, size, n),
+            _ => Err("count: SIZE and N are numbers".into()),
+        },
+        _ => Err(
+            "usage: deflate_figures [memory N takeover|no-takeover | count bare|core SIZE N]"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
