@@ -13,8 +13,9 @@
 //! Every test runs under [`bounded`]; nothing sleeps to synchronise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use core::net::SocketAddr;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -666,14 +667,14 @@ fn the_tap_reads_frame_headers() {
     wire.feed(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
     // Text, RSV1, not FIN, masked, 126 bytes (16-bit length).
     let mut bytes = vec![0x41, 0x80 | 126, 0, 126, 1, 2, 3, 4];
-    bytes.extend(std::iter::repeat_n(0u8, 126));
+    bytes.extend(core::iter::repeat_n(0u8, 126));
     // A ping in between, 1 byte.
     bytes.extend([0x89, 0x01, 0x00]);
     // Continuation, FIN, 3 bytes.
     bytes.extend([0x80, 0x03, 1, 2, 3]);
     // Binary, FIN, 64-bit length 70000.
     bytes.extend([0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
-    bytes.extend(std::iter::repeat_n(0u8, 70_000));
+    bytes.extend(core::iter::repeat_n(0u8, 70_000));
     // Fed in small pieces, as a socket may deliver them.
     for piece in bytes.chunks(7) {
         wire.feed(piece);
