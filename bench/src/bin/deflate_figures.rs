@@ -11,7 +11,7 @@
 //!   64 KiB: a round trip through two core `Connection`s (client
 //!   `send_compressed` → server `handle_read` inflates → server
 //!   `send_compressed` → client `handle_read` inflates), against the same
-//!   work done with miniz_oxide alone (two compressions with a sync flush,
+//!   work done with zlib-rs alone (two compressions with a sync flush,
 //!   two inflations, same level, context kept): our framing overhead on
 //!   top of compress + inflate. Uncompressed round trips and the bytes on
 //!   the wire both ways are shown beside them. Rounds alternate between
@@ -23,12 +23,12 @@
 use core::time::Duration;
 use std::time::Instant as StdInstant;
 
-use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
-use miniz_oxide::inflate::stream::InflateState;
-use miniz_oxide::{DataFormat, MZFlush};
 use snowsocket_core::deflate::{negotiate, DeflateConfig, DeflateParams};
 use snowsocket_core::handshake::Header;
 use snowsocket_core::{Config, Connection, Event, Instant, MessageKind, Role};
+use zlib_rs::{
+    Deflate, DeflateConfig as ZConfig, DeflateFlush, Inflate, InflateFlush, Method, Strategy,
+};
 
 const LEVEL: u8 = 3;
 const ROUNDS: usize = 5;
@@ -129,10 +129,12 @@ fn core_round_trip(
     Ok(up + down)
 }
 
-/// miniz_oxide alone: a compressor and an inflater per direction.
+/// zlib-rs alone (the core's compression crate), configured as the core
+/// configures it (level 3, raw stream, 15-bit window, memory level 6): a
+/// compressor and an inflater per direction.
 struct Bare {
-    tx: [Box<CompressorOxide>; 2],
-    rx: [Box<InflateState>; 2],
+    tx: [Deflate; 2],
+    rx: [Inflate; 2],
     compressed: Vec<u8>,
     out: Vec<u8>,
 }
@@ -140,18 +142,17 @@ struct Bare {
 impl Bare {
     fn new() -> Self {
         let c = || {
-            Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
-                i32::from(LEVEL),
-                -15,
-                0,
-            )))
+            Deflate::new_with_config(ZConfig {
+                level: i32::from(LEVEL),
+                method: Method::Deflated,
+                window_bits: -15,
+                mem_level: 6,
+                strategy: Strategy::Default,
+            })
         };
         Self {
             tx: [c(), c()],
-            rx: [
-                InflateState::new_boxed(DataFormat::Raw),
-                InflateState::new_boxed(DataFormat::Raw),
-            ],
+            rx: [Inflate::new(false, 15), Inflate::new(false, 15)],
             compressed: Vec::new(),
             out: Vec::new(),
         }
@@ -160,31 +161,34 @@ impl Bare {
     /// Compresses `text` (sync flush) and inflates it back. The buffers are
     /// kept between calls and only grown (zeroing them for every message
     /// would be work of the baseline's own, flattering our overhead).
-    fn one_way(&mut self, i: usize, text: &[u8]) -> usize {
+    fn one_way(&mut self, i: usize, text: &[u8]) -> Result<usize, String> {
         if self.compressed.len() < text.len() + 64 {
             self.compressed.resize(text.len() + 64, 0);
             self.out.resize(text.len() + 64, 0);
         }
-        let r = miniz_oxide::deflate::stream::deflate(
-            &mut self.tx[i],
-            text,
-            &mut self.compressed,
-            MZFlush::Sync,
-        );
-        assert!(r.status.is_ok() && r.bytes_consumed == text.len());
-        let len = r.bytes_written;
-        let r = miniz_oxide::inflate::stream::inflate(
-            &mut self.rx[i],
+        let (tx, rx) = (&mut self.tx[i], &mut self.rx[i]);
+        let (read, wrote) = (tx.total_in(), tx.total_out());
+        tx.compress(text, &mut self.compressed, DeflateFlush::SyncFlush)
+            .map_err(|e| format!("compress: {e:?}"))?;
+        let len = (tx.total_out() - wrote) as usize;
+        if (tx.total_in() - read) as usize != text.len() {
+            return Err("compress: not all consumed".into());
+        }
+        let wrote = rx.total_out();
+        rx.decompress(
             &self.compressed[..len],
             &mut self.out,
-            MZFlush::None,
-        );
-        assert_eq!(r.bytes_written, text.len());
-        len - 4
+            InflateFlush::NoFlush,
+        )
+        .map_err(|e| format!("inflate: {e:?}"))?;
+        if (rx.total_out() - wrote) as usize != text.len() {
+            return Err("inflate: wrong length".into());
+        }
+        Ok(len - 4)
     }
 
     fn round_trip(&mut self, text: &str) -> Result<usize, String> {
-        Ok(self.one_way(0, text.as_bytes()) + self.one_way(1, text.as_bytes()))
+        Ok(self.one_way(0, text.as_bytes())? + self.one_way(1, text.as_bytes())?)
     }
 }
 
@@ -205,7 +209,7 @@ fn rate(
 fn figures() -> Result<(), String> {
     let p = params("permessage-deflate")?;
     println!(
-        "| size | round trips/s plain | wire bytes/round trip plain | round trips/s deflate | wire bytes/round trip deflate | miniz_oxide alone, round trips/s | our overhead over compress + inflate |"
+        "| size | round trips/s plain | wire bytes/round trip plain | round trips/s deflate | wire bytes/round trip deflate | zlib-rs alone, round trips/s | our overhead over compress + inflate |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for size in [256, 4096, 65536] {
@@ -293,7 +297,7 @@ fn memory(n: usize, takeover: bool) -> Result<(), String> {
 }
 
 /// `count bare|core SIZE N`: N round trips of SIZE-byte text (the same
-/// distinct messages as [`figures`]), through miniz_oxide alone or through
+/// distinct messages as [`figures`]), through zlib-rs alone or through
 /// two core `Connection`s, for an instruction count (callgrind). Start-up
 /// and message generation do not depend on N: scripts/deflate-figures.sh
 /// counts N and 2N round trips and takes the difference.
