@@ -15,7 +15,8 @@
 //! - [`feed_chunks`] / [`feed_split`] / [`feed_every_way`]: feed bytes to a connection in a
 //!   chosen chunking (or every split point and byte by byte) and collect the
 //!   owned events, the error and what it transmitted.
-//! - [`server`]: real-socket helpers for the server tests; [`tls`]: rcgen
+//! - [`server`]: real-socket helpers for the server tests; [`tap`]: a
+//!   forwarding tap that reads frame headers on the wire; [`tls`]: rcgen
 //!   certificates and rustls configurations; [`interop`]: Python
 //!   `websockets` and Node `ws` peers as child processes.
 //!
@@ -61,6 +62,7 @@
 pub mod asynch;
 pub mod interop;
 pub mod server;
+pub mod tap;
 pub mod tls;
 
 use core::fmt;

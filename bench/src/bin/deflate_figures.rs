@@ -4,13 +4,14 @@
 //! cargo run --profile bench-release -p snowsocket-bench --bin deflate_figures           # echo cost, wire bytes
 //! cargo run --profile bench-release -p snowsocket-bench --bin deflate_figures -- memory 500 takeover
 //! cargo run --profile bench-release -p snowsocket-bench --bin deflate_figures -- memory 500 no-takeover
+//! valgrind --tool=callgrind target/bench-release/deflate_figures count core 4096 512  # see scripts/deflate-figures.sh
 //! ```
 //!
 //! - **Echo cost and wire bytes**, for JSON-like text of 256 B, 4 KiB and
 //!   64 KiB: a round trip through two core `Connection`s (client
 //!   `send_compressed` → server `handle_read` inflates → server
 //!   `send_compressed` → client `handle_read` inflates), against the same
-//!   work done with miniz_oxide alone (two compressions with a sync flush,
+//!   work done with zlib-rs alone (two compressions with a sync flush,
 //!   two inflations, same level, context kept): our framing overhead on
 //!   top of compress + inflate. Uncompressed round trips and the bytes on
 //!   the wire both ways are shown beside them. Rounds alternate between
@@ -22,12 +23,12 @@
 use core::time::Duration;
 use std::time::Instant as StdInstant;
 
-use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
-use miniz_oxide::inflate::stream::InflateState;
-use miniz_oxide::{DataFormat, MZFlush};
 use snowsocket_core::deflate::{negotiate, DeflateConfig, DeflateParams};
 use snowsocket_core::handshake::Header;
 use snowsocket_core::{Config, Connection, Event, Instant, MessageKind, Role};
+use zlib_rs::{
+    Deflate, DeflateConfig as ZConfig, DeflateFlush, Inflate, InflateFlush, Method, Strategy,
+};
 
 const LEVEL: u8 = 3;
 const ROUNDS: usize = 5;
@@ -128,56 +129,66 @@ fn core_round_trip(
     Ok(up + down)
 }
 
-/// miniz_oxide alone: a compressor and an inflater per direction.
+/// zlib-rs alone (the core's compression crate), configured as the core
+/// configures it (level 3, raw stream, 15-bit window, memory level 6): a
+/// compressor and an inflater per direction.
 struct Bare {
-    tx: [Box<CompressorOxide>; 2],
-    rx: [Box<InflateState>; 2],
+    tx: [Deflate; 2],
+    rx: [Inflate; 2],
+    compressed: Vec<u8>,
     out: Vec<u8>,
 }
 
 impl Bare {
     fn new() -> Self {
         let c = || {
-            Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
-                i32::from(LEVEL),
-                -15,
-                0,
-            )))
+            Deflate::new_with_config(ZConfig {
+                level: i32::from(LEVEL),
+                method: Method::Deflated,
+                window_bits: -15,
+                mem_level: 6,
+                strategy: Strategy::Default,
+            })
         };
         Self {
             tx: [c(), c()],
-            rx: [
-                InflateState::new_boxed(DataFormat::Raw),
-                InflateState::new_boxed(DataFormat::Raw),
-            ],
+            rx: [Inflate::new(false, 15), Inflate::new(false, 15)],
+            compressed: Vec::new(),
             out: Vec::new(),
         }
     }
 
-    fn one_way(&mut self, i: usize, text: &[u8]) -> usize {
-        let mut compressed = vec![0u8; text.len() + 64];
-        let r = miniz_oxide::deflate::stream::deflate(
-            &mut self.tx[i],
-            text,
-            &mut compressed,
-            MZFlush::Sync,
-        );
-        assert!(r.status.is_ok() && r.bytes_consumed == text.len());
-        compressed.truncate(r.bytes_written);
-        self.out.clear();
-        self.out.resize(text.len() + 64, 0);
-        let r = miniz_oxide::inflate::stream::inflate(
-            &mut self.rx[i],
-            &compressed,
+    /// Compresses `text` (sync flush) and inflates it back. The buffers are
+    /// kept between calls and only grown (zeroing them for every message
+    /// would be work of the baseline's own, flattering our overhead).
+    fn one_way(&mut self, i: usize, text: &[u8]) -> Result<usize, String> {
+        if self.compressed.len() < text.len() + 64 {
+            self.compressed.resize(text.len() + 64, 0);
+            self.out.resize(text.len() + 64, 0);
+        }
+        let (tx, rx) = (&mut self.tx[i], &mut self.rx[i]);
+        let (read, wrote) = (tx.total_in(), tx.total_out());
+        tx.compress(text, &mut self.compressed, DeflateFlush::SyncFlush)
+            .map_err(|e| format!("compress: {e:?}"))?;
+        let len = (tx.total_out() - wrote) as usize;
+        if (tx.total_in() - read) as usize != text.len() {
+            return Err("compress: not all consumed".into());
+        }
+        let wrote = rx.total_out();
+        rx.decompress(
+            &self.compressed[..len],
             &mut self.out,
-            MZFlush::None,
-        );
-        assert_eq!(r.bytes_written, text.len());
-        compressed.len() - 4
+            InflateFlush::NoFlush,
+        )
+        .map_err(|e| format!("inflate: {e:?}"))?;
+        if (rx.total_out() - wrote) as usize != text.len() {
+            return Err("inflate: wrong length".into());
+        }
+        Ok(len - 4)
     }
 
     fn round_trip(&mut self, text: &str) -> Result<usize, String> {
-        Ok(self.one_way(0, text.as_bytes()) + self.one_way(1, text.as_bytes()))
+        Ok(self.one_way(0, text.as_bytes())? + self.one_way(1, text.as_bytes())?)
     }
 }
 
@@ -198,7 +209,7 @@ fn rate(
 fn figures() -> Result<(), String> {
     let p = params("permessage-deflate")?;
     println!(
-        "| size | round trips/s plain | wire bytes/round trip plain | round trips/s deflate | wire bytes/round trip deflate | miniz_oxide alone, round trips/s | our overhead over compress + inflate |"
+        "| size | round trips/s plain | wire bytes/round trip plain | round trips/s deflate | wire bytes/round trip deflate | zlib-rs alone, round trips/s | our overhead over compress + inflate |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for size in [256, 4096, 65536] {
@@ -285,13 +296,49 @@ fn memory(n: usize, takeover: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `count bare|core SIZE N`: N round trips of SIZE-byte text (the same
+/// distinct messages as [`figures`]), through zlib-rs alone or through
+/// two core `Connection`s, for an instruction count (callgrind). Start-up
+/// and message generation do not depend on N: scripts/deflate-figures.sh
+/// counts N and 2N round trips and takes the difference.
+fn count(what: &str, size: usize, n: usize) -> Result<(), String> {
+    let count = ((256 << 10) / size.max(1)).max(64);
+    let messages: Vec<String> = (0..count).map(|i| json(size, i * 1000)).collect();
+    let mut bytes = 0;
+    match what {
+        "bare" => {
+            let mut bare = Bare::new();
+            for i in 0..n {
+                bytes += bare.round_trip(&messages[i % count])?;
+            }
+        }
+        "core" => {
+            let p = params("permessage-deflate")?;
+            let (mut c, mut s) = pair(Some(&p));
+            for i in 0..n {
+                bytes += core_round_trip(&mut c, &mut s, &messages[i % count], true)?;
+            }
+        }
+        _ => return Err(format!("count: bare or core, not {what}")),
+    }
+    println!("{what}: {n} round trips of {size} B, {bytes} compressed bytes");
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         [] => figures(),
         ["memory", n, mode] => memory(n.parse().unwrap_or(500), *mode == "takeover"),
-        _ => Err("usage: deflate_figures [memory N takeover|no-takeover]".into()),
+        ["count", what, size, n] => match (size.parse(), n.parse()) {
+            (Ok(size), Ok(n)) => count(what, size, n),
+            _ => Err("count: SIZE and N are numbers".into()),
+        },
+        _ => Err(
+            "usage: deflate_figures [memory N takeover|no-takeover | count bare|core SIZE N]"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
