@@ -110,6 +110,13 @@ impl Compressor {
     /// failure `out` is left as it was, the compressor is dropped and
     /// `false` is returned: send the message uncompressed.
     pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        if data.is_empty() {
+            // An empty stored block's first byte (RFC 7692 §7.2.3.6): the
+            // window is untouched. (zlib gives nothing for a sync flush
+            // with no input right after another one.)
+            out.push(0x00);
+            return true;
+        }
         let start = out.len();
         let (level, bits) = (self.level, self.window_bits);
         let deflate = self
@@ -293,6 +300,23 @@ mod tests {
         assert!(inflate(&mut d, &out).is_err());
         let mut d = Decompress::new_with_window_bits(false, 15);
         assert_eq!(inflate(&mut d, &out).as_deref().ok(), Some(&data[..]));
+    }
+
+    #[test]
+    fn an_empty_message_is_one_byte_and_keeps_the_window() {
+        let data = json(20);
+        let mut c = server(15, false, 3);
+        let mut d = Decompress::new_with_window_bits(false, 15);
+        for message in [&data[..], &[], &[], &data[..]] {
+            let mut out = Vec::new();
+            assert!(c.compress(message, &mut out));
+            if message.is_empty() {
+                assert_eq!(out, [0x00]);
+            }
+            assert_eq!(inflate(&mut d, &out).as_deref().ok(), Some(message));
+            // The compressor (and its window) is kept throughout.
+            assert!(c.compressor.is_some());
+        }
     }
 
     #[test]
