@@ -361,7 +361,13 @@ impl HandshakeError {
         // the decimal writer is not linked for it.
         if cfg!(feature = "reasons") {
             w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-            w.put_decimal(body.len());
+            // Every reason is shorter than 100 bytes (checked when
+            // compiling, below): one or two digits.
+            let len = body.len() as u8;
+            if len >= 10 {
+                w.put(&[b'0' + len / 10]);
+            }
+            w.put(&[b'0' + len % 10]);
         } else {
             w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0");
         }
@@ -404,6 +410,15 @@ const REASONS: [&str; 22] = [
 ];
 
 static PACKED_REASONS: Texts<22, { total_len(&REASONS) }> = Texts::new(&REASONS);
+
+// `write_response` writes a reason's length as one or two digits.
+const _: () = {
+    let mut i = 0;
+    while i < REASONS.len() {
+        assert!(REASONS[i].len() < 100);
+        i += 1;
+    }
+};
 
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
