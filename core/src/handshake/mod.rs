@@ -77,6 +77,7 @@ use crate::texts::{total_len, Texts};
 
 mod client;
 mod server;
+mod sha1;
 
 pub(crate) use client::write_generated_request;
 pub use client::{generate_key, parse_response, write_request, ClientRequest, Response};
@@ -101,11 +102,11 @@ pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// ```
 #[inline(always)]
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
-    let mut sha1 = sha1_smol::Sha1::new();
+    let mut sha1 = sha1::Sha1::new();
     sha1.update(key);
     sha1.update(GUID.as_bytes());
     let mut out = [0u8; 28];
-    encode_padded(&sha1.digest().bytes(), &mut out);
+    encode_padded(&sha1.digest(), &mut out);
     out
 }
 
