@@ -70,6 +70,7 @@
 
 use core::fmt;
 
+use base64ct::{Base64, Encoding};
 pub use httparse::{Header, EMPTY_HEADER};
 
 use crate::error::InsufficientSizeError;
@@ -110,44 +111,26 @@ pub fn accept_key(key: &[u8]) -> [u8; 28] {
     out
 }
 
-/// Writes the padded base64 of `src` (RFC 4648 §4) into `out`, which
-/// holds exactly that many characters (`4 * ceil(len / 3)`).
+/// Writes the padded base64 of `src` into `out`, which holds exactly that
+/// many characters (`4 * ceil(len / 3)`).
 ///
-/// Small rather than general (the two inputs are a 16-byte nonce and a
-/// 20-byte digest): character `i` stands for bits `6i..6i + 6` of `src`,
-/// read from the two bytes that hold them, and is `=` once those bits are
-/// past the end. Which bytes are read and where padding goes depend only
-/// on the positions; the characters are computed without a table (see
-/// [`base64_char`]).
+/// base64ct's constant-time encoder is given whole 3-byte groups only
+/// (`src` and zero bytes, at most 21 in all), so its partial-group path is
+/// never linked; the characters that stand only for the added zero bytes
+/// become `=`.
 fn encode_padded(src: &[u8], out: &mut [u8]) {
-    for (i, c) in out.iter_mut().enumerate() {
-        let bit = i * 6;
-        let at = bit / 8;
-        let byte = |at: usize| src.get(at).copied().unwrap_or(0);
-        let pair = u16::from_be_bytes([byte(at), byte(at + 1)]);
-        // `bit % 8` is 0, 2, 4 or 6: the six bits fit in the pair.
-        let value = (pair >> (10 - bit % 8)) as u8 & 0x3F;
-        *c = if at < src.len() {
-            base64_char(value)
-        } else {
-            b'='
-        };
+    let whole_len = out.len() / 4 * 3;
+    let mut input = [0u8; 21];
+    if let Some(to) = input.get_mut(..src.len()) {
+        to.copy_from_slice(src);
     }
-}
-
-/// The base64 character of the 6-bit `value`: `A`-`Z`, `a`-`z`, `0`-`9`,
-/// `+`, `/`. Arithmetic rather than a table lookup, so the same
-/// instructions run whatever the value (each step adds its offset when
-/// `value` is past a range's end: the sign of `end - value`, shifted to a
-/// mask).
-const fn base64_char(value: u8) -> u8 {
-    let v = value as i16;
-    let mut c = v + b'A' as i16;
-    c += ((25 - v) >> 8) & 6; // past 'Z': 26 -> 'a'
-    c -= ((51 - v) >> 8) & 75; // past 'z': 52 -> '0'
-    c -= ((61 - v) >> 8) & 15; // past '9': 62 -> '+'
-    c += ((62 - v) >> 8) & 3; // past '+': 63 -> '/'
-    c as u8
+    let encoded = Base64::encode(input.get(..whole_len).unwrap_or_default(), out);
+    debug_assert!(encoded.is_ok());
+    // Each added zero byte is the whole of one character: padding.
+    let added = whole_len.saturating_sub(src.len());
+    for c in out.iter_mut().rev().take(added) {
+        *c = b'=';
+    }
 }
 
 /// Limits applied while parsing a handshake (request or response).
@@ -904,7 +887,6 @@ impl<'o> Writer<'o> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use base64ct::{Base64, Encoding};
 
     #[test]
     fn accept_key_rfc_example() {
@@ -941,14 +923,6 @@ mod tests {
             for y in 0..=255u8 {
                 assert_eq!(eq_ignore_case(&[x], &[y]), [x].eq_ignore_ascii_case(&[y]));
             }
-        }
-    }
-
-    #[test]
-    fn base64_chars_are_the_alphabet() {
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (value, &c) in alphabet.iter().enumerate() {
-            assert_eq!(base64_char(value as u8), c, "{value}");
         }
     }
 
