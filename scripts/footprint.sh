@@ -25,8 +25,13 @@ SIZE=$(pick size)
 NM=$(pick nm)
 OBJDUMP=$(pick objdump)
 
-cargo build --release --bins >&2
 dir="${CARGO_TARGET_DIR:-target}/thumbv7em-none-eabihf/release"
+# First with snowsocket-core's default `reasons` feature (the texts in the
+# Closes and HTTP error answers it sends), kept aside; then every firmware
+# with both libraries' default features off.
+cargo build --release --bin snowsocket_server --bin snowsocket_client --features snowsocket-core/reasons >&2
+for b in snowsocket_server snowsocket_client; do cp "$dir/$b" "$dir/$b.reasons"; done
+cargo build --release --bins >&2
 
 # Bytes of the named sections (`size -A` format: name size addr).
 sections() { "$SIZE" -A "$1" | awk -v re="$2" '$1 ~ re { s += $2 } END { print s + 0 }'; }
@@ -64,9 +69,12 @@ row() { # bin, label, buffers text
 echo "| firmware (thumbv7em-none-eabihf, opt-level z, LTO) | flash, bytes | flash minus baseline | static RAM (data+bss) | RAM the caller provides | peak stack, buffers included |"
 echo "|---|---:|---:|---:|---|---:|"
 row snowsocket_server "snowsocket-core server echo (handshake, framing, reassembly, strict UTF-8, close codes, heartbeat)" "read 1024 + write 1024 + message 1024"
+row snowsocket_server.reasons "snowsocket-core server echo with its default features (the \`reasons\` texts)" "read 1024 + write 1024 + message 1024"
 row ew_server "embedded-websocket $(cargo tree -e normal -i embedded-websocket --prefix none 2>/dev/null | head -1 | awk '{print $2}') server echo (handshake, framing, reassembly; no heartbeat)" "read 1024 + write 1024 + frame 1024"
 row snowsocket_async_server "snowsocket-core server echo, async driver (same features; polled by a minimal block_on)" "read 1024 + write 1024 + message 1024"
+row ew_async_server "embedded-websocket server echo, its async framer (futures Stream and Sink over the same transport; the same block_on)" "read chunk 1024 + write 1024 + frame 1024"
 row snowsocket_client "snowsocket-core client echo (same features)" "read 1024 + write 1024 + message 1024"
+row snowsocket_client.reasons "snowsocket-core client echo with its default features (the \`reasons\` texts)" "read 1024 + write 1024 + message 1024"
 row ew_client "embedded-websocket client echo" "read 1024 + write 1024 + frame 1024"
 printf '| baseline (cortex-m-rt, transport, RNG, no WebSocket) | %s | 0 | %s | — | %s |\n' "$base" "$(ram "$dir/baseline")" "$(stack "$dir/baseline")"
 echo

@@ -212,13 +212,15 @@ impl FrameHeader {
         let (len, key) = rest.split_at_mut(ext);
         // Fixed-size copies (a copy of `ext` bytes would be a `memcpy` call
         // on every frame sent).
-        match len {
-            [a, b] => [*a, *b] = (self.payload_len as u16).to_be_bytes(),
-            [_, _, _, _, _, _, _, _] => len.copy_from_slice(&self.payload_len.to_be_bytes()),
-            _ => {}
+        // (and for the 8-byte length and the key, a `memcpy` call whose
+        // frame adds to the deepest stack of a firmware).
+        if let Ok(len) = <&mut [u8; 2]>::try_from(&mut *len) {
+            *len = (self.payload_len as u16).to_be_bytes();
+        } else if let Ok(len) = <&mut [u8; 8]>::try_from(len) {
+            *len = self.payload_len.to_be_bytes();
         }
-        if let Some(mask) = self.mask {
-            key.copy_from_slice(&mask);
+        if let (Some(mask), Ok(key)) = (self.mask, <&mut [u8; 4]>::try_from(key)) {
+            *key = mask;
         }
         Ok(required)
     }

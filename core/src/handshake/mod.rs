@@ -102,11 +102,11 @@ pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// ```
 #[inline(always)]
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
-    let mut sha1 = sha1_smol::Sha1::new();
+    let mut sha1 = hmac_sha1_compact::Hash::new();
     sha1.update(key);
     sha1.update(GUID.as_bytes());
     let mut out = [0u8; 28];
-    encode_padded(&sha1.digest().bytes(), &mut out);
+    encode_padded(&sha1.finalize(), &mut out);
     out
 }
 
@@ -344,7 +344,13 @@ impl HandshakeError {
         // the decimal writer is not linked for it.
         if cfg!(feature = "reasons") {
             w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-            w.put_decimal(body.len());
+            // Every reason is shorter than 100 bytes (checked when
+            // compiling, below): one or two digits.
+            let len = body.len() as u8;
+            if len >= 10 {
+                w.put(&[b'0' + len / 10]);
+            }
+            w.put(&[b'0' + len % 10]);
         } else {
             w.put(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0");
         }
@@ -387,6 +393,15 @@ const REASONS: [&str; 22] = [
 ];
 
 static PACKED_REASONS: Texts<22, { total_len(&REASONS) }> = Texts::new(&REASONS);
+
+// `write_response` writes a reason's length as one or two digits.
+const _: () = {
+    let mut i = 0;
+    while i < REASONS.len() {
+        assert!(REASONS[i].len() < 100);
+        i += 1;
+    }
+};
 
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -951,6 +966,34 @@ mod tests {
         let mut nonce = [0u8; 16];
         Base64::decode(b"dGhlIHNhbXBsZSBub25jZQ==", &mut nonce).unwrap();
         assert_eq!(&nonce, b"the sample nonce");
+    }
+
+    #[test]
+    fn accept_key_agrees_with_sha1_smol() {
+        // hmac-sha1-compact against another SHA-1, through the accept key
+        // for many keys (24 characters, as sent) and a few odd lengths.
+        let mut seed = 0x2545_f491_u32;
+        for len in [0usize, 1, 3, 4, 24, 24, 24, 55, 56, 64, 100] {
+            for _ in 0..20 {
+                let key: std::vec::Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                            [(seed % 64) as usize]
+                    })
+                    .collect();
+                let mut input = key.clone();
+                input.extend_from_slice(GUID.as_bytes());
+                let mut expected = [0u8; 28];
+                encode_padded(
+                    &sha1_smol::Sha1::from(&input).digest().bytes(),
+                    &mut expected,
+                );
+                assert_eq!(accept_key(&key), expected, "{len}");
+            }
+        }
     }
 
     #[test]
