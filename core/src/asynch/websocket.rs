@@ -172,7 +172,10 @@ where
             // Compressed by our own compressor (the reply borrows the
             // connection), masked with the key the header took.
             let frame = tx.encode(kind, bytes, header?.mask);
-            session.torn = true;
+            // As below: a frame that fits goes into the output whole (a
+            // cancelled write leaves its rest there); one that does not
+            // tears the connection if cancelled half way.
+            session.torn = frame.len() > output.room();
             super::deflate::write_encoded(io, output, frame, input.waiting()).await?;
             session.torn = false;
             tx.sent();
