@@ -498,9 +498,13 @@ pub(crate) fn server_handshake<'d, D>(
 where
     D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
 {
-    server_handshake_with(read, output, limits, decide, |out, request, subprotocol| {
-        handshake::write_accept(out, request, subprotocol, &[])
-    })
+    server_handshake_with(
+        read,
+        output,
+        limits,
+        decide,
+        &mut |out, request, subprotocol| handshake::write_accept(out, request, subprotocol, &[]),
+    )
 }
 
 /// [`server_handshake`], with the accepting answer written by `accept`
@@ -511,11 +515,11 @@ pub(crate) fn server_handshake_with<'d, D, A>(
     output: &mut Output<'_>,
     limits: &HandshakeLimits,
     decide: &mut Option<D>,
-    accept: A,
+    accept: &mut A,
 ) -> Result<ServerHandshake, handshake::WriteError>
 where
     D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
-    A: FnOnce(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
+    A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
 {
     let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
     let error = match handshake::parse_request(read, &mut headers, limits) {

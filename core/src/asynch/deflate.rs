@@ -105,12 +105,18 @@ where
         options: &PerMessageDeflate,
     ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
         let offer = &options.params;
-        let (mut ws, chosen, agreed) = Self::connect_checking(
+        let mut agreed = None;
+        let (mut ws, chosen) = Self::connect_checking(
             io,
             parts,
-            |output, rng| session::client_request_deflate(output, request, rng, offer),
-            |read, key, limits| {
-                session::client_handshake_deflate(read, key, request, limits, offer)
+            request,
+            |output, request, rng| session::client_request_deflate(output, request, rng, offer),
+            |read, key, request, limits| {
+                let done = session::client_handshake_deflate(read, key, request, limits, offer)?;
+                Ok(done.map(|(consumed, chosen, params)| {
+                    agreed = params;
+                    (consumed, chosen)
+                }))
             },
         )
         .await?;

@@ -4,6 +4,8 @@
 //! the shared steps (`crate::session`), and the generic forms the
 //! permessage-deflate ones (`super::deflate`) use.
 
+use core::future::Future;
+
 use embedded_io_async::{Error as _, Read, Write};
 use rand_core::RngCore;
 
@@ -26,7 +28,11 @@ where
     /// Server side: reads the upgrade request, accepts it with no
     /// subprotocol; see [`crate::WebSocket::accept`].
     pub async fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
-        Self::accept_with(io, parts, |_| Decision::Accept { subprotocol: None }).await
+        let decide = |_: &Request<'_, '_>| Decision::Accept { subprotocol: None };
+        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
+            handshake::write_accept(out, request, subprotocol, &[])
+        })
+        .await
     }
 
     /// Server side, letting `decide` accept or reject the request; see
@@ -48,14 +54,10 @@ where
         mut io: T,
         parts: Parts<'buf, B, R, C>,
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
-        accept: A,
+        mut accept: A,
     ) -> Result<Self, DriverError<T::Error>>
     where
-        A: FnOnce(
-            &mut [u8],
-            &Request<'_, '_>,
-            Option<&str>,
-        ) -> Result<usize, handshake::WriteError>,
+        A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
     {
         let Parts {
             read_buf,
@@ -71,20 +73,17 @@ where
         let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let mut decide = Some(decide);
-        let mut accept = Some(accept);
         let mut filled = 0;
         let outcome = loop {
             let read = read_buf.get(..filled).unwrap_or_default();
-            // `accept` is called once, on the complete request.
-            let answer =
-                |out: &mut [u8], request: &Request<'_, '_>, chosen: Option<&str>| match accept
-                    .take()
-                {
-                    Some(accept) => accept(out, request, chosen),
-                    None => handshake::write_accept(out, request, chosen, &[]),
-                };
-            match session::server_handshake_with(read, &mut output, &limits, &mut decide, answer)
-                .map_err(DriverError::Request)?
+            match session::server_handshake_with(
+                read,
+                &mut output,
+                &limits,
+                &mut decide,
+                &mut accept,
+            )
+            .map_err(DriverError::Request)?
             {
                 ServerHandshake::Answered(outcome) => break outcome,
                 ServerHandshake::Incomplete => {}
@@ -119,39 +118,45 @@ where
     C: Clock,
 {
     /// Client side: sends the upgrade `request` and checks the answer; see
-    /// [`crate::WebSocket::connect`].
-    pub async fn connect(
+    /// [`crate::WebSocket::connect`]. (Await it as an `async fn`.)
+    // A plain `fn` returning the handshake's future rather than an `async
+    // fn` awaiting it: one future, not one inside another (RAM in an
+    // embassy task).
+    #[allow(clippy::type_complexity)]
+    pub fn connect<'r, 'h>(
         io: T,
         parts: Parts<'buf, B, R, C>,
-        request: &ClientRequest<'_>,
-    ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
-        let (ws, chosen, ()) = Self::connect_checking(
+        request: &'r ClientRequest<'h>,
+    ) -> impl Future<Output = Result<(Self, Option<usize>), DriverError<T::Error>>>
+           + use<'buf, 'r, 'h, T, B, R, C> {
+        Self::connect_checking(
             io,
             parts,
-            |output, rng| session::client_request(output, request, rng),
-            |read, key, limits| {
-                let done = session::client_handshake(read, key, request, limits)?;
-                Ok(done.map(|(consumed, chosen)| (consumed, chosen, ())))
-            },
+            request,
+            session::client_request,
+            session::client_handshake,
         )
-        .await?;
-        Ok((ws, chosen))
     }
 
     /// [`connect`](Self::connect) with the request written by `write` and
-    /// the answer checked by `check`, which also returns what was agreed
-    /// besides the subprotocol (`X`).
+    /// the answer checked by `check` (which keeps what else was agreed).
     #[allow(clippy::type_complexity)]
-    pub(super) async fn connect_checking<X>(
+    pub(super) async fn connect_checking(
         mut io: T,
         parts: Parts<'buf, B, R, C>,
-        write: impl FnOnce(&mut Output<'_>, &mut R) -> Result<[u8; 24], handshake::WriteError>,
+        request: &ClientRequest<'_>,
+        write: impl FnOnce(
+            &mut Output<'_>,
+            &ClientRequest<'_>,
+            &mut R,
+        ) -> Result<[u8; 24], handshake::WriteError>,
         mut check: impl FnMut(
             &[u8],
             &[u8; 24],
+            &ClientRequest<'_>,
             &HandshakeLimits,
-        ) -> Result<Option<(usize, Option<usize>, X)>, HandshakeError>,
-    ) -> Result<(Self, Option<usize>, X), DriverError<T::Error>> {
+        ) -> Result<Option<(usize, Option<usize>)>, HandshakeError>,
+    ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
         let Parts {
             read_buf,
             write_buf,
@@ -165,12 +170,14 @@ where
         config.validate().map_err(DriverError::InvalidConfig)?;
         let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
-        let key = write(&mut output, &mut rng).map_err(DriverError::Request)?;
+        let key = write(&mut output, request, &mut rng).map_err(DriverError::Request)?;
         transmit(&mut io, &mut output).await?;
         let mut filled = 0;
-        let (consumed, chosen, agreed) = loop {
+        let (consumed, chosen) = loop {
             let read = read_buf.get(..filled).unwrap_or_default();
-            if let Some(done) = check(read, &key, &limits).map_err(DriverError::Handshake)? {
+            if let Some(done) =
+                check(read, &key, request, &limits).map_err(DriverError::Handshake)?
+            {
                 break done;
             }
             let room = read_buf.get_mut(filled..).unwrap_or_default();
@@ -186,7 +193,7 @@ where
             #[cfg(feature = "deflate")]
             deflate: None,
         };
-        Ok((ws, chosen, agreed))
+        Ok((ws, chosen))
     }
 }
 
