@@ -6,8 +6,8 @@
 //! cargo run --release --example tokio_echo_client -- [--deflate] ws://127.0.0.1:9002/
 //! ```
 //!
-//! `--deflate` offers permessage-deflate (RFC 7692; snowsocket-core's
-//! default `PerMessageDeflate`).
+//! `--deflate` offers permessage-deflate (RFC 7692) as the command-line
+//! client does: `client_no_context_takeover` and `client_max_window_bits`.
 
 use std::process::ExitCode;
 
@@ -40,7 +40,14 @@ async fn run(authority: &str, path: &str, deflate: bool) -> Result<u64, String> 
     let request = ClientRequest::new(authority, path);
     let io = FromTokio::new(stream);
     let connected = if deflate {
-        WebSocket::connect_deflate(io, parts, &request, &PerMessageDeflate::default()).await
+        // As the command-line client offers it, what any server can
+        // accept: we reset our compressor after every message
+        // (client_no_context_takeover), and the server may limit our
+        // window (client_max_window_bits offered).
+        let offer = PerMessageDeflate::default()
+            .client_no_context_takeover(true)
+            .client_max_window_bits(Some(15));
+        WebSocket::connect_deflate(io, parts, &request, &offer).await
     } else {
         WebSocket::connect(io, parts, &request).await
     };
