@@ -27,8 +27,7 @@
 # offer; 13.1-13.7: seven offer/accept pairs of the four parameters) at
 # 16 B, 4 KiB and 8 KiB in 256-byte frames, 36 cases per role (the 128 KiB
 # cases are what takes wstest minutes each); AUTOBAHN_DEFLATE=full runs all.
-# The async driver (tokio) has no permessage-deflate yet: its runs leave
-# sections 12 and 13 out (NOT_IMPLEMENTED for them).
+# The async driver's examples (tokio) run with --deflate and the same cases.
 #
 # usage: scripts/autobahn.sh [--install-only] [--role server|client] [--cases 'GLOB ...']
 #                            [--driver std|tokio]
@@ -490,13 +489,9 @@ for driver in $DRIVERS; do
          SUFFIX= ;;
     tokio) ECHO_SERVER=$TARGET_DIR/release/examples/tokio_echo_server
            ECHO_CLIENT=("$TARGET_DIR/release/examples/tokio_echo_client")
-           # No permessage-deflate in the async driver yet.
-           DEFLATE_FLAG=()
-           DRIVER_CASES=
-           for g in $CASES; do
-             case $g in 12.*|13.*) ;; *) DRIVER_CASES="$DRIVER_CASES${DRIVER_CASES:+ }$g" ;; esac
-           done
-           DRIVER_NOT_IMPLEMENTED="12.* 13.*"
+           DEFLATE_FLAG=(--deflate)
+           DRIVER_CASES=$CASES
+           DRIVER_NOT_IMPLEMENTED=
            SUFFIX=-tokio ;;
     *) die "--driver std|tokio" ;;
   esac

@@ -28,6 +28,11 @@ use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Par
 use crate::mask::apply_mask;
 use crate::time::Instant;
 
+#[cfg(all(feature = "async", feature = "deflate"))]
+mod deflate;
+#[cfg(all(feature = "async", feature = "deflate"))]
+pub(crate) use deflate::{client_handshake_deflate, client_request_deflate, DeflateSend};
+
 /// The read buffer: bytes received at `buf[start..end]`, not yet consumed.
 pub(crate) struct Input<'buf> {
     buf: &'buf mut [u8],
@@ -519,6 +524,29 @@ pub(crate) fn server_handshake<'d, D>(
 where
     D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
 {
+    server_handshake_with(
+        read,
+        output,
+        limits,
+        decide,
+        &mut |out, request, subprotocol| handshake::write_accept(out, request, subprotocol, &[]),
+    )
+}
+
+/// [`server_handshake`], with the accepting answer written by `accept`
+/// (into the buffer, for the request, with the chosen subprotocol): where
+/// a driver negotiates an extension (permessage-deflate).
+pub(crate) fn server_handshake_with<'d, D, A>(
+    read: &[u8],
+    output: &mut Output<'_>,
+    limits: &HandshakeLimits,
+    decide: &mut Option<D>,
+    accept: &mut A,
+) -> Result<ServerHandshake, handshake::WriteError>
+where
+    D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
+    A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
+{
     let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
     let error = match handshake::parse_request(read, &mut headers, limits) {
         Ok(Parsed::Complete {
@@ -531,7 +559,7 @@ where
             };
             let (n, answer) = match decision {
                 Decision::Accept { subprotocol } => (
-                    handshake::write_accept(output.buffer(), &request, subprotocol, &[])?,
+                    accept(output.buffer(), &request, subprotocol)?,
                     Answer::Open { consumed },
                 ),
                 Decision::Reject { status, body } => (

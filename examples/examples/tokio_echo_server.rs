@@ -3,24 +3,33 @@
 //!
 //! ```text
 //! cargo run --release --example tokio_echo_server -- --addr 127.0.0.1:9002 \
-//!     --max-message-size 16777216 --threads 2
+//!     --max-message-size 16777216 --threads 2 --deflate
 //! ```
+//!
+//! `--deflate` accepts permessage-deflate (RFC 7692) when a client offers
+//! it (snowsocket-core's default `PerMessageDeflate`).
 //!
 //! Prints one line with the URL it listens on; runs until killed.
 
 use std::process::ExitCode;
 
+use snowsocket_core::deflate::PerMessageDeflate;
 use snowsocket_core::Config;
 
-const USAGE: &str =
-    "usage: tokio_echo_server [--addr HOST:PORT] [--max-message-size BYTES] [--threads N]";
+const USAGE: &str = "usage: tokio_echo_server [--addr HOST:PORT] [--max-message-size BYTES] \
+                     [--threads N] [--deflate]";
 
 fn main() -> ExitCode {
     let mut addr = String::from("127.0.0.1:9002");
     let mut config = Config::default();
     let mut threads = None;
+    let mut deflate = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--deflate" {
+            deflate = Some(PerMessageDeflate::default());
+            continue;
+        }
         let value = args.next();
         let parsed = match (flag.as_str(), value) {
             ("--addr", Some(v)) => {
@@ -76,7 +85,9 @@ fn main() -> ExitCode {
             };
             let _ = stream.set_nodelay(true);
             seed += 1;
-            tokio::spawn(snowsocket_examples::tokio_ws::echo(stream, config, seed));
+            tokio::spawn(snowsocket_examples::tokio_ws::echo_with(
+                stream, config, deflate, seed,
+            ));
         }
     })
 }

@@ -9,6 +9,7 @@ use std::io;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use snowsocket_core::asynch::{TokioClock, WebSocket};
+use snowsocket_core::deflate::PerMessageDeflate;
 use snowsocket_core::{Config, Connection, CounterRng, DriverError, Parts, ServerSide};
 
 /// The read and write buffers of one connection (64 KiB each: a message up
@@ -23,10 +24,30 @@ pub async fn echo<T>(stream: T, config: Config, seed: u64) -> Result<(), DriverE
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    echo_with(stream, config, None, seed).await
+}
+
+/// [`echo`], agreeing to permessage-deflate with `deflate` (when set) if
+/// the client offers it: compressed messages are inflated into the
+/// message buffer and echoes of at least `min_size` bytes go back
+/// compressed.
+pub async fn echo_with<T>(
+    stream: T,
+    config: Config,
+    deflate: Option<PerMessageDeflate>,
+    seed: u64,
+) -> Result<(), DriverError<io::Error>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (mut read, mut write) = (vec![0; BUFFER], vec![0; BUFFER]);
     let parts =
         Parts::server(&mut read, &mut write, Vec::new(), TokioClock::new(), seed).config(config);
-    let mut ws = WebSocket::accept(FromTokio::new(stream), parts).await?;
+    let io = FromTokio::new(stream);
+    let mut ws = match &deflate {
+        Some(options) => WebSocket::accept_deflate(io, parts, options).await?,
+        None => WebSocket::accept(io, parts).await?,
+    };
     while ws.respond(snowsocket_core::echo).await? {}
     Ok(())
 }

@@ -256,6 +256,18 @@ impl ServerConfig {
 
     /// Accepts permessage-deflate (RFC 7692) with these options when a
     /// client offers it; see [`PerMessageDeflate`].
+    ///
+    /// ```
+    /// use snowsocket_server::{PerMessageDeflate, ServerConfig};
+    ///
+    /// let config = ServerConfig::default().permessage_deflate(
+    ///     PerMessageDeflate::default()
+    ///         .server_no_context_takeover(true) // no compressor kept between messages
+    ///         .min_size(256)
+    ///         .level(1),
+    /// );
+    /// assert!(config.deflate.is_some());
+    /// ```
     #[must_use]
     pub const fn permessage_deflate(mut self, options: PerMessageDeflate) -> Self {
         self.deflate = Some(options);

@@ -1,7 +1,10 @@
 //! The async driver on tokio: our async client against the tokio echo
 //! server of `examples/tokio_echo_server.rs` (and against raw peers), over
-//! real sockets on 127.0.0.1.
+//! real sockets on 127.0.0.1; permessage-deflate in `asynch/deflate.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "asynch/deflate.rs"]
+mod deflate;
 
 use core::net::SocketAddr;
 use core::time::Duration;

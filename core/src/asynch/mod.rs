@@ -15,6 +15,8 @@
 //!   and a [`Writer`] for two tasks. A send never waits behind a pending
 //!   read, and the heartbeat (pings, the pong timeout) runs while only the
 //!   reader does.
+//! - permessage-deflate (feature `deflate`, with an allocator): see
+//!   below.
 //!
 //! # Time
 //!
@@ -43,9 +45,59 @@
 //!   call fails the connection without a Close ([`crate::Error::Closed`],
 //!   the transport should be dropped). Don't cancel sends you mean to keep
 //!   the connection through.
+//!
+//! # permessage-deflate
+//!
+//! With the `deflate` feature (which needs an allocator; without it
+//! nothing below exists and the driver allocates nothing),
+//! `WebSocket::accept_deflate` / `accept_with_deflate` (server) and
+//! `WebSocket::connect_deflate` (client) negotiate permessage-deflate
+//! (RFC 7692) with `deflate::PerMessageDeflate` options, and
+//! `WebSocket::enable_deflate` turns on one agreed elsewhere (hyper's
+//! upgrade). Then whole messages of at least `PerMessageDeflate::min_size`
+//! bytes (default 64) are sent compressed at `PerMessageDeflate::level`
+//! (default 3): `send`, `send_text`, `send_binary`, the replies of
+//! `respond`, and the split `Writer`'s sends. Fragments (`send_fragment`)
+//! go uncompressed, as the RFC allows. Compressed messages received are
+//! inflated by the connection within `Config::max_message_size` (past it:
+//! 1009 before the memory is spent), text checked as UTF-8 as it comes
+//! out (1007). A client refuses an answer it must refuse with
+//! `HandshakeError::UnexpectedExtensions`, as every client of ours.
+//!
+//! Memory, per connection:
+//! - sending: the driver's own `deflate::Compressor` (about 294 KB from
+//!   the first compressed message on with context takeover; none kept
+//!   between messages without it) and a frame buffer (`Vec<u8>`) in which
+//!   each compressed frame is built whole before it is written: as large
+//!   as the largest compressed frame, of which at most 64 KiB is kept
+//!   between sends. A compressed frame that fits the room in the write
+//!   buffer is copied there (and may wait there with other replies, as
+//!   uncompressed ones do); a larger one is written straight from the
+//!   frame buffer;
+//! - receiving: the connection's inflater (about 56 KB with its 32 KiB
+//!   window and 8 KiB scratch, from the first compressed message on with
+//!   context takeover; none kept between messages without it), inflating
+//!   into the message buffer.
+//!
+//! Compression runs in the sending call, on the executor's thread: a
+//! large compressible message keeps that thread busy for as long as it
+//! takes (raise `min_size`, or send such messages from a task that may).
+//!
+//! Order: with context takeover the peer's inflater follows our
+//! compressor's window, so frames must reach it in the order they were
+//! compressed. `WebSocket` sends one message at a time; after `split`
+//! only the `Writer` sends data (the reader writes control frames only),
+//! and it compresses a message only once it holds the transport's write
+//! half, which it keeps until the frame is written (a pong the reader
+//! has to write waits that long). A send dropped before its frame is
+//! whole fails the connection, as any data frame left part written does,
+//! so no later message refers to one the peer never got.
 
 #[cfg(any(feature = "tokio", feature = "embassy-time"))]
 mod clocks;
+#[cfg(feature = "deflate")]
+mod deflate;
+mod open;
 mod split;
 mod websocket;
 

@@ -32,6 +32,8 @@ use crate::close::CloseCode;
 use crate::connection::{Error, Event, MessageKind, Payload, Side, UnborrowedEvent};
 use crate::driver::{DriverError, Message, MIN_WRITE_BUFFER};
 use crate::frame::FrameHeader;
+#[cfg(feature = "deflate")]
+use crate::session::DeflateSend;
 use crate::session::{self, FrameWrite, Input, Output, Session, Step};
 
 /// A lock around the state the halves share. It is held only for short,
@@ -89,6 +91,9 @@ pub struct ReadHalf<'buf, Rd, C> {
     input: Input<'buf>,
     control: Output<'buf>,
     clock: C,
+    /// permessage-deflate's sending half, for the writer.
+    #[cfg(feature = "deflate")]
+    deflate: Option<DeflateSend>,
 }
 
 impl<'buf, Rd, C: Clone> ReadHalf<'buf, Rd, C> {
@@ -98,6 +103,8 @@ impl<'buf, Rd, C: Clone> ReadHalf<'buf, Rd, C> {
         let writer = Writer {
             clock: self.clock.clone(),
             shared: shared.clone(),
+            #[cfg(feature = "deflate")]
+            deflate: self.deflate,
         };
         let reader = Reader {
             io: self.io,
@@ -143,6 +150,8 @@ where
             clock,
             input,
             output,
+            #[cfg(feature = "deflate")]
+            deflate,
         } = self;
         let (control, output) = output.split_off(MIN_WRITE_BUFFER)?;
         let (rd, wr) = split_io(io);
@@ -151,6 +160,8 @@ where
             input,
             control,
             clock,
+            #[cfg(feature = "deflate")]
+            deflate,
         };
         let shared = Shared {
             session,
@@ -230,10 +241,15 @@ pub struct Reader<'buf, Rd, C, P> {
     shared: P,
 }
 
-/// The writing half: sends messages, fragments, pings and the Close.
+/// The writing half: sends messages, fragments, pings and the Close
+/// (and, with permessage-deflate, compresses: see the [module](super)
+/// docs).
 pub struct Writer<C, P> {
     clock: C,
     shared: P,
+    /// permessage-deflate's sending half, once agreed.
+    #[cfg(feature = "deflate")]
+    deflate: Option<DeflateSend>,
 }
 
 impl<'buf, Rd, C, P, L, W, B, R, S> Reader<'buf, Rd, C, P>
@@ -384,18 +400,26 @@ where
 
     /// Sends a whole message as one frame, streamed through the writer's
     /// buffer. It waits only for a control frame the reader is writing.
+    /// With permessage-deflate, a message of at least `min_size` bytes is
+    /// compressed here, while this half holds the transport (see the
+    /// [module](super) docs for the order).
     pub async fn send(
         &mut self,
         kind: MessageKind,
         payload: &[u8],
     ) -> Result<(), DriverError<W::Error>> {
         let len = payload.len();
+        #[cfg(feature = "deflate")]
+        if self.deflate.as_ref().is_some_and(|tx| tx.compresses(len)) {
+            return self.send_compressed(kind, payload).await;
+        }
         self.write(payload, |conn| conn.message_header(kind, len))
             .await
     }
 
     /// Sends one fragment of a message; see
-    /// [`Connection::send_fragment`](crate::Connection::send_fragment).
+    /// [`Connection::send_fragment`](crate::Connection::send_fragment)
+    /// (uncompressed, also with permessage-deflate).
     pub async fn send_fragment(
         &mut self,
         kind: MessageKind,
@@ -469,6 +493,30 @@ where
             write_frame(io, output, FrameWrite::new(side, header, payload)).await?;
         }
         taken.torn = false;
+        Ok(())
+    }
+
+    /// Sends a whole message compressed: the connection gives the header
+    /// (its checks, the masking key) once this half holds the transport,
+    /// then the message is compressed and its frame written, in that
+    /// order, before another can be compressed.
+    #[cfg(feature = "deflate")]
+    async fn send_compressed(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> Result<(), DriverError<W::Error>> {
+        let lock = &*self.shared;
+        let mut taken = take_writer(lock).await?;
+        let header = lock.with(|shared| shared.session.conn.message_header(kind, payload.len()))?;
+        let (Some(tx), Some((io, output))) = (self.deflate.as_mut(), taken.taken.as_mut()) else {
+            return Ok(());
+        };
+        let frame = tx.encode(kind, payload, header.mask);
+        taken.torn = true;
+        super::deflate::write_encoded(io, output, frame, false).await?;
+        taken.torn = false;
+        tx.sent();
         Ok(())
     }
 }

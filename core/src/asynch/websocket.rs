@@ -8,13 +8,13 @@ use rand_core::RngCore;
 use super::{until, Clock};
 use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
-use crate::connection::{ClientSide, Connection, Error, Event, MessageKind, Payload, Role};
-use crate::connection::{ServerSide, Side, UnborrowedEvent};
-use crate::driver::{Decision, DriverError, Message, Parts};
+use crate::connection::{Connection, Error, Event, MessageKind, Payload, Role};
+use crate::connection::{Side, UnborrowedEvent};
+use crate::driver::{DriverError, Message};
 use crate::frame::FrameHeader;
-use crate::handshake::{ClientRequest, Request};
-use crate::session::{self, FrameWrite, Input, Output, ServerHandshake, Session, Step};
-use crate::time::Instant;
+#[cfg(feature = "deflate")]
+use crate::session::DeflateSend;
+use crate::session::{self, FrameWrite, Input, Output, Session, Step};
 
 /// A WebSocket over an async byte stream `T`: the async twin of
 /// [`crate::WebSocket`], with the same buffers, methods and errors (see
@@ -25,6 +25,9 @@ pub struct WebSocket<'buf, T, B, R, C, S = Role> {
     pub(super) clock: C,
     pub(super) input: Input<'buf>,
     pub(super) output: Output<'buf>,
+    /// permessage-deflate's sending half, once agreed.
+    #[cfg(feature = "deflate")]
+    pub(super) deflate: Option<DeflateSend>,
 }
 
 impl<'buf, T, B, R, C, S> WebSocket<'buf, T, B, R, C, S>
@@ -52,6 +55,8 @@ where
             clock,
             input: Input::new(read, 0, pending)?,
             output: Output::new(write)?,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         })
     }
 
@@ -149,6 +154,8 @@ where
             input,
             io,
             output,
+            #[cfg(feature = "deflate")]
+            deflate,
             ..
         } = self;
         let Some(message) = session::checked_message(&session.conn, input, base, text, payload)
@@ -160,6 +167,20 @@ where
             return Ok(true);
         };
         let (kind, bytes) = session::message_parts(answer);
+        #[cfg(feature = "deflate")]
+        if let Some(tx) = deflate.as_mut().filter(|tx| tx.compresses(bytes.len())) {
+            // Compressed by our own compressor (the reply borrows the
+            // connection), masked with the key the header took.
+            let frame = tx.encode(kind, bytes, header?.mask);
+            // As below: a frame that fits goes into the output whole (a
+            // cancelled write leaves its rest there); one that does not
+            // tears the connection if cancelled half way.
+            session.torn = frame.len() > output.room();
+            super::deflate::write_encoded(io, output, frame, input.waiting()).await?;
+            session.torn = false;
+            tx.sent();
+            return Ok(true);
+        }
         let header = session::reply_header(header?, kind, bytes.len());
         let mut frame = FrameWrite::new(side, header, bytes);
         // As in the blocking driver: a reply that fits goes after what
@@ -197,7 +218,11 @@ where
     }
 
     /// Sends a whole message as one frame, streamed through the write
-    /// buffer.
+    /// buffer. With permessage-deflate agreed (`accept_deflate`,
+    /// `connect_deflate`), a message of at least `min_size` bytes is
+    /// compressed here, in this call (as is a reply of
+    /// [`respond`](Self::respond)): its frame is built whole in the
+    /// driver's frame buffer, then written (see the [module](super) docs).
     pub async fn send(
         &mut self,
         kind: MessageKind,
@@ -205,11 +230,26 @@ where
     ) -> Result<(), DriverError<T::Error>> {
         self.unsent().await?;
         let header = self.session.conn.message_header(kind, payload.len())?;
+        #[cfg(feature = "deflate")]
+        if let Some(tx) = self
+            .deflate
+            .as_mut()
+            .filter(|tx| tx.compresses(payload.len()))
+        {
+            let frame = tx.encode(kind, payload, header.mask);
+            self.session.torn = true;
+            super::deflate::write_encoded(&mut self.io, &mut self.output, frame, false).await?;
+            self.session.torn = false;
+            tx.sent();
+            return Ok(());
+        }
         self.send_frame(header, payload).await
     }
 
     /// Sends one fragment of a message; see
     /// [`Connection::send_fragment`](crate::Connection::send_fragment).
+    /// Fragmented messages are sent uncompressed, also with
+    /// permessage-deflate (RFC 7692 allows it).
     pub async fn send_fragment(
         &mut self,
         kind: MessageKind,
@@ -334,122 +374,6 @@ where
     }
 }
 
-impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ServerSide>
-where
-    T: Read + Write,
-    B: MessageBuffer,
-    R: RngCore,
-    C: Clock,
-{
-    /// Server side: reads the upgrade request, accepts it with no
-    /// subprotocol; see [`crate::WebSocket::accept`].
-    pub async fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
-        Self::accept_with(io, parts, |_| Decision::Accept { subprotocol: None }).await
-    }
-
-    /// Server side, letting `decide` accept or reject the request; see
-    /// [`crate::WebSocket::accept_with`].
-    pub async fn accept_with<'d>(
-        mut io: T,
-        parts: Parts<'buf, B, R, C>,
-        decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
-    ) -> Result<Self, DriverError<T::Error>> {
-        let Parts {
-            read_buf,
-            write_buf,
-            message_buf,
-            rng,
-            clock,
-            config,
-            limits,
-            handshake_timeout,
-        } = parts;
-        config.validate().map_err(DriverError::InvalidConfig)?;
-        let mut output = Output::new(write_buf)?;
-        let deadline = handshake_timeout.map(|t| clock.now() + t);
-        let mut decide = Some(decide);
-        let mut filled = 0;
-        let outcome = loop {
-            let read = read_buf.get(..filled).unwrap_or_default();
-            match session::server_handshake(read, &mut output, &limits, &mut decide)
-                .map_err(DriverError::Request)?
-            {
-                ServerHandshake::Answered(outcome) => break outcome,
-                ServerHandshake::Incomplete => {}
-            }
-            let room = read_buf.get_mut(filled..).unwrap_or_default();
-            match read_handshake(&mut io, room, &clock, deadline).await {
-                Ok(n) => filled += n,
-                Err(DriverError::Handshake(e)) => break session::refuse(&mut output, e),
-                Err(e) => return Err(e),
-            }
-        };
-        transmit(&mut io, &mut output).await?;
-        let consumed = outcome.open()?;
-        let conn = Connection::new(ServerSide, config, message_buf, rng, clock.now());
-        Ok(Self {
-            io,
-            session: Session::new(conn),
-            clock,
-            input: Input::new(read_buf, consumed, filled)?,
-            output,
-        })
-    }
-}
-
-impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ClientSide>
-where
-    T: Read + Write,
-    B: MessageBuffer,
-    R: RngCore,
-    C: Clock,
-{
-    /// Client side: sends the upgrade `request` and checks the answer; see
-    /// [`crate::WebSocket::connect`].
-    pub async fn connect(
-        mut io: T,
-        parts: Parts<'buf, B, R, C>,
-        request: &ClientRequest<'_>,
-    ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
-        let Parts {
-            read_buf,
-            write_buf,
-            message_buf,
-            mut rng,
-            clock,
-            config,
-            limits,
-            handshake_timeout,
-        } = parts;
-        config.validate().map_err(DriverError::InvalidConfig)?;
-        let mut output = Output::new(write_buf)?;
-        let deadline = handshake_timeout.map(|t| clock.now() + t);
-        let key = session::client_request(&mut output, request, &mut rng)
-            .map_err(DriverError::Request)?;
-        transmit(&mut io, &mut output).await?;
-        let mut filled = 0;
-        let (consumed, chosen) = loop {
-            let read = read_buf.get(..filled).unwrap_or_default();
-            if let Some(done) = session::client_handshake(read, &key, request, &limits)
-                .map_err(DriverError::Handshake)?
-            {
-                break done;
-            }
-            let room = read_buf.get_mut(filled..).unwrap_or_default();
-            filled += read_handshake(&mut io, room, &clock, deadline).await?;
-        };
-        let conn = Connection::new(ClientSide, config, message_buf, rng, clock.now());
-        let ws = Self {
-            io,
-            session: Session::new(conn),
-            clock,
-            input: Input::new(read_buf, consumed, filled)?,
-            output,
-        };
-        Ok((ws, chosen))
-    }
-}
-
 impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
@@ -461,25 +385,6 @@ impl<T, B, R, C, S: Side> fmt::Debug for WebSocket<'_, T, B, R, C, S> {
 /// A read error that is a clock tick, not a failure.
 pub(super) fn is_tick(kind: ErrorKind) -> bool {
     matches!(kind, ErrorKind::TimedOut | ErrorKind::Interrupted)
-}
-
-/// One read during the opening handshake, racing its deadline: the bytes
-/// read (0 on a tick), or an error when the buffer is full, the peer left,
-/// or time is up.
-async fn read_handshake<T: Read, C: Clock>(
-    io: &mut T,
-    room: &mut [u8],
-    clock: &C,
-    deadline: Option<Instant>,
-) -> Result<usize, DriverError<T::Error>> {
-    session::handshake_room(room.len(), clock.now(), deadline)?;
-    match until(clock, deadline, io.read(room)).await {
-        None => Err(DriverError::HandshakeTimeout),
-        Some(Ok(0)) => Err(DriverError::UnexpectedEof),
-        Some(Ok(n)) => Ok(n),
-        Some(Err(e)) if is_tick(e.kind()) => Ok(0),
-        Some(Err(e)) => Err(DriverError::Io(e)),
-    }
 }
 
 /// The connection failed (its Close is queued): writes the Close and

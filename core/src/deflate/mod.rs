@@ -1,6 +1,7 @@
 //! permessage-deflate (RFC 7692), with the `deflate` feature: what to offer
-//! or accept ([`DeflateConfig`]), what was agreed ([`DeflateParams`]), and
-//! the negotiation of both handshake roles. The compression itself lives in
+//! or accept ([`DeflateConfig`]; with the minimum size and the level a
+//! driver or shell applies, [`PerMessageDeflate`]), what was agreed
+//! ([`DeflateParams`]), and the negotiation of both handshake roles. The compression itself lives in
 //! the [`Connection`](crate::Connection) once
 //! [`Connection::enable_deflate`](crate::Connection::enable_deflate) is
 //! called with the agreement.
@@ -53,12 +54,14 @@
 mod codec;
 mod compressor;
 mod negotiate;
+mod options;
 
 pub(crate) use codec::Deflate;
 pub use compressor::Compressor;
 pub(crate) use compressor::RSV1;
 pub(crate) use negotiate::accept_answer;
 pub use negotiate::{negotiate, DeflateConfig, DeflateParams, ExtensionValue};
+pub use options::PerMessageDeflate;
 
 /// The four bytes a sync flush ends with, removed by the sender and
 /// appended again by the receiver (RFC 7692 §7.2.1, §7.2.2).
