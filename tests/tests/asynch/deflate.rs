@@ -270,18 +270,21 @@ fn configurations() -> Vec<(
 }
 
 /// The two compressed frames of the same 4 KiB message sent twice: with
-/// context takeover (and a 15-bit window, where we really compress) the
-/// second refers to the first and is much smaller; without, it is the
-/// first again.
+/// context takeover and a 15-bit window the second refers to the first
+/// and is much smaller (a limited window reaches less of it: no larger);
+/// without takeover, it is the first again.
 fn check_takeover(what: &str, frames: &[Seen], no_takeover: bool, window: Option<u8>) {
     let [first, second] = frames else {
         panic!("{what}: {frames:?}");
     };
     assert!(first.rsv1 && second.rsv1, "{what}: {frames:?}");
-    if no_takeover || window.is_some_and(|w| w < 15) {
+    if no_takeover {
         assert_eq!(first.len, second.len, "{what}: {frames:?}");
+    } else if window.is_some_and(|w| w < 15) {
+        assert!(second.len <= first.len, "{what}: {frames:?}");
     } else {
-        assert!(second.len * 4 < first.len, "{what}: {frames:?}");
+        // zlib-rs at level 3: 420 bytes, then 109.
+        assert!(second.len * 3 < first.len, "{what}: {frames:?}");
     }
 }
 
