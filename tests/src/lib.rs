@@ -60,6 +60,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod asynch;
+pub mod deflate;
 pub mod interop;
 pub mod server;
 pub mod tap;

@@ -21,6 +21,7 @@ use snowsocket_server::client::{self, ClientConfig, ClientError};
 use snowsocket_server::{
     CloseCause, CloseCode, Message, PerMessageDeflate, ServerConfig, ServerHandle,
 };
+use snowsocket_tests::deflate::{bad_answers, json};
 use snowsocket_tests::server::{bounded, start, SLOW_WAIT, WAIT};
 use snowsocket_tests::XorShiftRng;
 
@@ -28,21 +29,6 @@ use snowsocket_tests::XorShiftRng;
 const QUIET: Config = Config::DEFAULT.ping_interval(None);
 
 const SIZES: &[usize] = &[0, 1, 125, 126, 65_535, 65_536, 1 << 20];
-
-/// JSON-like text of `len` bytes: compressible, not trivially.
-fn json(len: usize, seed: usize) -> String {
-    let mut s = String::with_capacity(len + 64);
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"name\":\"user{}\",\"tags\":[\"a\",\"b\"],\"ok\":true}},",
-            i % 97
-        ));
-        i += 1;
-    }
-    s.truncate(len);
-    s
-}
 
 fn url(server: &ServerHandle) -> String {
     format!("ws://127.0.0.1:{}/", server.local_addr().port())
@@ -607,40 +593,8 @@ fn answering(extensions: &'static str) -> (u16, thread::JoinHandle<()>) {
 #[test]
 fn our_client_refuses_bad_extension_answers() {
     bounded(60, || {
-        let offered = PerMessageDeflate::default();
-        let cases: &[(&'static str, Option<PerMessageDeflate>)] = &[
-            // Nothing offered: any extension.
-            ("permessage-deflate", None),
-            // Another extension, two elements, an unknown parameter.
-            ("x-foo", Some(offered)),
-            ("permessage-deflate, permessage-deflate", Some(offered)),
-            ("permessage-deflate; foo=1", Some(offered)),
-            // A window limit on us that we did not allow, bad values.
-            (
-                "permessage-deflate; client_max_window_bits=10",
-                Some(offered),
-            ),
-            (
-                "permessage-deflate; server_max_window_bits=7",
-                Some(offered),
-            ),
-            ("permessage-deflate; server_max_window_bits", Some(offered)),
-            (
-                "permessage-deflate; server_no_context_takeover=yes",
-                Some(offered),
-            ),
-            // We asked for server_no_context_takeover: it must be granted.
-            (
-                "permessage-deflate",
-                Some(offered.server_no_context_takeover(true)),
-            ),
-            // We asked for a window of at most 10 bits: 12 is more.
-            (
-                "permessage-deflate; server_max_window_bits=12",
-                Some(offered.server_max_window_bits(Some(10))),
-            ),
-        ];
-        for (answer, offer) in cases {
+        let cases = bad_answers();
+        for (answer, offer) in &cases {
             let (port, thread) = answering(answer);
             let mut config = ClientConfig::default();
             if let Some(offer) = offer {

@@ -21,6 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use snowsocket_core::Config;
 use snowsocket_server::client::{self, ClientConfig};
 use snowsocket_server::{CloseCause, CloseCode, Message, PerMessageDeflate, ServerConfig};
+use snowsocket_tests::deflate::json;
 use snowsocket_tests::server::{bounded, start};
 use snowsocket_tests::tap::{tap, Wire};
 use yawc::{DeflateOptions, Frame, OpCode, Options, WebSocket};
@@ -38,21 +39,6 @@ const BIG: &[usize] = &[1 << 20, 16 << 20];
 /// The message sent twice in a row to see context takeover on the wire:
 /// short enough for the smallest window used here (2^10 bytes).
 const PROBE: usize = 256;
-
-/// JSON-like text of `len` bytes: compressible, not trivially.
-fn json(len: usize, seed: usize) -> String {
-    let mut s = String::with_capacity(len + 64);
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"name\":\"user{}\",\"tags\":[\"a\",\"b\"],\"ok\":true}},",
-            i % 97
-        ));
-        i += 1;
-    }
-    s.truncate(len);
-    s
-}
 
 // ---------------------------------------------------------------------------
 // What the tests send, and what they check on the wire

@@ -23,6 +23,9 @@
 use core::time::Duration;
 use std::time::Instant as StdInstant;
 
+#[path = "../deflate_common.rs"]
+mod deflate_common;
+use deflate_common::{json, Rng};
 use snowsocket_core::deflate::{negotiate, DeflateConfig, DeflateParams};
 use snowsocket_core::handshake::Header;
 use snowsocket_core::{Config, Connection, Event, Instant, MessageKind, Role};
@@ -34,46 +37,7 @@ const LEVEL: u8 = 3;
 const ROUNDS: usize = 5;
 const WINDOW: Duration = Duration::from_millis(400);
 
-/// A deterministic RNG for masking keys.
-struct Rng(u64);
-
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
 type Conn = Connection<Vec<u8>, Rng>;
-
-fn json(len: usize, seed: usize) -> String {
-    let mut s = String::with_capacity(len + 80);
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"user\":\"user{}\",\"score\":{},\"tags\":[\"alpha\",\"beta\"],\"ok\":true}},",
-            i % 97,
-            (i * 7919) % 10_000
-        ));
-        i += 1;
-    }
-    s.truncate(len);
-    s
-}
 
 fn params(offer: &str) -> Result<DeflateParams, String> {
     let headers = [Header {

@@ -32,6 +32,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant as StdInstant;
 
+#[path = "../deflate_common.rs"]
+mod deflate_common;
+use deflate_common::{json, Rng};
 use snowsocket_core::deflate::DeflateConfig;
 use snowsocket_core::handshake::{self, HandshakeLimits, Parsed};
 use snowsocket_core::{Config, Connection, Event, Instant, MessageKind, Role};
@@ -46,46 +49,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(20);
 const USAGE: &str = "\
 usage: deflate_sockets --echo-server PATH [--rounds N] [--seconds S] [--warmup S]
          [--connections N] [--sizes LIST] [--idle N]";
-
-/// A deterministic RNG for masking keys.
-struct Rng(u64);
-
-impl rand_core::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-/// JSON-like text of `len` bytes (the generator of deflate_figures).
-fn json(len: usize, seed: usize) -> String {
-    let mut s = String::with_capacity(len + 80);
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"user\":\"user{}\",\"score\":{},\"tags\":[\"alpha\",\"beta\"],\"ok\":true}},",
-            i % 97,
-            (i * 7919) % 10_000
-        ));
-        i += 1;
-    }
-    s.truncate(len);
-    s
-}
 
 struct Options {
     echo_server: String,

@@ -20,6 +20,7 @@ use snowsocket_core::{ClientSide, FrameHeader, Message as CoreMessage, Parts, Ro
 use snowsocket_server::client::{self as std_client, ClientConfig};
 use snowsocket_server::{Message, ServerConfig};
 use snowsocket_tests::asynch::runtime;
+use snowsocket_tests::deflate::{bad_answers, json};
 use snowsocket_tests::XorShiftRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,21 +38,6 @@ fn run_for<F: core::future::Future<Output = ()>>(secs: u64, test: F) {
             .await
             .expect("the test did not finish in time");
     });
-}
-
-/// JSON-like text of `len` bytes: compressible, not trivially.
-fn json(len: usize, seed: usize) -> String {
-    let mut s = String::with_capacity(len + 64);
-    let mut i = seed;
-    while s.len() < len {
-        s.push_str(&format!(
-            "{{\"id\":{i},\"name\":\"user{}\",\"tags\":[\"a\",\"b\"],\"ok\":true}},",
-            i % 97
-        ));
-        i += 1;
-    }
-    s.truncate(len);
-    s
 }
 
 // ---------------------------------------------------------------------------
