@@ -166,6 +166,9 @@ fn the_async_client_against_python_websockets_server() {
                 );
             }
             ws.close(CloseCode::NORMAL, "").await.unwrap();
+            // The close handshake is done: the socket goes (websockets'
+            // server waits for it, 20 s, before its handler returns).
+            drop(ws);
             // Both ways compressed (min_size 0: every message).
             let both = {
                 let log = log.lock().unwrap();
