@@ -55,3 +55,25 @@ pub fn bad_answers() -> Vec<(&'static str, Option<PerMessageDeflate>)> {
         ),
     ]
 }
+
+/// The venv's Python with `websockets` (`SNOWSOCKET_PYTHON`, set by
+/// scripts/python-peers.sh), and the permessage-deflate peer script.
+pub fn python() -> (String, String) {
+    let python = std::env::var("SNOWSOCKET_PYTHON")
+        .expect("SNOWSOCKET_PYTHON: the venv's python with websockets (scripts/python-peers.sh)");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/websockets_deflate.py");
+    (python, script.to_owned())
+}
+
+/// The message sizes the Python peer tests echo both ways.
+pub const PY_SIZES: &str = "0,1,125,126,4096,65535,65536,1048576,16777216";
+
+/// Kills the child when dropped (a failed test leaves no process).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

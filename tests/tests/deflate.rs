@@ -21,7 +21,7 @@ use snowsocket_server::client::{self, ClientConfig, ClientError};
 use snowsocket_server::{
     CloseCause, CloseCode, Message, PerMessageDeflate, ServerConfig, ServerHandle,
 };
-use snowsocket_tests::deflate::{bad_answers, json};
+use snowsocket_tests::deflate::{bad_answers, json, python, KillOnDrop, PY_SIZES};
 use snowsocket_tests::server::{bounded, start, SLOW_WAIT, WAIT};
 use snowsocket_tests::XorShiftRng;
 
@@ -667,15 +667,6 @@ fn broadcast_compresses_for_each_deflate_connection() {
 // Python websockets as the peer (needs the venv: scripts/python-peers.sh)
 // ---------------------------------------------------------------------------
 
-/// The venv's Python with `websockets` (`SNOWSOCKET_PYTHON`), and the peer
-/// script.
-fn python() -> (String, String) {
-    let python = std::env::var("SNOWSOCKET_PYTHON")
-        .expect("SNOWSOCKET_PYTHON: the venv's python with websockets (scripts/python-peers.sh)");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/websockets_deflate.py");
-    (python, script.to_owned())
-}
-
 /// Python's parameters and ours for the same negotiation, named.
 const PY_CASES: &[(&str, &str)] = &[
     ("none", "-"),
@@ -685,18 +676,6 @@ const PY_CASES: &[(&str, &str)] = &[
     ("client_max_window_bits", "cmwb=9"),
     ("all four", "snct,cnct,smwb=12,cmwb=11"),
 ];
-
-const PY_SIZES: &str = "0,1,125,126,4096,65535,65536,1048576,16777216";
-
-/// Kills the child when dropped (a failed test leaves no process).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 #[ignore = "needs Python websockets: run scripts/python-peers.sh"]

@@ -20,7 +20,7 @@ use snowsocket_core::{ClientSide, FrameHeader, Message as CoreMessage, Parts, Ro
 use snowsocket_server::client::{self as std_client, ClientConfig};
 use snowsocket_server::{Message, ServerConfig};
 use snowsocket_tests::asynch::runtime;
-use snowsocket_tests::deflate::{bad_answers, json};
+use snowsocket_tests::deflate::{bad_answers, json, python, KillOnDrop, PY_SIZES};
 use snowsocket_tests::XorShiftRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -9,15 +9,6 @@ use super::*;
 // Python websockets as the peer (needs the venv: scripts/python-peers.sh)
 // ---------------------------------------------------------------------------
 
-/// The venv's Python with `websockets` (`SNOWSOCKET_PYTHON`), and the peer
-/// script of tests/tests/deflate.rs.
-fn python() -> (String, String) {
-    let python = std::env::var("SNOWSOCKET_PYTHON")
-        .expect("SNOWSOCKET_PYTHON: the venv's python with websockets (scripts/python-peers.sh)");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/websockets_deflate.py");
-    (python, script.to_owned())
-}
-
 /// Python's parameters and ours for the same negotiation, named: what the
 /// Python end asks (as the peer script spells it) and what our end offers
 /// (as a client; as a server we accept whatever is asked).
@@ -54,18 +45,6 @@ fn python_cases() -> Vec<(&'static str, &'static str, PerMessageDeflate)> {
                 .client_max_window_bits(Some(11)),
         ),
     ]
-}
-
-const PY_SIZES: &str = "0,1,125,126,4096,65535,65536,1048576,16777216";
-
-/// Kills the child when dropped (a failed test leaves no process).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
