@@ -172,7 +172,6 @@ pub struct Connection<B, R, S = Role> {
     /// How many bytes of the text message in `message_buf` are known to
     /// be UTF-8 (all but an incomplete character at the end, if any).
     utf8_checked: usize,
-    control_buf: ControlPayload,
     /// Every deadline: heartbeat, Pong, fragmented message, close.
     timers: TimerTable,
     /// The payload of our last heartbeat Ping: while [`Timer::Pong`] runs,
@@ -270,7 +269,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             message: None,
             message_buf,
             utf8_checked: 0,
-            control_buf: ControlPayload::new(),
             timers: TimerTable::new(now),
             heartbeat: [0; 4],
             pending_pong: None,
@@ -374,9 +372,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Returns how many bytes of `input` were consumed and at most one event.
     /// Call again with the unconsumed rest (`&mut input[consumed..]`) until it
     /// returns no event; bytes it leaves unconsumed (an incomplete frame
-    /// header, at most 13 bytes) must be given again, followed by newer bytes.
+    /// header, or an incomplete control frame: at most
+    /// [`MAX_CONTROL_FRAME`](crate::frame::MAX_CONTROL_FRAME)` - 1` = 130
+    /// bytes) must be given again, followed by newer bytes, so the buffer
+    /// the input comes from must hold at least that many plus one.
     /// Payloads are unmasked in place, which is why `input` is mutable: a
-    /// message that arrives whole in `input` is returned without a copy.
+    /// message that arrives whole in `input` is returned without a copy, and
+    /// a control frame's payload is named in the input rather than kept.
     ///
     /// An `Err` fails the connection: the matching Close is queued for
     /// [`Connection::poll_transmit`], and calls made before it is handed out
@@ -705,10 +707,11 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 Event::Text(core::str::from_utf8(bytes(source)).unwrap_or_default())
             }
             UnborrowedEvent::Binary(source) => Event::Binary(bytes(source)),
-            UnborrowedEvent::Ping => Event::Ping(&self.control_buf),
-            UnborrowedEvent::Pong => Event::Pong(&self.control_buf),
-            UnborrowedEvent::Close => {
-                Event::Close(match close::parse_close_payload(&self.control_buf) {
+            UnborrowedEvent::Ping(range) => Event::Ping(input.get(range).unwrap_or_default()),
+            UnborrowedEvent::Pong(range) => Event::Pong(input.get(range).unwrap_or_default()),
+            UnborrowedEvent::Close(range) => {
+                let payload = input.get(range).unwrap_or_default();
+                Event::Close(match close::parse_close_payload(payload) {
                     Ok(Some((code, reason))) => Some(CloseFrame { code, reason }),
                     _ => None,
                 })

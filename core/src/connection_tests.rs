@@ -82,8 +82,8 @@ fn feed(c: &mut Conn, chunks: &[&[u8]]) -> (Vec<Ev>, Option<Error>) {
         }
         pending.drain(..start);
         assert!(
-            pending.len() < FrameHeader::MAX_LEN,
-            "only a partial header may stay unconsumed"
+            pending.len() < crate::frame::MAX_CONTROL_FRAME,
+            "only a partial header or control frame may stay unconsumed"
         );
     }
     (events, None)

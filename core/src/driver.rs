@@ -35,7 +35,7 @@ use crate::connection::{
     Connection, Error, Event, MessageKind, Payload, SendError, UnborrowedEvent,
 };
 use crate::error::InsufficientSizeError;
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
+use crate::frame::{FrameHeader, MAX_CONTROL_FRAME, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, ClientRequest, HandshakeLimits, Request};
 use crate::session::{self, FrameWrite, Input, Output, ServerHandshake, Session, Step};
 use crate::time::Instant;
@@ -52,8 +52,9 @@ impl<F: FnMut() -> Instant> Clock for F {
     }
 }
 
-/// The smallest read buffer the driver accepts (a whole frame header).
-pub const MIN_READ_BUFFER: usize = FrameHeader::MAX_LEN;
+/// The smallest read buffer the driver accepts: a whole control frame
+/// (which the connection takes only whole), and so any frame header.
+pub const MIN_READ_BUFFER: usize = MAX_CONTROL_FRAME;
 /// The smallest write buffer the driver accepts (any control frame).
 pub const MIN_WRITE_BUFFER: usize = FrameHeader::MAX_LEN + MAX_CONTROL_PAYLOAD;
 
@@ -484,7 +485,7 @@ where
         self.session.conn.close(code, reason, now)?;
         loop {
             match self.next_raw() {
-                Ok((UnborrowedEvent::Close, _)) => return Ok(()),
+                Ok((UnborrowedEvent::Close(_), _)) => return Ok(()),
                 Ok(_) => {}
                 Err(DriverError::Connection(Error::Closed)) if self.session.conn.is_closed() => {
                     return Ok(())

@@ -65,12 +65,14 @@ pub enum UnborrowedEvent {
     Text(Payload),
     /// A complete binary message.
     Binary(Payload),
-    /// A Ping (its Pong is queued); the payload is the connection's.
-    Ping,
-    /// A Pong; the payload is the connection's.
-    Pong,
-    /// The peer's Close; its code and reason are the connection's.
-    Close,
+    /// A Ping (its Pong is queued); its payload is this range of the input
+    /// (a control frame is taken only whole).
+    Ping(Range<usize>),
+    /// A Pong; its payload is this range of the input.
+    Pong(Range<usize>),
+    /// The peer's Close; its payload (code and reason) is this range of the
+    /// input.
+    Close(Range<usize>),
 }
 
 /// Where a data message's payload lives.

@@ -89,6 +89,12 @@ pub(crate) fn saturating_usize(n: u64) -> usize {
 /// The largest control-frame payload (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The largest control frame, header included: a 2-byte header, a masking
+/// key, 125 bytes of payload. [`Connection::handle_read`](crate::Connection::handle_read)
+/// takes a control frame only whole, so its input must be able to hold
+/// this many bytes.
+pub const MAX_CONTROL_FRAME: usize = 2 + 4 + MAX_CONTROL_PAYLOAD;
+
 /// A decoded frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {

@@ -28,7 +28,7 @@ use crate::close::{parse_close_payload, CloseCode};
 use crate::connection::{Config, Connection, Error, Event, MessageKind, Role, SendError};
 use crate::driver::{DriverError, Message, Parts, WebSocket};
 use crate::error::ProtocolError;
-use crate::frame::{FrameHeader, OpCode};
+use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_FRAME};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Parsed};
 use crate::mask::{apply_mask, apply_mask_bytewise};
 use crate::seq_rng::SeqRng;
@@ -138,7 +138,7 @@ fn feed<B: MessageBuffer, R: RngCore>(
     source: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
     check: &mut dyn FnMut(usize, &Event<'_>) -> bool,
 ) -> Result<Fed, &'static str> {
-    let mut pending = [0u8; PIECE + FrameHeader::MAX_LEN];
+    let mut pending = [0u8; PIECE + MAX_CONTROL_FRAME];
     let mut held = 0;
     let mut events = 0;
     while let Some(n) = source(&mut pending[held..]) {
@@ -160,7 +160,7 @@ fn feed<B: MessageBuffer, R: RngCore>(
                 Err(e) => return Ok(Fed::Failed(e, events)),
             }
         }
-        ensure!(held - start < FrameHeader::MAX_LEN);
+        ensure!(held - start < MAX_CONTROL_FRAME);
         pending.copy_within(start..held, 0);
         held -= start;
     }

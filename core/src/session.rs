@@ -61,7 +61,8 @@ impl<'buf> Input<'buf> {
     }
 
     /// Where to read more bytes into (never empty: the unconsumed rest is
-    /// at most a partial frame header, moved to the front when needed).
+    /// at most a partial frame header or control frame, moved to the front
+    /// when needed).
     pub(crate) fn room(&mut self) -> &mut [u8] {
         // Nothing left (then this only rewinds), or no room left.
         if self.start == self.end || self.end == self.buf.len() {
@@ -86,10 +87,10 @@ impl<'buf> Input<'buf> {
         self.buf.get(base..).unwrap_or_default()
     }
 
-    /// Moves the unconsumed bytes (at most a partial frame header) to the
-    /// start, a byte at a time rather than with `copy_within`, which would
-    /// link a general `memmove` (1.5 KiB of flash on a Cortex-M) for a copy
-    /// of at most 13 bytes.
+    /// Moves the unconsumed bytes (at most a partial frame header or control
+    /// frame) to the start, a byte at a time rather than with `copy_within`,
+    /// which would link a general `memmove` (1.5 KiB of flash on a
+    /// Cortex-M) for a copy of at most 130 bytes.
     fn compact(&mut self) {
         let mut to = 0;
         for from in self.start..self.end {
@@ -695,8 +696,8 @@ pub(crate) type Data = (bool, Payload, usize);
 /// Close (`None`), or a control frame to read past (`Some(None)`).
 pub(crate) const fn data(event: UnborrowedEvent, base: usize) -> Option<Option<Data>> {
     match event {
-        UnborrowedEvent::Ping | UnborrowedEvent::Pong => Some(None),
-        UnborrowedEvent::Close => None,
+        UnborrowedEvent::Ping(_) | UnborrowedEvent::Pong(_) => Some(None),
+        UnborrowedEvent::Close(_) => None,
         UnborrowedEvent::Text(payload) => Some(Some((true, payload, base))),
         UnborrowedEvent::Binary(payload) => Some(Some((false, payload, base))),
     }

@@ -740,7 +740,7 @@ pub fn feed_chunks<B: MessageBuffer, R: RngCore>(
         }
         pending.drain(..start);
         assert!(
-            out.error.is_some() || pending.len() < FrameHeader::MAX_LEN,
+            out.error.is_some() || pending.len() < snowsocket_core::frame::MAX_CONTROL_FRAME,
             "{} bytes left unconsumed",
             pending.len()
         );

@@ -255,7 +255,8 @@ fn drive<B: MessageBuffer>(
         pending.drain(..start);
         if failure.is_none() {
             assert!(
-                pending.len() < FrameHeader::MAX_LEN,
+                // A partial header or control frame.
+                pending.len() < snowsocket_core::frame::MAX_CONTROL_FRAME,
                 "{} bytes left unconsumed",
                 pending.len()
             );

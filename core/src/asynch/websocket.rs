@@ -284,7 +284,7 @@ where
         self.session.conn.close(code, reason, now)?;
         loop {
             match self.next_raw().await {
-                Ok((UnborrowedEvent::Close, _)) => return Ok(()),
+                Ok((UnborrowedEvent::Close(_), _)) => return Ok(()),
                 Ok(_) => {}
                 Err(DriverError::Connection(Error::Closed)) if self.session.conn.is_closed() => {
                     return Ok(())

@@ -3,6 +3,8 @@
 //! validated as UTF-8 as they arrive, and assembled into messages; control
 //! frames acted on.
 
+use core::ops::Range;
+
 use super::*;
 
 /// The receive path's steps (see [`Connection::handle_read_unborrowed`]).
@@ -42,6 +44,24 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     let text = self
                         .check_header(&header, now)
                         .map_err(|e| self.fail_protocol(e))?;
+                    if header.opcode.is_control() {
+                        // A control frame is taken whole (at most
+                        // `MAX_CONTROL_FRAME` bytes, see `handle_read`):
+                        // its payload stays in the input, named by range,
+                        // and the connection keeps no buffer for it.
+                        let start = pos + used;
+                        // At most 125 (checked by decode).
+                        let range = start..start + header.payload_len as usize;
+                        let Some(payload) = input.get_mut(range.clone()) else {
+                            return Ok((pos, None));
+                        };
+                        if let (Role::Server, Some(key)) = (self.role(), header.mask) {
+                            apply_mask(payload, key, 0);
+                        }
+                        pos = range.end;
+                        let event = self.control_frame(header.opcode, &input[range.clone()])?;
+                        return Ok((pos, Some(event(range))));
+                    }
                     pos += used;
                     self.rx = Rx::Payload {
                         frame: Frame {
@@ -78,12 +98,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     let plain = !self.inflating_message();
                     #[cfg(not(feature = "deflate"))]
                     let plain = true;
-                    if frame.opcode.is_control() {
-                        // Control payloads are at most 125 bytes (checked by
-                        // decode) and `control_buf` was cleared for this frame
-                        // (by check_header), so this always fits.
-                        let _ = self.control_buf.extend_from_slice(&input[chunk_range]);
-                    } else if whole_in_input && frame.fin && self.message.is_none() && plain {
+                    if whole_in_input && frame.fin && self.message.is_none() && plain {
                         // An unfragmented message that arrived whole: no copy.
                         // Its UTF-8 is validated once, as it is handed out.
                         self.rx = Rx::Header;
@@ -128,7 +143,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             _ => {}
         }
         if header.opcode.is_control() {
-            self.control_buf.clear();
             return Ok(false);
         }
         if header.payload_len > self.config.max_frame_size as u64 {
@@ -226,29 +240,32 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         true
     }
 
-    /// A frame's payload is complete: finish a message or act on a control
-    /// frame.
+    /// A whole control frame arrived, its payload unmasked: act on it.
+    /// Returns the event's variant, for the caller to give the payload's
+    /// range.
     #[inline]
-    fn frame_complete(&mut self, frame: Frame) -> Result<Option<UnborrowedEvent>, Stop> {
-        match frame.opcode {
+    fn control_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<fn(Range<usize>) -> UnborrowedEvent, Stop> {
+        match opcode {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
                 if matches!(self.state, State::Open) {
                     let pong = self.pending_pong.insert(ControlPayload::new());
-                    let _ = pong.extend_from_slice(&self.control_buf);
+                    let _ = pong.extend_from_slice(payload);
                 }
-                Ok(Some(UnborrowedEvent::Ping))
+                Ok(UnborrowedEvent::Ping)
             }
             OpCode::Pong => {
-                if self.timers.is_set(Timer::Pong)
-                    && self.control_buf.as_slice() == self.heartbeat.as_slice()
-                {
+                if self.timers.is_set(Timer::Pong) && payload == self.heartbeat.as_slice() {
                     self.timers.stop(Timer::Pong);
                 }
-                Ok(Some(UnborrowedEvent::Pong))
+                Ok(UnborrowedEvent::Pong)
             }
-            OpCode::Close => {
-                let code = match close::parse_close_payload(&self.control_buf) {
+            _ => {
+                let code = match close::parse_close_payload(payload) {
                     Ok(parsed) => parsed.map(|(code, _)| code),
                     Err(e) => return Err(self.fail_protocol(e.into())),
                 };
@@ -266,8 +283,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     State::CloseSent => self.state = State::Closed,
                     State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
-                Ok(Some(UnborrowedEvent::Close))
+                Ok(UnborrowedEvent::Close)
             }
+        }
+    }
+
+    /// A data frame's payload is complete: finish the message if it was
+    /// the last.
+    #[inline]
+    fn frame_complete(&mut self, frame: Frame) -> Result<Option<UnborrowedEvent>, Stop> {
+        match frame.opcode {
+            // Taken whole by `read_raw` (`control_frame`), never here.
+            OpCode::Ping | OpCode::Pong | OpCode::Close => Ok(None),
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if !frame.fin {
                     return Ok(None);

@@ -17,7 +17,8 @@ use crate::handler::Handler;
 pub(super) struct Ws {
     pub(super) core: Core,
     pub(super) handle: ConnectionHandle,
-    /// Input not consumed by the core yet (part of a frame header).
+    /// Input not consumed by the core yet (part of a frame header or of a
+    /// control frame).
     pub(super) rx: Vec<u8>,
     /// How it ended: the first cause found wins.
     pub(super) end: Option<Box<CloseInfo>>,
@@ -26,7 +27,8 @@ pub(super) struct Ws {
 }
 
 impl Ws {
-    /// Keeps unconsumed input (part of a frame header) for the next read.
+    /// Keeps unconsumed input (part of a frame header or of a
+    /// control frame) for the next read.
     pub(super) fn keep(&mut self, rest: &[u8]) {
         if !rest.is_empty() && !self.core.is_closed() {
             self.rx.extend_from_slice(rest);
