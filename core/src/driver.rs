@@ -676,13 +676,13 @@ where
         config.validate().map_err(DriverError::InvalidConfig)?;
         let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
-        let key = session::client_request(&mut output, request, &mut rng)
+        let accept = session::client_request(&mut output, request, &mut rng)
             .map_err(DriverError::Request)?;
         transmit(&mut io, &mut output)?;
         let mut filled = 0;
         let (consumed, chosen) = loop {
             let read = read_buf.get(..filled).unwrap_or_default();
-            if let Some(done) = session::client_handshake(read, &key, request, &limits)
+            if let Some(done) = session::client_handshake(read, &accept, request, &limits)
                 .map_err(DriverError::Handshake)?
             {
                 break done;

@@ -530,13 +530,20 @@ where
         output,
         limits,
         decide,
-        &mut |out, request, subprotocol| handshake::write_accept(out, request, subprotocol, &[]),
+        &mut |out, request, subprotocol, accept| {
+            handshake::write_accept_keyed(out, request, subprotocol, None, &[], accept)
+        },
     )
 }
 
 /// [`server_handshake`], with the accepting answer written by `accept`
-/// (into the buffer, for the request, with the chosen subprotocol): where
-/// a driver negotiates an extension (permessage-deflate).
+/// (into the buffer, for the request, with the chosen subprotocol and the
+/// accept key): where a driver negotiates an extension (permessage-deflate).
+///
+/// The answer is written with the accept key's place held, and the key
+/// (SHA-1) is computed after the step that parsed the request has
+/// returned: the hash's state is then not on the stack on top of the
+/// parsed headers (the deepest point of an echo firmware's stack).
 pub(crate) fn server_handshake_with<'d, D, A>(
     read: &[u8],
     output: &mut Output<'_>,
@@ -546,7 +553,42 @@ pub(crate) fn server_handshake_with<'d, D, A>(
 ) -> Result<ServerHandshake, handshake::WriteError>
 where
     D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
-    A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
+    A: FnMut(
+        &mut [u8],
+        &Request<'_, '_>,
+        Option<&str>,
+        &[u8; 28],
+    ) -> Result<usize, handshake::WriteError>,
+{
+    let (step, key) = answer_request(read, output, limits, decide, accept)?;
+    if let Some(key) = key {
+        let at = handshake::ACCEPT_KEY_AT;
+        if let Some(slot) = output.buf.get_mut(at..at + 28) {
+            slot.copy_from_slice(&handshake::accept_key(key));
+        }
+    }
+    Ok(step)
+}
+
+/// Parses the request in `read` and, when it is complete, answers it (see
+/// [`server_handshake_with`]); an accepting answer is written with its
+/// accept key's place held, and the request's key is returned for it.
+#[inline(always)]
+fn answer_request<'r, 'd, D, A>(
+    read: &'r [u8],
+    output: &mut Output<'_>,
+    limits: &HandshakeLimits,
+    decide: &mut Option<D>,
+    accept: &mut A,
+) -> Result<(ServerHandshake, Option<&'r [u8]>), handshake::WriteError>
+where
+    D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
+    A: FnMut(
+        &mut [u8],
+        &Request<'_, '_>,
+        Option<&str>,
+        &[u8; 28],
+    ) -> Result<usize, handshake::WriteError>,
 {
     let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
     let error = match handshake::parse_request(read, &mut headers, limits) {
@@ -558,23 +600,25 @@ where
                 Some(decide) => decide(&request),
                 None => Decision::Accept { subprotocol: None },
             };
-            let (n, answer) = match decision {
+            let (n, answer, key) = match decision {
                 Decision::Accept { subprotocol } => (
-                    accept(output.buffer(), &request, subprotocol)?,
+                    accept(output.buffer(), &request, subprotocol, &[0; 28])?,
                     Answer::Open { consumed },
+                    Some(request.key_bytes()),
                 ),
                 Decision::Reject { status, body } => (
                     handshake::write_reject(output.buffer(), status, body, &[])?,
                     Answer::Rejected { status },
+                    None,
                 ),
             };
             output.queue(n);
-            return Ok(ServerHandshake::Answered(answer));
+            return Ok((ServerHandshake::Answered(answer), key));
         }
-        Ok(Parsed::Incomplete) => return Ok(ServerHandshake::Incomplete),
+        Ok(Parsed::Incomplete) => return Ok((ServerHandshake::Incomplete, None)),
         Err(e) => e,
     };
-    Ok(ServerHandshake::Answered(refuse(output, error)))
+    Ok((ServerHandshake::Answered(refuse(output, error)), None))
 }
 
 /// Writes the HTTP answer to a request refused with `error` into
@@ -602,31 +646,34 @@ pub(crate) fn handshake_room<E>(
     Ok(())
 }
 
-/// The client's request, written into `output`; returns the key to check
-/// the answer against.
+/// The client's request, written into `output`; returns the
+/// `Sec-WebSocket-Accept` value to expect in the answer (computed now,
+/// before the answer's headers are on the stack: see
+/// [`server_handshake_with`]).
 pub(crate) fn client_request<R: RngCore>(
     output: &mut Output<'_>,
     request: &ClientRequest<'_>,
     rng: &mut R,
-) -> Result<[u8; 24], handshake::WriteError> {
+) -> Result<[u8; 28], handshake::WriteError> {
     let key = handshake::generate_key(rng);
     let n = handshake::write_generated_request(output.buffer(), request, &key)?;
     output.queue(n);
-    Ok(key)
+    Ok(handshake::accept_key(&key))
 }
 
 /// One step of the client's opening handshake on `read` (the bytes
-/// received so far): `None` while the answer is incomplete, else the
-/// bytes it took and the chosen subprotocol (an index into
-/// `request.subprotocols`).
+/// received so far), expecting `accept`: `None` while the answer is
+/// incomplete, else the bytes it took and the chosen subprotocol (an index
+/// into `request.subprotocols`).
 pub(crate) fn client_handshake(
     read: &[u8],
-    key: &[u8; 24],
+    accept: &[u8; 28],
     request: &ClientRequest<'_>,
     limits: &HandshakeLimits,
 ) -> Result<Option<(usize, Option<usize>)>, HandshakeError> {
     let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
-    match handshake::parse_response(read, &mut headers, key, request.subprotocols, limits)? {
+    let protocols = request.subprotocols;
+    match handshake::parse_response_expecting(read, &mut headers, accept, protocols, limits)? {
         Parsed::Complete {
             value: response,
             consumed,

@@ -73,9 +73,13 @@ where
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
     ) -> Result<Self, DriverError<T::Error>> {
         let mut agreed = None;
-        let answer = |out: &mut [u8], request: &Request<'_, '_>, subprotocol: Option<&str>| {
+        let answer = |out: &mut [u8],
+                      request: &Request<'_, '_>,
+                      subprotocol: Option<&str>,
+                      key: &[u8; 28]| {
             agreed = negotiate(request.headers(), &options.params);
-            handshake::write_accept_with_deflate(out, request, subprotocol, agreed.as_ref(), &[])
+            let agreed = agreed.as_ref();
+            handshake::write_accept_with_deflate_keyed(out, request, subprotocol, agreed, &[], key)
         };
         let mut ws = Self::accept_answering(io, parts, decide, answer).await?;
         if let Some(params) = agreed {

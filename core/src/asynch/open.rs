@@ -29,8 +29,8 @@ where
     /// subprotocol; see [`crate::WebSocket::accept`].
     pub async fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
         let decide = |_: &Request<'_, '_>| Decision::Accept { subprotocol: None };
-        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
-            handshake::write_accept(out, request, subprotocol, &[])
+        Self::accept_answering(io, parts, decide, |out, request, subprotocol, key| {
+            handshake::write_accept_keyed(out, request, subprotocol, None, &[], key)
         })
         .await
     }
@@ -42,14 +42,15 @@ where
         parts: Parts<'buf, B, R, C>,
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
     ) -> Result<Self, DriverError<T::Error>> {
-        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
-            handshake::write_accept(out, request, subprotocol, &[])
+        Self::accept_answering(io, parts, decide, |out, request, subprotocol, key| {
+            handshake::write_accept_keyed(out, request, subprotocol, None, &[], key)
         })
         .await
     }
 
     /// [`accept_with`](Self::accept_with), the accepting answer written by
-    /// `accept` (into the buffer, for the request, with the subprotocol).
+    /// `accept` (into the buffer, for the request, with the subprotocol and
+    /// the accept key).
     pub(super) async fn accept_answering<'d, A>(
         mut io: T,
         parts: Parts<'buf, B, R, C>,
@@ -57,7 +58,12 @@ where
         mut accept: A,
     ) -> Result<Self, DriverError<T::Error>>
     where
-        A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
+        A: FnMut(
+            &mut [u8],
+            &Request<'_, '_>,
+            Option<&str>,
+            &[u8; 28],
+        ) -> Result<usize, handshake::WriteError>,
     {
         let Parts {
             read_buf,
@@ -149,10 +155,10 @@ where
             &mut Output<'_>,
             &ClientRequest<'_>,
             &mut R,
-        ) -> Result<[u8; 24], handshake::WriteError>,
+        ) -> Result<[u8; 28], handshake::WriteError>,
         mut check: impl FnMut(
             &[u8],
-            &[u8; 24],
+            &[u8; 28],
             &ClientRequest<'_>,
             &HandshakeLimits,
         ) -> Result<Option<(usize, Option<usize>)>, HandshakeError>,
@@ -170,13 +176,13 @@ where
         config.validate().map_err(DriverError::InvalidConfig)?;
         let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
-        let key = write(&mut output, request, &mut rng).map_err(DriverError::Request)?;
+        let accept = write(&mut output, request, &mut rng).map_err(DriverError::Request)?;
         transmit(&mut io, &mut output).await?;
         let mut filled = 0;
         let (consumed, chosen) = loop {
             let read = read_buf.get(..filled).unwrap_or_default();
             if let Some(done) =
-                check(read, &key, request, &limits).map_err(DriverError::Handshake)?
+                check(read, &accept, request, &limits).map_err(DriverError::Handshake)?
             {
                 break done;
             }

@@ -214,7 +214,20 @@ pub fn parse_response<'h, 'b>(
     offered_subprotocols: &[&str],
     limits: &HandshakeLimits,
 ) -> Result<Parsed<Response<'h, 'b>>, HandshakeError> {
-    parse_response_checked(buf, headers, key, offered_subprotocols, limits, false)
+    parse_response_expecting(buf, headers, &accept_key(key), offered_subprotocols, limits)
+}
+
+/// [`parse_response`] with the `Sec-WebSocket-Accept` value to expect
+/// computed already ([`accept_key`] of the request's key): a driver
+/// computes it before the answer's headers are on its stack.
+pub(crate) fn parse_response_expecting<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    accept: &[u8; 28],
+    offered_subprotocols: &[&str],
+    limits: &HandshakeLimits,
+) -> Result<Parsed<Response<'h, 'b>>, HandshakeError> {
+    parse_response_checked(buf, headers, accept, offered_subprotocols, limits, false)
 }
 
 /// [`parse_response`] for a request written with
@@ -233,8 +246,30 @@ pub fn parse_response_with_deflate<'h, 'b>(
     offer: Option<&crate::deflate::DeflateConfig>,
     limits: &HandshakeLimits,
 ) -> Result<Parsed<(Response<'h, 'b>, Option<crate::deflate::DeflateParams>)>, HandshakeError> {
+    let accept = accept_key(key);
+    parse_response_with_deflate_expecting(
+        buf,
+        headers,
+        &accept,
+        offered_subprotocols,
+        offer,
+        limits,
+    )
+}
+
+/// [`parse_response_with_deflate`] with the accept value to expect given
+/// (see [`parse_response_expecting`]).
+#[cfg(feature = "deflate")]
+pub(crate) fn parse_response_with_deflate_expecting<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    accept: &[u8; 28],
+    offered_subprotocols: &[&str],
+    offer: Option<&crate::deflate::DeflateConfig>,
+    limits: &HandshakeLimits,
+) -> Result<Parsed<(Response<'h, 'b>, Option<crate::deflate::DeflateParams>)>, HandshakeError> {
     Ok(
-        match parse_response_checked(buf, headers, key, offered_subprotocols, limits, true)? {
+        match parse_response_checked(buf, headers, accept, offered_subprotocols, limits, true)? {
             Parsed::Incomplete => Parsed::Incomplete,
             Parsed::Complete { value, consumed } => {
                 let agreed = crate::deflate::accept_answer(value.headers, offer)?;
@@ -289,7 +324,7 @@ pub fn write_request_with_deflate(
 fn parse_response_checked<'h, 'b>(
     buf: &'b [u8],
     headers: &'h mut [Header<'b>],
-    key: &[u8; 24],
+    accept: &[u8; 28],
     offered_subprotocols: &[&str],
     limits: &HandshakeLimits,
     allow_extensions: bool,
@@ -322,7 +357,7 @@ fn parse_response_checked<'h, 'b>(
     }
     match scan.single(name::ACCEPT) {
         Single::Absent => return Err(HandshakeError::MissingAccept),
-        Single::One(value) if value == accept_key(key) => {}
+        Single::One(value) if value == accept => {}
         Single::One(_) | Single::Many => return Err(HandshakeError::InvalidAccept),
     }
     if scan.extension && !allow_extensions {

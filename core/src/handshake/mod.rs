@@ -79,13 +79,19 @@ use crate::texts::{total_len, Texts};
 mod client;
 mod server;
 
+pub(crate) use client::parse_response_expecting;
+#[cfg(feature = "deflate")]
+pub(crate) use client::parse_response_with_deflate_expecting;
 pub(crate) use client::write_generated_request;
 pub use client::{generate_key, parse_response, write_request, ClientRequest, Response};
 #[cfg(feature = "deflate")]
 pub use client::{parse_response_with_deflate, write_request_with_deflate};
 #[cfg(feature = "deflate")]
 pub use server::write_accept_with_deflate;
+#[cfg(feature = "deflate")]
+pub(crate) use server::write_accept_with_deflate_keyed;
 pub use server::{parse_request, write_accept, write_reject, Request, Subprotocols};
+pub(crate) use server::{write_accept_keyed, ACCEPT_KEY_AT};
 
 /// The GUID appended to the client's key before hashing (RFC 6455 §1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

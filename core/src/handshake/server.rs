@@ -60,6 +60,11 @@ impl<'h, 'b> Request<'h, 'b> {
         core::str::from_utf8(self.key).unwrap_or_default()
     }
 
+    /// The `Sec-WebSocket-Key` value as sent (base64, checked).
+    pub(crate) const fn key_bytes(&self) -> &'b [u8] {
+        self.key
+    }
+
     /// The `Sec-WebSocket-Accept` value answering this request's key.
     pub fn accept_key(&self) -> [u8; 28] {
         accept_key_out_of_line(self.key)
@@ -274,6 +279,37 @@ pub fn write_accept(
     subprotocol: Option<&str>,
     extra_headers: &[(&str, &[u8])],
 ) -> Result<usize, WriteError> {
+    write_accept_keyed(
+        out,
+        request,
+        subprotocol,
+        None,
+        extra_headers,
+        &request.accept_key(),
+    )
+}
+
+/// The start of every accepting answer, up to its accept key.
+const ACCEPT_HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+
+/// Where the accept key is in an answer [`write_accept_keyed`] wrote: a
+/// driver writes the answer with the key's place held and fills it in
+/// once the request's headers are off the stack (see
+/// `session::server_handshake_with`).
+pub(crate) const ACCEPT_KEY_AT: usize = ACCEPT_HEAD.len();
+
+/// [`write_accept`] and [`write_accept_with_deflate`] (the answer's
+/// `Sec-WebSocket-Extensions` value in `extension`), with the accept key
+/// given: it goes at [`ACCEPT_KEY_AT`].
+pub(crate) fn write_accept_keyed(
+    out: &mut [u8],
+    request: &Request<'_, '_>,
+    subprotocol: Option<&str>,
+    extension: Option<&[u8]>,
+    extra_headers: &[(&str, &[u8])],
+    accept: &[u8; 28],
+) -> Result<usize, WriteError> {
     if let Some(chosen) = subprotocol {
         if !request.offers_subprotocol(chosen) {
             return Err(WriteError::UnofferedSubprotocol);
@@ -281,14 +317,14 @@ pub fn write_accept(
     }
     check_extra_headers(extra_headers, ACCEPT_RESERVED)?;
     let mut w = Writer::new(out);
-    w.put(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-        Connection: Upgrade\r\nSec-WebSocket-Accept: ",
-    );
-    w.put(&request.accept_key());
+    w.put(ACCEPT_HEAD);
+    w.put(accept);
     w.put(b"\r\n");
     if let Some(chosen) = subprotocol {
         w.header("Sec-WebSocket-Protocol", chosen.as_bytes());
+    }
+    if let Some(answer) = extension {
+        w.header("Sec-WebSocket-Extensions", answer);
     }
     w.extra_headers(extra_headers);
     w.put(b"\r\n");
@@ -308,31 +344,24 @@ pub fn write_accept_with_deflate(
     deflate: Option<&crate::deflate::DeflateParams>,
     extra_headers: &[(&str, &[u8])],
 ) -> Result<usize, WriteError> {
-    let Some(params) = deflate else {
-        return write_accept(out, request, subprotocol, extra_headers);
-    };
-    let answer = params.answer();
-    let extension = [("Sec-WebSocket-Extensions", answer.as_bytes())];
-    if let Some(chosen) = subprotocol {
-        if !request.offers_subprotocol(chosen) {
-            return Err(WriteError::UnofferedSubprotocol);
-        }
-    }
-    check_extra_headers(extra_headers, ACCEPT_RESERVED)?;
-    let mut w = Writer::new(out);
-    w.put(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-        Connection: Upgrade\r\nSec-WebSocket-Accept: ",
-    );
-    w.put(&request.accept_key());
-    w.put(b"\r\n");
-    if let Some(chosen) = subprotocol {
-        w.header("Sec-WebSocket-Protocol", chosen.as_bytes());
-    }
-    w.extra_headers(&extension);
-    w.extra_headers(extra_headers);
-    w.put(b"\r\n");
-    Ok(w.finish()?)
+    let accept = request.accept_key();
+    write_accept_with_deflate_keyed(out, request, subprotocol, deflate, extra_headers, &accept)
+}
+
+/// [`write_accept_with_deflate`] with the accept key given (see
+/// [`write_accept_keyed`]).
+#[cfg(feature = "deflate")]
+pub(crate) fn write_accept_with_deflate_keyed(
+    out: &mut [u8],
+    request: &Request<'_, '_>,
+    subprotocol: Option<&str>,
+    deflate: Option<&crate::deflate::DeflateParams>,
+    extra_headers: &[(&str, &[u8])],
+    accept: &[u8; 28],
+) -> Result<usize, WriteError> {
+    let answer = deflate.map(crate::deflate::DeflateParams::answer);
+    let extension = answer.as_ref().map(|a| a.as_bytes());
+    write_accept_keyed(out, request, subprotocol, extension, extra_headers, accept)
 }
 
 /// Headers [`write_reject`] writes itself, refused as extra headers.
@@ -509,6 +538,26 @@ mod tests {
             .collect();
         lines.extend_from_slice(add);
         build("GET /chat HTTP/1.1", &lines)
+    }
+
+    #[test]
+    fn an_answer_written_with_its_key_held_is_the_same_once_filled_in() {
+        // What a driver does (`session::server_handshake_with`): write the
+        // answer with a placeholder, then put the key at ACCEPT_KEY_AT.
+        with_request(VALID, |request, _| {
+            for subprotocol in [None, Some("chat")] {
+                let extra: &[(&str, &[u8])] = &[("Set-Cookie", b"id=1")];
+                let mut whole = [0u8; 512];
+                let n = write_accept(&mut whole, &request, subprotocol, extra).unwrap();
+                let mut held = [0u8; 512];
+                let m = write_accept_keyed(&mut held, &request, subprotocol, None, extra, &[0; 28])
+                    .unwrap();
+                assert_eq!(m, n);
+                assert_ne!(held[..n], whole[..n]);
+                held[ACCEPT_KEY_AT..ACCEPT_KEY_AT + 28].copy_from_slice(&request.accept_key());
+                assert_eq!(held[..n], whole[..n]);
+            }
+        });
     }
 
     fn parse_err(buf: &[u8]) -> HandshakeError {

@@ -93,17 +93,18 @@ impl Output<'_> {
 }
 
 /// The client's request with a permessage-deflate `offer`, written into
-/// `output`; returns the key to check the answer against.
+/// `output`; returns the accept value to expect (see
+/// [`super::client_request`]).
 pub(crate) fn client_request_deflate<R: RngCore>(
     output: &mut Output<'_>,
     request: &ClientRequest<'_>,
     rng: &mut R,
     offer: &DeflateConfig,
-) -> Result<[u8; 24], handshake::WriteError> {
+) -> Result<[u8; 28], handshake::WriteError> {
     let key = handshake::generate_key(rng);
     let n = handshake::write_request_with_deflate(output.buffer(), request, &key, Some(offer))?;
     output.queue(n);
-    Ok(key)
+    Ok(handshake::accept_key(&key))
 }
 
 /// [`super::client_handshake`] for a request that offered `offer`: also
@@ -113,17 +114,17 @@ pub(crate) fn client_request_deflate<R: RngCore>(
 #[allow(clippy::type_complexity)]
 pub(crate) fn client_handshake_deflate(
     read: &[u8],
-    key: &[u8; 24],
+    accept: &[u8; 28],
     request: &ClientRequest<'_>,
     limits: &HandshakeLimits,
     offer: &DeflateConfig,
 ) -> Result<Option<(usize, Option<usize>, Option<DeflateParams>)>, HandshakeError> {
     let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
     let protocols = request.subprotocols;
-    match handshake::parse_response_with_deflate(
+    match handshake::parse_response_with_deflate_expecting(
         read,
         &mut headers,
-        key,
+        accept,
         protocols,
         Some(offer),
         limits,
