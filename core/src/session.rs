@@ -530,15 +530,16 @@ where
         output,
         limits,
         decide,
-        &mut |out, request, subprotocol, accept| {
-            handshake::write_accept_keyed(out, request, subprotocol, None, &[], accept)
+        &mut |out, request, subprotocol| {
+            handshake::write_accept_keyed(out, request, subprotocol, None, &[], None)
         },
     )
 }
 
 /// [`server_handshake`], with the accepting answer written by `accept`
-/// (into the buffer, for the request, with the chosen subprotocol and the
-/// accept key): where a driver negotiates an extension (permessage-deflate).
+/// (into the buffer, for the request, with the chosen subprotocol; with
+/// its accept key's place held, see `write_accept_keyed`): where a driver
+/// negotiates an extension (permessage-deflate).
 ///
 /// The answer is written with the accept key's place held, and the key
 /// (SHA-1) is computed after the step that parsed the request has
@@ -553,12 +554,7 @@ pub(crate) fn server_handshake_with<'d, D, A>(
 ) -> Result<ServerHandshake, handshake::WriteError>
 where
     D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
-    A: FnMut(
-        &mut [u8],
-        &Request<'_, '_>,
-        Option<&str>,
-        &[u8; 28],
-    ) -> Result<usize, handshake::WriteError>,
+    A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
 {
     let (step, key) = answer_request(read, output, limits, decide, accept)?;
     if let Some(key) = key {
@@ -583,12 +579,7 @@ fn answer_request<'r, 'd, D, A>(
 ) -> Result<(ServerHandshake, Option<&'r [u8]>), handshake::WriteError>
 where
     D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
-    A: FnMut(
-        &mut [u8],
-        &Request<'_, '_>,
-        Option<&str>,
-        &[u8; 28],
-    ) -> Result<usize, handshake::WriteError>,
+    A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
 {
     let mut headers = [handshake::EMPTY_HEADER; MAX_HEADERS];
     let error = match handshake::parse_request(read, &mut headers, limits) {
@@ -602,7 +593,7 @@ where
             };
             let (n, answer, key) = match decision {
                 Decision::Accept { subprotocol } => (
-                    accept(output.buffer(), &request, subprotocol, &[0; 28])?,
+                    accept(output.buffer(), &request, subprotocol)?,
                     Answer::Open { consumed },
                     Some(request.key_bytes()),
                 ),

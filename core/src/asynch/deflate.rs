@@ -73,13 +73,10 @@ where
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
     ) -> Result<Self, DriverError<T::Error>> {
         let mut agreed = None;
-        let answer = |out: &mut [u8],
-                      request: &Request<'_, '_>,
-                      subprotocol: Option<&str>,
-                      key: &[u8; 28]| {
+        let answer = |out: &mut [u8], request: &Request<'_, '_>, subprotocol: Option<&str>| {
             agreed = negotiate(request.headers(), &options.params);
             let agreed = agreed.as_ref();
-            handshake::write_accept_with_deflate_keyed(out, request, subprotocol, agreed, &[], key)
+            handshake::write_accept_with_deflate_keyed(out, request, subprotocol, agreed, &[], None)
         };
         let mut ws = Self::accept_answering(io, parts, decide, answer).await?;
         if let Some(params) = agreed {

@@ -29,8 +29,8 @@ where
     /// subprotocol; see [`crate::WebSocket::accept`].
     pub async fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
         let decide = |_: &Request<'_, '_>| Decision::Accept { subprotocol: None };
-        Self::accept_answering(io, parts, decide, |out, request, subprotocol, key| {
-            handshake::write_accept_keyed(out, request, subprotocol, None, &[], key)
+        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
+            handshake::write_accept_keyed(out, request, subprotocol, None, &[], None)
         })
         .await
     }
@@ -42,15 +42,15 @@ where
         parts: Parts<'buf, B, R, C>,
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
     ) -> Result<Self, DriverError<T::Error>> {
-        Self::accept_answering(io, parts, decide, |out, request, subprotocol, key| {
-            handshake::write_accept_keyed(out, request, subprotocol, None, &[], key)
+        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
+            handshake::write_accept_keyed(out, request, subprotocol, None, &[], None)
         })
         .await
     }
 
     /// [`accept_with`](Self::accept_with), the accepting answer written by
-    /// `accept` (into the buffer, for the request, with the subprotocol and
-    /// the accept key).
+    /// `accept` (into the buffer, for the request, with the subprotocol;
+    /// the accept key's place held, see `session::server_handshake_with`).
     pub(super) async fn accept_answering<'d, A>(
         mut io: T,
         parts: Parts<'buf, B, R, C>,
@@ -58,12 +58,7 @@ where
         mut accept: A,
     ) -> Result<Self, DriverError<T::Error>>
     where
-        A: FnMut(
-            &mut [u8],
-            &Request<'_, '_>,
-            Option<&str>,
-            &[u8; 28],
-        ) -> Result<usize, handshake::WriteError>,
+        A: FnMut(&mut [u8], &Request<'_, '_>, Option<&str>) -> Result<usize, handshake::WriteError>,
     {
         let Parts {
             read_buf,

@@ -44,23 +44,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     let text = self
                         .check_header(&header, now)
                         .map_err(|e| self.fail_protocol(e))?;
-                    if header.opcode.is_control() {
-                        // A control frame is taken whole (at most
-                        // `MAX_CONTROL_FRAME` bytes, see `handle_read`):
-                        // its payload stays in the input, named by range,
-                        // and the connection keeps no buffer for it.
-                        let start = pos + used;
-                        // At most 125 (checked by decode).
-                        let range = start..start + header.payload_len as usize;
-                        let Some(payload) = input.get_mut(range.clone()) else {
-                            return Ok((pos, None));
-                        };
-                        if let (Role::Server, Some(key)) = (self.role(), header.mask) {
-                            apply_mask(payload, key, 0);
-                        }
-                        pos = range.end;
-                        let event = self.control_frame(header.opcode, &input[range.clone()])?;
-                        return Ok((pos, Some(event(range))));
+                    // A control frame is taken whole (at most
+                    // `MAX_CONTROL_FRAME` bytes, see `handle_read`): its
+                    // payload stays in the input, named by range, and the
+                    // connection keeps no buffer for it.
+                    let after = input.len() - pos - used;
+                    if header.opcode.is_control() && after < header.payload_len as usize {
+                        return Ok((pos, None));
                     }
                     pos += used;
                     self.rx = Rx::Payload {
@@ -90,6 +80,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         apply_mask(&mut input[chunk_range.clone()], key, received);
                     }
                     pos += take;
+                    if frame.opcode.is_control() {
+                        // Whole (see above).
+                        self.rx = Rx::Header;
+                        let payload = &input[chunk_range.clone()];
+                        let event = self.control_frame(frame.opcode, payload, chunk_range)?;
+                        return Ok((pos, Some(event)));
+                    }
                     let remaining = remaining - take;
                     let whole_in_input = received == 0 && remaining == 0;
                     // A compressed message is always inflated into the
@@ -240,15 +237,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         true
     }
 
-    /// A whole control frame arrived, its payload unmasked: act on it.
-    /// Returns the event's variant, for the caller to give the payload's
-    /// range.
+    /// A whole control frame arrived, its payload unmasked (`payload`, at
+    /// `range` in the input): act on it.
     #[inline]
     fn control_frame(
         &mut self,
         opcode: OpCode,
         payload: &[u8],
-    ) -> Result<fn(Range<usize>) -> UnborrowedEvent, Stop> {
+        range: Range<usize>,
+    ) -> Result<UnborrowedEvent, Stop> {
         match opcode {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
@@ -256,13 +253,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     let pong = self.pending_pong.insert(ControlPayload::new());
                     let _ = pong.extend_from_slice(payload);
                 }
-                Ok(UnborrowedEvent::Ping)
+                Ok(UnborrowedEvent::Ping(range))
             }
             OpCode::Pong => {
                 if self.timers.is_set(Timer::Pong) && payload == self.heartbeat.as_slice() {
                     self.timers.stop(Timer::Pong);
                 }
-                Ok(UnborrowedEvent::Pong)
+                Ok(UnborrowedEvent::Pong(range))
             }
             _ => {
                 let code = match close::parse_close_payload(payload) {
@@ -283,7 +280,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     State::CloseSent => self.state = State::Closed,
                     State::Replying | State::Failing(_) | State::Failed(_) | State::Closed => {}
                 }
-                Ok(UnborrowedEvent::Close)
+                Ok(UnborrowedEvent::Close(range))
             }
         }
     }

@@ -852,6 +852,11 @@ impl<'o> Writer<'o> {
         self.len = end;
     }
 
+    /// Leaves `n` bytes as they are, for the caller to fill in.
+    fn skip(&mut self, n: usize) {
+        self.len = self.len.saturating_add(n);
+    }
+
     fn put_decimal(&mut self, mut n: usize) {
         let mut digits = [0u8; 20];
         let mut start = digits.len();

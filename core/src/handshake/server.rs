@@ -285,7 +285,7 @@ pub fn write_accept(
         subprotocol,
         None,
         extra_headers,
-        &request.accept_key(),
+        Some(&request.accept_key()),
     )
 }
 
@@ -301,14 +301,15 @@ pub(crate) const ACCEPT_KEY_AT: usize = ACCEPT_HEAD.len();
 
 /// [`write_accept`] and [`write_accept_with_deflate`] (the answer's
 /// `Sec-WebSocket-Extensions` value in `extension`), with the accept key
-/// given: it goes at [`ACCEPT_KEY_AT`].
+/// given: it goes at [`ACCEPT_KEY_AT`]. With `None` its 28 bytes there are
+/// left as they were, for the caller to fill in.
 pub(crate) fn write_accept_keyed(
     out: &mut [u8],
     request: &Request<'_, '_>,
     subprotocol: Option<&str>,
     extension: Option<&[u8]>,
     extra_headers: &[(&str, &[u8])],
-    accept: &[u8; 28],
+    accept: Option<&[u8; 28]>,
 ) -> Result<usize, WriteError> {
     if let Some(chosen) = subprotocol {
         if !request.offers_subprotocol(chosen) {
@@ -318,7 +319,10 @@ pub(crate) fn write_accept_keyed(
     check_extra_headers(extra_headers, ACCEPT_RESERVED)?;
     let mut w = Writer::new(out);
     w.put(ACCEPT_HEAD);
-    w.put(accept);
+    match accept {
+        Some(accept) => w.put(accept),
+        None => w.skip(28),
+    }
     w.put(b"\r\n");
     if let Some(chosen) = subprotocol {
         w.header("Sec-WebSocket-Protocol", chosen.as_bytes());
@@ -345,7 +349,14 @@ pub fn write_accept_with_deflate(
     extra_headers: &[(&str, &[u8])],
 ) -> Result<usize, WriteError> {
     let accept = request.accept_key();
-    write_accept_with_deflate_keyed(out, request, subprotocol, deflate, extra_headers, &accept)
+    write_accept_with_deflate_keyed(
+        out,
+        request,
+        subprotocol,
+        deflate,
+        extra_headers,
+        Some(&accept),
+    )
 }
 
 /// [`write_accept_with_deflate`] with the accept key given (see
@@ -357,7 +368,7 @@ pub(crate) fn write_accept_with_deflate_keyed(
     subprotocol: Option<&str>,
     deflate: Option<&crate::deflate::DeflateParams>,
     extra_headers: &[(&str, &[u8])],
-    accept: &[u8; 28],
+    accept: Option<&[u8; 28]>,
 ) -> Result<usize, WriteError> {
     let answer = deflate.map(crate::deflate::DeflateParams::answer);
     let extension = answer.as_ref().map(|a| a.as_bytes());
@@ -550,7 +561,7 @@ mod tests {
                 let mut whole = [0u8; 512];
                 let n = write_accept(&mut whole, &request, subprotocol, extra).unwrap();
                 let mut held = [0u8; 512];
-                let m = write_accept_keyed(&mut held, &request, subprotocol, None, extra, &[0; 28])
+                let m = write_accept_keyed(&mut held, &request, subprotocol, None, extra, None)
                     .unwrap();
                 assert_eq!(m, n);
                 assert_ne!(held[..n], whole[..n]);
