@@ -419,7 +419,7 @@ impl Loop {
             let Some(conn) = self.conns.get_mut(token) else {
                 continue;
             };
-            if conn.id != id || conn.armed != Some(at) {
+            if timers::short_id(conn.id) != id || conn.armed != Some(at) {
                 continue;
             }
             conn.armed = None;

@@ -13,7 +13,16 @@ use snowsocket_core::Instant;
 /// The deadlines of a loop's connections.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// Deadline, token, and the low half of the connection's id: 16 bytes
+    /// an entry (an idle connection has one or two). The id only tells a
+    /// reused token's new connection from the old one, and the caller
+    /// also checks the connection's armed deadline.
+    heap: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+}
+
+/// The low half of a connection id, as kept in the heap.
+pub(crate) const fn short_id(id: u64) -> u32 {
+    id as u32
 }
 
 impl Timers {
@@ -28,8 +37,9 @@ impl Timers {
     ) {
         if *armed != deadline {
             *armed = deadline;
-            if let Some(at) = deadline {
-                self.heap.push(Reverse((at, token, id)));
+            // A loop's tokens index its connections: far below 2^32.
+            if let (Some(at), Ok(token)) = (deadline, u32::try_from(token)) {
+                self.heap.push(Reverse((at, token, short_id(id))));
             }
         }
     }
@@ -42,9 +52,20 @@ impl Timers {
 
     /// The next entry due at `now`: its time, token and connection id. The
     /// caller checks it against the connection's armed deadline.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize, u64)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize, u32)> {
         match self.heap.peek() {
-            Some(Reverse((at, _, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
+            Some(Reverse((at, _, _))) if *at <= now => {
+                let entry = self
+                    .heap
+                    .pop()
+                    .map(|Reverse((at, token, id))| (at, token as usize, id));
+                // Give back what a burst of entries (stale ones included)
+                // left, once most of it is unused.
+                if self.heap.capacity() > 64 && self.heap.len() < self.heap.capacity() / 4 {
+                    self.heap.shrink_to(self.heap.len() * 2);
+                }
+                entry
+            }
             _ => None,
         }
     }
@@ -53,6 +74,12 @@ impl Timers {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// The entries the heap has room for.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.heap.capacity()
     }
 }
 
@@ -82,5 +109,34 @@ mod tests {
             Some((Instant::from_secs(5), 1, 10))
         );
         assert_eq!(timers.pop_due(Instant::from_secs(6)), None);
+    }
+
+    #[test]
+    fn the_heap_gives_back_room_once_a_burst_has_drained() {
+        let mut timers = Timers::default();
+        for token in 0..4096_usize {
+            let mut armed = None;
+            let at = Instant::from_secs(1 + token as u64 % 7);
+            timers.arm(&mut armed, Some(at), token, token as u64);
+        }
+        let full = timers.capacity();
+        assert!(full >= 4096);
+        let mut popped = 0;
+        while timers.pop_due(Instant::from_secs(100)).is_some() {
+            popped += 1;
+        }
+        assert_eq!(popped, 4096);
+        assert!(
+            timers.capacity() <= 64 * 2,
+            "capacity {}",
+            timers.capacity()
+        );
+        // A connection whose id differs above 32 bits keeps its low half.
+        let mut armed = None;
+        timers.arm(&mut armed, Some(Instant::from_secs(1)), 3, (7 << 32) | 9);
+        assert_eq!(
+            timers.pop_due(Instant::from_secs(2)),
+            Some((Instant::from_secs(1), 3, 9))
+        );
     }
 }
