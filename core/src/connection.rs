@@ -181,7 +181,7 @@ pub struct Connection<B, R, S = Role> {
     /// Ping's payload is `heartbeat`).
     pending_pong: Option<ControlPayload>,
     pending_ping: bool,
-    pending_close: Option<ControlPayload>,
+    pending_close: Option<ClosePayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
     /// permessage-deflate, once enabled (boxed: a pointer while off).
@@ -208,6 +208,15 @@ enum State {
 
 /// A control frame's payload (at most 125 bytes: a one-byte length).
 type ControlPayload = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
+
+/// A queued Close's payload: its code and reason. Inline without an
+/// allocator; with one (feature `alloc`) on the heap, and only while it is
+/// queued: every connection then carries a pointer rather than 126 bytes
+/// (a server holding many idle connections pays for each byte here).
+#[cfg(not(feature = "alloc"))]
+type ClosePayload = ControlPayload;
+#[cfg(feature = "alloc")]
+type ClosePayload = alloc::boxed::Box<[u8]>;
 
 /// Why an internal step stopped. The error itself is kept in the state
 /// rather than returned through every layer: `Stop` fits in a register, an
@@ -760,12 +769,22 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         Stop::Failed
     }
 
-    /// Queues a Close with `code` and `reason` (already at most 123 bytes),
-    /// written in place.
+    /// Queues a Close with `code` and `reason` (already at most 123 bytes;
+    /// see `ClosePayload` for where it is kept).
     fn queue_close(&mut self, code: CloseCode, reason: &[u8]) {
-        let payload = self.pending_close.insert(ControlPayload::new());
-        let _ = payload.extend_from_slice(&code.0.to_be_bytes());
-        let _ = payload.extend_from_slice(reason);
+        #[cfg(not(feature = "alloc"))]
+        {
+            let payload = self.pending_close.insert(ControlPayload::new());
+            let _ = payload.extend_from_slice(&code.0.to_be_bytes());
+            let _ = payload.extend_from_slice(reason);
+        }
+        #[cfg(feature = "alloc")]
+        {
+            let mut payload = alloc::vec::Vec::with_capacity(2 + reason.len());
+            payload.extend_from_slice(&code.0.to_be_bytes());
+            payload.extend_from_slice(reason);
+            self.pending_close = Some(payload.into_boxed_slice());
+        }
     }
 
     /// The next queued control frame (Pong, heartbeat Ping, Close, in that
