@@ -291,7 +291,12 @@ where
 {
     /// Waits for the next event and hands it to `f` (which runs under the
     /// lock: keep it short). Pings are answered and heartbeat pings sent
-    /// on the way; cancel-safe as [`WebSocket::read`].
+    /// on the way, without waiting for the [`Writer`]: a frame that cannot
+    /// be written yet, while the writer is in the middle of one, stays
+    /// queued and goes out right after it (or, with the writer idle, while
+    /// this waits for input), so a Ping's event may come before its Pong
+    /// has gone out. The peer's Close comes only once its reply is out.
+    /// Cancel-safe as [`WebSocket::read`].
     pub async fn read<T>(
         &mut self,
         f: impl FnOnce(Event<'_>) -> T,
