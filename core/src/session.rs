@@ -228,6 +228,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             if self.advance(input, now) {
                 continue;
             }
+            // What the timers queued (the heartbeat's Ping) goes into the
+            // output now, not after the next wait (which may be the pong
+            // timeout's).
+            self.queue_controls(output);
             if !output.is_empty() {
                 return Step::Transmit;
             }

@@ -101,7 +101,7 @@ mod deflate;
 mod open;
 mod split;
 #[cfg(test)]
-mod split_tests;
+mod tests;
 mod websocket;
 
 #[cfg(any(feature = "tokio", feature = "embassy-time"))]

@@ -1,8 +1,9 @@
-//! The split halves on a virtual transport, polled by hand: two pipes of
+//! The async driver on a virtual transport, polled by hand: two pipes of
 //! bounded capacity (a write to a full one, a read from an empty one, is
 //! pending) and a clock that moves only when told. The test plays the
 //! peer: it fills our input as room allows and reads our output only
-//! when it says so.
+//! when it says so. Mostly the split halves; the one-value driver's
+//! heartbeat at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use core::cell::{Cell, RefCell};
@@ -450,4 +451,57 @@ fn the_heartbeat_runs_in_the_reader_alone_on_virtual_time() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, OpCode::Close);
     assert_eq!(sent[0].1[..2], 1001u16.to_be_bytes());
+}
+
+#[test]
+fn the_one_value_drivers_heartbeat_ping_goes_out_when_due_not_at_the_pong_timeout() {
+    // The defaults: a Ping after 30 s of silence, 10 s for its Pong.
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
+    let theirs = pipe(4096);
+    let ours = pipe(8192);
+    let clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
+    let buffer = SliceBuffer::new(&mut message[..]);
+    let conn = Connection::new(
+        Role::Server,
+        Config::default(),
+        buffer,
+        CounterRng::new(1),
+        clock.now(),
+    );
+    let io = Duplex(Rx(theirs.clone()), Tx(ours.clone()));
+    let mut ws = WebSocket::new(io, conn, clock.clone(), &mut read, 0, &mut write).unwrap();
+    let sent = || frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
+
+    let ping = {
+        let mut waiting = pin!(ws.read());
+        assert!(poll(waiting.as_mut()).is_pending());
+        assert_eq!(sent(), []);
+        clock.0.set(Instant::from_millis(30_000));
+        assert!(poll(waiting.as_mut()).is_pending());
+        let out = sent();
+        assert_eq!(out.len(), 1, "the Ping did not go out when due: {out:?}");
+        assert_eq!(out[0].0, OpCode::Ping);
+        // The peer answers 5 s later.
+        clock.0.set(Instant::from_millis(35_000));
+        let mut wire = Vec::new();
+        client_frame(OpCode::Pong, &out[0].1, &mut wire);
+        theirs.borrow_mut().bytes.extend(wire);
+        let Poll::Ready(Ok(Event::Pong(pong))) = poll(waiting.as_mut()) else {
+            panic!("the Pong was not handed out");
+        };
+        assert_eq!(pong, &out[0].1[..]);
+        out[0].1.clone()
+    };
+    // Answered: no pong timeout at 40 s; the next Ping at 65 s (30 s
+    // after the Pong, the last input).
+    let mut waiting = pin!(ws.read());
+    clock.0.set(Instant::from_millis(40_000));
+    assert!(poll(waiting.as_mut()).is_pending());
+    assert_eq!(sent(), []);
+    clock.0.set(Instant::from_millis(65_000));
+    assert!(poll(waiting.as_mut()).is_pending());
+    let out = sent();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, OpCode::Ping);
+    assert_ne!(out[0].1, ping);
 }
