@@ -164,14 +164,6 @@ impl<'buf> Output<'buf> {
         self.buf
     }
 
-    /// Splits off the first `n` bytes as an output of their own (empty
-    /// outputs only; both parts must be at least [`MIN_WRITE_BUFFER`]).
-    #[cfg(feature = "async")]
-    pub(crate) fn split_off<E>(self, n: usize) -> Result<(Self, Self), DriverError<E>> {
-        let (first, second) = self.buf.split_at_mut(n.min(self.buf.len()));
-        Ok((Output::new(first)?, Output::new(second)?))
-    }
-
     /// Marks `buf[..n]` as waiting to be written.
     pub(crate) fn queue(&mut self, n: usize) {
         self.start = 0;
@@ -233,32 +225,81 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             if let Some(step) = self.pending(output, input.waiting()) {
                 return step;
             }
-            if let Err(e) = self.conn.handle_timeout(now) {
-                self.failure = Some(e);
+            if self.advance(input, now) {
                 continue;
             }
-            if input.start < input.end || self.conn.is_open() {
-                let base = input.start;
-                let bytes = input.buf.get_mut(base..input.end).unwrap_or_default();
-                match self.conn.handle_read_unborrowed(bytes, now) {
-                    Ok((consumed, event)) => {
-                        input.start += consumed;
-                        if let Some(event) = event {
-                            self.ready = Some((event, base));
-                            continue;
-                        }
-                    }
-                    Err(e) => {
-                        self.failure = Some(e);
-                        continue;
-                    }
-                }
-            }
+            // What the timers queued (the heartbeat's Ping) goes into the
+            // output now, not after the next wait (which may be the pong
+            // timeout's).
+            self.queue_controls(output);
             if !output.is_empty() {
                 return Step::Transmit;
             }
             return Step::Read;
         }
+    }
+
+    /// [`Session::step`] for a driver that cannot write whenever it likes:
+    /// the split reader, whose writes wait for the other half's frame or
+    /// for the peer to read. The control frames stay queued in the
+    /// connection (which keeps the Pong to the latest Ping only) until the
+    /// driver gets the writer and puts them after what waits there
+    /// ([`Session::queue_controls`]); meanwhile input is consumed and
+    /// events handed out, a Ping's before its Pong is written. Only what
+    /// must not go ahead of the queued frames waits for them, with
+    /// [`Step::Transmit`] (take the writer, then step with
+    /// [`Session::pending`]): the peer's Close (its reply goes first) and
+    /// the end (a failure's Close, the last frames).
+    #[cfg(feature = "async")]
+    pub(crate) fn step_held(&mut self, input: &mut Input<'_>, now: Instant) -> Step {
+        loop {
+            if self.torn {
+                self.conn.abort();
+                self.torn = false;
+                return Step::Failed(Error::Closed);
+            }
+            if matches!(self.ready, Some((UnborrowedEvent::Close(_), _))) {
+                return Step::Transmit;
+            }
+            if let Some((event, base)) = self.ready.take() {
+                return Step::Event(event, base);
+            }
+            if self.failure.is_some() || self.conn.is_closed() {
+                return Step::Transmit;
+            }
+            if self.advance(input, now) {
+                continue;
+            }
+            return Step::Read;
+        }
+    }
+
+    /// The timers, then the input: `true` when that gave an event or a
+    /// failure (step again), `false` when more input is needed.
+    #[inline(always)]
+    fn advance(&mut self, input: &mut Input<'_>, now: Instant) -> bool {
+        if let Err(e) = self.conn.handle_timeout(now) {
+            self.failure = Some(e);
+            return true;
+        }
+        if input.start < input.end || self.conn.is_open() {
+            let base = input.start;
+            let bytes = input.buf.get_mut(base..input.end).unwrap_or_default();
+            match self.conn.handle_read_unborrowed(bytes, now) {
+                Ok((consumed, event)) => {
+                    input.start += consumed;
+                    if let Some(event) = event {
+                        self.ready = Some((event, base));
+                        return true;
+                    }
+                }
+                Err(e) => {
+                    self.failure = Some(e);
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The part of [`Session::step`] that needs no input: what waits to be
@@ -308,7 +349,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     /// Puts the queued control frames after what waits in `output`, as
     /// many as fit, each whole; the rest stay queued.
     #[inline(never)]
-    fn queue_controls(&mut self, output: &mut Output<'_>) {
+    pub(crate) fn queue_controls(&mut self, output: &mut Output<'_>) {
         let side = self.conn.side();
         let _ = self.conn.poll_transmit_with(|header, payload| {
             // Only a client masks (see `FrameWrite::new`).

@@ -70,6 +70,13 @@ pub async fn connect<'b>(
 /// 101 answer; then the stream is the test's.
 pub async fn raw_peer(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
+    upgrade(&mut stream, addr).await;
+    stream
+}
+
+/// The raw peer's opening handshake on `stream` (connected to `addr`):
+/// the upgrade request, then the 101 answer, read to its end.
+pub async fn upgrade(stream: &mut TcpStream, addr: SocketAddr) {
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -90,7 +97,6 @@ pub async fn raw_peer(addr: SocketAddr) -> TcpStream {
         "{}",
         String::from_utf8_lossy(&head)
     );
-    stream
 }
 
 /// Everything `stream` receives until the peer closes it.

@@ -5,6 +5,8 @@
 
 #[path = "asynch/deflate.rs"]
 mod deflate;
+#[path = "asynch/split.rs"]
+mod split;
 
 use core::net::SocketAddr;
 use core::time::Duration;

@@ -13,8 +13,9 @@
 //!   driver.
 //! - [`WebSocket::split`] (with the transport in two halves): a [`Reader`]
 //!   and a [`Writer`] for two tasks. A send never waits behind a pending
-//!   read, and the heartbeat (pings, the pong timeout) runs while only the
-//!   reader does.
+//!   read, nor a read behind a send (replies wait queued until the
+//!   transport is free), and the heartbeat (pings, the pong timeout) runs
+//!   while only the reader does.
 //! - permessage-deflate (feature `deflate`, with an allocator): see
 //!   below.
 //!
@@ -88,8 +89,8 @@
 //! compressed. `WebSocket` sends one message at a time; after `split`
 //! only the `Writer` sends data (the reader writes control frames only),
 //! and it compresses a message only once it holds the transport's write
-//! half, which it keeps until the frame is written (a pong the reader
-//! has to write waits that long). A send dropped before its frame is
+//! half, which it keeps until the frame is written (a pong waits that
+//! long, queued, while the reader reads on). A send dropped before its frame is
 //! whole fails the connection, as any data frame left part written does,
 //! so no later message refers to one the peer never got.
 
@@ -99,6 +100,8 @@ mod clocks;
 mod deflate;
 mod open;
 mod split;
+#[cfg(test)]
+mod tests;
 mod websocket;
 
 #[cfg(any(feature = "tokio", feature = "embassy-time"))]

@@ -5,11 +5,29 @@
 //! single-threaded executor such as embassy's; a `std::sync::Mutex`,
 //! perhaps in an `Arc`, across threads), held only for short synchronous
 //! steps, never across an `.await`. The write half of the transport is
-//! shared too, taken by whichever half writes (the reader writes pongs,
-//! heartbeat pings and close replies; the writer writes what it is asked):
-//! a frame is always written whole before the other half may write.
+//! shared too, with the write buffer, taken by whichever half writes (the
+//! reader writes pongs, heartbeat pings and close replies; the writer
+//! writes what it is asked): a frame is always written whole before the
+//! other half may write, and what a cancelled write left in the buffer
+//! goes out first, whoever writes next.
 //!
-//! A send waits only for a frame the reader is writing, never for a read.
+//! A send waits only for control frames the reader is writing, never for
+//! a read. Nor does a read wait for the writer: a reply that cannot be
+//! written yet (the writer half is in the middle of a frame, or the peer
+//! does not read what we write) stays queued in the connection, which
+//! keeps the Pong to the latest Ping only, and the reader reads on and
+//! hands out events meanwhile (a Ping's event may come before its Pong
+//! has gone out). Had it waited, two peers that both send a large message
+//! and read only once it is out would wait for each other forever as soon
+//! as a Ping arrived. The queued frames go out as soon as the transport is
+//! free: the writer half writes them right after each of its frames (a
+//! writer that sends again at once would otherwise take the transport
+//! before the reader, woken by its release, gets to run), and the reader,
+//! while it waits for input, also waits for the transport and writes them
+//! when it gets it. Only the end waits for the writer without reading:
+//! the reply to the peer's Close goes out before the reader hands out the
+//! Close, a failure's Close before the failure.
+//!
 //! The heartbeat runs in the reader: while it waits for input it races
 //! the next deadline, so pings go out and a silent peer is closed with
 //! 1001 "pong timeout" even when the writer is idle.
@@ -18,7 +36,7 @@
 extern crate std;
 
 use core::cell::RefCell;
-use core::future::poll_fn;
+use core::future::{pending, poll_fn};
 use core::ops::Deref;
 use core::task::{Poll, Waker};
 
@@ -26,11 +44,11 @@ use embedded_io_async::{Error as _, Read, Write};
 use rand_core::RngCore;
 
 use super::websocket::{is_tick, transmit, write_frame, WebSocket};
-use super::{until, Clock};
+use super::{race, until, Clock, Either};
 use crate::buffer::MessageBuffer;
 use crate::close::CloseCode;
 use crate::connection::{Error, Event, MessageKind, Payload, Side, UnborrowedEvent};
-use crate::driver::{DriverError, Message, MIN_WRITE_BUFFER};
+use crate::driver::{DriverError, Message};
 use crate::frame::FrameHeader;
 #[cfg(feature = "deflate")]
 use crate::session::DeflateSend;
@@ -72,8 +90,8 @@ impl<X> Lock for std::sync::Mutex<X> {
 }
 
 /// What the halves share: the connection, and the transport's write half
-/// with the writer's buffer while no half is writing. Put it in a
-/// [`Lock`] and give that to [`ReadHalf::with`].
+/// with the write buffer while no half is writing. Put it in a [`Lock`]
+/// and give that to [`ReadHalf::with`].
 pub struct Shared<'buf, W, B, R, S> {
     session: Session<B, R, S>,
     writer: Option<(W, Output<'buf>)>,
@@ -84,12 +102,24 @@ pub struct Shared<'buf, W, B, R, S> {
 const READER: usize = 0;
 const WRITER: usize = 1;
 
+impl<W, B: MessageBuffer, R: RngCore, S: Side> Shared<'_, W, B, R, S> {
+    /// Whether the reader has something to write: control frames queued
+    /// in the connection, or what a cancelled write left in the buffer
+    /// (while a half holds the transport, that half writes it).
+    fn queued(&self) -> bool {
+        let left = self
+            .writer
+            .as_ref()
+            .is_some_and(|(_, output)| !output.is_empty());
+        self.session.conn.wants_transmit() || left
+    }
+}
+
 /// The reading half before it is joined to the shared state (see
 /// [`WebSocket::split`]).
 pub struct ReadHalf<'buf, Rd, C> {
     io: Rd,
     input: Input<'buf>,
-    control: Output<'buf>,
     clock: C,
     /// permessage-deflate's sending half, for the writer.
     #[cfg(feature = "deflate")]
@@ -109,7 +139,6 @@ impl<'buf, Rd, C: Clone> ReadHalf<'buf, Rd, C> {
         let reader = Reader {
             io: self.io,
             input: self.input,
-            control: self.control,
             clock: self.clock,
             shared,
         };
@@ -127,9 +156,9 @@ where
 {
     /// Splits the driver for two tasks: `split_io` splits the transport
     /// into its read and write halves (tokio's `into_split`, embassy-net's
-    /// `TcpSocket::split`). The write buffer is cut in two: its first
-    /// [`MIN_WRITE_BUFFER`] bytes become the reader's (for control frames),
-    /// the rest the writer's, so it must hold at least twice that.
+    /// `TcpSocket::split`). The write buffer goes with the transport's
+    /// write half: the writer's frames and the reader's control frames
+    /// take turns in it.
     ///
     /// ```ignore
     /// let (read_half, shared) = ws.split(|io| io.split()).await?;
@@ -142,7 +171,7 @@ where
         split_io: impl FnOnce(T) -> (Rd, W),
     ) -> Result<(ReadHalf<'buf, Rd, C>, Shared<'buf, W, B, R, S>), DriverError<T::Error>> {
         // Replies that wait (see `respond`) or the rest of a cancelled
-        // write go out first: the output is cut in two below.
+        // write go out first.
         transmit(&mut self.io, &mut self.output).await?;
         let Self {
             io,
@@ -153,12 +182,10 @@ where
             #[cfg(feature = "deflate")]
             deflate,
         } = self;
-        let (control, output) = output.split_off(MIN_WRITE_BUFFER)?;
         let (rd, wr) = split_io(io);
         let half = ReadHalf {
             io: rd,
             input,
-            control,
             clock,
             #[cfg(feature = "deflate")]
             deflate,
@@ -236,7 +263,6 @@ where
 pub struct Reader<'buf, Rd, C, P> {
     io: Rd,
     input: Input<'buf>,
-    control: Output<'buf>,
     clock: C,
     shared: P,
 }
@@ -265,7 +291,12 @@ where
 {
     /// Waits for the next event and hands it to `f` (which runs under the
     /// lock: keep it short). Pings are answered and heartbeat pings sent
-    /// on the way; cancel-safe as [`WebSocket::read`].
+    /// on the way, without waiting for the [`Writer`]: a frame that cannot
+    /// be written yet, while the writer is in the middle of one, stays
+    /// queued and goes out right after it (or, with the writer idle, while
+    /// this waits for input), so a Ping's event may come before its Pong
+    /// has gone out. The peer's Close comes only once its reply is out.
+    /// Cancel-safe as [`WebSocket::read`].
     pub async fn read<T>(
         &mut self,
         f: impl FnOnce(Event<'_>) -> T,
@@ -314,66 +345,77 @@ where
         }
     }
 
-    /// Does what the session asks until it yields an event.
+    /// Does what the session asks until it yields an event: reads (racing
+    /// the next deadline, and writing what is queued once the transport is
+    /// free), and at the end waits for the transport to write the last
+    /// frames.
     async fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<Rd::Error>> {
+        let lock = &*self.shared;
         loop {
             let now = self.clock.now();
-            let (input, control) = (&mut self.input, &mut self.control);
-            let (step, deadline) = self.shared.with(|shared| {
-                let step = shared.session.step(input, control, now);
-                (step, shared.session.deadline())
+            let input = &mut self.input;
+            let (step, deadline, queued) = lock.with(|shared| {
+                let step = shared.session.step_held(input, now);
+                (step, shared.session.deadline(), shared.queued())
             });
+            let step = match step {
+                Step::Transmit => match self.with_writer().await {
+                    Ok(Some(step)) => step,
+                    Ok(None) => continue,
+                    Err(e) => return Err(e),
+                },
+                step => step,
+            };
             match step {
-                Step::Transmit => {
-                    if let Err(e) = self.transmit().await {
-                        return Err(self.shared.with(|shared| shared.session.write_failed(e)));
-                    }
-                }
                 Step::Read => {
-                    let read = self.io.read(self.input.room());
-                    if let Some(result) = until(&self.clock, deadline, read).await {
-                        match result {
-                            Ok(0) => return Err(self.shared.with(|s| s.session.eof())),
-                            Ok(n) => self.input.filled(n),
-                            Err(e) if is_tick(e.kind()) => {}
-                            Err(e) => return Err(DriverError::Io(e)),
+                    let read = until(&self.clock, deadline, self.io.read(self.input.room()));
+                    match race(read, write_queued(lock, queued)).await {
+                        Either::First(Some(Ok(0))) => return Err(lock.with(|s| s.session.eof())),
+                        Either::First(Some(Ok(n))) => self.input.filled(n),
+                        Either::First(Some(Err(e))) if is_tick(e.kind()) => {}
+                        Either::First(Some(Err(e))) => return Err(DriverError::Io(e)),
+                        // A deadline, or what was queued is out.
+                        Either::First(None) | Either::Second(Ok(())) => {}
+                        Either::Second(Err(e)) => {
+                            return Err(lock.with(|s| s.session.write_failed(e)))
                         }
                     }
                 }
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => return Err(DriverError::Connection(e)),
+                Step::Transmit => {}
             }
         }
     }
 
-    /// Writes the control frames waiting in the reader's output, after
-    /// what a cancelled writer call left in its own.
-    async fn transmit(&mut self) -> Result<(), DriverError<Rd::Error>> {
-        let mut taken = Taken::take(&*self.shared, READER).await;
-        if let Some((io, output)) = taken.taken.as_mut() {
-            transmit(io, output).await?;
-            transmit(io, &mut self.control).await?;
+    /// Takes the transport (waiting, without reading, for the writer's
+    /// frame) and steps the session with it until it has written what
+    /// must go before the end: the next step, or `None` to step on.
+    async fn with_writer(&self) -> Result<Option<Step>, DriverError<Rd::Error>> {
+        let lock = &*self.shared;
+        let mut taken = Taken::take(lock, READER).await;
+        let Some((io, output)) = taken.taken.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            match lock.with(|shared| shared.session.pending(output, false)) {
+                Some(Step::Transmit) => {
+                    if let Err(e) = transmit(io, output).await {
+                        return Err(lock.with(|shared| shared.session.write_failed(e)));
+                    }
+                }
+                step => return Ok(step),
+            }
         }
-        Ok(())
     }
 
     /// The connection failed (its Close is queued): writes the Close and
     /// returns the failure.
-    async fn fail_now(&mut self) -> DriverError<Rd::Error> {
-        loop {
-            let control = &mut self.control;
-            match self
-                .shared
-                .with(|shared| shared.session.pending(control, false))
-            {
-                Some(Step::Transmit) => {
-                    if let Err(e) = self.transmit().await {
-                        return self.shared.with(|shared| shared.session.write_failed(e));
-                    }
-                }
-                Some(Step::Failed(e)) => return DriverError::Connection(e),
-                _ => return DriverError::Connection(Error::Closed),
-            }
+    async fn fail_now(&self) -> DriverError<Rd::Error> {
+        match self.with_writer().await {
+            Ok(Some(Step::Failed(e))) => DriverError::Connection(e),
+            Err(e) => e,
+            Ok(_) => DriverError::Connection(Error::Closed),
         }
     }
 }
@@ -462,16 +504,9 @@ where
     pub async fn flush(&mut self) -> Result<(), DriverError<W::Error>> {
         let lock = &*self.shared;
         let mut taken = take_writer(lock).await?;
-        let Some((io, output)) = taken.taken.as_mut() else {
-            return Ok(());
-        };
-        loop {
-            let n = lock.with(|shared| shared.session.conn.poll_transmit(output.buffer()));
-            match n.map_err(DriverError::BufferTooSmall)? {
-                0 => return Ok(()),
-                n => output.queue(n),
-            }
-            transmit(io, output).await?;
+        match taken.taken.as_mut() {
+            Some((io, output)) => write_controls(lock, io, output).await,
+            None => Ok(()),
         }
     }
 
@@ -488,12 +523,15 @@ where
             (header(conn), conn.side())
         });
         let header = header?;
+        let Some((io, output)) = taken.taken.as_mut() else {
+            return Ok(());
+        };
         taken.torn = true;
-        if let Some((io, output)) = taken.taken.as_mut() {
-            write_frame(io, output, FrameWrite::new(side, header, payload)).await?;
-        }
+        write_frame(io, output, FrameWrite::new(side, header, payload)).await?;
         taken.torn = false;
-        Ok(())
+        // What the reader queued meanwhile, before another frame can
+        // take the transport.
+        write_controls(lock, io, output).await
     }
 
     /// Sends a whole message compressed: the connection gives the header
@@ -517,7 +555,7 @@ where
         super::deflate::write_encoded(io, output, frame, false).await?;
         taken.torn = false;
         tx.sent();
-        Ok(())
+        write_controls(lock, io, output).await
     }
 }
 
@@ -547,4 +585,60 @@ where
         transmit(io, output).await?;
     }
     Ok(taken)
+}
+
+/// Writes the control frames queued in the connection after what waits
+/// in `output`, until none is left (the writer half, which holds the
+/// transport).
+async fn write_controls<'buf, L, W, B, R, S>(
+    lock: &L,
+    io: &mut W,
+    output: &mut Output<'buf>,
+) -> Result<(), DriverError<W::Error>>
+where
+    W: Write,
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+{
+    loop {
+        lock.with(|shared| shared.session.queue_controls(output));
+        if output.is_empty() {
+            return Ok(());
+        }
+        transmit(io, output).await?;
+    }
+}
+
+/// For the reader: waits until the transport is free, then writes what
+/// is `queued` (never completes when nothing is). Each write that
+/// completes is recorded, so the reader may drop this when input comes
+/// first: the transport goes back with the rest in its buffer, to be
+/// written first by whichever half takes it next.
+async fn write_queued<'buf, L, W, B, R, S>(
+    lock: &L,
+    queued: bool,
+) -> Result<(), DriverError<W::Error>>
+where
+    W: Write,
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+{
+    if !queued {
+        return pending().await;
+    }
+    let mut taken = Taken::take(lock, READER).await;
+    let Some((io, output)) = taken.taken.as_mut() else {
+        return pending().await;
+    };
+    // After a data frame left part written, nothing may follow it: the
+    // next step fails the connection.
+    if lock.with(|shared| shared.session.torn) {
+        return Ok(());
+    }
+    transmit(io, output).await?;
+    write_controls(lock, io, output).await
 }

@@ -1,0 +1,134 @@
+//! The split halves on tokio when both ends send a large message at once
+//! and read only once it is out (a peer with one task, or a full-duplex
+//! one whose reads wait on its own sends): a Ping from the peer must not
+//! stop our reader behind our writer's frame, else neither end ever
+//! reads again.
+
+use std::sync::{Arc, Mutex};
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use snowsocket_core::asynch::{TokioClock, WebSocket};
+use snowsocket_core::{Parts, Role};
+use snowsocket_tests::asynch::upgrade;
+use snowsocket_tests::{close_payload, frame_from, header};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpSocket;
+
+use super::*;
+
+/// Each end's message: many times what the socket buffers between the
+/// two ends hold, so neither send can complete before the other end
+/// reads.
+const LARGE: usize = 6 << 20;
+
+/// `SO_SNDBUF` and `SO_RCVBUF` of both ends (Linux doubles them, and
+/// turns their autotuning off).
+const SOCKET_BUFFER: u32 = 64 * 1024;
+
+/// Plenty for 2 × 6 MiB over loopback in a debug build; a deadlock fails
+/// the test here, well before the run's own timeout.
+const DEADLOCK: Duration = Duration::from_secs(20);
+
+/// The Ping's payload.
+const PING: &[u8] = b"are you there";
+
+fn small_buffers(socket: &TcpSocket) {
+    socket.set_send_buffer_size(SOCKET_BUFFER).unwrap();
+    socket.set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+}
+
+/// What the reader hands out, owned.
+fn owned(event: Event<'_>) -> (OpCode, Vec<u8>) {
+    match event {
+        Event::Ping(p) => (OpCode::Ping, p.to_vec()),
+        Event::Binary(b) => (OpCode::Binary, b.to_vec()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_ping_while_both_ends_send_large_messages_does_not_stop_the_split_reader() {
+    run(async {
+        let listening = TcpSocket::new_v4().unwrap();
+        small_buffers(&listening);
+        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listening.listen(8).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let theirs: Vec<u8> = (0..LARGE).map(|i| (i * 7 % 251) as u8).collect();
+
+        // The peer: once our frame has begun, a Ping and its own message,
+        // reading nothing until all of it is out; then the rest of ours,
+        // the Pong and our Close, and its Close in answer.
+        let sent = theirs.clone();
+        let peer = tokio::spawn(async move {
+            let socket = TcpSocket::new_v4().unwrap();
+            small_buffers(&socket);
+            let mut stream = socket.connect(addr).await.unwrap();
+            upgrade(&mut stream, addr).await;
+            let mut wire = vec![0; 10];
+            stream.read_exact(&mut wire).await.unwrap();
+            assert_eq!(wire, header(true, 0, 2, None, LARGE as u64));
+            let mut burst = frame_from(Role::Client, true, OpCode::Ping, PING);
+            burst.extend(frame_from(Role::Client, true, OpCode::Binary, &sent));
+            stream.write_all(&burst).await.unwrap();
+            let mut rest = vec![0; LARGE + (2 + PING.len()) + (2 + 2)];
+            stream.read_exact(&mut rest).await.unwrap();
+            wire.extend(rest);
+            let close = close_payload(1000, b"");
+            let answer = frame_from(Role::Client, true, OpCode::Close, &close);
+            stream.write_all(&answer).await.unwrap();
+            (wire, read_to_end(&mut stream).await)
+        });
+
+        let (stream, _) = listener.accept().await.unwrap();
+        // Spawned tasks need 'static buffers.
+        let read: &'static mut [u8] = Box::leak(vec![0; 64 * 1024].into_boxed_slice());
+        let write: &'static mut [u8] = Box::leak(vec![0; 64 * 1024].into_boxed_slice());
+        let parts = Parts::server(read, write, Vec::new(), TokioClock::new(), 1)
+            .config(Config::default().ping_interval(None));
+        let ws = WebSocket::accept(FromTokio::new(stream), parts)
+            .await
+            .unwrap();
+        let (half, shared) = ws
+            .split(|io| {
+                let (r, w) = io.into_inner().into_split();
+                (FromTokio::new(r), FromTokio::new(w))
+            })
+            .await
+            .unwrap();
+        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+
+        let sending = tokio::spawn(async move {
+            writer.send_binary(&payload(LARGE)).await.unwrap();
+            writer
+        });
+        let reading = tokio::spawn(async move {
+            let ping = reader.read(owned).await.unwrap();
+            let message = reader.read(owned).await.unwrap();
+            (reader, ping, message)
+        });
+        let both = async { (sending.await.unwrap(), reading.await.unwrap()) };
+        let (mut writer, (mut reader, ping, message)) = tokio::time::timeout(DEADLOCK, both)
+            .await
+            .expect("deadlock: our reader stopped reading behind our writer's frame");
+        assert_eq!(ping, (OpCode::Ping, PING.to_vec()));
+        assert_eq!(message.0, OpCode::Binary);
+        assert!(message.1 == theirs, "the peer's message came back changed");
+
+        writer.close(CloseCode::NORMAL, "").await.unwrap();
+        assert_eq!(reader.read_message(|_| ()).await.unwrap(), None);
+        drop((reader, writer));
+        let (wire, after) = peer.await.unwrap();
+        let frames = parse_frames(&wire);
+        let kinds: Vec<OpCode> = frames.iter().map(|f| f.opcode).collect();
+        // The Pong waited for our frame, and went right after it.
+        assert_eq!(kinds, [OpCode::Binary, OpCode::Pong, OpCode::Close]);
+        assert!(
+            frames[0].payload == payload(LARGE),
+            "our message arrived changed"
+        );
+        assert_eq!(frames[1].payload, PING);
+        assert_eq!(frames[2].close_code(), Some(1000));
+        assert!(after.is_empty(), "{} bytes after our Close", after.len());
+    });
+}
