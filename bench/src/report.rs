@@ -102,6 +102,78 @@ impl ThroughputResults<'_> {
             .collect()
     }
 
+    /// The async driver against the best tokio peer of the same round
+    /// (tokio-websockets, fastwebsockets, tokio-tungstenite: whichever was
+    /// fastest in that round), for one shape: the ratios, round by round,
+    /// and how many rounds each peer was the best. Empty without
+    /// `tokio-ours` or without a peer.
+    fn tokio_ratios(&self, shape: usize) -> (Vec<f64>, Vec<(Kind, usize)>) {
+        let rates = |kind: Kind| {
+            let k = self.servers.iter().position(|&s| s == kind)?;
+            match self.samples[shape].get(k) {
+                Some(Ok(list)) => Some(list.iter().map(|x| x.rate).collect::<Vec<_>>()),
+                _ => None,
+            }
+        };
+        let Some(ours) = rates(Kind::TokioOurs) else {
+            return (Vec::new(), Vec::new());
+        };
+        let peers: Vec<(Kind, Vec<f64>)> = Kind::TOKIO_PEERS
+            .iter()
+            .filter_map(|&kind| Some((kind, rates(kind)?)))
+            .collect();
+        let mut ratios = Vec::new();
+        let mut best_counts: Vec<(Kind, usize)> = peers.iter().map(|(k, _)| (*k, 0)).collect();
+        for (round, &mine) in ours.iter().enumerate() {
+            let best = peers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, r))| Some((i, *r.get(round)?)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((i, rate)) = best {
+                ratios.push(mine / rate);
+                best_counts[i].1 += 1;
+            }
+        }
+        (ratios, best_counts)
+    }
+
+    /// The table of [`ThroughputResults::tokio_ratios`], if there is one.
+    fn render_tokio(&self, rounds: usize) -> String {
+        let mut out = String::new();
+        for (s, shape) in self.shapes.iter().enumerate() {
+            let (ratios, best) = self.tokio_ratios(s);
+            if ratios.is_empty() {
+                continue;
+            }
+            if out.is_empty() {
+                let _ = write!(
+                    out,
+                    "\n#### The async driver on tokio against the best tokio peer of each round \
+                     ({rounds} round(s))\n\n\
+                     | shape | tokio-ours ÷ best peer: min / median / max | best peer (rounds) |\n\
+                     |---|---:|---|\n"
+                );
+            }
+            let [lo, mid, hi] = spread(&ratios);
+            let best = best
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{} ({n})", k.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "| {} | {} / **{}** / {} | {best} |",
+                shape.short(),
+                fixed(lo, 2),
+                fixed(mid, 2),
+                fixed(hi, 2)
+            );
+        }
+        out
+    }
+
     /// One table per shape, then a summary of the median ratios.
     pub(crate) fn render(&self, rounds: usize) -> String {
         let mut out = String::new();
@@ -163,6 +235,7 @@ impl ThroughputResults<'_> {
             }
             out.push('\n');
         }
+        out.push_str(&self.render_tokio(rounds));
         out
     }
 }
@@ -182,6 +255,42 @@ mod tests {
         assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median([]).is_nan());
         assert_eq!(spread(&[0.9, 1.1, 1.0]), [0.9, 1.0, 1.1]);
+    }
+
+    #[test]
+    fn against_the_best_tokio_peer_round_by_round() {
+        let sample = |rate| Sample {
+            rate,
+            server_cpu_micros: 1.0,
+            client_cpu_micros: 1.0,
+            threads: Threads { end: 2, max: 2 },
+        };
+        let shape = Shape {
+            connections: 64,
+            in_flight: 16,
+            size: 65536,
+        };
+        let servers = [Kind::TokioOurs, Kind::FastWebsockets, Kind::TokioWebsockets];
+        // Round 1: fastwebsockets is the best (200); round 2: tokio-websockets (300).
+        let samples = vec![vec![
+            Ok(vec![sample(100.0), sample(330.0)]),
+            Ok(vec![sample(200.0), sample(150.0)]),
+            Ok(vec![sample(50.0), sample(300.0)]),
+        ]];
+        let results = ThroughputResults {
+            shapes: &[shape],
+            servers: &servers,
+            samples: &samples,
+        };
+        let (ratios, best) = results.tokio_ratios(0);
+        assert_eq!(ratios, vec![0.5, 1.1]);
+        assert!(best.contains(&(Kind::FastWebsockets, 1)));
+        assert!(best.contains(&(Kind::TokioWebsockets, 1)));
+        let table = results.render_tokio(2);
+        assert!(
+            table.contains("| 64×16, 64 KiB | 0.50 / **0.80** / 1.10 |"),
+            "{table}"
+        );
     }
 
     #[test]

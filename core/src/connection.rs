@@ -358,6 +358,23 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         header.encoded_len() + payload_len
     }
 
+    /// The data frame whose payload is being received, part of it already
+    /// handed to [`Connection::handle_read`]: `(still to come, whole
+    /// payload length)`; `None` between frames and in control frames. A
+    /// driver may read no further than its end, so that the next frame
+    /// starts at the front of its read buffer and can arrive whole there
+    /// (no copy into the message buffer).
+    pub const fn data_frame_rest(&self) -> Option<(usize, usize)> {
+        match self.rx {
+            Rx::Payload {
+                frame,
+                remaining,
+                received,
+            } if !frame.opcode.is_control() => Some((remaining, received + remaining)),
+            _ => None,
+        }
+    }
+
     /// The message buffer, when nothing in it is needed any more: no data
     /// frame or fragmented message is being received (the last message's
     /// payload, if it came from the buffer, has been handed out). For

@@ -33,6 +33,27 @@ mod deflate;
 #[cfg(all(feature = "async", feature = "deflate"))]
 pub(crate) use deflate::{client_handshake_deflate, client_request_deflate, DeflateSend};
 
+/// The payload length from which a data frame in progress limits the next
+/// read to its end (see [`Input::room_within`]): below it, a copy of the
+/// frame costs less than the extra read.
+#[cfg(all(feature = "async", not(target_os = "none")))]
+const ALIGN_FRAMES_FROM: usize = 16 * 1024;
+
+// Zero-copy paths of the async driver: large replies written straight
+// from where they lie, large frames kept whole in the read buffer (see
+// `Input::room_within`, `Input::frame_in_place`, `FrameWrite::header_only`).
+// Hosts only: bare-metal targets (`target_os = "none"`), whose buffers are
+// a few KiB, keep the smaller code (about 1 KB less flash), as
+// `apply_mask` does. A `cfg` rather than a constant: an async function
+// keeps the states of every `.await` it was written with.
+
+/// The reply length from which the async driver sends a message back
+/// from the read buffer, in place (see [`Input::frame_in_place`]), even
+/// when it would fit in the write buffer: above it, the copy costs more
+/// than the write of its own it may take.
+#[cfg(all(feature = "async", not(target_os = "none")))]
+pub(crate) const IN_PLACE_FROM: usize = 16 * 1024;
+
 /// The read buffer: bytes received at `buf[start..end]`, not yet consumed.
 pub(crate) struct Input<'buf> {
     buf: &'buf mut [u8],
@@ -69,6 +90,57 @@ impl<'buf> Input<'buf> {
             self.compact();
         }
         self.buf.get_mut(self.end..).unwrap_or_default()
+    }
+
+    /// [`Input::room`], ending where the data frame being received ends
+    /// when it is a large one (`rest`: [`Connection::data_frame_rest`]):
+    /// the next frame then starts at the front of the buffer and, if it
+    /// fits, arrives whole there, answered without a copy. A read that
+    /// runs on into the next frame leaves that frame's start at the end of
+    /// the buffer and its payload copied into the message buffer, and so
+    /// on for every frame after it while the reads stay out of step.
+    /// Small frames are not worth the extra read.
+    #[cfg(all(feature = "async", not(target_os = "none")))]
+    pub(crate) fn room_within(&mut self, rest: Option<(usize, usize)>) -> &mut [u8] {
+        let whole_fits = self.buf.len().saturating_sub(FrameHeader::MAX_LEN);
+        let room = self.room();
+        match rest {
+            // Only for a frame that could have arrived whole: a longer one
+            // would be cut into a full buffer and a short read every time.
+            Some((remaining, len))
+                if len >= ALIGN_FRAMES_FROM
+                    && len <= whole_fits
+                    && (1..room.len()).contains(&remaining) =>
+            {
+                room.get_mut(..remaining).unwrap_or_default()
+            }
+            _ => room,
+        }
+    }
+
+    /// Whether a header of `len` bytes fits before `payload` (a range of
+    /// the buffer) over bytes already consumed (see
+    /// [`Input::frame_in_place`]).
+    #[cfg(all(feature = "async", not(target_os = "none")))]
+    pub(crate) fn fits_before(&self, payload: &Range<usize>, len: usize) -> bool {
+        payload.start >= len && payload.end <= self.start
+    }
+
+    /// A server's reply that is the payload at `payload` (a range of the
+    /// buffer, consumed, with room before it: [`Input::fits_before`]):
+    /// `header` is written into the consumed bytes just before it (where
+    /// the received frame's own header was, usually: a client's header
+    /// carries a mask key, so it is longer than the server's reply's) and
+    /// the whole frame returned, to be written straight from the read
+    /// buffer.
+    #[cfg(all(feature = "async", not(target_os = "none")))]
+    pub(crate) fn frame_in_place(&mut self, payload: Range<usize>, header: &FrameHeader) -> &[u8] {
+        let start = payload.start.saturating_sub(header.encoded_len());
+        if let Some(head) = self.buf.get_mut(start..payload.start) {
+            // Exactly the header's length (checked by `fits_before`).
+            let _ = header.encode(head);
+        }
+        self.buf.get(start..payload.end).unwrap_or_default()
     }
 
     /// Whether received bytes wait to be consumed (more messages may be
@@ -484,6 +556,25 @@ impl<'p> FrameWrite<'p> {
             rest: payload,
             offset: 0,
         }
+    }
+
+    /// For an unmasked frame larger than the room in `output`: puts the
+    /// header alone there and returns the payload, for the driver to write
+    /// straight from where it lies after the header goes out (rather than
+    /// copied through the output). `None` (nothing done) for a masked frame,
+    /// one that fits, one already started, or no room for the header.
+    #[cfg(all(feature = "async", not(target_os = "none")))]
+    pub(crate) fn header_only(&mut self, output: &mut Output<'_>) -> Option<&'p [u8]> {
+        let fits = self.header.encoded_len() + self.rest.len() <= output.room();
+        if !self.fresh || self.header.mask.is_some() || fits {
+            return None;
+        }
+        let end = output.end;
+        let room = output.buf.get_mut(end..).unwrap_or_default();
+        let filled = self.header.encode(room).ok()?;
+        output.end = end + filled;
+        self.fresh = false;
+        Some(core::mem::take(&mut self.rest))
     }
 
     /// Puts the next piece after what waits in `output` and returns

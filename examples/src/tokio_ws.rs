@@ -10,12 +10,15 @@ use std::io;
 use embedded_io_adapters::tokio_1::FromTokio;
 use snowsocket_core::asynch::{TokioClock, WebSocket};
 use snowsocket_core::deflate::PerMessageDeflate;
-use snowsocket_core::{Config, Connection, CounterRng, DriverError, Parts, ServerSide};
+use snowsocket_core::{
+    Config, Connection, CounterRng, DriverError, FrameHeader, Parts, ServerSide,
+};
 
-/// The read and write buffers of one connection (64 KiB each: a message up
-/// to that size that arrives whole is echoed without a copy; larger ones
-/// are assembled in the growable message buffer).
-pub const BUFFER: usize = 64 * 1024;
+/// The read and write buffers of one connection: 64 KiB and the longest
+/// frame header each, so that a message up to 64 KiB that arrives whole
+/// (its frame in one piece in the read buffer) is echoed without a copy;
+/// larger ones are assembled in the growable message buffer.
+pub const BUFFER: usize = 64 * 1024 + FrameHeader::MAX_LEN;
 
 /// Accepts the upgrade on `stream` and echoes every message until the peer
 /// closes: the read buffer, the write buffer and nothing else (a message

@@ -5,6 +5,8 @@
 
 #[path = "asynch/deflate.rs"]
 mod deflate;
+#[path = "asynch/in_place.rs"]
+mod in_place;
 #[path = "asynch/split.rs"]
 mod split;
 

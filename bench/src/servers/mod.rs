@@ -64,6 +64,14 @@ impl Kind {
         Self::RawMio,
     ];
 
+    /// The other tokio servers, which the async driver (`TokioOurs`) is
+    /// compared with round by round.
+    pub(crate) const TOKIO_PEERS: [Self; 3] = [
+        Self::TokioWebsockets,
+        Self::FastWebsockets,
+        Self::TokioTungstenite,
+    ];
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()

@@ -1,19 +1,21 @@
 //! snowsocket-core's async driver on tokio, as `examples/tokio_echo_server`
 //! runs it, on the same runtime as the other tokio servers here (a
-//! current-thread runtime, a task per connection): 64 KiB read and write
-//! buffers, a growable message buffer, limits lifted, every message
+//! current-thread runtime, a task per connection): read and write buffers
+//! of 64 KiB and a frame header, a growable message buffer, limits lifted, every message
 //! answered in place with `respond(echo)`.
 
 use std::io;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use snowsocket_core::asynch::{TokioClock, WebSocket};
-use snowsocket_core::{echo, Config, Parts};
+use snowsocket_core::{echo, Config, FrameHeader, Parts};
 
 use super::{tokio_rt, Running};
 
-/// The read and write buffers of a connection.
-const BUFFER: usize = 64 * 1024;
+/// The read and write buffers of a connection, as the example's: 64 KiB
+/// and the longest frame header, so that a 64 KiB message can arrive
+/// whole.
+const BUFFER: usize = 64 * 1024 + FrameHeader::MAX_LEN;
 
 pub(super) fn start() -> Result<Running, String> {
     tokio_rt::current_thread("tokio-ours", run)

@@ -140,6 +140,14 @@ where
     /// while more input is already here; they go out before the next read
     /// that has to wait, or on [`flush`](Self::flush)). An echo: `while ws.respond(echo).await? {}`
     /// ([`crate::echo`]).
+    ///
+    /// On hosts, a server's answer that is the message itself, arrived
+    /// whole in the read buffer, of 16 KiB or more (or larger than the room
+    /// in the write buffer), goes out from the read buffer in one write,
+    /// its header written in front of it: no copy. Like any send, a
+    /// `respond` dropped while it writes such an answer fails the
+    /// connection (see the [module](super) docs); smaller answers wait in
+    /// the write buffer.
     pub async fn respond<F>(&mut self, reply: F) -> Result<bool, DriverError<T::Error>>
     where
         F: for<'m> FnOnce(Message<'m>) -> Option<Message<'m>>,
@@ -158,6 +166,12 @@ where
             deflate,
             ..
         } = self;
+        // Where the message lies in the read buffer, if it arrived whole.
+        #[cfg(not(target_os = "none"))]
+        let received = match &payload {
+            Payload::Input(range) => Some(base + range.start..base + range.end),
+            Payload::Message => None,
+        };
         let Some(message) = session::checked_message(&session.conn, input, base, text, payload)
         else {
             session.invalid_text();
@@ -183,15 +197,55 @@ where
         }
         let header = session::reply_header(header?, kind, bytes.len());
         let mut frame = FrameWrite::new(side, header, bytes);
+        let whole = header.encoded_len() + bytes.len() <= output.room();
+        // Hosts only (see `session`, "Zero-copy paths").
+        #[cfg(not(target_os = "none"))]
+        {
+            // The message itself, sent back by a server (unmasked) from the
+            // read buffer, when it is large or does not fit the write
+            // buffer: its header goes in front of it there, over bytes
+            // already consumed, and the frame is written from there in one
+            // piece, without a copy.
+            let in_place = received.filter(|r| {
+                (!whole || r.len() >= session::IN_PLACE_FROM)
+                    && side.role() == Role::Server
+                    && input.from(0).get(r.clone()).map(<[u8]>::as_ptr) == Some(bytes.as_ptr())
+                    && r.len() == bytes.len()
+                    && input.fits_before(r, header.encoded_len())
+            });
+            if let Some(r) = in_place {
+                transmit(io, output).await?;
+                // A cancel half way tears the connection, as below.
+                session.torn = true;
+                let frame = input.frame_in_place(
+                    r,
+                    &FrameHeader {
+                        mask: None,
+                        ..header
+                    },
+                );
+                write_all(io, frame).await?;
+                io.flush().await.map_err(DriverError::Io)?;
+                session.torn = false;
+                return Ok(true);
+            }
+        }
         // As in the blocking driver: a reply that fits goes after what
         // waits in the output, whole (a cancelled write leaves its rest
-        // there); one that does not goes through the emptied output in
-        // pieces, and a cancel half way tears the connection.
-        let whole = header.encoded_len() + bytes.len() <= output.room();
+        // there); one that does not goes out after the output is emptied
+        // (an unmasked payload straight from where it lies, after its
+        // header: `write_frame`), and a cancel half way tears the
+        // connection.
         if !whole {
             transmit(io, output).await?;
         }
         session.torn = !whole;
+        #[cfg(not(target_os = "none"))]
+        if !whole {
+            write_frame(io, output, frame).await?;
+            session.torn = false;
+            return Ok(true);
+        }
         while frame
             .next_piece(output)
             .map_err(DriverError::BufferTooSmall)?
@@ -357,7 +411,11 @@ where
                 }
                 Step::Read => {
                     let deadline = self.session.deadline();
-                    let read = self.io.read(self.input.room());
+                    #[cfg(not(target_os = "none"))]
+                    let room = self.input.room_within(self.session.conn.data_frame_rest());
+                    #[cfg(target_os = "none")]
+                    let room = self.input.room();
+                    let read = self.io.read(room);
                     if let Some(result) = until(&self.clock, deadline, read).await {
                         match result {
                             Ok(0) => return Err(self.session.eof()),
@@ -428,17 +486,40 @@ pub(super) async fn transmit<T: Write>(
     io.flush().await.map_err(DriverError::Io)
 }
 
-/// Writes `frame` piece by piece through `output` (which is empty).
+/// Writes `frame` piece by piece through `output` (which is empty); an
+/// unmasked frame larger than the output goes as its header through the
+/// output and its payload straight from where it lies, not copied.
 pub(super) async fn write_frame<T: Write>(
     io: &mut T,
     output: &mut Output<'_>,
     mut frame: FrameWrite<'_>,
 ) -> Result<(), DriverError<T::Error>> {
+    #[cfg(not(target_os = "none"))]
+    if let Some(payload) = frame.header_only(output) {
+        transmit(io, output).await?;
+        write_all(io, payload).await?;
+        return io.flush().await.map_err(DriverError::Io);
+    }
     while frame
         .next_piece(output)
         .map_err(DriverError::BufferTooSmall)?
     {
         transmit(io, output).await?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "none"))]
+/// Writes all of `bytes` (not through the output: a cancelled call leaves
+/// the rest unwritten, so callers mark the connection torn meanwhile).
+async fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
+    while !bytes.is_empty() {
+        match io.write(bytes).await {
+            Ok(0) => return Err(DriverError::UnexpectedEof),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(DriverError::Io(e)),
+        }
     }
     Ok(())
 }
