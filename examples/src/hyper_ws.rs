@@ -5,7 +5,9 @@
 //!
 //! The upgrade request is checked by snowsocket's own parser (the same
 //! checks and HTTP statuses as its servers: 400, 426, …), rebuilt from
-//! what hyper parsed.
+//! what hyper parsed. A permessage-deflate offer is answered as
+//! snowsocket's servers answer it (`deflate::negotiate` with the default
+//! options) and the connection then compresses.
 
 use core::convert::Infallible;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +17,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONNECTION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use snowsocket_core::deflate::{self, PerMessageDeflate};
 use snowsocket_core::handshake::{self, HandshakeLimits, Parsed};
 use snowsocket_core::Config;
 
@@ -73,8 +76,13 @@ fn head(req: &Request<Incoming>) -> Vec<u8> {
 fn upgrade(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let bytes = head(&req);
     let mut headers = [handshake::EMPTY_HEADER; 64];
-    let accept = match handshake::parse_request(&bytes, &mut headers, &HandshakeLimits::DEFAULT) {
-        Ok(Parsed::Complete { value, .. }) => value.accept_key(),
+    let options = PerMessageDeflate::DEFAULT;
+    let parsed = handshake::parse_request(&bytes, &mut headers, &HandshakeLimits::DEFAULT);
+    let (accept, agreed) = match parsed {
+        Ok(Parsed::Complete { value, .. }) => (
+            value.accept_key(),
+            deflate::negotiate(value.headers(), &options.params),
+        ),
         Ok(Parsed::Incomplete) => return text(StatusCode::BAD_REQUEST, "incomplete request\n"),
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -87,7 +95,9 @@ fn upgrade(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
-                if let Err(e) = crate::tokio_ws::echo_upgraded(io, Config::default(), seed).await {
+                let deflate = agreed.map(|params| (params, options));
+                let echo = crate::tokio_ws::echo_upgraded(io, Config::default(), deflate, seed);
+                if let Err(e) = echo.await {
                     eprintln!("hyper_upgrade: connection {seed}: {e}");
                 }
             }
@@ -100,6 +110,11 @@ fn upgrade(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(accept) = HeaderValue::from_bytes(&accept) {
         headers.insert("sec-websocket-accept", accept);
+    }
+    if let Some(params) = &agreed {
+        if let Ok(answer) = HeaderValue::from_bytes(params.answer().as_bytes()) {
+            headers.insert("sec-websocket-extensions", answer);
+        }
     }
     response
 }

@@ -9,7 +9,7 @@ use std::io;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use snowsocket_core::asynch::{TokioClock, WebSocket};
-use snowsocket_core::deflate::PerMessageDeflate;
+use snowsocket_core::deflate::{DeflateParams, PerMessageDeflate};
 use snowsocket_core::{
     Config, Connection, CounterRng, DriverError, FrameHeader, Parts, ServerSide,
 };
@@ -56,10 +56,13 @@ where
 }
 
 /// Echoes on `stream`, whose upgrade was done elsewhere (by hyper): the
-/// connection starts open.
+/// connection starts open, with permessage-deflate on when the upgrade
+/// agreed to it (`deflate`: the agreement, answered in the 101, and our
+/// options).
 pub async fn echo_upgraded<T>(
     stream: T,
     config: Config,
+    deflate: Option<(DeflateParams, PerMessageDeflate)>,
     seed: u64,
 ) -> Result<(), DriverError<io::Error>>
 where
@@ -77,6 +80,9 @@ where
         0,
         &mut write,
     )?;
+    if let Some((params, options)) = &deflate {
+        ws.enable_deflate(params, options);
+    }
     while ws.respond(snowsocket_core::echo).await? {}
     Ok(())
 }

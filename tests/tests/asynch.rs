@@ -290,6 +290,68 @@ fn hyper_serves_http_and_upgrades_ws_to_the_async_driver() {
 }
 
 #[test]
+fn hyper_upgrade_agrees_to_permessage_deflate_and_compresses_both_ways() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use snowsocket_core::asynch::{TokioClock, WebSocket};
+    use snowsocket_core::deflate::PerMessageDeflate;
+    use snowsocket_core::handshake::ClientRequest;
+    use snowsocket_tests::tap::tap;
+
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = listener.local_addr().unwrap();
+        tokio::spawn(snowsocket_examples::hyper_ws::serve(listener));
+        // The wire between our client and hyper_upgrade.
+        let (addr, tapped) = tap(upstream);
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+        let parts = snowsocket_core::Parts::new(
+            &mut read,
+            &mut write,
+            Vec::new(),
+            snowsocket_tests::XorShiftRng::new(4),
+            TokioClock::new(),
+        );
+        let host = addr.to_string();
+        let request = ClientRequest::new(&host, "/ws");
+        let options = PerMessageDeflate::DEFAULT;
+        let (mut ws, _) =
+            WebSocket::connect_deflate(FromTokio::new(stream), parts, &request, &options)
+                .await
+                .unwrap();
+        assert!(ws.deflate().is_some(), "the offer was declined");
+        let text = "snowsocket, hyper and permessage-deflate. ".repeat(2_000);
+        let sizes = [0, 10, 200, 70_000];
+        for len in sizes {
+            ws.send_text(&text[..len]).await.unwrap();
+            assert_eq!(
+                ws.read_message().await.unwrap(),
+                Some(Message::Text(&text[..len]))
+            );
+        }
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+
+        let (up, down) = (tapped.up.lock().unwrap(), tapped.down.lock().unwrap());
+        let answer = down.head().to_ascii_lowercase();
+        assert!(
+            answer.contains("\r\nsec-websocket-extensions: permessage-deflate"),
+            "{answer}"
+        );
+        // Both ways: from `min_size` (64 B) on a message goes compressed
+        // (RSV1) and shrinks; shorter ones go as they are.
+        for (direction, wire) in [("client → hyper", &up), ("hyper → client", &down)] {
+            assert_eq!(wire.messages.len(), sizes.len(), "{direction}");
+            for (message, len) in wire.messages.iter().zip(sizes) {
+                assert_eq!(message.rsv1, len >= 64, "{direction}, {len} B");
+                if len >= 200 {
+                    assert!(message.bytes < len as u64 / 2, "{direction}: {message:?}");
+                }
+            }
+        }
+    });
+}
+
+#[test]
 fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_heartbeat() {
     use embedded_io_adapters::tokio_1::FromTokio;
     use snowsocket_core::asynch::{TokioClock, WebSocket};
