@@ -79,7 +79,7 @@ mod error;
 mod server;
 
 pub(crate) use client::parse_response_expecting;
-#[cfg(feature = "deflate")]
+#[cfg(all(feature = "async", feature = "deflate"))]
 pub(crate) use client::parse_response_with_deflate_expecting;
 pub(crate) use client::write_generated_request;
 pub use client::{generate_key, parse_response, write_request, ClientRequest, Response};
@@ -88,7 +88,7 @@ pub use client::{parse_response_with_deflate, write_request_with_deflate};
 pub use error::{HandshakeError, WriteError};
 #[cfg(feature = "deflate")]
 pub use server::write_accept_with_deflate;
-#[cfg(feature = "deflate")]
+#[cfg(all(feature = "async", feature = "deflate"))]
 pub(crate) use server::write_accept_with_deflate_keyed;
 pub use server::{parse_request, write_accept, write_reject, Request, Subprotocols};
 pub(crate) use server::{write_accept_keyed, ACCEPT_KEY_AT};
