@@ -6,7 +6,7 @@
 //! I/O: [`Session::step`] says what the driver must do next (write the
 //! bytes waiting in the output, read more input, or hand out an event), a
 //! [`FrameWrite`] cuts an outgoing frame into pieces that fit the output,
-//! and the handshake steps ([`server_handshake`], [`client_handshake`])
+//! and the handshake steps ([`server_handshake_with`], [`client_handshake`])
 //! parse and answer the opening handshake. The drivers only move bytes:
 //! `io.read(..)` in one, `io.read(..).await` in the other.
 //!
@@ -513,29 +513,11 @@ impl Answer {
 
 /// One step of the server's opening handshake on `read` (the bytes
 /// received so far): parses the request and, when it is complete, asks
-/// `decide` (taken from its option) and writes the answer into `output`.
-/// A bad request is answered with its HTTP error.
-pub(crate) fn server_handshake<'d, D>(
-    read: &[u8],
-    output: &mut Output<'_>,
-    limits: &HandshakeLimits,
-    decide: &mut Option<D>,
-) -> Result<ServerHandshake, handshake::WriteError>
-where
-    D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
-{
-    server_handshake_with(
-        read,
-        output,
-        limits,
-        decide,
-        &mut |out, request, subprotocol| handshake::write_accept(out, request, subprotocol, &[]),
-    )
-}
-
-/// [`server_handshake`], with the accepting answer written by `accept`
-/// (into the buffer, for the request, with the chosen subprotocol): where
-/// a driver negotiates an extension (permessage-deflate).
+/// `decide` (taken from its option) and writes the answer into `output`,
+/// the accepting one by `accept` (into the buffer, for the request, with
+/// the chosen subprotocol; a driver that negotiates an extension,
+/// permessage-deflate, writes its own). A bad request is answered with
+/// its HTTP error.
 pub(crate) fn server_handshake_with<'d, D, A>(
     read: &[u8],
     output: &mut Output<'_>,

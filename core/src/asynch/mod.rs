@@ -97,7 +97,6 @@
 mod clocks;
 #[cfg(feature = "deflate")]
 mod deflate;
-mod open;
 mod split;
 mod websocket;
 
