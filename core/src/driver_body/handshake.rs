@@ -126,15 +126,7 @@ where
             io: T,
             parts: Parts<'buf, B, R, C>,
             request: &ClientRequest<'_>,
-        ) -> Result<(Self, Option<usize>), DriverError<T::Error>> {
-            Self::connect_checking(
-                io,
-                parts,
-                request,
-                session::client_request,
-                session::client_handshake,
-            )
-        }
+        ) -> Result<(Self, Option<usize>), DriverError<T::Error>>
     } {
         /// Client side: sends the upgrade `request` and checks the answer; see
         /// [`crate::WebSocket::connect`]. (Await it as an `async fn`.)
@@ -147,15 +139,15 @@ where
             parts: Parts<'buf, B, R, C>,
             request: &'r ClientRequest<'h>,
         ) -> impl core::future::Future<Output = Result<(Self, Option<usize>), DriverError<T::Error>>>
-               + use<'buf, 'r, 'h, T, B, R, C> {
-            Self::connect_checking(
-                io,
-                parts,
-                request,
-                session::client_request,
-                session::client_handshake,
-            )
-        }
+               + use<'buf, 'r, 'h, T, B, R, C>
+    } {
+        Self::connect_checking(
+            io,
+            parts,
+            request,
+            session::client_request,
+            session::client_handshake,
+        )
     } }
 
     /// [`connect`](Self::connect) with the request written by `write` and
