@@ -236,6 +236,18 @@ enum Rx {
     },
     /// The peer's Close has arrived: any further bytes are discarded.
     Done,
+    /// The connection failed: what the peer still sends is read past,
+    /// frame by frame, to its Close ([`Connection::handle_linger`]). The
+    /// next frame header starts `remaining` bytes on (counted from the
+    /// start of the input of the read that failed, which consumed none of
+    /// it, or else from the next byte).
+    Skip {
+        /// Bytes before the next frame header.
+        remaining: usize,
+    },
+    /// The connection failed where its frames cannot be followed (a header
+    /// that did not decode): nothing more is recognised.
+    Lost,
 }
 
 /// What the payload loop needs of a frame's header.
@@ -316,6 +328,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         matches!(self.state, State::Closed | State::Failed(_))
     }
 
+    /// Whether the peer's Close has arrived: it sends nothing more (after
+    /// a failure, as far as [`Connection::handle_linger`] could follow).
+    pub const fn peer_closed(&self) -> bool {
+        matches!(self.rx, Rx::Done)
+    }
+
     /// Whether frames are waiting for [`Connection::poll_transmit`].
     pub const fn wants_transmit(&self) -> bool {
         self.pending_pong.is_some() || self.pending_ping || self.pending_close.is_some()
@@ -359,8 +377,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// `None` while a frame or message is being received.
     pub fn idle_message_buffer(&mut self) -> Option<&mut B> {
         match (&self.rx, &self.message) {
-            (Rx::Header | Rx::Done, None) => Some(&mut self.message_buf),
-            _ => None,
+            (Rx::Payload { .. }, _) | (_, Some(_)) => None,
+            _ => Some(&mut self.message_buf),
         }
     }
 }
@@ -408,7 +426,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         input: &mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<UnborrowedEvent>), Error> {
-        self.read_raw(input, now).map_err(|s| self.error(s))
+        // Where the frames stand at the start of `input`: a failure in
+        // this call consumes none of it, so what the peer still sends is
+        // followed from here (see `handle_linger`).
+        let resume = match self.rx {
+            Rx::Payload { remaining, .. } => remaining,
+            _ => 0,
+        };
+        self.read_raw(input, now)
+            .map_err(|s| self.failed_in_read(s, resume))
     }
 
     /// Turns `event`, from [`Connection::handle_read_unborrowed`], into an
@@ -447,6 +473,62 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             Payload::Input(range) => input.get(range.clone()).unwrap_or_default(),
             Payload::Message => self.message_buf.as_slice(),
         }
+    }
+
+    /// After a failure whose Close went out: reads past what the peer
+    /// still sends, frame by frame and without looking inside, until its
+    /// Close ([`Connection::peer_closed`]); all of `input` is consumed (a
+    /// header cut short is kept for the next call). Give it, in order, the
+    /// input [`Connection::handle_read`] left unconsumed (for a failure it
+    /// returned, the whole input of that call) and then what arrives next.
+    /// Returns whether to go on reading: `false` once the peer's Close has
+    /// come, or [`Config::close_timeout`] has passed since the first call
+    /// (its deadline is then [`Connection::poll_timeout`]'s). Where the
+    /// frames cannot be followed (the failure was a header that did not
+    /// decode, or one arrives now) nothing more is recognised: read until
+    /// the peer's EOF or the deadline.
+    ///
+    /// RFC 6455 §7.1.1: after sending a Close, read until the peer's. A
+    /// transport closed while the peer's bytes are still unread may reset
+    /// the connection (TCP sends RST), and the peer may never read our
+    /// Close.
+    pub fn handle_linger(&mut self, mut input: &[u8], now: Instant) -> bool {
+        if !self.timers.is_set(Timer::Close) {
+            self.timers
+                .set(Timer::Close, now.after(&self.config.close_timeout));
+        }
+        while let Rx::Skip { remaining } = self.rx {
+            let take = remaining.min(input.len());
+            input = input.get(take..).unwrap_or_default();
+            self.rx = Rx::Skip {
+                remaining: remaining - take,
+            };
+            if input.is_empty() {
+                break;
+            }
+            // The next header, perhaps begun in an earlier call (kept in
+            // `control_buf`, unused once the connection failed).
+            let kept = self.control_buf.len();
+            let add = input.len().min(FrameHeader::MAX_LEN.saturating_sub(kept));
+            let _ = self
+                .control_buf
+                .extend_from_slice(input.get(..add).unwrap_or_default());
+            self.rx = match frame_extent(&self.control_buf) {
+                // Cut short: all of `input` is kept.
+                None => break,
+                Some(Ok((used, close, len))) => {
+                    self.control_buf.clear();
+                    input = input.get(used.saturating_sub(kept)..).unwrap_or_default();
+                    if close {
+                        Rx::Done
+                    } else {
+                        Rx::Skip { remaining: len }
+                    }
+                }
+                Some(Err(())) => Rx::Lost,
+            };
+        }
+        !self.peer_closed() && !self.timers.is_expired(Timer::Close, now)
     }
 
     /// Advances the timers to `now`. A heartbeat Ping that is due is queued
@@ -692,6 +774,19 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
+    /// A failure in [`Connection::read_raw`] (`stop`), whose input began
+    /// `resume` bytes before the next frame header: what the peer still
+    /// sends is followed from there, over the frames of that input again
+    /// (unless the failure was the peer's own Close).
+    #[cold]
+    #[inline(never)]
+    fn failed_in_read(&mut self, stop: Stop, resume: usize) -> Error {
+        if matches!(stop, Stop::Failed) && !matches!(self.rx, Rx::Done) {
+            self.rx = Rx::Skip { remaining: resume };
+        }
+        self.error(stop)
+    }
+
     /// Turns a raw event into one that borrows its payload. Text from the
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
@@ -735,7 +830,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.pending_ping = false;
         self.message = None;
         self.timers.stop_all();
-        self.rx = Rx::Done;
+        // What the peer still sends is followed from the end of the frame
+        // under way (see `handle_linger`; a failure inside `read_raw`
+        // says where that is in its input).
+        self.rx = match self.rx {
+            Rx::Payload { remaining, .. } => Rx::Skip { remaining },
+            Rx::Done => Rx::Done,
+            _ => Rx::Skip { remaining: 0 },
+        };
+        self.control_buf.clear();
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
                 // Empty without the `reasons` feature.
@@ -858,6 +961,44 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     }
 }
 
+/// The extent of the frame whose header begins `head`, for
+/// [`Connection::handle_linger`], which reads past frames without looking
+/// inside: the header's length, whether the frame is a Close, and its
+/// payload's length (saturated). `None` while the header is cut short;
+/// `Err` for one no peer sends (an unknown opcode, a control frame
+/// fragmented or too long), after which nothing is recognised. (Not
+/// [`FrameHeader::decode`], which stays inlined in the read path.)
+fn frame_extent(head: &[u8]) -> Option<Result<(usize, bool, usize), ()>> {
+    let (&b0, &b1) = (head.first()?, head.get(1)?);
+    let opcode = b0 & 0x0f;
+    let len7 = usize::from(b1 & 0x7f);
+    let control = opcode >= 8;
+    if !matches!(opcode, 0..=2 | 8..=10) || (control && (b0 & 0x80 == 0 || len7 > 125)) {
+        return Some(Err(()));
+    }
+    let extended = match len7 {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let used = 2 + extended + if b1 & 0x80 == 0 { 0 } else { 4 };
+    if head.len() < used {
+        return None;
+    }
+    let len = match extended {
+        0 => len7,
+        _ => {
+            // Big-endian, 16 or 64 bits (saturated on a 32-bit target).
+            let mut n: u64 = 0;
+            for &b in head.get(2..2 + extended).unwrap_or_default() {
+                n = (n << 8) | u64::from(b);
+            }
+            saturating_usize(n)
+        }
+    };
+    Some(Ok((used, opcode == 8, len)))
+}
+
 impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -871,6 +1012,8 @@ impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
 mod deflate;
 mod receive;
 
+#[cfg(test)]
+mod linger_tests;
 #[cfg(test)]
 #[path = "connection_tests.rs"]
 mod tests;

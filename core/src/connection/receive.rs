@@ -26,7 +26,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let mut pos = 0;
         loop {
             match self.rx {
-                Rx::Done => return Ok((input.len(), None)),
+                // (Skipping and lost frames come only with a failure.)
+                Rx::Done | Rx::Skip { .. } | Rx::Lost => return Ok((input.len(), None)),
                 Rx::Header => {
                     #[cfg(not(feature = "deflate"))]
                     let decoded =
@@ -250,7 +251,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             OpCode::Close => {
                 let code = match close::parse_close_payload(&self.control_buf) {
                     Ok(parsed) => parsed.map(|(code, _)| code),
-                    Err(e) => return Err(self.fail_protocol(e.into())),
+                    Err(e) => {
+                        let stop = self.fail_protocol(e.into());
+                        // The peer's Close (a bad one): nothing follows.
+                        self.rx = Rx::Done;
+                        return Err(stop);
+                    }
                 };
                 self.rx = Rx::Done;
                 self.message = None;
