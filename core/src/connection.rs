@@ -245,9 +245,6 @@ enum Rx {
         /// Bytes before the next frame header.
         remaining: usize,
     },
-    /// The connection failed where its frames cannot be followed (a header
-    /// that did not decode): nothing more is recognised.
-    Lost,
 }
 
 /// What the payload loop needs of a frame's header.
@@ -483,10 +480,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// returned, the whole input of that call) and then what arrives next.
     /// Returns whether to go on reading: `false` once the peer's Close has
     /// come, or [`Config::close_timeout`] has passed since the first call
-    /// (its deadline is then [`Connection::poll_timeout`]'s). Where the
-    /// frames cannot be followed (the failure was a header that did not
-    /// decode, or one arrives now) nothing more is recognised: read until
-    /// the peer's EOF or the deadline.
+    /// (its deadline is then [`Connection::poll_timeout`]'s). Each header
+    /// is taken at its word, however it breaks the protocol (the failure
+    /// may have been that very header): a peer that sends what is not
+    /// frames at all may be read until its EOF or the deadline.
     ///
     /// RFC 6455 §7.1.1: after sending a Close, read until the peer's. A
     /// transport closed while the peer's bytes are still unread may reset
@@ -513,19 +510,16 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             let _ = self
                 .control_buf
                 .extend_from_slice(input.get(..add).unwrap_or_default());
-            self.rx = match frame_extent(&self.control_buf) {
-                // Cut short: all of `input` is kept.
-                None => break,
-                Some(Ok((used, close, len))) => {
-                    self.control_buf.clear();
-                    input = input.get(used.saturating_sub(kept)..).unwrap_or_default();
-                    if close {
-                        Rx::Done
-                    } else {
-                        Rx::Skip { remaining: len }
-                    }
-                }
-                Some(Err(())) => Rx::Lost,
+            // Cut short: all of `input` is kept.
+            let Some((used, close, len)) = frame_extent(&self.control_buf) else {
+                break;
+            };
+            self.control_buf.clear();
+            input = input.get(used.saturating_sub(kept)..).unwrap_or_default();
+            self.rx = if close {
+                Rx::Done
+            } else {
+                Rx::Skip { remaining: len }
             };
         }
         !self.peer_closed() && !self.timers.is_expired(Timer::Close, now)
@@ -964,18 +958,14 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
 /// The extent of the frame whose header begins `head`, for
 /// [`Connection::handle_linger`], which reads past frames without looking
 /// inside: the header's length, whether the frame is a Close, and its
-/// payload's length (saturated). `None` while the header is cut short;
-/// `Err` for one no peer sends (an unknown opcode, a control frame
-/// fragmented or too long), after which nothing is recognised. (Not
+/// payload's length (saturated); `None` while the header is cut short.
+/// The header is taken at its word, whatever it breaks (a reserved
+/// opcode, a long control frame: the failure may have been that very
+/// header), as long as its length can be read. (Not
 /// [`FrameHeader::decode`], which stays inlined in the read path.)
-fn frame_extent(head: &[u8]) -> Option<Result<(usize, bool, usize), ()>> {
+fn frame_extent(head: &[u8]) -> Option<(usize, bool, usize)> {
     let (&b0, &b1) = (head.first()?, head.get(1)?);
-    let opcode = b0 & 0x0f;
     let len7 = usize::from(b1 & 0x7f);
-    let control = opcode >= 8;
-    if !matches!(opcode, 0..=2 | 8..=10) || (control && (b0 & 0x80 == 0 || len7 > 125)) {
-        return Some(Err(()));
-    }
     let extended = match len7 {
         126 => 2,
         127 => 8,
@@ -996,7 +986,7 @@ fn frame_extent(head: &[u8]) -> Option<Result<(usize, bool, usize), ()>> {
             saturating_usize(n)
         }
     };
-    Some(Ok((used, opcode == 8, len)))
+    Some((used, b0 & 0x0f == OpCode::Close.as_u8(), len))
 }
 
 impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {

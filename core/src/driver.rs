@@ -15,6 +15,15 @@
 //! timeouts come out as `ErrorKind::TimedOut` (the WASI echo server in
 //! `examples/wasi-echo` carries such an adapter).
 //!
+//! A failure (a Close such as 1009 for a message over the limit, 1002,
+//! 1007) is returned once its Close is written and the driver has read
+//! past what the peer still sent, until the peer's Close, its EOF, or
+//! [`Config::close_timeout`] (RFC 6455 §7.1.1): dropping a TCP transport
+//! with unread input makes the kernel reset the connection, and the peer
+//! may then never read the Close. Not after a pong timeout (the peer is
+//! presumed gone). Without read timeouts, a peer that neither sends nor
+//! closes keeps that wait open.
+//!
 //! The driver shares everything but its `.await`s with the async driver:
 //! both are made from one text (`crate::driver_body`) around the same
 //! steps (`crate::session`: the read loop, the timers, the close, the frame
@@ -35,11 +44,11 @@ use crate::connection::{ClientSide, Config, Role, ServerSide, Side};
 use crate::connection::{
     Connection, Error, Event, MessageKind, Payload, SendError, UnborrowedEvent,
 };
-use crate::driver_body::{assemble, by_mode, driver_body, io, is_tick};
+use crate::driver_body::{assemble, by_mode, driver_body, io, is_tick, linger};
 use crate::error::InsufficientSizeError;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Request};
-use crate::session::{self, FrameWrite, Input, Output, ServerHandshake, Session, Step};
+use crate::session::{self, lingers, FrameWrite, Input, Output, ServerHandshake, Session, Step};
 use crate::time::Instant;
 
 /// A source of the current time for the driver.

@@ -54,6 +54,36 @@ macro_rules! by_mode {
 }
 pub(crate) use by_mode;
 
+/// After the Close of the failure `$error` went out (for the callers that
+/// still lend out the input, `fail_now`; the read loop lingers in
+/// `Session::step`): reads and drops what the peer still sends until its
+/// Close, its EOF, or the close timeout (see
+/// [`Connection::handle_linger`](crate::Connection::handle_linger)).
+/// `$pending`: bytes received and not consumed; `$scratch`: room to read
+/// into (the write buffer, done with). A macro rather than a function:
+/// inline where it runs, it adds no future of its own to the async
+/// driver's reads.
+macro_rules! linger {
+    ($m:tt, $io:expr, $conn:expr, $pending:expr, $scratch:expr, $clock:expr, $error:expr) => {
+        if lingers($error) {
+            let mut more = $conn.handle_linger($pending, $clock.now());
+            while more {
+                let read = read_some($io, $scratch, $clock, || $conn.poll_timeout());
+                let read: &[u8] = match $crate::driver_body::io!($m, read) {
+                    Some(Ok(n)) if n > 0 => $scratch.get(..n).unwrap_or_default(),
+                    // A tick, or the deadline came first.
+                    Some(Err(e)) if is_tick(e.kind()) => &[],
+                    None => &[],
+                    // EOF, or a failed transport.
+                    _ => break,
+                };
+                more = $conn.handle_linger(read, $clock.now());
+            }
+        }
+    };
+}
+pub(crate) use linger;
+
 /// A driver from its parts (the async one also has room for
 /// permessage-deflate's sending half).
 macro_rules! assemble {

@@ -76,6 +76,18 @@ impl<'buf> Input<'buf> {
         self.start < self.end
     }
 
+    /// The bytes received and not consumed yet.
+    pub(crate) fn unconsumed(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// The bytes received and not consumed yet, consumed now.
+    pub(crate) fn take(&mut self) -> &[u8] {
+        let from = self.start;
+        self.start = self.end;
+        self.buf.get(from..self.end).unwrap_or_default()
+    }
+
     /// `n` bytes were read into [`Input::room`].
     pub(crate) fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
@@ -229,6 +241,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         now: Instant,
     ) -> Step {
         loop {
+            // After a failure whose Close went out: what the peer still
+            // sends is read past to its Close (or EOF, or the close
+            // timeout) before the failure is handed out.
+            if self.conn.is_closed() && output.is_empty() && self.failure.is_some_and(lingers) {
+                if self.conn.handle_linger(input.take(), now) {
+                    return Step::Read;
+                }
+                return Step::Failed(self.failure.take().unwrap_or(Error::Closed));
+            }
             if let Some(step) = self.pending(output, input.waiting()) {
                 return step;
             }
@@ -354,14 +375,19 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         self.conn.poll_timeout()
     }
 
-    /// The transport ended.
+    /// The transport ended: the failure it lingered after, if any, else
+    /// [`DriverError::UnexpectedEof`].
     pub(crate) fn eof<E>(&mut self) -> DriverError<E> {
+        if let Some(failure) = self.failure.take() {
+            return DriverError::Connection(failure);
+        }
         self.conn.abort();
         DriverError::UnexpectedEof
     }
 
-    /// The transport failed with `e` while writing: the failure whose
-    /// Close was being written, if any, else the I/O error.
+    /// The transport failed with `e` while writing (or while lingering
+    /// after a failure): the failure whose Close was being written, or
+    /// that it lingered after, if any, else the I/O error.
     pub(crate) fn write_failed<E>(&mut self, e: DriverError<E>) -> DriverError<E> {
         match self.failure.take() {
             Some(failure) => DriverError::Connection(failure),
@@ -404,6 +430,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     pub(crate) fn reply_header(&mut self) -> Result<FrameHeader, SendError> {
         self.conn.message_header(MessageKind::Binary, 0)
     }
+}
+
+/// Whether a driver lingers after failing with `error` (see
+/// [`Session::step`]): after failures that sent a Close to a peer that
+/// still answers, not after a pong timeout (the peer is presumed gone).
+pub(crate) const fn lingers(error: Error) -> bool {
+    matches!(error, Error::Protocol(_) | Error::FragmentTimeout)
 }
 
 /// `header` (from [`Session::reply_header`]) for a reply of `kind` with

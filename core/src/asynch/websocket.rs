@@ -13,12 +13,12 @@ use crate::connection::{ClientSide, Connection, Error, Event, MessageKind, Paylo
 use crate::connection::{ServerSide, Side, UnborrowedEvent};
 use crate::driver::{Decision, DriverError, Message, Parts};
 pub(super) use crate::driver_body::is_tick;
-use crate::driver_body::{assemble, by_mode, driver_body, io};
+use crate::driver_body::{assemble, by_mode, driver_body, io, linger};
 use crate::frame::FrameHeader;
 use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Request};
 #[cfg(feature = "deflate")]
 use crate::session::DeflateSend;
-use crate::session::{self, FrameWrite, Input, Output, ServerHandshake, Session, Step};
+use crate::session::{self, lingers, FrameWrite, Input, Output, ServerHandshake, Session, Step};
 use crate::time::Instant;
 
 /// A WebSocket over an async byte stream `T`: the async twin of

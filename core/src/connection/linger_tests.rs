@@ -127,15 +127,19 @@ fn a_timeout_between_reads_skips_the_rest_of_the_frame_under_way() {
 }
 
 #[test]
-fn frames_that_cannot_be_followed_are_never_taken_for_a_close() {
-    let mut c = server(Config::DEFAULT.ping_interval(None));
-    // A reserved opcode: the framing is lost.
-    let mut input = std::vec![0x83, 0x80, 0, 0, 0, 0];
-    input.extend(frame(OpCode::Close, true, &[0x03, 0xe8]));
-    let (e, rest) = fail_on(&mut c, &mut input);
-    assert_eq!(e.close_code(), Some(CloseCode::PROTOCOL_ERROR));
-    let _ = c.handle_linger(&rest, Instant::ZERO);
-    assert!(!c.peer_closed(), "wait for EOF or the timeout instead");
+fn a_header_that_broke_the_protocol_is_skipped_by_its_length() {
+    let make = || {
+        let mut c = server(Config::DEFAULT.ping_interval(None));
+        // A reserved opcode (1002), with a payload of Close opcodes, then
+        // a Ping too long for a control frame, then the peer's Close.
+        let mut input = std::vec![0x83, 0x84, 0, 0, 0, 0, 0x88, 0x88, 0x88, 0x88];
+        input.extend(frame(OpCode::Ping, true, &[0x88; 126]));
+        input.extend(frame(OpCode::Close, true, &[0x03, 0xe8]));
+        let (e, rest) = fail_on(&mut c, &mut input);
+        assert_eq!(e.close_code(), Some(CloseCode::PROTOCOL_ERROR));
+        (c, rest)
+    };
+    assert!(lingers_to_close(make));
 }
 
 #[test]

@@ -26,8 +26,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let mut pos = 0;
         loop {
             match self.rx {
-                // (Skipping and lost frames come only with a failure.)
-                Rx::Done | Rx::Skip { .. } | Rx::Lost => return Ok((input.len(), None)),
+                // (Skipping comes only with a failure.)
+                Rx::Done | Rx::Skip { .. } => return Ok((input.len(), None)),
                 Rx::Header => {
                     #[cfg(not(feature = "deflate"))]
                     let decoded =

@@ -27,13 +27,22 @@ $($async)? fn read_handshake<T: Read, C: Clock>(
     }
 }
 
-/// The connection failed (its Close is queued): writes the Close and
-/// returns the failure.
-pub(crate) $($async)? fn fail_now<T: Write, B: MessageBuffer, R: RngCore, S: Side>(
+/// The connection failed (its Close is queued): writes the Close, lingers
+/// (see `linger!`) and returns the failure.
+pub(crate) $($async)? fn fail_now<T, B, R, S, C>(
     session: &mut Session<B, R, S>,
+    input: &Input<'_>,
     output: &mut Output<'_>,
     io: &mut T,
-) -> DriverError<T::Error> {
+    clock: &mut C,
+) -> DriverError<T::Error>
+where
+    T: Read + Write,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+    C: Clock,
+{
     loop {
         match session.pending(output, false) {
             Some(Step::Transmit) => {
@@ -41,7 +50,10 @@ pub(crate) $($async)? fn fail_now<T: Write, B: MessageBuffer, R: RngCore, S: Sid
                     return session.write_failed(e);
                 }
             }
-            Some(Step::Failed(e)) => return DriverError::Connection(e),
+            Some(Step::Failed(e)) => {
+                linger!($m, io, session.conn, input.unconsumed(), output.buffer(), clock, e);
+                return DriverError::Connection(e);
+            }
             _ => return DriverError::Connection(Error::Closed),
         }
     }

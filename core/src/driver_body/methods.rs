@@ -77,12 +77,13 @@ where
             input,
             io,
             output,
+            clock,
             ..
         } = self;
         if let UnborrowedEvent::Text(Payload::Input(range)) = &raw {
             return match session.input_text(input, base, range.clone()) {
                 Ok(text) => Ok(Event::Text(text)),
-                Err(_) => Err(io!($m, fail_now(session, output, io))),
+                Err(_) => Err(io!($m, fail_now(session, input, output, io, clock))),
             };
         }
         // Only text from the input can fail (above).
@@ -111,12 +112,13 @@ where
             input,
             io,
             output,
+            clock,
             ..
         } = self;
         if let (true, Payload::Input(range)) = (text, &payload) {
             return match session.input_text(input, base, range.clone()) {
                 Ok(text) => Ok(Some(Message::Text(text))),
-                Err(_) => Err(io!($m, fail_now(session, output, io))),
+                Err(_) => Err(io!($m, fail_now(session, input, output, io, clock))),
             };
         }
         Ok(Some(session::message(
@@ -395,7 +397,7 @@ where
 
     /// Does what the session asks until it yields an event: writes
     /// replies, services timers, reads (the async driver racing the next
-    /// deadline).
+    /// deadline); after a failure, lingers (see `Session::step`).
     #[inline(never)]
     $($async)? fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<T::Error>> {
         loop {
@@ -416,10 +418,11 @@ where
                     );
                     match io!($m, read) {
                         None => {}
+                        // (While lingering after a failure: the failure.)
                         Some(Ok(0)) => return Err(self.session.eof()),
                         Some(Ok(n)) => self.input.filled(n),
                         Some(Err(e)) if is_tick(e.kind()) => {}
-                        Some(Err(e)) => return Err(DriverError::Io(e)),
+                        Some(Err(e)) => return Err(self.session.write_failed(DriverError::Io(e))),
                     }
                 }
                 Step::Event(event, base) => return Ok((event, base)),
