@@ -480,6 +480,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// returned, the whole input of that call) and then what arrives next.
     /// Returns whether to go on reading: `false` once the peer's Close has
     /// come, or [`Config::close_timeout`] has passed since the first call
+    /// (and at once, doing nothing, when the connection has not failed)
     /// (its deadline is then [`Connection::poll_timeout`]'s). Each header
     /// is taken at its word, however it breaks the protocol (the failure
     /// may have been that very header): a peer that sends what is not
@@ -490,6 +491,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// the connection (TCP sends RST), and the peer may never read our
     /// Close.
     pub fn handle_linger(&mut self, mut input: &[u8], now: Instant) -> bool {
+        // Only a failed connection lingers (else nothing to do).
+        if !matches!(self.state, State::Failing(_) | State::Failed(_)) {
+            return false;
+        }
         if !self.timers.is_set(Timer::Close) {
             self.timers
                 .set(Timer::Close, now.after(&self.config.close_timeout));

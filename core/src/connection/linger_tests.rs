@@ -179,3 +179,13 @@ fn lingering_ends_with_the_peers_close_or_the_close_timeout() {
     assert!(!c.handle_linger(&frame(OpCode::Close, true, &[0x03, 0xe8]), later));
     assert!(c.peer_closed());
 }
+
+#[test]
+fn only_a_failed_connection_lingers() {
+    let mut c = server(Config::DEFAULT.ping_interval(None));
+    assert!(!c.handle_linger(&frame(OpCode::Text, true, b"hi"), Instant::ZERO));
+    assert_eq!(c.poll_timeout(), None, "no close timer is set");
+    let mut input = frame(OpCode::Text, true, b"hi");
+    let (_, event) = c.handle_read_unborrowed(&mut input, Instant::ZERO).unwrap();
+    assert!(event.is_some(), "the connection reads on");
+}
