@@ -244,6 +244,23 @@ enum Rx {
     },
     /// The peer's Close has arrived: any further bytes are discarded.
     Done,
+    /// The connection failed: what the peer still sends is read past,
+    /// frame by frame, to its Close ([`Connection::handle_linger`]). The
+    /// next frame header starts `remaining` bytes on (counted from the
+    /// start of the input of the read that failed, which consumed none of
+    /// it, or else from the next byte).
+    Skip {
+        /// Bytes before the next frame header.
+        remaining: usize,
+    },
+    /// As `Skip`, at a frame header that came cut short: its first bytes,
+    /// kept for the next call (a frame header is at most 14 bytes).
+    SkipHeader {
+        /// The header's bytes so far (the first `len`).
+        head: [u8; FrameHeader::MAX_LEN],
+        /// How many.
+        len: u8,
+    },
 }
 
 /// What the payload loop needs of a frame's header.
@@ -323,6 +340,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         matches!(self.state, State::Closed | State::Failed(_))
     }
 
+    /// Whether the peer's Close has arrived: it sends nothing more (after
+    /// a failure, as far as [`Connection::handle_linger`] could follow).
+    pub const fn peer_closed(&self) -> bool {
+        matches!(self.rx, Rx::Done)
+    }
+
     /// Whether frames are waiting for [`Connection::poll_transmit`].
     pub const fn wants_transmit(&self) -> bool {
         self.pending_pong.is_some() || self.pending_ping || self.pending_close.is_some()
@@ -383,8 +406,8 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// `None` while a frame or message is being received.
     pub fn idle_message_buffer(&mut self) -> Option<&mut B> {
         match (&self.rx, &self.message) {
-            (Rx::Header | Rx::Done, None) => Some(&mut self.message_buf),
-            _ => None,
+            (Rx::Payload { .. }, _) | (_, Some(_)) => None,
+            _ => Some(&mut self.message_buf),
         }
     }
 }
@@ -436,7 +459,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         input: &mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<UnborrowedEvent>), Error> {
-        self.read_raw(input, now).map_err(|s| self.error(s))
+        // Where the frames stand at the start of `input`: a failure in
+        // this call consumes none of it, so what the peer still sends is
+        // followed from here (see `handle_linger`).
+        let resume = match self.rx {
+            Rx::Payload { remaining, .. } => remaining,
+            _ => 0,
+        };
+        self.read_raw(input, now)
+            .map_err(|s| self.failed_in_read(s, resume))
     }
 
     /// Turns `event`, from [`Connection::handle_read_unborrowed`], into an
@@ -475,6 +506,75 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             Payload::Input(range) => input.get(range.clone()).unwrap_or_default(),
             Payload::Message => self.message_buf.as_slice(),
         }
+    }
+
+    /// After a failure whose Close went out: reads past what the peer
+    /// still sends, frame by frame and without looking inside, until its
+    /// Close ([`Connection::peer_closed`]); all of `input` is consumed (a
+    /// header cut short is kept for the next call). Give it, in order, the
+    /// input [`Connection::handle_read`] left unconsumed (for a failure it
+    /// returned, the whole input of that call) and then what arrives next.
+    /// Returns whether to go on reading: `false` once the peer's Close has
+    /// come, or [`Config::close_timeout`] has passed since the first call
+    /// (and at once, doing nothing, when the connection has not failed)
+    /// (its deadline is then [`Connection::poll_timeout`]'s). Each header
+    /// is taken at its word, however it breaks the protocol (the failure
+    /// may have been that very header): a peer that sends what is not
+    /// frames at all may be read until its EOF or the deadline.
+    ///
+    /// RFC 6455 §7.1.1: after sending a Close, read until the peer's. A
+    /// transport closed while the peer's bytes are still unread may reset
+    /// the connection (TCP sends RST), and the peer may never read our
+    /// Close.
+    pub fn handle_linger(&mut self, mut input: &[u8], now: Instant) -> bool {
+        // Only a failed connection lingers (else nothing to do).
+        if !matches!(self.state, State::Failing(_) | State::Failed(_)) {
+            return false;
+        }
+        if !self.timers.is_set(Timer::Close) {
+            self.timers
+                .set(Timer::Close, now.after(&self.config.close_timeout));
+        }
+        loop {
+            let (mut head, kept) = match self.rx {
+                Rx::Skip { remaining } => {
+                    let take = remaining.min(input.len());
+                    input = input.get(take..).unwrap_or_default();
+                    self.rx = Rx::Skip {
+                        remaining: remaining - take,
+                    };
+                    if input.is_empty() {
+                        break;
+                    }
+                    ([0; FrameHeader::MAX_LEN], 0)
+                }
+                Rx::SkipHeader { head, len } if !input.is_empty() => (head, usize::from(len)),
+                _ => break,
+            };
+            // The next header, perhaps begun in an earlier call.
+            let add = input.len().min(FrameHeader::MAX_LEN - kept);
+            if let (Some(to), Some(from)) = (head.get_mut(kept..kept + add), input.get(..add)) {
+                to.copy_from_slice(from);
+            }
+            let Some((used, close, len)) = frame_extent(head.get(..kept + add).unwrap_or_default())
+            else {
+                // Cut short: all of `input` is kept (`add` is all of it, a
+                // header being at most `MAX_LEN` bytes).
+                self.rx = Rx::SkipHeader {
+                    head,
+                    // At most `MAX_LEN` (14).
+                    len: (kept + add) as u8,
+                };
+                break;
+            };
+            input = input.get(used.saturating_sub(kept)..).unwrap_or_default();
+            self.rx = if close {
+                Rx::Done
+            } else {
+                Rx::Skip { remaining: len }
+            };
+        }
+        !self.peer_closed() && !self.timers.is_expired(Timer::Close, now)
     }
 
     /// Advances the timers to `now`. A heartbeat Ping that is due is queued
@@ -720,6 +820,19 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
+    /// A failure in [`Connection::read_raw`] (`stop`), whose input began
+    /// `resume` bytes before the next frame header: what the peer still
+    /// sends is followed from there, over the frames of that input again
+    /// (unless the failure was the peer's own Close).
+    #[cold]
+    #[inline(never)]
+    fn failed_in_read(&mut self, stop: Stop, resume: usize) -> Error {
+        if matches!(stop, Stop::Failed) && !matches!(self.rx, Rx::Done) {
+            self.rx = Rx::Skip { remaining: resume };
+        }
+        self.error(stop)
+    }
+
     /// Turns a raw event into one that borrows its payload. Text from the
     /// input must have been validated by the caller (see `handle_read`);
     /// text from the buffer was validated as it arrived.
@@ -764,7 +877,14 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         self.pending_ping = false;
         self.message = None;
         self.timers.stop_all();
-        self.rx = Rx::Done;
+        // What the peer still sends is followed from the end of the frame
+        // under way (see `handle_linger`; a failure inside `read_raw`
+        // says where that is in its input).
+        self.rx = match self.rx {
+            Rx::Payload { remaining, .. } => Rx::Skip { remaining },
+            Rx::Done => Rx::Done,
+            _ => Rx::Skip { remaining: 0 },
+        };
         match (error.close_code(), already_sent_close) {
             (Some(code), false) => {
                 // Empty without the `reasons` feature.
@@ -897,6 +1017,40 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     }
 }
 
+/// The extent of the frame whose header begins `head`, for
+/// [`Connection::handle_linger`], which reads past frames without looking
+/// inside: the header's length, whether the frame is a Close, and its
+/// payload's length (saturated); `None` while the header is cut short.
+/// The header is taken at its word, whatever it breaks (a reserved
+/// opcode, a long control frame: the failure may have been that very
+/// header), as long as its length can be read. (Not
+/// [`FrameHeader::decode`], which stays inlined in the read path.)
+fn frame_extent(head: &[u8]) -> Option<(usize, bool, usize)> {
+    let (&b0, &b1) = (head.first()?, head.get(1)?);
+    let len7 = usize::from(b1 & 0x7f);
+    let extended = match len7 {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let used = 2 + extended + if b1 & 0x80 == 0 { 0 } else { 4 };
+    if head.len() < used {
+        return None;
+    }
+    let len = match extended {
+        0 => len7,
+        _ => {
+            // Big-endian, 16 or 64 bits (saturated on a 32-bit target).
+            let mut n: u64 = 0;
+            for &b in head.get(2..2 + extended).unwrap_or_default() {
+                n = (n << 8) | u64::from(b);
+            }
+            saturating_usize(n)
+        }
+    };
+    Some((used, b0 & 0x0f == OpCode::Close.as_u8(), len))
+}
+
 impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -910,6 +1064,8 @@ impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {
 mod deflate;
 mod receive;
 
+#[cfg(test)]
+mod linger_tests;
 #[cfg(test)]
 #[path = "connection_tests.rs"]
 mod tests;

@@ -112,6 +112,7 @@ mod counter_rng;
 #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
 pub mod deflate;
 pub mod driver;
+mod driver_body;
 pub mod error;
 mod event;
 pub mod frame;

@@ -6,7 +6,7 @@
 //! I/O: [`Session::step`] says what the driver must do next (write the
 //! bytes waiting in the output, read more input, or hand out an event), a
 //! [`FrameWrite`] cuts an outgoing frame into pieces that fit the output,
-//! and the handshake steps ([`server_handshake`], [`client_handshake`])
+//! and the handshake steps ([`server_handshake_with`], [`client_handshake`])
 //! parse and answer the opening handshake. The drivers only move bytes:
 //! `io.read(..)` in one, `io.read(..).await` in the other.
 //!
@@ -147,6 +147,18 @@ impl<'buf> Input<'buf> {
     /// here already, so a reply can wait to go out with theirs).
     pub(crate) fn waiting(&self) -> bool {
         self.start < self.end
+    }
+
+    /// The bytes received and not consumed yet.
+    pub(crate) fn unconsumed(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// The bytes received and not consumed yet, consumed now.
+    pub(crate) fn take(&mut self) -> &[u8] {
+        let from = self.start;
+        self.start = self.end;
+        self.buf.get(from..self.end).unwrap_or_default()
     }
 
     /// `n` bytes were read into [`Input::room`].
@@ -294,6 +306,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         now: Instant,
     ) -> Step {
         loop {
+            // After a failure whose Close went out: what the peer still
+            // sends is read past to its Close (or EOF, or the close
+            // timeout) before the failure is handed out.
+            if self.conn.is_closed() && output.is_empty() && self.failure.is_some_and(lingers) {
+                if self.conn.handle_linger(input.take(), now) {
+                    return Step::Read;
+                }
+                return Step::Failed(self.failure.take().unwrap_or(Error::Closed));
+            }
             if let Some(step) = self.pending(output, input.waiting()) {
                 return step;
             }
@@ -468,14 +489,19 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         self.conn.poll_timeout()
     }
 
-    /// The transport ended.
+    /// The transport ended: the failure it lingered after, if any, else
+    /// [`DriverError::UnexpectedEof`].
     pub(crate) fn eof<E>(&mut self) -> DriverError<E> {
+        if let Some(failure) = self.failure.take() {
+            return DriverError::Connection(failure);
+        }
         self.conn.abort();
         DriverError::UnexpectedEof
     }
 
-    /// The transport failed with `e` while writing: the failure whose
-    /// Close was being written, if any, else the I/O error.
+    /// The transport failed with `e` while writing (or while lingering
+    /// after a failure): the failure whose Close was being written, or
+    /// that it lingered after, if any, else the I/O error.
     pub(crate) fn write_failed<E>(&mut self, e: DriverError<E>) -> DriverError<E> {
         match self.failure.take() {
             Some(failure) => DriverError::Connection(failure),
@@ -518,6 +544,13 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     pub(crate) fn reply_header(&mut self) -> Result<FrameHeader, SendError> {
         self.conn.message_header(MessageKind::Binary, 0)
     }
+}
+
+/// Whether a driver lingers after failing with `error` (see
+/// [`Session::step`]): after failures that sent a Close to a peer that
+/// still answers, not after a pong timeout (the peer is presumed gone).
+pub(crate) const fn lingers(error: Error) -> bool {
+    matches!(error, Error::Protocol(_) | Error::FragmentTimeout)
 }
 
 /// `header` (from [`Session::reply_header`]) for a reply of `kind` with
@@ -646,35 +679,14 @@ impl Answer {
 
 /// One step of the server's opening handshake on `read` (the bytes
 /// received so far): parses the request and, when it is complete, asks
-/// `decide` (taken from its option) and writes the answer into `output`.
-/// A bad request is answered with its HTTP error.
-pub(crate) fn server_handshake<'d, D>(
-    read: &[u8],
-    output: &mut Output<'_>,
-    limits: &HandshakeLimits,
-    decide: &mut Option<D>,
-) -> Result<ServerHandshake, handshake::WriteError>
-where
-    D: FnOnce(&Request<'_, '_>) -> Decision<'d>,
-{
-    server_handshake_with(
-        read,
-        output,
-        limits,
-        decide,
-        &mut |out, request, subprotocol| {
-            handshake::write_accept_keyed(out, request, subprotocol, None, &[], None)
-        },
-    )
-}
-
-/// [`server_handshake`], with the accepting answer written by `accept`
-/// (into the buffer, for the request, with the chosen subprotocol; with
-/// its accept key's place held, see `write_accept_keyed`): where a driver
-/// negotiates an extension (permessage-deflate).
+/// `decide` (taken from its option) and writes the answer into `output`,
+/// the accepting one by `accept` (into the buffer, for the request, with
+/// the chosen subprotocol, the accept key's place held: see
+/// `write_accept_keyed`; a driver that negotiates an extension,
+/// permessage-deflate, writes its own). A bad request is answered with
+/// its HTTP error.
 ///
-/// The answer is written with the accept key's place held, and the key
-/// (SHA-1) is computed after the step that parsed the request has
+/// The key (SHA-1) is computed after the step that parsed the request has
 /// returned: the hash's state is then not on the stack on top of the
 /// parsed headers (the deepest point of an echo firmware's stack).
 pub(crate) fn server_handshake_with<'d, D, A>(

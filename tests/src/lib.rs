@@ -62,6 +62,7 @@
 pub mod asynch;
 pub mod deflate;
 pub mod interop;
+pub mod linger;
 pub mod server;
 pub mod tap;
 pub mod tls;

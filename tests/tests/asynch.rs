@@ -456,3 +456,45 @@ fn pipelined_messages_come_back_in_order_with_their_replies_batched() {
         assert!(outcomes.recv().await.unwrap().is_ok());
     });
 }
+
+/// After failing a connection (1009) the async driver reads past what the
+/// peer still sends until its Close, so the peer reads the 1009 every
+/// time (no reset destroys it), here with an independent raw peer that
+/// keeps sending a message far over the limit.
+#[test]
+fn a_peer_sending_past_the_limit_reads_the_1009_every_time() {
+    use snowsocket_tests::linger::{oversize_peer, OVERSIZED};
+    const ROUNDS: usize = 50;
+    let started = std::time::Instant::now();
+    run(async {
+        let config = Config::default()
+            .ping_interval(None)
+            .max_message_size(OVERSIZED / 64)
+            .max_frame_size(OVERSIZED / 64)
+            .close_timeout(Duration::from_secs(5));
+        let (addr, mut outcomes) = echo_server(config).await;
+        let peers = tokio::task::spawn_blocking(move || {
+            (0..ROUNDS).map(|_| oversize_peer(addr)).collect::<Vec<_>>()
+        });
+        let codes = tokio::time::timeout(Duration::from_secs(60), peers)
+            .await
+            .expect("the peers finish in time")
+            .unwrap();
+        for (round, code) in codes.iter().enumerate() {
+            assert_eq!(code, &Ok(1009), "round {round}");
+        }
+        for _ in 0..ROUNDS {
+            let outcome = outcomes.recv().await.unwrap();
+            assert!(
+                matches!(
+                    outcome,
+                    Err(DriverError::Connection(snowsocket_core::Error::Protocol(
+                        snowsocket_core::ProtocolError::FrameTooLarge { .. }
+                    )))
+                ),
+                "{outcome:?}"
+            );
+        }
+    });
+    assert!(started.elapsed() < Duration::from_secs(60));
+}

@@ -19,6 +19,8 @@ mod handshake;
 mod heartbeat;
 #[path = "core/limits.rs"]
 mod limits;
+#[path = "core/linger.rs"]
+mod linger;
 #[path = "core/masking.rs"]
 mod masking;
 #[path = "core/no_std.rs"]

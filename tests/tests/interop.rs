@@ -29,6 +29,8 @@ use snowsocket_tests::server::{bounded, payload, start, text, AcceptHook, Events
 
 #[path = "interop/our_client.rs"]
 mod our_client;
+#[path = "interop/our_drivers.rs"]
+mod our_drivers;
 #[path = "interop/our_server.rs"]
 mod our_server;
 
@@ -36,6 +38,7 @@ use our_client::{
     client_close_codes, client_deflate, client_echo, client_fragments, client_heartbeat,
     client_over_limit, client_subprotocol,
 };
+use our_drivers::drivers_over_limit;
 use our_server::{
     server_close_codes, server_deflate_offer, server_echo, server_fragments, server_heartbeat,
     server_over_limit, server_subprotocol,
@@ -107,6 +110,7 @@ for_each_peer!(
     client_heartbeat,
     client_subprotocol,
     client_deflate,
+    drivers_over_limit,
 );
 
 /// Runs `scenario` with `lang`'s peer over `ws://`, then `wss://`, within a

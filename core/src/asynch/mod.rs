@@ -4,7 +4,10 @@
 //! `embedded_io_adapters::tokio_1::FromTokio` — with caller-provided
 //! buffers, no allocation and no executor of its own.
 //!
-//! It is the blocking driver ([`crate::driver`]) with `.await`s: both run
+//! It is the blocking driver ([`crate::driver`]) with `.await`s (also
+//! after a failure: it returns the error only once it has read past what
+//! the peer still sends, to its Close, its EOF or the close timeout; see
+//! [`crate::driver`]): both run
 //! the same steps (`crate::session`: the read loop, the timers, the close,
 //! the frame writer, the handshake), give the same events, close codes and
 //! errors, and use only the connection's public API.
@@ -40,7 +43,11 @@
 //! - a read ([`WebSocket::read`], [`WebSocket::read_message`],
 //!   [`Reader::read`], …) may be dropped at any `.await` (in a `select`,
 //!   under a timeout) and called again: no input is lost, and control
-//!   frames half written are finished first by the next call;
+//!   frames half written are finished first by the next call (also the
+//!   linger after a failure: the next call goes on with it and returns
+//!   the failure; only after invalid UTF-8 in a text message that
+//!   `read`/`read_message` was handing out does it return
+//!   [`crate::Error::Closed`] instead);
 //! - a send dropped before it completes may have written part of its
 //!   frame: the peer cannot make sense of anything after it, so the next
 //!   call fails the connection without a Close ([`crate::Error::Closed`],
@@ -98,7 +105,6 @@
 mod clocks;
 #[cfg(feature = "deflate")]
 mod deflate;
-mod open;
 mod split;
 #[cfg(test)]
 mod tests;

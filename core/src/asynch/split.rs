@@ -382,8 +382,42 @@ where
                     }
                 }
                 Step::Event(event, base) => return Ok((event, base)),
-                Step::Failed(e) => return Err(DriverError::Connection(e)),
+                Step::Failed(e) => {
+                    self.linger(e).await;
+                    return Err(DriverError::Connection(e));
+                }
                 Step::Transmit => {}
+            }
+        }
+    }
+
+    /// After the failure `error`, whose Close went out: reads past what the
+    /// peer still sends until its Close, its EOF or the close timeout
+    /// ([`Connection::handle_linger`](crate::Connection::handle_linger)), as
+    /// the one-value driver does, so that dropping the transport does not
+    /// reset the connection with our Close unread. Not after a pong timeout.
+    async fn linger(&mut self, error: Error) {
+        if !session::lingers(error) {
+            return;
+        }
+        let lock = &*self.shared;
+        loop {
+            let now = self.clock.now();
+            let input = &mut self.input;
+            let (more, deadline) = lock.with(|shared| {
+                let conn = &mut shared.session.conn;
+                (conn.handle_linger(input.take(), now), conn.poll_timeout())
+            });
+            if !more {
+                return;
+            }
+            match until(&self.clock, deadline, self.io.read(self.input.room())).await {
+                Some(Ok(n)) if n > 0 => self.input.filled(n),
+                // A tick, or the deadline (the next turn sees it).
+                Some(Err(e)) if is_tick(e.kind()) => {}
+                None => {}
+                // EOF, or a failed transport.
+                _ => return,
             }
         }
     }
@@ -409,11 +443,14 @@ where
         }
     }
 
-    /// The connection failed (its Close is queued): writes the Close and
-    /// returns the failure.
-    async fn fail_now(&self) -> DriverError<Rd::Error> {
+    /// The connection failed (its Close is queued): writes the Close,
+    /// lingers and returns the failure.
+    async fn fail_now(&mut self) -> DriverError<Rd::Error> {
         match self.with_writer().await {
-            Ok(Some(Step::Failed(e))) => DriverError::Connection(e),
+            Ok(Some(Step::Failed(e))) => {
+                self.linger(e).await;
+                DriverError::Connection(e)
+            }
             Err(e) => e,
             Ok(_) => DriverError::Connection(Error::Closed),
         }

@@ -28,7 +28,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         let mut pos = 0;
         loop {
             match self.rx {
-                Rx::Done => return Ok((input.len(), None)),
+                // (Skipping comes only with a failure.)
+                Rx::Done | Rx::Skip { .. } | Rx::SkipHeader { .. } => {
+                    return Ok((input.len(), None))
+                }
                 Rx::Header => {
                     #[cfg(not(feature = "deflate"))]
                     let decoded =
@@ -264,7 +267,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             _ => {
                 let code = match close::parse_close_payload(payload) {
                     Ok(parsed) => parsed.map(|(code, _)| code),
-                    Err(e) => return Err(self.fail_protocol(e.into())),
+                    Err(e) => {
+                        let stop = self.fail_protocol(e.into());
+                        // The peer's Close (a bad one): nothing follows.
+                        self.rx = Rx::Done;
+                        return Err(stop);
+                    }
                 };
                 self.rx = Rx::Done;
                 self.message = None;

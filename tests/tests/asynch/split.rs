@@ -132,3 +132,64 @@ fn a_ping_while_both_ends_send_large_messages_does_not_stop_the_split_reader() {
         assert!(after.is_empty(), "{} bytes after our Close", after.len());
     });
 }
+
+/// After failing a connection (1009) the split reader, like the one-value
+/// driver, reads past what the peer still sends until its Close: an
+/// independent raw peer that keeps sending a message far over the limit
+/// reads the 1009 every time (no reset destroys it).
+#[test]
+fn the_split_reader_lingers_after_failing_so_the_peer_reads_the_1009() {
+    use std::cell::RefCell;
+
+    use snowsocket_tests::linger::{oversize_peer, OVERSIZED};
+    const ROUNDS: usize = 50;
+    let started = std::time::Instant::now();
+    run(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peers = tokio::task::spawn_blocking(move || {
+            (0..ROUNDS).map(|_| oversize_peer(addr)).collect::<Vec<_>>()
+        });
+        let config = Config::default()
+            .ping_interval(None)
+            .max_message_size(OVERSIZED / 64)
+            .max_frame_size(OVERSIZED / 64)
+            .close_timeout(Duration::from_secs(5));
+        for round in 0..ROUNDS {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (mut read, mut write) = (vec![0; 4096], vec![0; 4096]);
+            let parts = Parts::server(&mut read, &mut write, Vec::new(), TokioClock::new(), 1)
+                .config(config);
+            let ws = WebSocket::accept(FromTokio::new(stream), parts)
+                .await
+                .unwrap();
+            let (half, shared) = ws
+                .split(|io| {
+                    let (r, w) = io.into_inner().into_split();
+                    (FromTokio::new(r), FromTokio::new(w))
+                })
+                .await
+                .unwrap();
+            let shared = RefCell::new(shared);
+            let (mut reader, _writer) = half.with(&shared);
+            let outcome = reader.read(owned).await;
+            assert!(
+                matches!(
+                    outcome,
+                    Err(DriverError::Connection(snowsocket_core::Error::Protocol(
+                        snowsocket_core::ProtocolError::FrameTooLarge { .. }
+                    )))
+                ),
+                "round {round}: {outcome:?}"
+            );
+        }
+        let codes = tokio::time::timeout(Duration::from_secs(60), peers)
+            .await
+            .expect("the peers finish in time")
+            .unwrap();
+        for (round, code) in codes.iter().enumerate() {
+            assert_eq!(code, &Ok(1009), "round {round}");
+        }
+    });
+    assert!(started.elapsed() < Duration::from_secs(90));
+}

@@ -401,13 +401,22 @@ fn frames_right_after_the_request_and_eof() {
 }
 
 /// A protocol violation through the driver: the Close goes out before the
-/// error is returned.
+/// error is returned, which waits for the peer's Close (the driver lingers:
+/// what the peer sent after the violation is read past to its Close).
 #[test]
 fn violations_are_answered_with_a_close() {
     let clock = ManualClock::new(Instant::ZERO);
     let (mut peer, io) = pipe();
     let mut bytes = client_request("/");
     bytes.extend(frame(true, 0, 1, None, b"unmasked"));
+    bytes.extend(frame(true, 0, 2, Some([1, 2, 3, 4]), b"more"));
+    bytes.extend(frame(
+        true,
+        0,
+        8,
+        Some([1, 2, 3, 4]),
+        &1002u16.to_be_bytes(),
+    ));
     peer.push(&bytes);
     let (mut read, mut write) = ([0u8; 1024], [0u8; 512]);
     let mut ws = WebSocket::accept(io, parts(&mut read, &mut write, &clock, QUIET, 9)).unwrap();
@@ -477,6 +486,8 @@ fn respond_fails_invalid_text_after_its_waiting_replies() {
     let mut bytes = client_request("/");
     bytes.extend(frame(true, 0, 1, mask, b"fine"));
     bytes.extend(frame(true, 0, 1, mask, &[b'a', 0xFF, 0xFE]));
+    // The peer's answer to the 1007, which ends the driver's linger.
+    bytes.extend(frame(true, 0, 8, mask, &1007u16.to_be_bytes()));
     peer.push(&bytes);
     let (mut read, mut write) = ([0u8; 1024], [0u8; 512]);
     let mut ws = WebSocket::accept(io, parts(&mut read, &mut write, &clock, QUIET, 11)).unwrap();

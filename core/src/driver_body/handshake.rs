@@ -1,23 +1,18 @@
-//! The async driver's opening handshake: [`WebSocket::accept`],
+//! The opening handshake, for both drivers (see
+//! [`super::driver_body!`]): [`WebSocket::accept`] and
 //! [`WebSocket::accept_with`] (server) and [`WebSocket::connect`]
-//! (client), each a loop of reads racing the handshake's deadline around
-//! the shared steps (`crate::session`), and the generic forms the
-//! permessage-deflate ones (`super::deflate`) use.
+//! (client), each a loop of reads around the shared steps
+//! (`crate::session`), and the generic forms that the async driver's
+//! permessage-deflate handshakes also use.
+//!
+//! [`WebSocket::accept`]: crate::WebSocket::accept
+//! [`WebSocket::accept_with`]: crate::WebSocket::accept_with
+//! [`WebSocket::connect`]: crate::WebSocket::connect
 
-use core::future::Future;
-
-use embedded_io_async::{Error as _, Read, Write};
-use rand_core::RngCore;
-
-use super::websocket::{is_tick, transmit};
-use super::{until, Clock, WebSocket};
-use crate::buffer::MessageBuffer;
-use crate::connection::{ClientSide, Connection, ServerSide};
-use crate::driver::{Decision, DriverError, Parts};
-use crate::handshake::{self, ClientRequest, HandshakeError, HandshakeLimits, Request};
-use crate::session::{self, Input, Output, ServerHandshake, Session};
-use crate::time::Instant;
-
+/// `impl WebSocket<.., ServerSide>` and `impl WebSocket<.., ClientSide>`:
+/// the opening handshakes.
+macro_rules! handshake_methods {
+    ($m:tt $($async:tt)?) => {
 impl<'buf, T, B, R, C> WebSocket<'buf, T, B, R, C, ServerSide>
 where
     T: Read + Write,
@@ -25,33 +20,45 @@ where
     R: RngCore,
     C: Clock,
 {
-    /// Server side: reads the upgrade request, accepts it with no
-    /// subprotocol; see [`crate::WebSocket::accept`].
-    pub async fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
+    by_mode! { $m {
+        /// Server side: reads the upgrade request from `io`, accepts it with no
+        /// subprotocol, and returns the open WebSocket. An invalid request is
+        /// answered with the matching HTTP error (400, 426, 431, …) and returned
+        /// as [`DriverError::Handshake`].
+    } {
+        /// Server side: reads the upgrade request, accepts it with no
+        /// subprotocol; see [`crate::WebSocket::accept`].
+    }
+    pub $($async)? fn accept(io: T, parts: Parts<'buf, B, R, C>) -> Result<Self, DriverError<T::Error>> {
         let decide = |_: &Request<'_, '_>| Decision::Accept { subprotocol: None };
-        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
+        io!($m, Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
             handshake::write_accept_keyed(out, request, subprotocol, None, &[], None)
-        })
-        .await
+        }))
+    }
     }
 
-    /// Server side, letting `decide` accept or reject the request; see
-    /// [`crate::WebSocket::accept_with`].
-    pub async fn accept_with<'d>(
+    by_mode! { $m {
+        /// Server side, letting `decide` look at the request (path, query,
+        /// headers, Origin, offered subprotocols) and accept or reject it.
+    } {
+        /// Server side, letting `decide` accept or reject the request; see
+        /// [`crate::WebSocket::accept_with`].
+    }
+    pub $($async)? fn accept_with<'d>(
         io: T,
         parts: Parts<'buf, B, R, C>,
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
     ) -> Result<Self, DriverError<T::Error>> {
-        Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
+        io!($m, Self::accept_answering(io, parts, decide, |out, request, subprotocol| {
             handshake::write_accept_keyed(out, request, subprotocol, None, &[], None)
-        })
-        .await
+        }))
+    }
     }
 
     /// [`accept_with`](Self::accept_with), the accepting answer written by
     /// `accept` (into the buffer, for the request, with the subprotocol;
     /// the accept key's place held, see `session::server_handshake_with`).
-    pub(super) async fn accept_answering<'d, A>(
+    pub(crate) $($async)? fn accept_answering<'d, A>(
         mut io: T,
         parts: Parts<'buf, B, R, C>,
         decide: impl FnOnce(&Request<'_, '_>) -> Decision<'d>,
@@ -65,7 +72,7 @@ where
             write_buf,
             message_buf,
             rng,
-            clock,
+            mut clock,
             config,
             limits,
             handshake_timeout,
@@ -90,24 +97,17 @@ where
                 ServerHandshake::Incomplete => {}
             }
             let room = read_buf.get_mut(filled..).unwrap_or_default();
-            match read_handshake(&mut io, room, &clock, deadline).await {
+            match io!($m, read_handshake(&mut io, room, &mut clock, deadline)) {
                 Ok(n) => filled += n,
                 Err(DriverError::Handshake(e)) => break session::refuse(&mut output, e),
                 Err(e) => return Err(e),
             }
         };
-        transmit(&mut io, &mut output).await?;
+        io!($m, transmit(&mut io, &mut output))?;
         let consumed = outcome.open()?;
         let conn = Connection::new(ServerSide, config, message_buf, rng, clock.now());
-        Ok(Self {
-            io,
-            session: Session::new(conn),
-            clock,
-            input: Input::new(read_buf, consumed, filled)?,
-            output,
-            #[cfg(feature = "deflate")]
-            deflate: None,
-        })
+        let input = Input::new(read_buf, consumed, filled)?;
+        Ok(assemble!($m, io, conn, clock, input, output))
     }
 }
 
@@ -118,18 +118,30 @@ where
     R: RngCore,
     C: Clock,
 {
-    /// Client side: sends the upgrade `request` and checks the answer; see
-    /// [`crate::WebSocket::connect`]. (Await it as an `async fn`.)
-    // A plain `fn` returning the handshake's future rather than an `async
-    // fn` awaiting it: one future, not one inside another (RAM in an
-    // embassy task).
-    #[allow(clippy::type_complexity)]
-    pub fn connect<'r, 'h>(
-        io: T,
-        parts: Parts<'buf, B, R, C>,
-        request: &'r ClientRequest<'h>,
-    ) -> impl Future<Output = Result<(Self, Option<usize>), DriverError<T::Error>>>
-           + use<'buf, 'r, 'h, T, B, R, C> {
+    by_mode! { $m {
+        /// Client side: sends the upgrade `request`, checks the server's answer
+        /// (status 101, the accept key, the subprotocol) and returns the open
+        /// WebSocket and the subprotocol the server chose (an index into
+        /// `request.subprotocols`).
+        pub fn connect(
+            io: T,
+            parts: Parts<'buf, B, R, C>,
+            request: &ClientRequest<'_>,
+        ) -> Result<(Self, Option<usize>), DriverError<T::Error>>
+    } {
+        /// Client side: sends the upgrade `request` and checks the answer; see
+        /// [`crate::WebSocket::connect`]. (Await it as an `async fn`.)
+        // A plain `fn` returning the handshake's future rather than an `async
+        // fn` awaiting it: one future, not one inside another (RAM in an
+        // embassy task).
+        #[allow(clippy::type_complexity)]
+        pub fn connect<'r, 'h>(
+            io: T,
+            parts: Parts<'buf, B, R, C>,
+            request: &'r ClientRequest<'h>,
+        ) -> impl core::future::Future<Output = Result<(Self, Option<usize>), DriverError<T::Error>>>
+               + use<'buf, 'r, 'h, T, B, R, C>
+    } {
         Self::connect_checking(
             io,
             parts,
@@ -137,12 +149,12 @@ where
             session::client_request,
             session::client_handshake,
         )
-    }
+    } }
 
     /// [`connect`](Self::connect) with the request written by `write` and
     /// the answer checked by `check` (which keeps what else was agreed).
     #[allow(clippy::type_complexity)]
-    pub(super) async fn connect_checking(
+    pub(crate) $($async)? fn connect_checking(
         mut io: T,
         parts: Parts<'buf, B, R, C>,
         request: &ClientRequest<'_>,
@@ -163,7 +175,7 @@ where
             write_buf,
             message_buf,
             mut rng,
-            clock,
+            mut clock,
             config,
             limits,
             handshake_timeout,
@@ -172,7 +184,7 @@ where
         let mut output = Output::new(write_buf)?;
         let deadline = handshake_timeout.map(|t| clock.now() + t);
         let accept = write(&mut output, request, &mut rng).map_err(DriverError::Request)?;
-        transmit(&mut io, &mut output).await?;
+        io!($m, transmit(&mut io, &mut output))?;
         let mut filled = 0;
         let (consumed, chosen) = loop {
             let read = read_buf.get(..filled).unwrap_or_default();
@@ -182,37 +194,13 @@ where
                 break done;
             }
             let room = read_buf.get_mut(filled..).unwrap_or_default();
-            filled += read_handshake(&mut io, room, &clock, deadline).await?;
+            filled += io!($m, read_handshake(&mut io, room, &mut clock, deadline))?;
         };
         let conn = Connection::new(ClientSide, config, message_buf, rng, clock.now());
-        let ws = Self {
-            io,
-            session: Session::new(conn),
-            clock,
-            input: Input::new(read_buf, consumed, filled)?,
-            output,
-            #[cfg(feature = "deflate")]
-            deflate: None,
-        };
-        Ok((ws, chosen))
+        let input = Input::new(read_buf, consumed, filled)?;
+        Ok((assemble!($m, io, conn, clock, input, output), chosen))
     }
 }
-
-/// One read during the opening handshake, racing its deadline: the bytes
-/// read (0 on a tick), or an error when the buffer is full, the peer left,
-/// or time is up.
-async fn read_handshake<T: Read, C: Clock>(
-    io: &mut T,
-    room: &mut [u8],
-    clock: &C,
-    deadline: Option<Instant>,
-) -> Result<usize, DriverError<T::Error>> {
-    session::handshake_room(room.len(), clock.now(), deadline)?;
-    match until(clock, deadline, io.read(room)).await {
-        None => Err(DriverError::HandshakeTimeout),
-        Some(Ok(0)) => Err(DriverError::UnexpectedEof),
-        Some(Ok(n)) => Ok(n),
-        Some(Err(e)) if is_tick(e.kind()) => Ok(0),
-        Some(Err(e)) => Err(DriverError::Io(e)),
-    }
+    };
 }
+pub(crate) use handshake_methods;
