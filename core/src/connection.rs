@@ -253,13 +253,22 @@ enum Rx {
         /// Bytes before the next frame header.
         remaining: usize,
     },
-    /// As `Skip`, at a frame header that came cut short: its first bytes,
-    /// kept for the next call (a frame header is at most 14 bytes).
+    /// As `Skip`, inside a frame header, read a byte at a time (it may come
+    /// cut short): what of it is known so far. Each header is taken at its
+    /// word, whatever it breaks (a reserved opcode, a long control frame:
+    /// the failure may have been that very header), as long as its length
+    /// can be read.
     SkipHeader {
-        /// The header's bytes so far (the first `len`).
-        head: [u8; FrameHeader::MAX_LEN],
-        /// How many.
-        len: u8,
+        /// Its bytes read so far.
+        read: u8,
+        /// Its opcode is Close.
+        close: bool,
+        /// A masking key follows the length.
+        masked: bool,
+        /// Extended length bytes (0, 2 or 8), once the second byte is read.
+        extended: u8,
+        /// The payload length read so far.
+        len: u64,
     },
 }
 
@@ -536,43 +545,64 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 .set(Timer::Close, now.after(&self.config.close_timeout));
         }
         loop {
-            let (mut head, kept) = match self.rx {
+            match &mut self.rx {
                 Rx::Skip { remaining } => {
-                    let take = remaining.min(input.len());
+                    let take = (*remaining).min(input.len());
                     input = input.get(take..).unwrap_or_default();
-                    self.rx = Rx::Skip {
-                        remaining: remaining - take,
-                    };
-                    if input.is_empty() {
+                    *remaining -= take;
+                    if *remaining > 0 || input.is_empty() {
                         break;
                     }
-                    ([0; FrameHeader::MAX_LEN], 0)
+                    self.rx = Rx::SkipHeader {
+                        read: 0,
+                        close: false,
+                        masked: false,
+                        extended: 0,
+                        len: 0,
+                    };
                 }
-                Rx::SkipHeader { head, len } if !input.is_empty() => (head, usize::from(len)),
+                Rx::SkipHeader {
+                    read,
+                    close,
+                    masked,
+                    extended,
+                    len,
+                } => {
+                    let Some((&byte, rest)) = input.split_first() else {
+                        break;
+                    };
+                    input = rest;
+                    match *read {
+                        0 => *close = byte & 0x0f == OpCode::Close.as_u8(),
+                        1 => {
+                            *masked = byte & 0x80 != 0;
+                            *len = u64::from(byte & 0x7f);
+                            *extended = match *len {
+                                126 => 2,
+                                127 => 8,
+                                _ => 0,
+                            };
+                            if *extended > 0 {
+                                *len = 0;
+                            }
+                        }
+                        // The extended length, big-endian.
+                        _ => *len = (*len << 8) | u64::from(byte),
+                    }
+                    *read += 1;
+                    if *read >= 2 && *read - 2 == *extended {
+                        let key = if *masked { 4 } else { 0 };
+                        self.rx = if *close {
+                            Rx::Done
+                        } else {
+                            Rx::Skip {
+                                remaining: saturating_usize(*len).saturating_add(key),
+                            }
+                        };
+                    }
+                }
                 _ => break,
-            };
-            // The next header, perhaps begun in an earlier call.
-            let add = input.len().min(FrameHeader::MAX_LEN - kept);
-            if let (Some(to), Some(from)) = (head.get_mut(kept..kept + add), input.get(..add)) {
-                to.copy_from_slice(from);
             }
-            let Some((used, close, len)) = frame_extent(head.get(..kept + add).unwrap_or_default())
-            else {
-                // Cut short: all of `input` is kept (`add` is all of it, a
-                // header being at most `MAX_LEN` bytes).
-                self.rx = Rx::SkipHeader {
-                    head,
-                    // At most `MAX_LEN` (14).
-                    len: (kept + add) as u8,
-                };
-                break;
-            };
-            input = input.get(used.saturating_sub(kept)..).unwrap_or_default();
-            self.rx = if close {
-                Rx::Done
-            } else {
-                Rx::Skip { remaining: len }
-            };
         }
         !self.peer_closed() && !self.timers.is_expired(Timer::Close, now)
     }
@@ -1015,40 +1045,6 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             Role::Server => None,
         }
     }
-}
-
-/// The extent of the frame whose header begins `head`, for
-/// [`Connection::handle_linger`], which reads past frames without looking
-/// inside: the header's length, whether the frame is a Close, and its
-/// payload's length (saturated); `None` while the header is cut short.
-/// The header is taken at its word, whatever it breaks (a reserved
-/// opcode, a long control frame: the failure may have been that very
-/// header), as long as its length can be read. (Not
-/// [`FrameHeader::decode`], which stays inlined in the read path.)
-fn frame_extent(head: &[u8]) -> Option<(usize, bool, usize)> {
-    let (&b0, &b1) = (head.first()?, head.get(1)?);
-    let len7 = usize::from(b1 & 0x7f);
-    let extended = match len7 {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    let used = 2 + extended + if b1 & 0x80 == 0 { 0 } else { 4 };
-    if head.len() < used {
-        return None;
-    }
-    let len = match extended {
-        0 => len7,
-        _ => {
-            // Big-endian, 16 or 64 bits (saturated on a 32-bit target).
-            let mut n: u64 = 0;
-            for &b in head.get(2..2 + extended).unwrap_or_default() {
-                n = (n << 8) | u64::from(b);
-            }
-            saturating_usize(n)
-        }
-    };
-    Some((used, b0 & 0x0f == OpCode::Close.as_u8(), len))
 }
 
 impl<B, R, S: Side> fmt::Debug for Connection<B, R, S> {

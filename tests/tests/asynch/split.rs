@@ -139,7 +139,7 @@ fn a_ping_while_both_ends_send_large_messages_does_not_stop_the_split_reader() {
 /// reads the 1009 every time (no reset destroys it).
 #[test]
 fn the_split_reader_lingers_after_failing_so_the_peer_reads_the_1009() {
-    use std::cell::RefCell;
+    use core::cell::RefCell;
 
     use snowsocket_tests::linger::{oversize_peer, OVERSIZED};
     const ROUNDS: usize = 50;
