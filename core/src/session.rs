@@ -36,7 +36,7 @@ pub(crate) use deflate::{client_handshake_deflate, client_request_deflate, Defla
 /// The payload length from which a data frame in progress limits the next
 /// read to its end (see [`Input::room_within`]): below it, a copy of the
 /// frame costs less than the extra read.
-#[cfg(all(feature = "async", not(target_os = "none")))]
+#[cfg(not(target_os = "none"))]
 const ALIGN_FRAMES_FROM: usize = 16 * 1024;
 
 // Zero-copy paths of the async driver: large replies written straight
@@ -51,7 +51,7 @@ const ALIGN_FRAMES_FROM: usize = 16 * 1024;
 /// from the read buffer, in place (see [`Input::frame_in_place`]), even
 /// when it would fit in the write buffer: above it, the copy costs more
 /// than the write of its own it may take.
-#[cfg(all(feature = "async", not(target_os = "none")))]
+#[cfg(not(target_os = "none"))]
 pub(crate) const IN_PLACE_FROM: usize = 16 * 1024;
 
 /// The read buffer: bytes received at `buf[start..end]`, not yet consumed.
@@ -100,7 +100,7 @@ impl<'buf> Input<'buf> {
     /// the buffer and its payload copied into the message buffer, and so
     /// on for every frame after it while the reads stay out of step.
     /// Small frames are not worth the extra read.
-    #[cfg(all(feature = "async", not(target_os = "none")))]
+    #[cfg(not(target_os = "none"))]
     pub(crate) fn room_within(&mut self, rest: Option<(usize, usize)>) -> &mut [u8] {
         let whole_fits = self.buf.len().saturating_sub(FrameHeader::MAX_LEN);
         let room = self.room();
@@ -121,7 +121,7 @@ impl<'buf> Input<'buf> {
     /// Whether a header of `len` bytes fits before `payload` (a range of
     /// the buffer) over bytes already consumed (see
     /// [`Input::frame_in_place`]).
-    #[cfg(all(feature = "async", not(target_os = "none")))]
+    #[cfg(not(target_os = "none"))]
     pub(crate) fn fits_before(&self, payload: &Range<usize>, len: usize) -> bool {
         payload.start >= len && payload.end <= self.start
     }
@@ -133,7 +133,7 @@ impl<'buf> Input<'buf> {
     /// carries a mask key, so it is longer than the server's reply's) and
     /// the whole frame returned, to be written straight from the read
     /// buffer.
-    #[cfg(all(feature = "async", not(target_os = "none")))]
+    #[cfg(not(target_os = "none"))]
     pub(crate) fn frame_in_place(&mut self, payload: Range<usize>, header: &FrameHeader) -> &[u8] {
         let start = payload.start.saturating_sub(header.encoded_len());
         if let Some(head) = self.buf.get_mut(start..payload.start) {
@@ -596,7 +596,7 @@ impl<'p> FrameWrite<'p> {
     /// straight from where it lies after the header goes out (rather than
     /// copied through the output). `None` (nothing done) for a masked frame,
     /// one that fits, one already started, or no room for the header.
-    #[cfg(all(feature = "async", not(target_os = "none")))]
+    #[cfg(not(target_os = "none"))]
     pub(crate) fn header_only(&mut self, output: &mut Output<'_>) -> Option<&'p [u8]> {
         let fits = self.header.encoded_len() + self.rest.len() <= output.room();
         if !self.fresh || self.header.mask.is_some() || fits {
