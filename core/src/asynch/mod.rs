@@ -106,7 +106,8 @@ mod clocks;
 #[cfg(feature = "deflate")]
 mod deflate;
 mod split;
-#[cfg(test)]
+// Frames are built with `encode_frame_vec` (feature `alloc`).
+#[cfg(all(test, feature = "alloc"))]
 mod tests;
 mod websocket;
 
