@@ -54,6 +54,8 @@ use crate::frame::FrameHeader;
 use crate::session::DeflateSend;
 use crate::session::{self, FrameWrite, Input, Output, Session, Step};
 
+mod writer;
+
 /// A lock around the state the halves share. It is held only for short,
 /// synchronous steps (never across an `.await`, never re-entered).
 pub trait Lock {
@@ -454,145 +456,6 @@ where
             Err(e) => e,
             Ok(_) => DriverError::Connection(Error::Closed),
         }
-    }
-}
-
-impl<'buf, C, P, L, W, B, R, S> Writer<C, P>
-where
-    W: Write,
-    C: Clock,
-    P: Deref<Target = L>,
-    L: Lock<Target = Shared<'buf, W, B, R, S>>,
-    B: MessageBuffer,
-    R: RngCore,
-    S: Side,
-{
-    /// Sends a text message.
-    pub async fn send_text(&mut self, text: &str) -> Result<(), DriverError<W::Error>> {
-        self.send(MessageKind::Text, text.as_bytes()).await
-    }
-
-    /// Sends a binary message.
-    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), DriverError<W::Error>> {
-        self.send(MessageKind::Binary, data).await
-    }
-
-    /// Sends a whole message as one frame, streamed through the writer's
-    /// buffer. It waits only for a control frame the reader is writing.
-    /// With permessage-deflate, a message of at least `min_size` bytes is
-    /// compressed here, while this half holds the transport (see the
-    /// [module](super) docs for the order).
-    pub async fn send(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-    ) -> Result<(), DriverError<W::Error>> {
-        let len = payload.len();
-        #[cfg(feature = "deflate")]
-        if self.deflate.as_ref().is_some_and(|tx| tx.compresses(len)) {
-            return self.send_compressed(kind, payload).await;
-        }
-        self.write(payload, |conn| conn.message_header(kind, len))
-            .await
-    }
-
-    /// Sends one fragment of a message; see
-    /// [`Connection::send_fragment`](crate::Connection::send_fragment)
-    /// (uncompressed, also with permessage-deflate).
-    pub async fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        fin: bool,
-    ) -> Result<(), DriverError<W::Error>> {
-        let len = payload.len();
-        self.write(payload, |conn| conn.fragment_header(kind, len, fin))
-            .await
-    }
-
-    /// Sends a Ping (payload at most 125 bytes).
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
-        let Some((io, output)) = taken.taken.as_mut() else {
-            return Ok(());
-        };
-        let n = lock.with(|shared| shared.session.conn.ping(payload, output.buffer()))?;
-        output.queue(n);
-        transmit(io, output).await
-    }
-
-    /// Starts the close handshake: sends Close with `code` and `reason`.
-    /// The reader then sees the peer's Close (or the close timeout) and
-    /// ends; this half cannot send data any more.
-    pub async fn close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-    ) -> Result<(), DriverError<W::Error>> {
-        let now = self.clock.now();
-        self.shared
-            .with(|shared| shared.session.conn.close(code, reason, now))?;
-        self.flush().await
-    }
-
-    /// Writes the connection's queued control frames (a Close, a pong) now,
-    /// without waiting for the reader to.
-    pub async fn flush(&mut self) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
-        match taken.taken.as_mut() {
-            Some((io, output)) => write_controls(lock, io, output).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Writes a data frame with the header `header` gives.
-    async fn write(
-        &mut self,
-        payload: &[u8],
-        header: impl FnOnce(&mut crate::Connection<B, R, S>) -> Result<FrameHeader, crate::SendError>,
-    ) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
-        let (header, side) = lock.with(|shared| {
-            let conn = &mut shared.session.conn;
-            (header(conn), conn.side())
-        });
-        let header = header?;
-        let Some((io, output)) = taken.taken.as_mut() else {
-            return Ok(());
-        };
-        taken.torn = true;
-        write_frame(io, output, FrameWrite::new(side, header, payload)).await?;
-        taken.torn = false;
-        // What the reader queued meanwhile, before another frame can
-        // take the transport.
-        write_controls(lock, io, output).await
-    }
-
-    /// Sends a whole message compressed: the connection gives the header
-    /// (its checks, the masking key) once this half holds the transport,
-    /// then the message is compressed and its frame written, in that
-    /// order, before another can be compressed.
-    #[cfg(feature = "deflate")]
-    async fn send_compressed(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-    ) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
-        let header = lock.with(|shared| shared.session.conn.message_header(kind, payload.len()))?;
-        let (Some(tx), Some((io, output))) = (self.deflate.as_mut(), taken.taken.as_mut()) else {
-            return Ok(());
-        };
-        let frame = tx.encode(kind, payload, header.mask);
-        taken.torn = true;
-        super::deflate::write_encoded(io, output, frame, false).await?;
-        taken.torn = false;
-        tx.sent();
-        write_controls(lock, io, output).await
     }
 }
 
