@@ -27,7 +27,7 @@ where
     /// buffer. It waits only for a control frame the reader is writing.
     /// With permessage-deflate, a message of at least `min_size` bytes is
     /// compressed here, while this half holds the transport (see the
-    /// [module](super) docs for the order).
+    /// [module](crate::asynch) docs for the order).
     pub async fn send(
         &mut self,
         kind: MessageKind,
