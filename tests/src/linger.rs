@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use snowsocket_core::{FrameHeader, OpCode};
+use snowsocket_core::{DriverError, Error, FrameHeader, OpCode, ProtocolError};
 
 use crate::{frame, header};
 
@@ -92,4 +92,13 @@ pub fn oversize_peer(addr: SocketAddr) -> Result<u16, String> {
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     Ok(code)
+}
+
+/// Whether a driver's `error` is the failure [`oversize_peer`]'s message
+/// causes: a frame over the limit (its Close: 1009).
+pub fn is_frame_too_large<E>(error: &DriverError<E>) -> bool {
+    matches!(
+        error,
+        DriverError::Connection(Error::Protocol(ProtocolError::FrameTooLarge { .. }))
+    )
 }
