@@ -112,7 +112,15 @@ pub(crate) struct Outbox {
     pub(crate) wants_drain: bool,
     /// Masking keys (a client's frames); `None` for a server.
     pub(crate) mask: Option<Rng>,
+    /// How many bytes the loop took last time (at most [`BATCH_HINT_MAX`]):
+    /// `frames` starts that large after the loop took it, so a burst of
+    /// sends grows it once instead of doubling its way up (each doubling a
+    /// copy of everything queued so far).
+    pub(crate) batch: u32,
 }
+
+/// The largest batch `frames` is sized for in advance.
+const BATCH_HINT_MAX: usize = 256 * 1024;
 
 /// A Close requested through a handle.
 pub(crate) struct CloseRequest {
@@ -132,7 +140,22 @@ impl Outbox {
             scheduled: false,
             wants_drain: false,
             mask,
+            batch: 0,
         }
+    }
+
+    /// Makes room for `len` more bytes: for the whole of the last batch
+    /// when `frames` is empty (a batch starts).
+    fn reserve(&mut self, len: usize) {
+        if self.frames.is_empty() {
+            let hint = usize::try_from(self.batch).unwrap_or(BATCH_HINT_MAX);
+            self.frames.reserve(len.max(hint));
+        }
+    }
+
+    /// The loop takes the frames: remembers how much that was.
+    pub(crate) fn taken(&mut self) {
+        self.batch = u32::try_from(self.frames.len().min(BATCH_HINT_MAX)).unwrap_or(u32::MAX);
     }
 
     /// Bytes sent and not yet written to the socket.
@@ -200,7 +223,9 @@ impl Shared {
         }
         check(&mut tx)?;
         let header = tx.header(opcode, fin, payload.len());
-        tx.fits(header.encoded_len() + payload.len(), self.max_buffered)?;
+        let len = header.encoded_len() + payload.len();
+        tx.fits(len, self.max_buffered)?;
+        tx.reserve(len);
         encode_frame_vec(header, payload, &mut tx.frames);
         if opcode == OpCode::Continuation || matches!(opcode, OpCode::Text | OpCode::Binary) {
             tx.fragmenting = !fin;
@@ -237,6 +262,7 @@ impl Shared {
             compressor.reset();
             return Err(e);
         }
+        tx.reserve(frame.len());
         tx.frames.extend_from_slice(&frame);
         self.schedule(tx);
         Ok(())
@@ -265,6 +291,7 @@ impl Shared {
             ));
         }
         tx.fits(frame.len(), self.max_buffered)?;
+        tx.reserve(frame.len());
         tx.frames.extend_from_slice(frame);
         self.schedule(tx);
         Ok(())

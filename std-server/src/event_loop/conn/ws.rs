@@ -127,6 +127,7 @@ impl Ws {
             // The frames stay counted (now as the loop's) until the
             // write updates `in_loop`: a send meanwhile sees them.
             tx.in_loop += tx.frames.len();
+            tx.taken();
             if out.is_empty() {
                 mem::swap(out, &mut tx.frames);
             } else {
