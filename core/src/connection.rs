@@ -606,5 +606,4 @@ mod transmit;
 #[cfg(test)]
 mod linger_tests;
 #[cfg(test)]
-#[path = "connection_tests.rs"]
 mod tests;
