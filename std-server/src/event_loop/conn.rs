@@ -26,6 +26,7 @@ use snowsocket_core::{CloseCode, Connection, Error as CoreError, Instant, Role};
 
 mod ending;
 mod http;
+mod lent;
 mod transfer;
 mod upgrade;
 mod ws;
@@ -392,7 +393,10 @@ impl<S: Socket> Conn<S> {
         }
         if let Phase::Open(ws) = &mut self.phase {
             let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], &mut self.out, now);
-            ws.keep(&rbuf[consumed..n]);
+            self.send_lent(&rbuf[..n]);
+            if let Phase::Open(ws) = &mut self.phase {
+                ws.keep(&rbuf[consumed..n]);
+            }
         }
     }
 
@@ -403,8 +407,11 @@ impl<S: Socket> Conn<S> {
                 return;
             }
             let consumed = ws.feed(&*self.service.handler, &mut input, &mut self.out, now);
+            self.send_lent(&input);
             input.drain(..consumed);
-            ws.keep(&input);
+            if let Phase::Open(ws) = &mut self.phase {
+                ws.keep(&input);
+            }
         }
     }
 

@@ -5,11 +5,13 @@
 use core::mem;
 use core::panic::AssertUnwindSafe;
 use std::panic;
+use std::sync::Arc;
 
 use snowsocket_core::{CloseCode, Error as CoreError, Event, Instant};
 
 use super::Core;
 use crate::close::{CloseCause, CloseInfo};
+use crate::event_loop::lend;
 use crate::handle::{ConnectionHandle, Message, Outbox};
 use crate::handler::Handler;
 
@@ -45,6 +47,9 @@ impl Ws {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> usize {
+        // Large payloads echoed from `input` are written from there by
+        // the caller (`Conn::send_lent`), not copied.
+        let _lending = lend::lend(Arc::as_ptr(&self.handle.shared) as usize, input);
         let mut pos = 0;
         while pos < input.len() {
             let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
@@ -67,7 +72,7 @@ impl Ws {
             // any reply the handler makes to this one: a reply to a
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
-                self.take_frames(out);
+                self.take_frames(&input[..base], out);
                 self.take_control(out);
             }
             let Self {
@@ -116,10 +121,21 @@ impl Ws {
         pos
     }
 
-    /// Takes the outbox's frames (not a requested Close) into `out`.
-    fn take_frames(&mut self, out: &mut Vec<u8>) {
+    /// Takes the outbox's frames (not a requested Close) into `out`, with
+    /// the payloads noted in `input` (see [`lend`]) copied in their places.
+    fn take_frames(&mut self, input: &[u8], out: &mut Vec<u8>) {
         let mut tx = self.handle.shared.outbox();
-        Self::move_frames(&mut tx, out);
+        let spans = lend::take();
+        if spans.is_empty() {
+            return Self::move_frames(&mut tx, out);
+        }
+        let frames = mem::take(&mut tx.frames);
+        // The payloads were counted when noted.
+        tx.in_loop += frames.len();
+        tx.taken();
+        for part in lend::slices(&frames, &spans, input) {
+            out.extend_from_slice(&part);
+        }
     }
 
     fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>) {
