@@ -200,6 +200,13 @@ impl<S: Socket> Conn<S> {
     }
 
     /// The socket has bytes (or EOF) for us.
+    ///
+    /// A data frame that a read cut short (one of at most half the read
+    /// buffer) is held at the buffer's front and the next read appended
+    /// to it, so that the core gets it whole and hands it out in place
+    /// (and an echo of it is written from there), rather than copying it
+    /// into the message buffer piece by piece. What is held when the turn
+    /// ends waits in `Ws::rx` for the next one.
     pub(crate) fn on_readable(
         &mut self,
         rbuf: &mut [u8],
@@ -208,27 +215,35 @@ impl<S: Socket> Conn<S> {
         mut now: Instant,
     ) {
         self.more_to_read = false;
+        // Bytes at the front of `rbuf` the core has not consumed yet.
+        let mut carry = 0;
         for _ in 0..READS_PER_TURN {
             if self.paused() {
                 // The socket keeps the rest (TCP backpressure) until
                 // `resume`.
-                return;
+                return self.hold(rbuf, carry);
             }
-            match self.phase {
+            match &mut self.phase {
                 Phase::Done(_) => return,
                 Phase::Linger { .. } | Phase::Answering { .. } => return self.discard(rbuf),
+                Phase::Open(ws) if carry == 0 => carry = ws.take_held(rbuf),
                 Phase::Handshake { .. } | Phase::Open(_) => {}
             }
-            let input = match self.read(rbuf) {
+            let asked = rbuf.len() - carry;
+            let input = match self.read(&mut rbuf[carry..]) {
                 Ok(input) => input,
                 Err(cause) => return self.fail_hard(cause),
             };
             match input {
                 Input::WouldBlock => {
+                    self.hold(rbuf, carry);
                     self.flush(now);
                     return self.quiet();
                 }
-                Input::Eof => return self.eof_after_kept(now),
+                Input::Eof => {
+                    self.hold(rbuf, carry);
+                    return self.eof_after_kept(now);
+                }
                 Input::Bytes(n) => match &mut self.phase {
                     Phase::Handshake { request, .. } => {
                         request.extend_from_slice(&rbuf[..n]);
@@ -236,7 +251,7 @@ impl<S: Socket> Conn<S> {
                     }
                     Phase::Open(ws) => {
                         let leftover = mem::take(&mut ws.rx);
-                        self.deliver_read(leftover, rbuf, n, now);
+                        carry = self.deliver_read(leftover, rbuf, carry + n, now);
                     }
                     _ => {}
                 },
@@ -247,13 +262,22 @@ impl<S: Socket> Conn<S> {
             // A plain socket that gave less than was asked for is empty:
             // the next read would only say `WouldBlock` (one system call
             // saved per readiness event; epoll reports new data anew).
-            if self.tls.is_none() && matches!(input, Input::Bytes(n) if n < rbuf.len()) {
+            if self.tls.is_none() && matches!(input, Input::Bytes(n) if n < asked) {
+                self.hold(rbuf, carry);
                 self.flush(now);
                 return self.quiet();
             }
             self.flush(now);
         }
+        self.hold(rbuf, carry);
         self.more_to_read = true;
+    }
+
+    /// Keeps the `carry` bytes at the front of `rbuf` for the next turn.
+    fn hold(&mut self, rbuf: &[u8], carry: usize) {
+        if let (Phase::Open(ws), Some(held)) = (&mut self.phase, rbuf.get(..carry)) {
+            ws.hold(held);
+        }
     }
 
     /// Whether the application paused reading.
@@ -384,19 +408,43 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Hands `n` bytes just read into `rbuf` (after `leftover`) to the core.
-    fn deliver_read(&mut self, leftover: Vec<u8>, rbuf: &mut [u8], n: usize, now: Instant) {
+    /// Hands the first `end` bytes of `rbuf` (after `leftover`: input kept
+    /// while reading was paused) to the core. Returns how many bytes it
+    /// left at the front of `rbuf` for the next read to complete: a frame
+    /// held to arrive whole, or part of a header.
+    fn deliver_read(
+        &mut self,
+        leftover: Vec<u8>,
+        rbuf: &mut [u8],
+        end: usize,
+        now: Instant,
+    ) -> usize {
         if !leftover.is_empty() {
             let mut input = leftover;
-            input.extend_from_slice(&rbuf[..n]);
-            return self.deliver(input, now);
+            input.extend_from_slice(&rbuf[..end]);
+            self.deliver(input, now);
+            return 0;
         }
-        if let Phase::Open(ws) = &mut self.phase {
-            let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], &mut self.out, now);
-            self.send_lent(&rbuf[..n]);
-            if let Phase::Open(ws) = &mut self.phase {
-                ws.keep(&rbuf[consumed..n]);
-            }
+        let Phase::Open(ws) = &mut self.phase else {
+            return 0;
+        };
+        let half = rbuf.len() / 2;
+        let hold = ws.hold_within(half);
+        let handler = &*self.service.handler;
+        let consumed = ws.feed(handler, &mut rbuf[..end], hold, &mut self.out, now);
+        self.send_lent(&rbuf[..end]);
+        let Phase::Open(ws) = &mut self.phase else {
+            return 0;
+        };
+        let rest = end - consumed;
+        if rest == 0 || ws.core.is_closed() {
+            0
+        } else if rest <= half && !ws.handle.shared.is_paused() {
+            rbuf.copy_within(consumed..end, 0);
+            rest
+        } else {
+            ws.keep(&rbuf[consumed..end]);
+            0
         }
     }
 
@@ -406,7 +454,7 @@ impl<S: Socket> Conn<S> {
             if input.is_empty() {
                 return;
             }
-            let consumed = ws.feed(&*self.service.handler, &mut input, &mut self.out, now);
+            let consumed = ws.feed(&*self.service.handler, &mut input, 0, &mut self.out, now);
             self.send_lent(&input);
             input.drain(..consumed);
             if let Phase::Open(ws) = &mut self.phase {
@@ -457,6 +505,7 @@ impl<S: Socket> Conn<S> {
             core,
             handle: handle.clone(),
             rx: Vec::new(),
+            held_over: false,
             end: None,
             our_close: None,
         });

@@ -600,3 +600,36 @@ fn large_echoes_are_written_from_the_input_in_order_and_what_the_socket_refuses_
         assert_eq!(h.seen.lock().unwrap().messages.len(), 4);
     }
 }
+
+#[test]
+fn a_frame_cut_by_a_full_read_is_completed_in_place_and_a_trickled_one_still_arrives() {
+    let payload = |seed: u8| -> Vec<u8> { (0..30_000u32).map(|i| (i as u8) ^ seed).collect() };
+    let sent: Vec<Vec<u8>> = (1..=3).map(payload).collect();
+    let input: Vec<u8> = sent
+        .iter()
+        .flat_map(|p| client_frame(OpCode::Binary, p))
+        .collect();
+    let expected: Vec<(OpCode, Vec<u8>)> =
+        sent.iter().map(|p| (OpCode::Binary, p.clone())).collect();
+
+    // A 64 KiB read buffer: the first read ends inside the third frame,
+    // which is held and completed by the second read of the same turn,
+    // so it too is echoed from the input (a second vectored write).
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.rbuf = vec![0; 64 * 1024];
+    h.upgrade();
+    h.peer_sends(&input);
+    assert_eq!(h.frames(), expected);
+    assert_eq!(h.wire.0.borrow().vectored, 2);
+
+    // The same bytes 1,000 at a time, a turn each: a held frame is held
+    // over one turn at most, then assembled as it comes.
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.rbuf = vec![0; 64 * 1024];
+    h.upgrade();
+    for piece in input.chunks(1_000) {
+        h.peer_sends(piece);
+    }
+    assert_eq!(h.frames(), expected);
+    assert_eq!(h.seen.lock().unwrap().messages, sent);
+}
