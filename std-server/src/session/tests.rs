@@ -66,13 +66,29 @@ fn pipe(trickle: bool) -> (End, End) {
 }
 
 fn sessions() -> (TlsSession, TlsSession) {
+    sessions_with(false)
+}
+
+/// A client and a server session; `tls12`: the client offers TLS 1.2 only.
+fn sessions_with(tls12: bool) -> (TlsSession, TlsSession) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let cert = certified.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
     ));
     let server = crate::tls::server_config_from_der(vec![cert.clone()], key).unwrap();
-    let client = crate::tls::client_config(&[cert], false).unwrap();
+    let client = if tls12 {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        std::sync::Arc::new(config)
+    } else {
+        crate::tls::client_config(&[cert], false).unwrap()
+    };
     let name = ServerName::try_from("localhost").unwrap();
     (
         TlsSession::client(client, name).unwrap(),
@@ -144,6 +160,30 @@ fn trickled_records_arrive_whole_and_idle_sessions_hold_no_buffers() {
     client.release();
     assert_eq!(server.held(), 0);
     assert_eq!(client.held(), 0);
+}
+
+#[test]
+fn tls_1_2_works_the_same() {
+    let (mut client, mut server) = sessions_with(true);
+    let (mut c, mut s) = pipe(true);
+    handshake(&mut client, &mut server, &mut c, &mut s);
+    let data = vec![0x5A; 20_000];
+    send_all(&mut client, &mut c, &data);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    drain(&mut server, &mut s, &mut buf, &mut got);
+    assert_eq!(got, data);
+    send_all(&mut server, &mut s, b"ok");
+    let mut back = Vec::new();
+    drain(&mut client, &mut c, &mut buf, &mut back);
+    assert_eq!(back, b"ok");
+    server.close_notify().unwrap();
+    server.send(&mut s).unwrap();
+    c.trickle = false;
+    assert!(matches!(
+        client.read(&mut c, &mut buf).unwrap(),
+        TlsRead::Eof
+    ));
 }
 
 #[test]
