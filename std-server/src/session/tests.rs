@@ -231,3 +231,24 @@ fn a_bad_record_fails_with_an_alert_not_a_panic() {
     // Later calls report the failure again.
     assert!(server.read(&mut s, &mut buf).is_err());
 }
+
+#[test]
+fn a_record_longer_than_tls_allows_is_refused_before_it_is_buffered() {
+    let (mut client, mut server) = sessions();
+    let (mut c, mut s) = pipe(false);
+    handshake(&mut client, &mut server, &mut c, &mut s);
+    server.release();
+    // A header announcing 65,535 bytes (TLS allows 18,432), then 64 KiB.
+    c.write_all(&[0x17, 0x03, 0x03, 0xFF, 0xFF]).unwrap();
+    c.write_all(&[0u8; 64 << 10]).unwrap();
+    let mut buf = [0u8; 64];
+    let failure = server.read(&mut s, &mut buf).unwrap_err();
+    assert!(matches!(failure, TlsFailure::Tls(_)), "{failure:?}");
+    // One read of at most a record's size was taken.
+    assert!(server.held() <= 32 << 10, "{}", server.held());
+    server.send(&mut s).unwrap();
+    assert!(matches!(
+        client.read(&mut c, &mut buf),
+        Err(TlsFailure::Tls(rustls::Error::AlertReceived(_)))
+    ));
+}
