@@ -54,6 +54,8 @@ mod spawned;
 
 use crate::rng::Rng;
 #[cfg(feature = "tls")]
+use crate::session::TlsSession;
+#[cfg(feature = "tls")]
 use crate::tls::{self, TlsError};
 use crate::transport::{deadline_in, set_deadline, Transport};
 use crate::ServerConfig;
@@ -252,12 +254,9 @@ fn tls_transport(
     };
     let name = ServerName::try_from(url.host.clone())
         .map_err(|_| ClientError::InvalidUrl(url.host.clone()))?;
-    let conn = rustls::ClientConnection::new(tls_config, name)
-        .map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
-    Ok(Transport::Tls(
-        socket,
-        Box::new(rustls::Connection::Client(conn)),
-    ))
+    let session =
+        TlsSession::client(tls_config, name).map_err(|e| ClientError::Tls(TlsError::Rustls(e)))?;
+    Ok(Transport::Tls(socket, Box::new(session)))
 }
 
 /// Without the `tls` feature there is no `wss://`.

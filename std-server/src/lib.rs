@@ -60,9 +60,10 @@
 //!   (all, and per IP), a server-wide [`ServerConfig::memory_budget`] for
 //!   messages being reassembled (1009 past it).
 //! - **Idle cost**: an idle connection holds its core state, its socket,
-//!   its handle's shared state and (under TLS) its rustls session; no
+//!   its handle's shared state and (under TLS) rustls's session state; no
 //!   buffers: reads go into its loop's buffer and only an incomplete frame
-//!   header is kept.
+//!   header (or TLS record) is kept (rustls's unbuffered API, over buffers
+//!   of ours freed while idle).
 //! - **HTTP beside the WebSocket**, on the same port: a request that asks
 //!   for no WebSocket goes to [`Handler::on_request`] (a health check, the
 //!   page that opens the WebSocket, a redirect; default: 426), answered

@@ -1,7 +1,7 @@
 //! The client's opening handshake: blocking `Read + Write` over either a
-//! bare `TcpStream` or a rustls session on one ([`Transport`]), with
+//! bare `TcpStream` or a TLS session (`crate::session`) on one ([`Transport`]), with
 //! deadlines. Once upgraded it is split ([`Transport::into_parts`]) into
-//! the socket and the optional rustls session, which the client's event
+//! the socket and the optional TLS session, which the client's event
 //! loop then drives. (The server runs its handshakes on its loops.)
 
 use std::io::{self, Read, Write};
@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
-use crate::session::TlsSession;
+use crate::session::{TlsFailure, TlsRead, TlsSession};
 
 /// A byte stream: plain TCP or TLS over TCP.
 ///
@@ -42,15 +42,14 @@ impl Transport {
         let mut io: &TcpStream = socket;
         while tls.is_handshaking() {
             set_deadline(io, deadline)?;
-            let (read, written) = tls.complete_io(&mut io)?;
-            if read == 0 && written == 0 && tls.is_handshaking() {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+            match tls.handshake_step(&mut io) {
+                Ok(TlsRead::Eof) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(TlsRead::WouldBlock) => return Err(io::ErrorKind::TimedOut.into()),
+                Ok(TlsRead::Bytes(_)) => {}
+                Err(e) => return Err(failure(tls, &mut io, e)),
             }
         }
-        while tls.wants_write() {
-            tls.write_tls(&mut io)?;
-        }
-        Ok(())
+        flush_tls(tls, &mut io)
     }
 
     /// Splits the transport into its socket and its TLS session.
@@ -85,28 +84,43 @@ pub(crate) fn set_deadline(socket: &TcpStream, deadline: StdInstant) -> io::Resu
     socket.set_write_timeout(Some(left))
 }
 
+/// Writes all of the session's unsent TLS bytes (blocking, within the
+/// socket's timeouts).
+fn flush_tls(tls: &mut TlsSession, io: &mut &TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        tls.send(io)?;
+    }
+    Ok(())
+}
+
+/// The error a TLS failure is reported as; the alert goes out first.
+fn failure(tls: &mut TlsSession, io: &mut &TcpStream, e: TlsFailure) -> io::Error {
+    match e {
+        TlsFailure::Io(e) => e,
+        #[cfg_attr(not(feature = "tls"), allow(unreachable_code))]
+        TlsFailure::Tls(e) => {
+            let _ = flush_tls(tls, io);
+            io::Error::new(io::ErrorKind::InvalidData, e)
+        }
+    }
+}
+
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (mut socket, tls) = match self {
             Self::Plain(s) => return (&**s).read(buf),
             Self::Tls(s, tls) => (&**s, tls),
         };
+        if buf.is_empty() {
+            return Ok(0);
+        }
         loop {
-            match tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            while tls.wants_write() {
-                tls.write_tls(&mut socket)?;
-            }
-            if tls.read_tls(&mut socket)? == 0 {
-                return Ok(0);
-            }
-            if let Err(e) = tls.process_new_packets() {
-                // Send the alert rustls queued, then report.
-                let _ = tls.write_tls(&mut socket);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            match tls.read(&mut socket, buf) {
+                Ok(TlsRead::Bytes(0)) => {}
+                Ok(TlsRead::Bytes(n)) => return Ok(n),
+                Ok(TlsRead::Eof) => return Ok(0),
+                Ok(TlsRead::WouldBlock) => return Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => return Err(failure(tls, &mut socket, e)),
             }
         }
     }
@@ -117,10 +131,22 @@ impl Write for Transport {
         match self {
             Self::Plain(s) => (&**s).write(buf),
             Self::Tls(socket, tls) => {
-                let n = tls.writer().write(buf)?;
-                while tls.wants_write() {
-                    tls.write_tls(&mut &**socket)?;
-                }
+                let mut io: &TcpStream = socket;
+                let n = loop {
+                    match tls.encrypt(buf) {
+                        Ok(0) if !buf.is_empty() && tls.wants_write() => flush_tls(tls, &mut io)?,
+                        Ok(0) if !buf.is_empty() => {
+                            return Err(io::Error::other("TLS session cannot send"))
+                        }
+                        Ok(n) => break n,
+                        #[cfg_attr(not(feature = "tls"), allow(unreachable_code))]
+                        Err(e) => {
+                            let _ = flush_tls(tls, &mut io);
+                            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                        }
+                    }
+                };
+                flush_tls(tls, &mut io)?;
                 Ok(n)
             }
         }
@@ -130,10 +156,9 @@ impl Write for Transport {
         match self {
             Self::Plain(s) => (&**s).flush(),
             Self::Tls(socket, tls) => {
-                while tls.wants_write() {
-                    tls.write_tls(&mut &**socket)?;
-                }
-                (&**socket).flush()
+                let mut io: &TcpStream = socket;
+                flush_tls(tls, &mut io)?;
+                io.flush()
             }
         }
     }

@@ -244,6 +244,8 @@ impl<S: Socket> Conn<S> {
                     self.hold(rbuf, carry);
                     return self.eof_after_kept(now);
                 }
+                // TLS records that carried no data yet.
+                Input::Bytes(0) => {}
                 Input::Bytes(n) => match &mut self.phase {
                     Phase::Handshake { request, .. } => {
                         request.extend_from_slice(&rbuf[..n]);
@@ -393,6 +395,9 @@ impl<S: Socket> Conn<S> {
         if self.sent == self.out.len() {
             self.out = Vec::new();
             self.sent = 0;
+        }
+        if let Some(tls) = &mut self.tls {
+            tls.release();
         }
         if let Phase::Open(ws) = &mut self.phase {
             if ws.rx.is_empty() {

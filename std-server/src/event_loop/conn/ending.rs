@@ -57,7 +57,7 @@ impl<S: Socket> Conn<S> {
             }
         };
         if let Some(tls) = &mut self.tls {
-            tls.send_close_notify();
+            let _ = tls.close_notify();
             let _ = self.write();
         }
         let _ = self.io.shutdown_write();

@@ -1,12 +1,11 @@
-//! Bytes in and out of a connection: plain TCP, or through its rustls
-//! session; and the peer's progress on what we write.
+//! Bytes in and out of a connection: plain TCP, or through its TLS
+//! session (`crate::session`); and the peer's progress on what we write.
 
 use std::io;
-#[cfg(feature = "tls")]
-use std::io::{Read, Write};
 
 use super::{would_block, Conn, Socket, READS_PER_TURN};
 use crate::close::CloseCause;
+use crate::session::{TlsFailure, TlsRead};
 
 /// What a read brought.
 pub(super) enum Input {
@@ -26,30 +25,16 @@ impl<S: Socket> Conn<S> {
                 Err(e) => Err(CloseCause::Io(e.kind())),
             };
         };
-        loop {
-            match tls.reader().read(rbuf) {
-                Ok(0) => return Ok(Input::Eof),
-                Ok(n) => return Ok(Input::Bytes(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Input::Eof),
-                Err(e) => return Err(CloseCause::Io(e.kind())),
-            }
-            match tls.read_tls(&mut self.io) {
-                Ok(0) => return Ok(Input::Eof),
-                Ok(_) => {}
-                Err(e) if would_block(&e) => {
-                    // The handshake may have produced records to send.
-                    return Ok(Input::WouldBlock);
-                }
-                Err(e) => return Err(CloseCause::Io(e.kind())),
-            }
-            if let Err(e) = tls.process_new_packets() {
+        match tls.read(&mut self.io, rbuf) {
+            Ok(TlsRead::Bytes(n)) => Ok(Input::Bytes(n)),
+            Ok(TlsRead::WouldBlock) => Ok(Input::WouldBlock),
+            Ok(TlsRead::Eof) => Ok(Input::Eof),
+            Err(TlsFailure::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+            Err(TlsFailure::Io(e)) => Err(CloseCause::Io(e.kind())),
+            Err(TlsFailure::Tls(e)) => {
                 // Send the alert, then give up.
-                let _ = tls.write_tls(&mut self.io);
-                return Err(CloseCause::Tls(e.to_string()));
-            }
-            if tls.wants_write() {
-                let _ = tls.write_tls(&mut self.io);
+                let _ = tls.send(&mut self.io);
+                Err(CloseCause::Tls(e.to_string()))
             }
         }
     }
@@ -93,18 +78,20 @@ impl<S: Socket> Conn<S> {
             }
             Some(tls) => loop {
                 if self.sent < self.out.len() {
-                    match tls.writer().write(&self.out[self.sent..]) {
+                    match tls.encrypt(&self.out[self.sent..]) {
                         Ok(n) => self.sent += n,
-                        Err(e) => return Err(CloseCause::Io(e.kind())),
+                        Err(e) => {
+                            let _ = tls.send(&mut self.io);
+                            return Err(CloseCause::Tls(e.to_string()));
+                        }
                     }
                 }
                 if !tls.wants_write() {
                     break;
                 }
-                match tls.write_tls(&mut self.io) {
+                match tls.send(&mut self.io) {
                     Ok(0) => return Err(CloseCause::Io(io::ErrorKind::WriteZero)),
                     Ok(_) => progress = true,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if would_block(&e) => break,
                     Err(e) => return Err(CloseCause::Io(e.kind())),
                 }

@@ -1,0 +1,616 @@
+//! The TLS session over rustls's unbuffered API (feature `tls`).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::client::UnbufferedClientConnection;
+use rustls::pki_types::ServerName;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
+
+use crate::ServerConfig;
+
+/// The largest TLS record on the wire: 16 KiB of plaintext, 2 KiB of
+/// expansion, the 5-byte header (RFC 5246 §6.2.3).
+const MAX_RECORD: usize = 16_384 + 2_048 + 5;
+/// During the handshake a handshake message (up to 64 KiB, rustls's
+/// limit) may span records and is joined in the buffer.
+const MAX_HANDSHAKE: usize = 0xffff + MAX_RECORD;
+/// Plaintext encrypted per step; the encrypted bytes wait in
+/// `outgoing` until the socket takes them.
+const ENCRYPT_CHUNK: usize = 64 << 10;
+/// More unsent TLS bytes than this: nothing more is encrypted until
+/// the socket takes some.
+const OUTGOING_HIGH: usize = 64 << 10;
+/// rustls steps per call before giving the caller a turn (each step
+/// handles one record or one output; the bound only guards the loop).
+const MAX_STEPS: usize = 256;
+/// Socket reads per [`TlsSession::read`] that bring no plaintext (a
+/// peer sending only handshake or alert records) before it returns.
+const MAX_READS: usize = 8;
+
+enum Side {
+    Client(UnbufferedClientConnection),
+    Server(UnbufferedServerConnection),
+}
+
+/// What a read brought.
+#[derive(Debug)]
+pub(crate) enum TlsRead {
+    /// Plaintext bytes written to the caller's buffer (0: records were
+    /// processed but none carried data yet; call again).
+    Bytes(usize),
+    /// The socket has nothing more now.
+    WouldBlock,
+    /// The peer's close_notify, or the end of the TCP stream.
+    Eof,
+}
+
+/// Why the session failed.
+#[derive(Debug)]
+pub(crate) enum TlsFailure {
+    /// The socket failed.
+    Io(io::Error),
+    /// TLS failed (the alert, if any, is queued to send).
+    Tls(rustls::Error),
+}
+
+/// A rustls client or server session with its own buffers.
+pub(crate) struct TlsSession {
+    side: Side,
+    /// TLS bytes received and not yet consumed by rustls:
+    /// `incoming[..filled]`.
+    incoming: Vec<u8>,
+    filled: usize,
+    /// TLS bytes to send: `outgoing[sent..]` are unsent.
+    outgoing: Vec<u8>,
+    sent: usize,
+    /// Plaintext decrypted but not yet taken (the caller's buffer was
+    /// full, or it was decrypted while writing): `plain[taken..]`.
+    plain: Vec<u8>,
+    taken: usize,
+    /// The peer's close_notify arrived: no more plaintext follows.
+    peer_closed: bool,
+    /// Our close_notify is wanted / queued.
+    close_wanted: bool,
+    close_queued: bool,
+    /// The session failed: the error, for any later call.
+    failed: Option<rustls::Error>,
+}
+
+impl core::fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TlsSession")
+            .field("incoming", &self.filled)
+            .field("unsent", &self.unsent())
+            .field("plain", &(self.plain.len() - self.taken))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one pass of rustls produced.
+#[derive(Default)]
+struct Pumped {
+    /// Plaintext bytes written to the sink.
+    sunk: usize,
+    /// Bytes of the data to send that were encrypted.
+    encrypted: usize,
+}
+
+impl TlsSession {
+    fn with(side: Side) -> Self {
+        Self {
+            side,
+            incoming: Vec::new(),
+            filled: 0,
+            outgoing: Vec::new(),
+            sent: 0,
+            plain: Vec::new(),
+            taken: 0,
+            peer_closed: false,
+            close_wanted: false,
+            close_queued: false,
+            failed: None,
+        }
+    }
+
+    /// A server session.
+    pub(crate) fn server(config: Arc<rustls::ServerConfig>) -> Result<Self, rustls::Error> {
+        UnbufferedServerConnection::new(config).map(|c| Self::with(Side::Server(c)))
+    }
+
+    /// A client session for `name`.
+    pub(crate) fn client(
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
+        UnbufferedClientConnection::new(config, name).map(|c| Self::with(Side::Client(c)))
+    }
+
+    /// Whether the TLS handshake is still under way.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        match &self.side {
+            Side::Client(c) => c.is_handshaking(),
+            Side::Server(c) => c.is_handshaking(),
+        }
+    }
+
+    /// TLS bytes wait to be sent.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.unsent() > 0
+    }
+
+    fn unsent(&self) -> usize {
+        self.outgoing.len() - self.sent
+    }
+
+    /// The bytes our buffers hold (capacity), for tests.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.incoming.capacity() + self.outgoing.capacity() + self.plain.capacity()
+    }
+
+    /// Frees the buffers that hold nothing: an idle connection keeps no
+    /// TLS buffer.
+    pub(crate) fn release(&mut self) {
+        if self.filled == 0 {
+            self.incoming = Vec::new();
+        }
+        if self.unsent() == 0 {
+            self.outgoing = Vec::new();
+            self.sent = 0;
+        }
+        if self.taken == self.plain.len() {
+            self.plain = Vec::new();
+            self.taken = 0;
+        }
+    }
+
+    /// Reads plaintext into `buf`: what was decrypted before, else the
+    /// records in hand, else the socket's bytes. Handshake records
+    /// rustls answers with are queued (and a write is tried) on the way.
+    pub(crate) fn read<S: Read + Write>(
+        &mut self,
+        io: &mut S,
+        buf: &mut [u8],
+    ) -> Result<TlsRead, TlsFailure> {
+        if buf.is_empty() {
+            return Ok(TlsRead::Bytes(0));
+        }
+        let mut n = self.take_plain(buf);
+        if n > 0 {
+            return Ok(TlsRead::Bytes(n));
+        }
+        for _ in 0..MAX_READS {
+            let pumped = self.pump(&mut buf[n..], &[]).map_err(TlsFailure::Tls)?;
+            n += pumped.sunk;
+            if n > 0 {
+                return Ok(TlsRead::Bytes(n));
+            }
+            if self.peer_closed {
+                return Ok(TlsRead::Eof);
+            }
+            // Handshake answers go out before we wait for the peer.
+            match self.send(io) {
+                Ok(_) => {}
+                Err(e) if is_would_block(&e) => {}
+                Err(e) => return Err(TlsFailure::Io(e)),
+            }
+            self.check_room()?;
+            match self.fill(io) {
+                Ok(0) => return Ok(TlsRead::Eof),
+                Ok(_) => {}
+                Err(e) if is_would_block(&e) => return Ok(TlsRead::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TlsFailure::Io(e)),
+            }
+        }
+        Ok(TlsRead::Bytes(0))
+    }
+
+    /// One round of the handshake over a blocking socket: what rustls
+    /// has to send is written, then (while the handshake runs) the
+    /// socket is read once. Plaintext that comes early is kept for
+    /// [`Self::read`].
+    pub(crate) fn handshake_step<S: Read + Write>(
+        &mut self,
+        io: &mut S,
+    ) -> Result<TlsRead, TlsFailure> {
+        self.pump(&mut [], &[]).map_err(TlsFailure::Tls)?;
+        while self.wants_write() {
+            self.send(io).map_err(TlsFailure::Io)?;
+        }
+        if !self.is_handshaking() {
+            return Ok(TlsRead::Bytes(0));
+        }
+        if self.peer_closed {
+            return Ok(TlsRead::Eof);
+        }
+        self.check_room()?;
+        match self.fill(io) {
+            Ok(0) => Ok(TlsRead::Eof),
+            Ok(_) => Ok(TlsRead::Bytes(0)),
+            Err(e) => Err(TlsFailure::Io(e)),
+        }
+    }
+
+    /// Fails when `incoming` is full: rustls refuses larger records and
+    /// handshake messages itself; this only keeps the buffer bounded.
+    fn check_room(&mut self) -> Result<(), TlsFailure> {
+        if self.filled < self.bound() {
+            return Ok(());
+        }
+        let e = rustls::Error::General("TLS input larger than a record".into());
+        self.failed = Some(e.clone());
+        Err(TlsFailure::Tls(e))
+    }
+
+    /// Encrypts a prefix of `data` (none while the handshake runs, or
+    /// while much is unsent) and returns its length; [`Self::send`]
+    /// writes it.
+    pub(crate) fn encrypt(&mut self, data: &[u8]) -> Result<usize, rustls::Error> {
+        if data.is_empty() || self.close_queued || self.unsent() >= OUTGOING_HIGH {
+            return Ok(0);
+        }
+        let chunk = &data[..data.len().min(ENCRYPT_CHUNK)];
+        self.pump(&mut [], chunk).map(|p| p.encrypted)
+    }
+
+    /// Queues our close_notify (once the handshake is done; before,
+    /// there is nothing to close cleanly).
+    pub(crate) fn close_notify(&mut self) -> Result<(), rustls::Error> {
+        self.close_wanted = true;
+        self.pump(&mut [], &[]).map(|_| ())
+    }
+
+    /// Writes unsent TLS bytes to `io` until it would block or all
+    /// are written; returns how many were written.
+    pub(crate) fn send<S: Write>(&mut self, io: &mut S) -> io::Result<usize> {
+        let mut written = 0;
+        while self.sent < self.outgoing.len() {
+            match io.write(&self.outgoing[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent += n;
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if written > 0 && is_would_block(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.sent == self.outgoing.len() {
+            self.outgoing.clear();
+            self.sent = 0;
+        }
+        Ok(written)
+    }
+
+    /// Moves decrypted plaintext kept earlier into `buf`.
+    fn take_plain(&mut self, buf: &mut [u8]) -> usize {
+        let kept = &self.plain[self.taken..];
+        let n = kept.len().min(buf.len());
+        buf[..n].copy_from_slice(&kept[..n]);
+        self.taken += n;
+        if self.taken == self.plain.len() {
+            self.plain.clear();
+            self.taken = 0;
+        }
+        n
+    }
+
+    /// How many received bytes `incoming` may hold.
+    fn bound(&self) -> usize {
+        if self.is_handshaking() {
+            MAX_HANDSHAKE
+        } else {
+            MAX_RECORD
+        }
+    }
+
+    /// Reads from the socket into `incoming`, bounded by the largest
+    /// record (or handshake message) rustls may still need whole.
+    fn fill<S: Read>(&mut self, io: &mut S) -> io::Result<usize> {
+        let bound = self.bound();
+        let want = (self.filled + MAX_RECORD).min(bound);
+        if self.incoming.len() < want {
+            self.incoming.resize(want, 0);
+        }
+        let n = io.read(&mut self.incoming[self.filled..want])?;
+        self.filled += n;
+        Ok(n)
+    }
+
+    /// Runs rustls over the records in hand until it needs more input:
+    /// plaintext goes to `sink` (then to `plain`), records to send to
+    /// `outgoing`, and once application data may be sent, `data` is
+    /// encrypted and our close_notify queued if wanted.
+    fn pump(&mut self, sink: &mut [u8], data: &[u8]) -> Result<Pumped, rustls::Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let mut pumped = Pumped::default();
+        let mut data = data;
+        for _ in 0..MAX_STEPS {
+            let mut out = Output {
+                outgoing: &mut self.outgoing,
+                plain: &mut self.plain,
+                sink: &mut *sink,
+                pumped: &mut pumped,
+                data: &mut data,
+                close_wanted: self.close_wanted,
+                close_queued: &mut self.close_queued,
+                peer_closed: &mut self.peer_closed,
+            };
+            let input = &mut self.incoming[..self.filled];
+            let (discard, step) = match &mut self.side {
+                Side::Client(c) => out.step(c.process_tls_records(input)),
+                Side::Server(c) => {
+                    let status = c.process_tls_records(input);
+                    match status.state {
+                        Ok(ConnectionState::ReadEarlyData(mut early)) => {
+                            // 0-RTT data, if the configuration accepts
+                            // it, is data like any other.
+                            let mut extra = 0;
+                            while let Some(record) = early.next_record() {
+                                let record = record?;
+                                extra += record.discard;
+                                out.deliver(record.payload);
+                            }
+                            (status.discard + extra, Ok(Step::Again))
+                        }
+                        state => out.step(UnbufferedStatus {
+                            discard: status.discard,
+                            state,
+                        }),
+                    }
+                }
+            };
+            self.discard(discard);
+            match step {
+                Ok(Step::Again) => {}
+                Ok(Step::Stop) => break,
+                Err(e) => {
+                    self.failed(&e);
+                    return Err(e);
+                }
+            }
+            let sink_full = pumped.sunk == sink.len() && !sink.is_empty();
+            if sink_full || (self.plain.len() > self.taken && !sink.is_empty()) {
+                break;
+            }
+        }
+        Ok(pumped)
+    }
+
+    /// Drops `n` consumed bytes from the front of `incoming`.
+    fn discard(&mut self, n: usize) {
+        let n = n.min(self.filled);
+        if n > 0 {
+            self.incoming.copy_within(n..self.filled, 0);
+            self.filled -= n;
+        }
+    }
+
+    /// rustls failed: queue the alert it prepared, keep the error.
+    /// rustls is only asked again while it holds records to send (they
+    /// come before any input is looked at: the bad input is not
+    /// processed twice).
+    fn failed(&mut self, e: &rustls::Error) {
+        self.failed = Some(e.clone());
+        for _ in 0..4 {
+            let input = &mut self.incoming[..self.filled];
+            let (discard, encoded) = match &mut self.side {
+                Side::Client(c) if c.wants_write() => {
+                    let s = c.process_tls_records(input);
+                    (s.discard, encode_alert(s.state, &mut self.outgoing))
+                }
+                Side::Server(c) if c.wants_write() => {
+                    let s = c.process_tls_records(input);
+                    (s.discard, encode_alert(s.state, &mut self.outgoing))
+                }
+                _ => break,
+            };
+            self.discard(discard);
+            if !encoded {
+                break;
+            }
+        }
+    }
+}
+
+/// Encodes the record rustls offers after a failure (its alert);
+/// whether there was one.
+fn encode_alert<Data>(
+    state: Result<ConnectionState<'_, '_, Data>, rustls::Error>,
+    outgoing: &mut Vec<u8>,
+) -> bool {
+    match state {
+        Ok(ConnectionState::EncodeTlsData(mut e)) => {
+            grow_into(outgoing, 64, |buf| match e.encode(buf) {
+                Ok(n) => Ok(n),
+                Err(EncodeError::InsufficientSize(s)) => Err(Some(s)),
+                Err(EncodeError::AlreadyEncoded) => Err(None),
+            })
+            .is_ok()
+        }
+        _ => false,
+    }
+}
+
+enum Step {
+    /// Call rustls again.
+    Again,
+    /// It needs more input (or the caller has what it wanted).
+    Stop,
+}
+
+/// Where one rustls step's results go.
+struct Output<'a, 'd> {
+    outgoing: &'a mut Vec<u8>,
+    plain: &'a mut Vec<u8>,
+    sink: &'a mut [u8],
+    pumped: &'a mut Pumped,
+    data: &'a mut &'d [u8],
+    close_wanted: bool,
+    close_queued: &'a mut bool,
+    peer_closed: &'a mut bool,
+}
+
+impl Output<'_, '_> {
+    /// Plaintext for the reader: into the sink while it has room and
+    /// nothing is kept before it, the rest kept.
+    fn deliver(&mut self, payload: &[u8]) {
+        let room = &mut self.sink[self.pumped.sunk..];
+        let n = if self.plain.is_empty() {
+            payload.len().min(room.len())
+        } else {
+            0
+        };
+        room[..n].copy_from_slice(&payload[..n]);
+        self.pumped.sunk += n;
+        self.plain.extend_from_slice(&payload[n..]);
+    }
+
+    /// Handles one state rustls reached; returns its discard and what
+    /// to do next.
+    fn step<Data>(
+        &mut self,
+        status: UnbufferedStatus<'_, '_, Data>,
+    ) -> (usize, Result<Step, rustls::Error>) {
+        let mut discard = status.discard;
+        let state = match status.state {
+            Ok(state) => state,
+            Err(e) => return (discard, Err(e)),
+        };
+        let step = match state {
+            ConnectionState::ReadTraffic(mut traffic) => loop {
+                match traffic.next_record() {
+                    Some(Ok(record)) => {
+                        discard += record.discard;
+                        self.deliver(record.payload);
+                    }
+                    Some(Err(e)) => break Err(e),
+                    None => break Ok(Step::Again),
+                }
+            },
+            ConnectionState::EncodeTlsData(mut e) => {
+                match grow_into(self.outgoing, 512, |buf| match e.encode(buf) {
+                    Ok(n) => Ok(n),
+                    Err(EncodeError::InsufficientSize(s)) => Err(Some(s)),
+                    Err(EncodeError::AlreadyEncoded) => Err(None),
+                }) {
+                    Ok(_) => Ok(Step::Again),
+                    Err(()) => Err(rustls::Error::General("cannot encode a record".into())),
+                }
+            }
+            // The encoded records are in `outgoing`: ours to send.
+            ConnectionState::TransmitTlsData(t) => {
+                t.done();
+                Ok(Step::Again)
+            }
+            ConnectionState::WriteTraffic(mut w) => {
+                let mut result = Ok(Step::Stop);
+                if !self.data.is_empty() && !*self.close_queued {
+                    let data: &[u8] = self.data;
+                    let estimate = data.len() + (data.len() / 16_384 + 1) * 64;
+                    match grow_into(self.outgoing, estimate, |buf| {
+                        w.encrypt(data, buf).map_err(encrypt_size)
+                    }) {
+                        Ok(_) => {
+                            self.pumped.encrypted += data.len();
+                            *self.data = &[];
+                        }
+                        Err(()) => {
+                            result = Err(rustls::Error::General("cannot encrypt".into()));
+                        }
+                    }
+                }
+                if result.is_ok()
+                    && self.close_wanted
+                    && !*self.close_queued
+                    && grow_into(self.outgoing, 64, |buf| {
+                        w.queue_close_notify(buf).map_err(encrypt_size)
+                    })
+                    .is_ok()
+                {
+                    *self.close_queued = true;
+                }
+                result
+            }
+            // No plaintext follows; rustls may still offer WriteTraffic
+            // (for data, or our close_notify).
+            ConnectionState::PeerClosed => {
+                *self.peer_closed = true;
+                Ok(Step::Again)
+            }
+            // Both close_notify sent: final.
+            ConnectionState::Closed => {
+                *self.peer_closed = true;
+                Ok(Step::Stop)
+            }
+            ConnectionState::BlockedHandshake => Ok(Step::Stop),
+            // Early data is handled before (server), and rustls may
+            // add states: wait for input.
+            _ => Ok(Step::Stop),
+        };
+        (discard, step)
+    }
+}
+
+/// The size an encryption needs, when the buffer was too small.
+fn encrypt_size(e: EncryptError) -> Option<InsufficientSizeError> {
+    match e {
+        EncryptError::InsufficientSize(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Runs `write` on spare room at the end of `out` (at least `first`
+/// bytes, then as much as it says it needs) and keeps what it wrote.
+fn grow_into(
+    out: &mut Vec<u8>,
+    first: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, Option<InsufficientSizeError>>,
+) -> Result<usize, ()> {
+    let start = out.len();
+    out.resize(start + first, 0);
+    let result = match write(&mut out[start..]) {
+        Err(Some(s)) => {
+            out.resize(start + s.required_size, 0);
+            write(&mut out[start..])
+        }
+        other => other,
+    };
+    match result {
+        Ok(n) => {
+            out.truncate(start + n);
+            Ok(n)
+        }
+        Err(_) => {
+            out.truncate(start);
+            Err(())
+        }
+    }
+}
+
+fn is_would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A new server session when `config` serves `wss://`; `Err` with why
+/// when rustls cannot start one.
+pub(crate) fn server_session(config: &ServerConfig) -> Result<Option<Box<TlsSession>>, String> {
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    match TlsSession::server(Arc::clone(tls)) {
+        Ok(c) => Ok(Some(Box::new(c))),
+        Err(e) => Err(e.to_string()),
+    }
+}
