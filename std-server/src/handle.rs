@@ -28,7 +28,6 @@ pub use snowsocket_core::Message;
 use crate::close::{CloseCause, SendError};
 use crate::deflate::DeflateTx;
 use crate::event_loop::command::LoopShared;
-use crate::event_loop::lend;
 use crate::rng::Rng;
 
 /// What the opening handshake settled, kept for the connection's life.
@@ -226,13 +225,8 @@ impl Shared {
         let header = tx.header(opcode, fin, payload.len());
         let len = header.encoded_len() + payload.len();
         tx.fits(len, self.max_buffered)?;
-        // A large payload lying in the input the loop is handing this
-        // connection's handler is written from there later (no copy).
-        let key = core::ptr::from_ref(self) as usize;
-        if !lend::defer(key, &mut tx, header, payload) {
-            tx.reserve(len);
-            encode_frame_vec(header, payload, &mut tx.frames);
-        }
+        tx.reserve(len);
+        encode_frame_vec(header, payload, &mut tx.frames);
         if opcode == OpCode::Continuation || matches!(opcode, OpCode::Text | OpCode::Binary) {
             tx.fragmenting = !fin;
         }

@@ -26,7 +26,6 @@ use snowsocket_core::{CloseCode, Connection, Error as CoreError, Instant, Role};
 
 mod ending;
 mod http;
-mod lent;
 mod transfer;
 mod upgrade;
 mod ws;
@@ -200,13 +199,6 @@ impl<S: Socket> Conn<S> {
     }
 
     /// The socket has bytes (or EOF) for us.
-    ///
-    /// A data frame that a read cut short (one of at most half the read
-    /// buffer) is held at the buffer's front and the next read appended
-    /// to it, so that the core gets it whole and hands it out in place
-    /// (and an echo of it is written from there), rather than copying it
-    /// into the message buffer piece by piece. What is held when the turn
-    /// ends waits in `Ws::rx` for the next one.
     pub(crate) fn on_readable(
         &mut self,
         rbuf: &mut [u8],
@@ -215,35 +207,27 @@ impl<S: Socket> Conn<S> {
         mut now: Instant,
     ) {
         self.more_to_read = false;
-        // Bytes at the front of `rbuf` the core has not consumed yet.
-        let mut carry = 0;
         for _ in 0..READS_PER_TURN {
             if self.paused() {
                 // The socket keeps the rest (TCP backpressure) until
                 // `resume`.
-                return self.hold(rbuf, carry);
+                return;
             }
-            match &mut self.phase {
+            match self.phase {
                 Phase::Done(_) => return,
                 Phase::Linger { .. } | Phase::Answering { .. } => return self.discard(rbuf),
-                Phase::Open(ws) if carry == 0 => carry = ws.take_held(rbuf),
                 Phase::Handshake { .. } | Phase::Open(_) => {}
             }
-            let asked = rbuf.len() - carry;
-            let input = match self.read(&mut rbuf[carry..]) {
+            let input = match self.read(rbuf) {
                 Ok(input) => input,
                 Err(cause) => return self.fail_hard(cause),
             };
             match input {
                 Input::WouldBlock => {
-                    self.hold(rbuf, carry);
                     self.flush(now);
                     return self.quiet();
                 }
-                Input::Eof => {
-                    self.hold(rbuf, carry);
-                    return self.eof_after_kept(now);
-                }
+                Input::Eof => return self.eof_after_kept(now),
                 // TLS records that carried no data yet.
                 Input::Bytes(0) => {}
                 Input::Bytes(n) => match &mut self.phase {
@@ -253,7 +237,7 @@ impl<S: Socket> Conn<S> {
                     }
                     Phase::Open(ws) => {
                         let leftover = mem::take(&mut ws.rx);
-                        carry = self.deliver_read(leftover, rbuf, carry + n, now);
+                        self.deliver_read(leftover, rbuf, n, now);
                     }
                     _ => {}
                 },
@@ -264,22 +248,13 @@ impl<S: Socket> Conn<S> {
             // A plain socket that gave less than was asked for is empty:
             // the next read would only say `WouldBlock` (one system call
             // saved per readiness event; epoll reports new data anew).
-            if self.tls.is_none() && matches!(input, Input::Bytes(n) if n < asked) {
-                self.hold(rbuf, carry);
+            if self.tls.is_none() && matches!(input, Input::Bytes(n) if n < rbuf.len()) {
                 self.flush(now);
                 return self.quiet();
             }
             self.flush(now);
         }
-        self.hold(rbuf, carry);
         self.more_to_read = true;
-    }
-
-    /// Keeps the `carry` bytes at the front of `rbuf` for the next turn.
-    fn hold(&mut self, rbuf: &[u8], carry: usize) {
-        if let (Phase::Open(ws), Some(held)) = (&mut self.phase, rbuf.get(..carry)) {
-            ws.hold(held);
-        }
     }
 
     /// Whether the application paused reading.
@@ -413,43 +388,16 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Hands the first `end` bytes of `rbuf` (after `leftover`: input kept
-    /// while reading was paused) to the core. Returns how many bytes it
-    /// left at the front of `rbuf` for the next read to complete: a frame
-    /// held to arrive whole, or part of a header.
-    fn deliver_read(
-        &mut self,
-        leftover: Vec<u8>,
-        rbuf: &mut [u8],
-        end: usize,
-        now: Instant,
-    ) -> usize {
+    /// Hands `n` bytes just read into `rbuf` (after `leftover`) to the core.
+    fn deliver_read(&mut self, leftover: Vec<u8>, rbuf: &mut [u8], n: usize, now: Instant) {
         if !leftover.is_empty() {
             let mut input = leftover;
-            input.extend_from_slice(&rbuf[..end]);
-            self.deliver(input, now);
-            return 0;
+            input.extend_from_slice(&rbuf[..n]);
+            return self.deliver(input, now);
         }
-        let Phase::Open(ws) = &mut self.phase else {
-            return 0;
-        };
-        let half = rbuf.len() / 2;
-        let hold = ws.hold_within(half);
-        let handler = &*self.service.handler;
-        let consumed = ws.feed(handler, &mut rbuf[..end], hold, &mut self.out, now);
-        self.send_lent(&rbuf[..end]);
-        let Phase::Open(ws) = &mut self.phase else {
-            return 0;
-        };
-        let rest = end - consumed;
-        if rest == 0 || ws.core.is_closed() {
-            0
-        } else if rest <= half && !ws.handle.shared.is_paused() {
-            rbuf.copy_within(consumed..end, 0);
-            rest
-        } else {
-            ws.keep(&rbuf[consumed..end]);
-            0
+        if let Phase::Open(ws) = &mut self.phase {
+            let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], &mut self.out, now);
+            ws.keep(&rbuf[consumed..n]);
         }
     }
 
@@ -459,12 +407,9 @@ impl<S: Socket> Conn<S> {
             if input.is_empty() {
                 return;
             }
-            let consumed = ws.feed(&*self.service.handler, &mut input, 0, &mut self.out, now);
-            self.send_lent(&input);
+            let consumed = ws.feed(&*self.service.handler, &mut input, &mut self.out, now);
             input.drain(..consumed);
-            if let Phase::Open(ws) = &mut self.phase {
-                ws.keep(&input);
-            }
+            ws.keep(&input);
         }
     }
 
@@ -510,7 +455,6 @@ impl<S: Socket> Conn<S> {
             core,
             handle: handle.clone(),
             rx: Vec::new(),
-            held_over: false,
             end: None,
             our_close: None,
         });

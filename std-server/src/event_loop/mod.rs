@@ -19,7 +19,6 @@
 pub(crate) mod budget;
 pub(crate) mod command;
 pub(crate) mod conn;
-pub(crate) mod lend;
 #[cfg(test)]
 mod tests;
 pub(crate) mod timers;

@@ -32,8 +32,6 @@ struct Wire {
     /// How many more bytes the socket takes (`None`: any).
     room: Option<usize>,
     server_shut_write: bool,
-    /// Vectored writes of more than one slice.
-    vectored: usize,
 }
 
 #[derive(Clone, Default)]
@@ -70,26 +68,6 @@ impl Write for MemSocket {
         }
         wire.to_peer.extend_from_slice(&buf[..n]);
         Ok(n)
-    }
-    /// As a socket's: as much of the slices, in order, as there is room for.
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if bufs.iter().filter(|b| !b.is_empty()).count() > 1 {
-            self.0.borrow_mut().vectored += 1;
-        }
-        let mut total = 0;
-        for buf in bufs {
-            match self.write(buf) {
-                Ok(n) => {
-                    total += n;
-                    if n < buf.len() {
-                        break;
-                    }
-                }
-                Err(e) if total == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(total)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -563,73 +541,4 @@ fn input_kept_while_paused_is_handled_before_the_peers_eof() {
     let info = h.finish();
     assert_eq!(info.cause, CloseCause::PeerClosed);
     assert_eq!(info.code, Some(CloseCode::NORMAL));
-}
-
-#[test]
-fn large_echoes_are_written_from_the_input_in_order_and_what_the_socket_refuses_is_kept() {
-    let big = |seed: u8| -> Vec<u8> { (0..20_000u32).map(|i| (i as u8) ^ seed).collect() };
-    let (one, two) = (big(1), big(2));
-    let mut input = client_frame(OpCode::Binary, &one);
-    input.extend(client_frame(OpCode::Binary, &two));
-    input.extend(client_frame(OpCode::Binary, b"abc"));
-    input.extend(client_frame(OpCode::Ping, b"p"));
-    input.extend(client_frame(OpCode::Binary, &one));
-    let expected = [
-        (OpCode::Binary, one.clone()),
-        (OpCode::Binary, two.clone()),
-        (OpCode::Binary, b"abc".to_vec()),
-        (OpCode::Pong, b"p".to_vec()),
-        (OpCode::Binary, one.clone()),
-    ];
-    for room in [None, Some(7_000)] {
-        let mut h = Harness::new(ServerConfig::default().connection(quiet()));
-        h.rbuf = vec![0; 256 * 1024];
-        h.upgrade();
-        h.wire.0.borrow_mut().room = room;
-        h.peer_sends(&input);
-        // Written from the input: one vectored write for the last echo
-        // (the ping made the first three be copied, to keep the order).
-        assert!(h.wire.0.borrow().vectored >= 1, "room {room:?}");
-        if room.is_some() {
-            // The socket took 7,000 bytes; the rest waits, whole.
-            assert_eq!(h.wire.0.borrow().to_peer.len(), 7_000);
-            h.wire.0.borrow_mut().room = None;
-            h.conn.on_writable(h.now);
-        }
-        assert_eq!(h.frames(), expected, "room {room:?}");
-        assert_eq!(h.seen.lock().unwrap().messages.len(), 4);
-    }
-}
-
-#[test]
-fn a_frame_cut_by_a_full_read_is_completed_in_place_and_a_trickled_one_still_arrives() {
-    let payload = |seed: u8| -> Vec<u8> { (0..30_000u32).map(|i| (i as u8) ^ seed).collect() };
-    let sent: Vec<Vec<u8>> = (1..=3).map(payload).collect();
-    let input: Vec<u8> = sent
-        .iter()
-        .flat_map(|p| client_frame(OpCode::Binary, p))
-        .collect();
-    let expected: Vec<(OpCode, Vec<u8>)> =
-        sent.iter().map(|p| (OpCode::Binary, p.clone())).collect();
-
-    // A 64 KiB read buffer: the first read ends inside the third frame,
-    // which is held and completed by the second read of the same turn,
-    // so it too is echoed from the input (a second vectored write).
-    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
-    h.rbuf = vec![0; 64 * 1024];
-    h.upgrade();
-    h.peer_sends(&input);
-    assert_eq!(h.frames(), expected);
-    assert_eq!(h.wire.0.borrow().vectored, 2);
-
-    // The same bytes 1,000 at a time, a turn each: a held frame is held
-    // over one turn at most, then assembled as it comes.
-    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
-    h.rbuf = vec![0; 64 * 1024];
-    h.upgrade();
-    for piece in input.chunks(1_000) {
-        h.peer_sends(piece);
-    }
-    assert_eq!(h.frames(), expected);
-    assert_eq!(h.seen.lock().unwrap().messages, sent);
 }

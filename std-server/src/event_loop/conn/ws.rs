@@ -5,13 +5,11 @@
 use core::mem;
 use core::panic::AssertUnwindSafe;
 use std::panic;
-use std::sync::Arc;
 
-use snowsocket_core::{CloseCode, Error as CoreError, Event, FrameHeader, Instant};
+use snowsocket_core::{CloseCode, Error as CoreError, Event, Instant};
 
 use super::Core;
 use crate::close::{CloseCause, CloseInfo};
-use crate::event_loop::lend;
 use crate::handle::{ConnectionHandle, Message, Outbox};
 use crate::handler::Handler;
 
@@ -19,14 +17,9 @@ use crate::handler::Handler;
 pub(super) struct Ws {
     pub(super) core: Core,
     pub(super) handle: ConnectionHandle,
-    /// Input not consumed by the core yet: part of a frame header or of a
-    /// control frame, a data frame held to arrive whole, or what came
-    /// while reading was paused.
+    /// Input not consumed by the core yet (part of a frame header or of a
+    /// control frame).
     pub(super) rx: Vec<u8>,
-    /// `rx` holds input held over from one turn to the next: the next
-    /// read hands it to the core however much arrived, so that a peer
-    /// trickling a frame cannot have it copied again and again.
-    pub(super) held_over: bool,
     /// How it ended: the first cause found wins.
     pub(super) end: Option<Box<CloseInfo>>,
     /// Why we sent our Close, and what it said.
@@ -34,37 +27,6 @@ pub(super) struct Ws {
 }
 
 impl Ws {
-    /// Moves input held from the last turn (at most `rbuf.len() / 2`
-    /// bytes) to the front of `rbuf`, for the next read to complete.
-    /// Returns its length (0 when there is none, or too much for `rbuf`).
-    pub(super) fn take_held(&mut self, rbuf: &mut [u8]) -> usize {
-        let len = self.rx.len();
-        if len == 0 || len > rbuf.len() / 2 {
-            return 0;
-        }
-        rbuf[..len].copy_from_slice(&self.rx);
-        self.rx = Vec::new();
-        len
-    }
-
-    /// Keeps input held at the end of a turn for the next one.
-    pub(super) fn hold(&mut self, held: &[u8]) {
-        if !held.is_empty() && !self.core.is_closed() {
-            self.held_over = true;
-            self.rx.extend_from_slice(held);
-        }
-    }
-
-    /// How large a data frame `feed` may leave unconsumed, waiting for the
-    /// rest of it: `max`, unless input was already held over a turn.
-    pub(super) fn hold_within(&mut self, max: usize) -> usize {
-        if mem::take(&mut self.held_over) {
-            0
-        } else {
-            max
-        }
-    }
-
     /// Keeps unconsumed input (part of a frame header or of a
     /// control frame) for the next read.
     pub(super) fn keep(&mut self, rest: &[u8]) {
@@ -75,25 +37,16 @@ impl Ws {
 
     /// Feeds input to the core and hands each event to the handler.
     /// Returns how much was consumed (all of it once the connection
-    /// failed: the rest is discarded). A data frame of at most `hold`
-    /// bytes (header included) that `input` holds only part of is left
-    /// unconsumed, for the caller to complete.
+    /// failed: the rest is discarded).
     pub(super) fn feed(
         &mut self,
         handler: &dyn Handler,
         input: &mut [u8],
-        hold: usize,
         out: &mut Vec<u8>,
         now: Instant,
     ) -> usize {
-        // Large payloads echoed from `input` are written from there by
-        // the caller (`Conn::send_lent`), not copied.
-        let _lending = lend::lend(Arc::as_ptr(&self.handle.shared) as usize, input);
         let mut pos = 0;
         while pos < input.len() {
-            if hold > 0 && self.cut_short(&input[pos..], hold) {
-                break;
-            }
             let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
                 Ok(read) => read,
                 Err(e) => {
@@ -114,7 +67,7 @@ impl Ws {
             // any reply the handler makes to this one: a reply to a
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
-                self.take_frames(&input[..base], out);
+                self.take_frames(out);
                 self.take_control(out);
             }
             let Self {
@@ -163,58 +116,10 @@ impl Ws {
         pos
     }
 
-    /// Whether `input` starts with a data frame of at most `max` bytes
-    /// that it holds only part of. Only frames whose payload could be
-    /// echoed without a copy ([`lend::LEND_MIN`] bytes or more) are held:
-    /// a shorter one costs little to assemble. What the header decoder refuses (an
-    /// extension's frame, a violation) is left to the core.
-    fn cut_short(&self, input: &[u8], max: usize) -> bool {
-        // First, cheaply, from the length bytes alone: is the frame whole?
-        // (Every frame on the hot path is.) Should these bytes be payload
-        // rather than a header, the checks below say so.
-        let Some(&b1) = input.get(1) else {
-            return false;
-        };
-        let key = if b1 & 0x80 != 0 { 4 } else { 0 };
-        let declared = match (b1 & 0x7F, input.get(2..4), input.get(2..10)) {
-            (0..=125, _, _) => return false,
-            // Not worth holding: an echo of it is copied anyway.
-            (126, Some(&[a, b]), _) if usize::from(u16::from_be_bytes([a, b])) < lend::LEND_MIN => {
-                return false
-            }
-            (126, Some(&[a, b]), _) => u64::from(u16::from_be_bytes([a, b])) + 4 + key,
-            (127, _, Some(&[a, b, c, d, e, f, g, h])) => {
-                u64::from_be_bytes([a, b, c, d, e, f, g, h]).saturating_add(10 + key)
-            }
-            _ => u64::MAX,
-        };
-        if declared <= input.len() as u64 || self.core.data_frame_rest().is_some() {
-            return false;
-        }
-        match FrameHeader::decode(input) {
-            Ok(Some((header, used))) => {
-                let len = (used as u64).saturating_add(header.payload_len);
-                !header.opcode.is_control() && len > input.len() as u64 && len <= max as u64
-            }
-            _ => false,
-        }
-    }
-
-    /// Takes the outbox's frames (not a requested Close) into `out`, with
-    /// the payloads noted in `input` (see [`lend`]) copied in their places.
-    fn take_frames(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    /// Takes the outbox's frames (not a requested Close) into `out`.
+    fn take_frames(&mut self, out: &mut Vec<u8>) {
         let mut tx = self.handle.shared.outbox();
-        let spans = lend::take();
-        if spans.is_empty() {
-            return Self::move_frames(&mut tx, out);
-        }
-        let frames = mem::take(&mut tx.frames);
-        // The payloads were counted when noted.
-        tx.in_loop += frames.len();
-        tx.taken();
-        for part in lend::slices(&frames, &spans, input) {
-            out.extend_from_slice(&part);
-        }
+        Self::move_frames(&mut tx, out);
     }
 
     fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>) {
