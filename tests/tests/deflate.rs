@@ -252,6 +252,13 @@ fn a_decompression_bomb_is_refused_with_1009_within_the_limit() {
             .env(BOMB_CHILD, "1")
             .output()
             .unwrap();
+        // The child must have run this very test (an exact name that no
+        // longer matches would run nothing and pass).
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+            "the child ran no test:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         eprint!(
             "{}",
