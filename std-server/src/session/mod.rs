@@ -12,6 +12,8 @@
 
 #[cfg(not(feature = "tls"))]
 mod disabled;
+#[cfg(feature = "tls")]
+mod step;
 #[cfg(all(test, feature = "tls"))]
 mod tests;
 #[cfg(feature = "tls")]

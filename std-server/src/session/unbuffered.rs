@@ -6,11 +6,11 @@ use std::sync::Arc;
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
-};
+use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 
 use crate::ServerConfig;
+
+use super::step::{encode_alert, Output, Step};
 
 /// The largest TLS record on the wire: 16 KiB of plaintext, 2 KiB of
 /// expansion, the 5-byte header (RFC 5246 §6.2.3).
@@ -92,11 +92,11 @@ impl core::fmt::Debug for TlsSession {
 
 /// What one pass of rustls produced.
 #[derive(Default)]
-struct Pumped {
+pub(super) struct Pumped {
     /// Plaintext bytes written to the sink.
-    sunk: usize,
+    pub(super) sunk: usize,
     /// Bytes of the data to send that were encrypted.
-    encrypted: usize,
+    pub(super) encrypted: usize,
 }
 
 impl TlsSession {
@@ -417,181 +417,6 @@ impl TlsSession {
             if !encoded {
                 break;
             }
-        }
-    }
-}
-
-/// Encodes the record rustls offers after a failure (its alert);
-/// whether there was one.
-fn encode_alert<Data>(
-    state: Result<ConnectionState<'_, '_, Data>, rustls::Error>,
-    outgoing: &mut Vec<u8>,
-) -> bool {
-    match state {
-        Ok(ConnectionState::EncodeTlsData(mut e)) => {
-            grow_into(outgoing, 64, |buf| match e.encode(buf) {
-                Ok(n) => Ok(n),
-                Err(EncodeError::InsufficientSize(s)) => Err(Some(s)),
-                Err(EncodeError::AlreadyEncoded) => Err(None),
-            })
-            .is_ok()
-        }
-        _ => false,
-    }
-}
-
-enum Step {
-    /// Call rustls again.
-    Again,
-    /// It needs more input (or the caller has what it wanted).
-    Stop,
-}
-
-/// Where one rustls step's results go.
-struct Output<'a, 'd> {
-    outgoing: &'a mut Vec<u8>,
-    plain: &'a mut Vec<u8>,
-    sink: &'a mut [u8],
-    pumped: &'a mut Pumped,
-    data: &'a mut &'d [u8],
-    close_wanted: bool,
-    close_queued: &'a mut bool,
-    peer_closed: &'a mut bool,
-}
-
-impl Output<'_, '_> {
-    /// Plaintext for the reader: into the sink while it has room and
-    /// nothing is kept before it, the rest kept.
-    fn deliver(&mut self, payload: &[u8]) {
-        let room = &mut self.sink[self.pumped.sunk..];
-        let n = if self.plain.is_empty() {
-            payload.len().min(room.len())
-        } else {
-            0
-        };
-        room[..n].copy_from_slice(&payload[..n]);
-        self.pumped.sunk += n;
-        self.plain.extend_from_slice(&payload[n..]);
-    }
-
-    /// Handles one state rustls reached; returns its discard and what
-    /// to do next.
-    fn step<Data>(
-        &mut self,
-        status: UnbufferedStatus<'_, '_, Data>,
-    ) -> (usize, Result<Step, rustls::Error>) {
-        let mut discard = status.discard;
-        let state = match status.state {
-            Ok(state) => state,
-            Err(e) => return (discard, Err(e)),
-        };
-        let step = match state {
-            ConnectionState::ReadTraffic(mut traffic) => loop {
-                match traffic.next_record() {
-                    Some(Ok(record)) => {
-                        discard += record.discard;
-                        self.deliver(record.payload);
-                    }
-                    Some(Err(e)) => break Err(e),
-                    None => break Ok(Step::Again),
-                }
-            },
-            ConnectionState::EncodeTlsData(mut e) => {
-                match grow_into(self.outgoing, 512, |buf| match e.encode(buf) {
-                    Ok(n) => Ok(n),
-                    Err(EncodeError::InsufficientSize(s)) => Err(Some(s)),
-                    Err(EncodeError::AlreadyEncoded) => Err(None),
-                }) {
-                    Ok(_) => Ok(Step::Again),
-                    Err(()) => Err(rustls::Error::General("cannot encode a record".into())),
-                }
-            }
-            // The encoded records are in `outgoing`: ours to send.
-            ConnectionState::TransmitTlsData(t) => {
-                t.done();
-                Ok(Step::Again)
-            }
-            ConnectionState::WriteTraffic(mut w) => {
-                let mut result = Ok(Step::Stop);
-                if !self.data.is_empty() && !*self.close_queued {
-                    let data: &[u8] = self.data;
-                    let estimate = data.len() + (data.len() / 16_384 + 1) * 64;
-                    match grow_into(self.outgoing, estimate, |buf| {
-                        w.encrypt(data, buf).map_err(encrypt_size)
-                    }) {
-                        Ok(_) => {
-                            self.pumped.encrypted += data.len();
-                            *self.data = &[];
-                        }
-                        Err(()) => {
-                            result = Err(rustls::Error::General("cannot encrypt".into()));
-                        }
-                    }
-                }
-                if result.is_ok()
-                    && self.close_wanted
-                    && !*self.close_queued
-                    && grow_into(self.outgoing, 64, |buf| {
-                        w.queue_close_notify(buf).map_err(encrypt_size)
-                    })
-                    .is_ok()
-                {
-                    *self.close_queued = true;
-                }
-                result
-            }
-            // No plaintext follows; rustls may still offer WriteTraffic
-            // (for data, or our close_notify).
-            ConnectionState::PeerClosed => {
-                *self.peer_closed = true;
-                Ok(Step::Again)
-            }
-            // Both close_notify sent: final.
-            ConnectionState::Closed => {
-                *self.peer_closed = true;
-                Ok(Step::Stop)
-            }
-            ConnectionState::BlockedHandshake => Ok(Step::Stop),
-            // Early data is handled before (server), and rustls may
-            // add states: wait for input.
-            _ => Ok(Step::Stop),
-        };
-        (discard, step)
-    }
-}
-
-/// The size an encryption needs, when the buffer was too small.
-fn encrypt_size(e: EncryptError) -> Option<InsufficientSizeError> {
-    match e {
-        EncryptError::InsufficientSize(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// Runs `write` on spare room at the end of `out` (at least `first`
-/// bytes, then as much as it says it needs) and keeps what it wrote.
-fn grow_into(
-    out: &mut Vec<u8>,
-    first: usize,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, Option<InsufficientSizeError>>,
-) -> Result<usize, ()> {
-    let start = out.len();
-    out.resize(start + first, 0);
-    let result = match write(&mut out[start..]) {
-        Err(Some(s)) => {
-            out.resize(start + s.required_size, 0);
-            write(&mut out[start..])
-        }
-        other => other,
-    };
-    match result {
-        Ok(n) => {
-            out.truncate(start + n);
-            Ok(n)
-        }
-        Err(_) => {
-            out.truncate(start);
-            Err(())
         }
     }
 }
