@@ -172,6 +172,17 @@ impl<S: Socket> Conn<S> {
         Arc::clone(&self.service)
     }
 
+    /// Bytes of write buffer the connection holds (its output and its
+    /// outbox), in use or not.
+    #[cfg(test)]
+    pub(crate) fn write_capacity(&self) -> usize {
+        let outbox = match &self.phase {
+            Phase::Open(ws) => ws.handle.shared.outbox().frames.capacity(),
+            _ => 0,
+        };
+        self.out.capacity() + outbox
+    }
+
     /// The socket, to (de)register it.
     pub(crate) fn socket_mut(&mut self) -> &mut S {
         &mut self.io
@@ -284,8 +295,18 @@ impl<S: Socket> Conn<S> {
         // Output from the outbox comes with its own flush command; here
         // only what the socket refused before is waiting.
         if self.sent < self.out.len() || self.tls_pending() || self.stalled_since.is_some() {
-            self.flush(now);
+            self.flush_pushed(now);
         }
+    }
+
+    /// Writes output that did not come from reading (sends from other
+    /// threads, or what the socket refused before), then gives back the
+    /// buffers it no longer needs: a connection that is only pushed to
+    /// (a broadcast's silent listener) holds no write buffer between
+    /// pushes, as one that reads holds none between reads.
+    pub(crate) fn flush_pushed(&mut self, now: Instant) {
+        self.flush(now);
+        self.quiet();
     }
 
     /// Time passed: handshake, heartbeat, close, write-stall and linger
@@ -364,8 +385,8 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Nothing more to read now: give back buffers an idle connection does
-    /// not need.
+    /// Nothing more to read (or write) now: give back buffers an idle
+    /// connection does not need.
     fn quiet(&mut self) {
         if self.sent == self.out.len() {
             self.out = Vec::new();

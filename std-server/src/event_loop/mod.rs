@@ -373,7 +373,7 @@ impl Loop {
                     Command::Flush { token, id } => {
                         if let Some(conn) = self.conns.get_mut(token) {
                             if conn.id == id {
-                                conn.flush(now);
+                                conn.flush_pushed(now);
                                 self.settle(token, now);
                             }
                         }

@@ -542,3 +542,30 @@ fn input_kept_while_paused_is_handled_before_the_peers_eof() {
     assert_eq!(info.cause, CloseCause::PeerClosed);
     assert_eq!(info.code, Some(CloseCode::NORMAL));
 }
+
+#[test]
+fn a_connection_only_pushed_to_keeps_no_write_buffer_between_pushes() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handle = Arc::new(Mutex::new(None));
+    let handler = Arc::new(Pausing(Arc::clone(&seen), Arc::clone(&handle)));
+    let config = ServerConfig::default().connection(quiet());
+    let mut h = Harness::with_handler(config, Arc::clone(&seen), handler);
+    h.upgrade();
+    let handle = handle.lock().unwrap().clone().unwrap();
+    // The peer reads slowly at first: part of the push waits for the
+    // socket, in the connection's buffer.
+    h.wire.0.borrow_mut().room = Some(1_000);
+    handle.send_binary(&[7; 3_000]).unwrap();
+    h.conn.flush_pushed(h.now);
+    assert!(h.conn.write_capacity() >= 2_000);
+    // Written once the socket takes it: then nothing is held.
+    h.wire.0.borrow_mut().room = None;
+    h.conn.on_writable(h.now);
+    assert_eq!(h.frames(), [(OpCode::Binary, vec![7; 3_000])]);
+    assert_eq!(h.conn.write_capacity(), 0);
+    // Pushed and written at once: nothing is held either.
+    handle.send_binary(&[8; 3_000]).unwrap();
+    h.conn.flush_pushed(h.now);
+    assert_eq!(h.frames(), [(OpCode::Binary, vec![8; 3_000])]);
+    assert_eq!(h.conn.write_capacity(), 0);
+}
