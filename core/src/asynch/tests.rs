@@ -368,6 +368,32 @@ fn the_reader_writes_the_pong_itself_when_the_writer_is_idle() {
 }
 
 #[test]
+fn the_writers_ping_also_writes_a_pong_the_reader_queued() {
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
+    split_server!(read, write, message, ours, theirs, reader, writer, shared);
+
+    let mut wire = Vec::new();
+    client_frame(OpCode::Ping, b"hi", &mut wire);
+    theirs.borrow_mut().bytes.extend(wire);
+    let Poll::Ready(Ok(event)) = poll(pin!(reader.read(described))) else {
+        panic!("the Ping was not handed out");
+    };
+    assert_eq!(event, (b"ping".to_vec(), Some(b"hi".to_vec())));
+    // The reader is not polled again; the writer pings: the Pong the
+    // reader queued goes out right after, not at the reader's next read.
+    assert!(ours.borrow().bytes.is_empty());
+    assert!(matches!(poll(pin!(writer.ping(b"p"))), Poll::Ready(Ok(()))));
+    let out: Vec<u8> = ours.borrow_mut().bytes.drain(..).collect();
+    assert_eq!(
+        frames(&out),
+        [
+            (OpCode::Ping, b"p".to_vec()),
+            (OpCode::Pong, b"hi".to_vec())
+        ]
+    );
+}
+
+#[test]
 fn the_rest_of_a_pong_cut_short_by_input_goes_before_the_writers_next_frame() {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
     split_server!(read, write, message, ours, theirs, reader, writer, shared);

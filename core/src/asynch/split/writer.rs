@@ -65,7 +65,9 @@ where
         };
         let n = lock.with(|shared| shared.session.conn.ping(payload, output.buffer()))?;
         output.queue(n);
-        transmit(io, output).await
+        transmit(io, output).await?;
+        // What the reader queued meanwhile (a Pong), as after any frame.
+        write_controls(lock, io, output).await
     }
 
     /// Starts the close handshake: sends Close with `code` and `reason`.
