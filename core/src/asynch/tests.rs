@@ -235,6 +235,20 @@ macro_rules! split_server {
     };
 }
 
+/// The peer sends a Ping with `$payload`; the reader hands it out (its
+/// Pong now queued in the connection).
+macro_rules! peer_pings {
+    ($theirs:ident, $reader:ident, $payload:expr) => {
+        let mut wire = Vec::new();
+        client_frame(OpCode::Ping, $payload, &mut wire);
+        $theirs.borrow_mut().bytes.extend(wire);
+        let Poll::Ready(Ok(event)) = poll(pin!($reader.read(described))) else {
+            panic!("the Ping was not handed out");
+        };
+        assert_eq!(event, (b"ping".to_vec(), Some($payload.to_vec())));
+    };
+}
+
 /// What the reader hands out: the event's kind and its payload.
 fn described(event: Event<'_>) -> (Vec<u8>, Option<Vec<u8>>) {
     match event {
@@ -348,13 +362,7 @@ fn the_reader_writes_the_pong_itself_when_the_writer_is_idle() {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
     split_server!(read, write, message, ours, theirs, reader, writer, shared);
 
-    let mut wire = Vec::new();
-    client_frame(OpCode::Ping, b"hi", &mut wire);
-    theirs.borrow_mut().bytes.extend(wire);
-    let Poll::Ready(Ok(event)) = poll(pin!(reader.read(described))) else {
-        panic!("the Ping was not handed out");
-    };
-    assert_eq!(event, (b"ping".to_vec(), Some(b"hi".to_vec())));
+    peer_pings!(theirs, reader, b"hi");
     // The next read, while it waits for input, writes the Pong.
     let mut read_on = pin!(reader.read(described));
     assert!(poll(read_on.as_mut()).is_pending());
@@ -372,13 +380,7 @@ fn the_writers_ping_also_writes_a_pong_the_reader_queued() {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
     split_server!(read, write, message, ours, theirs, reader, writer, shared);
 
-    let mut wire = Vec::new();
-    client_frame(OpCode::Ping, b"hi", &mut wire);
-    theirs.borrow_mut().bytes.extend(wire);
-    let Poll::Ready(Ok(event)) = poll(pin!(reader.read(described))) else {
-        panic!("the Ping was not handed out");
-    };
-    assert_eq!(event, (b"ping".to_vec(), Some(b"hi".to_vec())));
+    peer_pings!(theirs, reader, b"hi");
     // The reader is not polled again; the writer pings: the Pong the
     // reader queued goes out right after, not at the reader's next read.
     assert!(ours.borrow().bytes.is_empty());

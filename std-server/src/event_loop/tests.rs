@@ -197,6 +197,18 @@ impl Harness {
         }
     }
 
+    /// An upgraded connection whose handler pauses reading after each
+    /// message ([`Pausing`]), and where that handler keeps its handle.
+    fn upgraded_pausing() -> (Self, Arc<Mutex<Option<ConnectionHandle>>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let handle = Arc::new(Mutex::new(None));
+        let handler = Arc::new(Pausing(Arc::clone(&seen), Arc::clone(&handle)));
+        let config = ServerConfig::default().connection(quiet());
+        let mut h = Self::with_handler(config, seen, handler);
+        h.upgrade();
+        (h, handle)
+    }
+
     /// The peer sends `bytes`; the connection reads them.
     fn peer_sends(&mut self, bytes: &[u8]) {
         self.wire.0.borrow_mut().to_server.extend(bytes);
@@ -510,12 +522,8 @@ fn a_plain_request_whose_body_never_ends_is_dropped_at_the_handshake_deadline() 
 
 #[test]
 fn input_kept_while_paused_is_handled_before_the_peers_eof() {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let handle = Arc::new(Mutex::new(None));
-    let handler = Arc::new(Pausing(Arc::clone(&seen), Arc::clone(&handle)));
-    let config = ServerConfig::default().connection(quiet());
-    let mut h = Harness::with_handler(config, Arc::clone(&seen), handler);
-    h.upgrade();
+    let (mut h, handle) = Harness::upgraded_pausing();
+    let seen = Arc::clone(&h.seen);
     // Three messages and a Close in one read: the first is handled, the
     // rest kept while paused.
     let mut bytes = Vec::new();
@@ -545,12 +553,7 @@ fn input_kept_while_paused_is_handled_before_the_peers_eof() {
 
 #[test]
 fn a_connection_only_pushed_to_keeps_no_write_buffer_between_pushes() {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let handle = Arc::new(Mutex::new(None));
-    let handler = Arc::new(Pausing(Arc::clone(&seen), Arc::clone(&handle)));
-    let config = ServerConfig::default().connection(quiet());
-    let mut h = Harness::with_handler(config, Arc::clone(&seen), handler);
-    h.upgrade();
+    let (mut h, handle) = Harness::upgraded_pausing();
     let handle = handle.lock().unwrap().clone().unwrap();
     // The peer reads slowly at first: part of the push waits for the
     // socket, in the connection's buffer.
