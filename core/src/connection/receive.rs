@@ -27,7 +27,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
         let mut pos = 0;
         loop {
-            match self.rx {
+            // The frame whose payload comes next: a header just read flows
+            // straight on to its payload (the state is stored only when the
+            // input ends inside the payload).
+            let (frame, remaining, received) = match self.rx {
                 // (Skipping comes only with a failure.)
                 Rx::Done | Rx::Skip { .. } | Rx::SkipHeader { .. } => {
                     return Ok((input.len(), None))
@@ -56,77 +59,65 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                         return Ok((pos, None));
                     }
                     pos += used;
-                    self.rx = Rx::Payload {
-                        frame: Frame {
-                            fin: header.fin,
-                            opcode: header.opcode,
-                            mask: header.mask,
-                            text,
-                        },
-                        // At most `max_frame_size` (or 125), so it fits.
-                        remaining: header.payload_len as usize,
-                        received: 0,
+                    let frame = Frame {
+                        fin: header.fin,
+                        opcode: header.opcode,
+                        mask: header.mask,
+                        text,
                     };
+                    // At most `max_frame_size` (or 125), so it fits.
+                    (frame, header.payload_len as usize, 0)
                 }
                 Rx::Payload {
                     frame,
                     remaining,
                     received,
-                } => {
-                    let available = input.len() - pos;
-                    let take = remaining.min(available);
-                    let chunk_range = pos..pos + take;
-                    // Only a server unmasks (check_header refused masked
-                    // frames sent to a client): with a side fixed when
-                    // compiling, the other side's code is not linked.
-                    if let (Role::Server, Some(key)) = (self.role(), frame.mask) {
-                        apply_mask(&mut input[chunk_range.clone()], key, received);
-                    }
-                    pos += take;
-                    if frame.opcode.is_control() {
-                        // Whole (see above).
-                        self.rx = Rx::Header;
-                        let payload = &input[chunk_range.clone()];
-                        let event = self.control_frame(frame.opcode, payload, chunk_range)?;
-                        return Ok((pos, Some(event)));
-                    }
-                    let remaining = remaining - take;
-                    let whole_in_input = received == 0 && remaining == 0;
-                    // A compressed message is always inflated into the
-                    // message buffer (by `append`).
-                    #[cfg(feature = "deflate")]
-                    let plain = !self.inflating_message();
-                    #[cfg(not(feature = "deflate"))]
-                    let plain = true;
-                    if whole_in_input && frame.fin && self.message.is_none() && plain {
-                        // An unfragmented message that arrived whole: no copy.
-                        // Its UTF-8 is validated once, as it is handed out.
-                        self.rx = Rx::Header;
-                        let source = Payload::Input(chunk_range);
-                        return Ok((pos, Some(data_event(frame.text, source))));
-                    } else {
-                        self.append(&input[chunk_range], frame.text)?;
-                    }
-                    if remaining > 0 {
-                        // Only the counts change (`self.rx` is still this
-                        // frame's: `append` fails the connection only
-                        // with an error, returned above).
-                        if let Rx::Payload {
-                            remaining: r,
-                            received: done,
-                            ..
-                        } = &mut self.rx
-                        {
-                            *r = remaining;
-                            *done = received + take;
-                        }
-                        return Ok((pos, None));
-                    }
-                    self.rx = Rx::Header;
-                    if let Some(event) = self.frame_complete(frame)? {
-                        return Ok((pos, Some(event)));
-                    }
-                }
+                } => (frame, remaining, received),
+            };
+            let available = input.len() - pos;
+            let take = remaining.min(available);
+            let chunk_range = pos..pos + take;
+            // Only a server unmasks (check_header refused masked frames sent
+            // to a client): with a side fixed when compiling, the other
+            // side's code is not linked.
+            if let (Role::Server, Some(key)) = (self.role(), frame.mask) {
+                apply_mask(&mut input[chunk_range.clone()], key, received);
+            }
+            pos += take;
+            if frame.opcode.is_control() {
+                // Whole (see above).
+                self.rx = Rx::Header;
+                let payload = &input[chunk_range.clone()];
+                let event = self.control_frame(frame.opcode, payload, chunk_range)?;
+                return Ok((pos, Some(event)));
+            }
+            let remaining = remaining - take;
+            let whole_in_input = received == 0 && remaining == 0;
+            // A compressed message is always inflated into the message
+            // buffer (by `append`).
+            #[cfg(feature = "deflate")]
+            let plain = !self.inflating_message();
+            #[cfg(not(feature = "deflate"))]
+            let plain = true;
+            if whole_in_input && frame.fin && self.message.is_none() && plain {
+                // An unfragmented message that arrived whole: no copy. Its
+                // UTF-8 is validated once, as it is handed out.
+                self.rx = Rx::Header;
+                let source = Payload::Input(chunk_range);
+                return Ok((pos, Some(data_event(frame.text, source))));
+            }
+            self.append(&input[chunk_range], frame.text)?;
+            if remaining > 0 {
+                self.rx = Rx::Payload {
+                    frame,
+                    remaining,
+                    received: received + take,
+                };
+                return Ok((pos, None));
+            }
+            self.rx = Rx::Header;
+            if let Some(event) = self.frame_complete(frame)? {
+                return Ok((pos, Some(event)));
             }
         }
     }
