@@ -3,17 +3,19 @@
 //! loop that owns the connection.
 //!
 //! A send never waits. It encodes the frame (with the core's one frame
-//! encoder) into the connection's outbox under a short lock, and tells the
-//! owning loop there is output through the loop's inbox (once until the
-//! loop takes it); the loop is woken only when the sender is another
-//! thread; a handler callback's sends are taken when it returns. The loop
-//! writes the outbox when the socket takes it.
+//! encoder) into the connection's outbox under a short lock. A send from
+//! the connection's own callback while its loop feeds it input needs no
+//! more: the loop writes the outbox when the callback returns. Any other
+//! send tells the owning loop there is output through the loop's inbox
+//! (once until the loop takes it), waking the loop when the sender is
+//! another thread. The loop writes the outbox when the socket takes it.
 //! The outbox is bounded ([`ServerConfig::max_buffered_bytes`]): a send that
 //! would pass the bound returns [`SendError::Full`] and queues nothing.
 //!
 //! [`ServerConfig::max_buffered_bytes`]: crate::ServerConfig::max_buffered_bytes
 
 use core::any::Any;
+use core::cell::Cell;
 use core::fmt;
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -269,9 +271,11 @@ impl Shared {
     }
 
     /// Tells the owning loop that this connection has output, once until
-    /// the loop takes it.
+    /// the loop takes it; not at all from the connection's own callbacks
+    /// while its loop feeds it (see [`Feeding`]).
+    #[inline]
     pub(crate) fn schedule(&self, mut tx: MutexGuard<'_, Outbox>) {
-        if tx.scheduled {
+        if tx.scheduled || Feeding::is(self) {
             return;
         }
         tx.scheduled = true;
@@ -321,6 +325,39 @@ impl Shared {
         }));
         self.schedule(tx);
         Ok(())
+    }
+}
+
+thread_local! {
+    /// The connection ([`Shared`]'s address) whose input the loop on this
+    /// thread is feeding to the handler, 0 when none.
+    static FEEDING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks a connection as fed by its loop on this thread, for as long as it
+/// lives. Its loop flushes the connection right after feeding it, so its
+/// own callbacks' sends need no flush command (each would cost a command
+/// through the loop's inbox and a second flush per read). Sends from other
+/// threads, or for other connections, are told to their loop as usual.
+pub(crate) struct Feeding {
+    previous: usize,
+}
+
+impl Feeding {
+    /// `shared`'s callbacks run now; its loop flushes it after this drops.
+    pub(crate) fn enter(shared: &Shared) -> Self {
+        let previous = FEEDING.with(|c| c.replace(core::ptr::from_ref(shared) as usize));
+        Self { previous }
+    }
+
+    fn is(shared: &Shared) -> bool {
+        FEEDING.with(Cell::get) == core::ptr::from_ref(shared) as usize
+    }
+}
+
+impl Drop for Feeding {
+    fn drop(&mut self) {
+        FEEDING.with(|c| c.set(self.previous));
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use snowsocket_core::{encode_frame, CloseCode, Config, FrameHeader, Instant, OpCode};
 
-use super::command::LoopShared;
+use super::command::{Command, LoopShared};
 use super::conn::{Conn, Socket};
 use super::Service;
 use crate::close::{CloseCause, CloseInfo};
@@ -571,4 +571,36 @@ fn a_connection_only_pushed_to_keeps_no_write_buffer_between_pushes() {
     h.conn.flush_pushed(h.now);
     assert_eq!(h.frames(), [(OpCode::Binary, vec![8; 3_000])]);
     assert_eq!(h.conn.write_capacity(), 0);
+}
+
+#[test]
+fn a_callbacks_own_sends_go_out_without_a_flush_command_other_sends_get_one() {
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.upgrade();
+    let mut commands = Vec::new();
+    h.owner.drain(&mut commands);
+    // The echo, sent from the connection's own callback while its loop
+    // feeds it, is written by the flush that follows the read.
+    h.peer_sends(&client_frame(OpCode::Binary, b"hi"));
+    assert_eq!(h.frames(), [(OpCode::Binary, b"hi".to_vec())]);
+    h.owner.drain(&mut commands);
+    assert!(commands.is_empty(), "no flush command for the echo");
+    // A send from elsewhere (here the test's thread, outside any callback)
+    // is told to the loop, once until the loop takes it.
+    let handle = h.seen_handle();
+    handle.send_binary(b"one").unwrap();
+    handle.send_binary(b"two").unwrap();
+    h.owner.drain(&mut commands);
+    assert!(
+        matches!(commands[..], [Command::Flush { id, .. }] if id == handle.id()),
+        "one flush command"
+    );
+    h.conn.flush_pushed(h.now);
+    assert_eq!(
+        h.frames(),
+        [
+            (OpCode::Binary, b"one".to_vec()),
+            (OpCode::Binary, b"two".to_vec())
+        ]
+    );
 }

@@ -10,7 +10,7 @@ use snowsocket_core::{CloseCode, Error as CoreError, Event, Instant};
 
 use super::Core;
 use crate::close::{CloseCause, CloseInfo};
-use crate::handle::{ConnectionHandle, Message, Outbox};
+use crate::handle::{ConnectionHandle, Feeding, Message, Outbox};
 use crate::handler::Handler;
 
 /// An upgraded connection.
@@ -45,6 +45,9 @@ impl Ws {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> usize {
+        // The caller flushes after this: sends from the callbacks below
+        // need not be scheduled.
+        let _feeding = Feeding::enter(&self.handle.shared);
         let mut pos = 0;
         while pos < input.len() {
             let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
