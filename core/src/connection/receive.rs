@@ -36,6 +36,10 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                     return Ok((input.len(), None))
                 }
                 Rx::Header => {
+                    #[cfg(not(target_os = "none"))]
+                    if let Some(read) = self.whole_message(input, pos) {
+                        return Ok(read);
+                    }
                     #[cfg(not(feature = "deflate"))]
                     let decoded =
                         FrameHeader::decode(&input[pos..]).map_err(|e| self.fail_protocol(e))?;
@@ -120,6 +124,69 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
                 return Ok((pos, Some(event)));
             }
         }
+    }
+
+    /// The most common frame a server receives, taken in one step: a
+    /// whole, unfragmented, masked text or binary message of less than
+    /// 64 KiB, while no message is being assembled (and, with
+    /// permessage-deflate, none is compressed). Its payload is unmasked in
+    /// place; returns where the input goes on and its event (as `read_raw`
+    /// does, for the frame at `pos` in `input`). Anything else (or too
+    /// little input) returns `None` and takes the general path, which
+    /// applies every check this one makes, and the rest.
+    ///
+    /// Not on microcontrollers (`target_os = "none"`), where flash counts
+    /// more than the instructions this saves.
+    #[cfg(not(target_os = "none"))]
+    #[inline(always)]
+    fn whole_message(
+        &mut self,
+        input: &mut [u8],
+        pos: usize,
+    ) -> Option<(usize, Option<UnborrowedEvent>)> {
+        let frame = input.get_mut(pos..)?;
+        let [first, second, ..] = *frame else {
+            return None;
+        };
+        // FIN, no RSV bits, text or binary.
+        let text = match first {
+            0x81 => true,
+            0x82 => false,
+            _ => return None,
+        };
+        // Masked, with a 7- or 16-bit length.
+        let (len, key_at) = match second ^ 0x80 {
+            len @ 0..=125 => (usize::from(len), 2),
+            126 => match frame.get(2..4)? {
+                &[high, low] => (usize::from(u16::from_be_bytes([high, low])), 4),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let start = key_at + 4;
+        if self.role() != Role::Server
+            || frame.len() < start + len
+            || len > self.config.max_frame_size
+            || len > self.max_message_size()
+            || self.message.is_some()
+        {
+            return None;
+        }
+        #[cfg(feature = "deflate")]
+        if self.deflate.is_some() {
+            return None;
+        }
+        let (head, payload) = frame.split_at_mut(start);
+        let key = match head.get(key_at..) {
+            Some(&[a, b, c, d]) => [a, b, c, d],
+            _ => return None,
+        };
+        apply_mask(&mut payload[..len], key, 0);
+        self.utf8_checked = 0;
+        self.message_buf.clear();
+        let start = pos + start;
+        let source = Payload::Input(start..start + len);
+        Some((start + len, Some(data_event(text, source))))
     }
 
     /// Validates a header against the role, the limits and the fragmentation

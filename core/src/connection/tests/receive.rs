@@ -214,3 +214,96 @@ fn fragment_count_is_limited() {
         Some(CloseCode::POLICY_VIOLATION)
     );
 }
+
+/// A client's frame to a server: `first` (FIN, RSV, opcode) and `payload`
+/// masked with the RFC's key.
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first];
+    match u16::try_from(payload.len()) {
+        Ok(len @ 0..=125) => frame.push(0x80 | len as u8),
+        Ok(len) => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&len.to_be_bytes());
+        }
+        Err(_) => unreachable!("short test payloads"),
+    }
+    frame.extend_from_slice(&RFC_KEY);
+    let at = frame.len();
+    frame.extend_from_slice(payload);
+    apply_mask(&mut frame[at..], RFC_KEY, 0);
+    frame
+}
+
+/// A server takes a whole message under 64 KiB in one step
+/// (`whole_message`); fed whole, each case here takes that step, fed in
+/// pieces and byte by byte the general path: the same events and errors
+/// every way.
+#[test]
+fn a_servers_whole_messages_read_the_same_whole_and_in_pieces() {
+    let stream = [
+        masked(0x81, "hé".as_bytes()),
+        masked(0x82, b""),
+        masked(0x82, &[7; 125]),
+        // 16-bit lengths.
+        masked(0x82, &[8; 126]),
+        masked(0x81, &[b'a'; 1000]),
+        masked(0x89, b"ping"),
+        masked(0x01, b"frag"),
+        masked(0x80, b"ment"),
+        masked(0x81, b"after"),
+    ]
+    .concat();
+    let (events, err) = feed_every_way(Role::Server, quiet(), &stream);
+    assert_eq!(err, None);
+    assert_eq!(
+        events,
+        [
+            Ev::Text("hé".into()),
+            Ev::Binary(vec![]),
+            Ev::Binary(vec![7; 125]),
+            Ev::Binary(vec![8; 126]),
+            Ev::Text("a".repeat(1000)),
+            Ev::Ping(b"ping".to_vec()),
+            Ev::Text("fragment".into()),
+            Ev::Text("after".into()),
+        ]
+    );
+    let refused = [
+        (
+            masked(0x81, &[0xce, 0x41]),
+            quiet(),
+            ProtocolError::InvalidUtf8,
+        ),
+        (masked(0xc2, b"x"), quiet(), ProtocolError::ReservedBits(4)),
+        (
+            vec![0x82, 1, 9],
+            quiet(),
+            ProtocolError::UnmaskedClientFrame,
+        ),
+        (
+            [masked(0x02, b"a"), masked(0x82, b"b")].concat(),
+            quiet(),
+            ProtocolError::ExpectedContinuation,
+        ),
+        (
+            masked(0x82, &[1; 5]),
+            quiet().max_frame_size(4),
+            ProtocolError::FrameTooLarge { len: 5, max: 4 },
+        ),
+        (
+            masked(0x82, &[1; 5]),
+            quiet().max_message_size(4),
+            ProtocolError::MessageTooLarge { max: 4 },
+        ),
+        // Over the connection's 1 KiB message buffer.
+        (
+            masked(0x82, &[1; 1025]),
+            quiet(),
+            ProtocolError::MessageTooLarge { max: 1024 },
+        ),
+    ];
+    for (bytes, config, error) in refused {
+        let (events, err) = feed_every_way(Role::Server, config, &bytes);
+        assert_eq!((events, err), (vec![], Some(Error::Protocol(error))));
+    }
+}
