@@ -242,6 +242,9 @@ impl Shared {
     /// frame is queued: frames go out in the order they were compressed.
     /// A frame that is not queued after all (closed, full) resets the
     /// compressor, so that no later message refers to it.
+    // Out of line: compression dwarfs a call, and inlined here it would
+    // cost every uncompressed send a larger stack frame.
+    #[inline(never)]
     fn push_compressed(
         &self,
         deflate: &DeflateTx,
