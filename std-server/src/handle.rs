@@ -31,6 +31,7 @@ use crate::close::{CloseCause, SendError};
 use crate::deflate::DeflateTx;
 use crate::event_loop::command::LoopShared;
 use crate::rng::Rng;
+use crate::spare;
 
 /// What the opening handshake settled, kept for the connection's life.
 /// Kept small for the common case (path `/`, nothing else: no allocation):
@@ -147,9 +148,13 @@ impl Outbox {
     }
 
     /// Makes room for `len` more bytes: for the whole of the last batch
-    /// when `frames` is empty (a batch starts).
+    /// when `frames` is empty (a batch starts), in the loop thread's spare
+    /// buffer when `frames` has none.
     fn reserve(&mut self, len: usize) {
         if self.frames.is_empty() {
+            if self.frames.capacity() == 0 {
+                self.frames = spare::take();
+            }
             let hint = usize::try_from(self.batch).unwrap_or(BATCH_HINT_MAX);
             self.frames.reserve(len.max(hint));
         }

@@ -97,6 +97,7 @@ mod handler;
 pub mod http;
 mod rng;
 mod server;
+mod spare;
 mod transport;
 
 mod session;

@@ -41,6 +41,7 @@ use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
 
 use crate::rng::Rng;
 use crate::session::{server_session, TlsSession};
+use crate::spare;
 
 /// The core connection as the shell uses it.
 pub(crate) type Core = Connection<Budgeted, Rng>;
@@ -389,7 +390,7 @@ impl<S: Socket> Conn<S> {
     /// connection does not need.
     fn quiet(&mut self) {
         if self.sent == self.out.len() {
-            self.out = Vec::new();
+            spare::give(mem::take(&mut self.out));
             self.sent = 0;
         }
         if let Some(tls) = &mut self.tls {
@@ -404,7 +405,7 @@ impl<S: Socket> Conn<S> {
             }
             let mut tx = ws.handle.shared.outbox();
             if tx.frames.is_empty() {
-                tx.frames = Vec::new();
+                spare::give(mem::take(&mut tx.frames));
             }
         }
     }
