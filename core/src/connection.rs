@@ -94,9 +94,9 @@ pub struct Connection<B, R, S = Role> {
     heartbeat: [u8; 4],
     /// Control frames waiting for `poll_transmit`, sent in this order (the
     /// Ping's payload is `heartbeat`).
-    pending_pong: Option<ControlPayload>,
+    pending_pong: Option<QueuedPayload>,
     pending_ping: bool,
-    pending_close: Option<ClosePayload>,
+    pending_close: Option<QueuedPayload>,
     /// Whether we are sending a fragmented message.
     sending_fragmented: bool,
     /// permessage-deflate, once enabled (boxed: a pointer while off).
@@ -122,16 +122,25 @@ enum State {
 }
 
 /// A control frame's payload (at most 125 bytes: a one-byte length).
+#[cfg(not(feature = "alloc"))]
 type ControlPayload = heapless::Vec<u8, MAX_CONTROL_PAYLOAD, u8>;
 
-/// A queued Close's payload: its code and reason. Inline without an
-/// allocator; with one (feature `alloc`) on the heap, and only while it is
-/// queued: every connection then carries a pointer rather than 126 bytes
-/// (a server holding many idle connections pays for each byte here).
+/// A queued control frame's payload: a Pong's, or a Close's code and
+/// reason. Inline without an allocator; with one (feature `alloc`) on the
+/// heap, and only while it is queued: every connection then carries two
+/// pointers rather than twice 126 bytes (a server holding many idle
+/// connections pays for each byte here).
 #[cfg(not(feature = "alloc"))]
-type ClosePayload = ControlPayload;
+type QueuedPayload = ControlPayload;
 #[cfg(feature = "alloc")]
-type ClosePayload = alloc::boxed::Box<[u8]>;
+type QueuedPayload = alloc::boxed::Box<[u8]>;
+
+/// `head` then `tail` (together at most 125 bytes) as a queued payload,
+/// where there is an allocator (without one it is filled in place).
+#[cfg(feature = "alloc")]
+fn queued(head: &[u8], tail: &[u8]) -> QueuedPayload {
+    [head, tail].concat().into_boxed_slice()
+}
 
 /// Why an internal step stopped. The error itself is kept in the state
 /// rather than returned through every layer: `Stop` fits in a register, an

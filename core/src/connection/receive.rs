@@ -311,8 +311,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             OpCode::Ping => {
                 // Once our Close is queued nothing more may follow it (§5.5.1).
                 if matches!(self.state, State::Open) {
-                    let pong = self.pending_pong.insert(ControlPayload::new());
-                    let _ = pong.extend_from_slice(payload);
+                    #[cfg(not(feature = "alloc"))]
+                    {
+                        let pong = self.pending_pong.insert(ControlPayload::new());
+                        let _ = pong.extend_from_slice(payload);
+                    }
+                    #[cfg(feature = "alloc")]
+                    {
+                        self.pending_pong = Some(queued(payload, &[]));
+                    }
                 }
                 Ok(UnborrowedEvent::Ping(range))
             }

@@ -66,7 +66,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
 /// Queuing and retiring control frames.
 impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     /// Queues a Close with `code` and `reason` (already at most 123 bytes;
-    /// see `ClosePayload` for where it is kept).
+    /// see `QueuedPayload` for where it is kept).
     pub(super) fn queue_close(&mut self, code: CloseCode, reason: &[u8]) {
         #[cfg(not(feature = "alloc"))]
         {
@@ -76,10 +76,7 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
         #[cfg(feature = "alloc")]
         {
-            let mut payload = alloc::vec::Vec::with_capacity(2 + reason.len());
-            payload.extend_from_slice(&code.0.to_be_bytes());
-            payload.extend_from_slice(reason);
-            self.pending_close = Some(payload.into_boxed_slice());
+            self.pending_close = Some(queued(&code.0.to_be_bytes(), reason));
         }
     }
 

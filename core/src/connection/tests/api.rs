@@ -217,3 +217,21 @@ fn time_going_backwards_is_taken_as_given_and_nothing_panics() {
     c.close(CloseCode::NORMAL, "", Instant::ZERO).ok();
     assert_eq!(c.poll_timeout(), None);
 }
+
+/// With an allocator, a queued Pong or Close lives on the heap while it is
+/// queued: an idle connection carries a pointer for each, not 126 bytes.
+#[cfg(feature = "alloc")]
+#[test]
+fn queued_control_payloads_are_pointers_with_an_allocator() {
+    assert_eq!(
+        core::mem::size_of::<Option<QueuedPayload>>(),
+        core::mem::size_of::<std::boxed::Box<[u8]>>()
+    );
+    // And a queued Pong still carries the Ping's payload.
+    let mut ping = MASKED_PONG_HELLO.to_vec();
+    ping[0] = 0x89;
+    let mut c = conn(Role::Server, quiet());
+    let (events, err) = feed(&mut c, &[&ping]);
+    assert_eq!((events, err), (vec![Ev::Ping(b"Hello".to_vec())], None));
+    assert_eq!(transmit(&mut c), [&[0x8a, 0x05][..], b"Hello"].concat());
+}
