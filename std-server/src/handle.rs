@@ -152,11 +152,11 @@ impl Outbox {
     /// buffer when `frames` has none.
     fn reserve(&mut self, len: usize) {
         if self.frames.is_empty() {
+            let want = len.max(usize::try_from(self.batch).unwrap_or(BATCH_HINT_MAX));
             if self.frames.capacity() == 0 {
-                self.frames = spare::take();
+                self.frames = spare::take(want);
             }
-            let hint = usize::try_from(self.batch).unwrap_or(BATCH_HINT_MAX);
-            self.frames.reserve(len.max(hint));
+            self.frames.reserve(want);
         }
     }
 

@@ -35,9 +35,25 @@ pub(crate) fn give(mut buf: Vec<u8>) {
     });
 }
 
-/// The buffer kept on this thread, if any (empty, with its capacity).
-pub(crate) fn take() -> Vec<u8> {
-    SPARE.with(Cell::take)
+/// Buffers up to this size are handed out for any batch.
+const SMALL: usize = 16 * 1024;
+
+/// The buffer kept on this thread (empty, with its capacity) for a batch
+/// of about `want` bytes, if one is kept and it is not much larger than
+/// that (at most 4 times, or [`SMALL`]): a connection whose peer stops
+/// reading keeps its buffer while it waits, and a large buffer left by
+/// another connection's burst would otherwise multiply what each such
+/// connection holds.
+pub(crate) fn take(want: usize) -> Vec<u8> {
+    SPARE.with(|spare| {
+        let kept = spare.take();
+        if kept.capacity() <= want.saturating_mul(4).max(SMALL) {
+            kept
+        } else {
+            spare.set(kept);
+            Vec::new()
+        }
+    })
 }
 
 #[cfg(test)]
@@ -48,14 +64,26 @@ mod tests {
     fn the_larger_of_two_buffers_is_kept_once_and_oversized_ones_never() {
         give(Vec::with_capacity(100));
         give(Vec::with_capacity(50));
-        let kept = take();
+        let kept = take(10);
         assert!(kept.capacity() >= 100 && kept.is_empty());
-        assert_eq!(take().capacity(), 0, "taken once");
+        assert_eq!(take(10).capacity(), 0, "taken once");
         give(Vec::with_capacity(MAX_KEPT + 1));
-        assert_eq!(take().capacity(), 0, "too large to keep");
+        assert_eq!(take(MAX_KEPT).capacity(), 0, "too large to keep");
         let mut used = Vec::with_capacity(64);
         used.extend_from_slice(b"written");
         give(used);
-        assert!(take().is_empty(), "kept empty");
+        assert!(take(10).is_empty(), "kept empty");
+    }
+
+    #[test]
+    fn a_large_buffer_goes_only_to_a_batch_of_its_size() {
+        give(Vec::with_capacity(200 * 1024));
+        assert_eq!(take(100).capacity(), 0, "a small batch allocates its own");
+        assert!(
+            take(64 * 1024).capacity() >= 200 * 1024,
+            "still kept for this one"
+        );
+        give(Vec::with_capacity(SMALL));
+        assert!(take(1).capacity() >= SMALL, "small buffers go to any batch");
     }
 }
