@@ -244,6 +244,16 @@ fn run(options: &Options) -> Result<(), Box<dyn core::error::Error>> {
     let server = Server::bind(addr, config).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let handle = server.spawn(chat)?;
     let local = handle.local_addr();
+    // Signals are caught before the URL is printed (see echo_server).
+    let stop = if options.demo {
+        None
+    } else {
+        let (stop_tx, stop_rx) = mpsc::channel();
+        ctrlc::set_handler(move || {
+            let _ = stop_tx.send(());
+        })?;
+        Some(stop_rx)
+    };
     println!("listening on {http}://{local}/ (the page; rooms: {ws}://{local}/room/NAME)");
     if options.demo {
         let client_config = match (&options.cert, http) {
@@ -251,11 +261,7 @@ fn run(options: &Options) -> Result<(), Box<dyn core::error::Error>> {
             _ => ClientConfig::default(),
         };
         run_demo(&format!("{ws}://{local}/room/demo"), client_config)?;
-    } else {
-        let (stop_tx, stop_rx) = mpsc::channel();
-        ctrlc::set_handler(move || {
-            let _ = stop_tx.send(());
-        })?;
+    } else if let Some(stop_rx) = stop {
         let _ = stop_rx.recv();
     }
     handle.shutdown();

@@ -145,14 +145,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("listening on {scheme}://{}/", handle.local_addr());
-    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature).
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature), caught
+    // before the URL is printed: a signal sent as soon as the URL is known
+    // must not find the default action (the process killed, no Close sent).
     let (stop_tx, stop_rx) = mpsc::channel();
     if let Err(e) = ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     }) {
         eprintln!("echo_server: cannot catch SIGINT/SIGTERM: {e}");
     }
+    println!("listening on {scheme}://{}/", handle.local_addr());
     let _ = stop_rx.recv();
     eprintln!("shutting down ({} connections)", handle.connections());
     handle.shutdown();
