@@ -122,8 +122,10 @@ pub(crate) struct Outbox {
     pub(crate) batch: u32,
 }
 
-/// The largest batch `frames` is sized for in advance.
-const BATCH_HINT_MAX: usize = 256 * 1024;
+/// The largest batch `frames` is sized for in advance: twice what a turn
+/// holds back before writing (1 MiB, `event_loop/conn.rs`), since the
+/// read that crosses that mark adds its own replies.
+const BATCH_HINT_MAX: usize = 2 << 20;
 
 /// A Close requested through a handle.
 pub(crate) struct CloseRequest {

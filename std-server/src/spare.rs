@@ -10,8 +10,11 @@
 
 use core::cell::Cell;
 
-/// The largest buffer kept: as large as a batch is sized in advance.
-const MAX_KEPT: usize = 256 * 1024;
+/// The largest buffer kept: a batch sized in advance (up to 2 MiB, see
+/// `handle.rs`) that grew once past its size. A turn writes its replies
+/// together up to 1 MiB at a time, so the buffers of a busy loop reach
+/// this size; a loop thread keeps at most one of them.
+const MAX_KEPT: usize = 4 << 20;
 
 std::thread_local! {
     static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use snowsocket_core::{encode_frame, CloseCode, Config, FrameHeader, Instant, OpCode};
 
 use super::command::{Command, LoopShared};
-use super::conn::{Conn, Socket};
+use super::conn::{Conn, Socket, READS_PER_TURN, WRITE_BATCH};
 use super::Service;
 use crate::close::{CloseCause, CloseInfo};
 use crate::config::ServerConfig;
@@ -32,6 +32,8 @@ struct Wire {
     /// How many more bytes the socket takes (`None`: any).
     room: Option<usize>,
     server_shut_write: bool,
+    /// The size of every write the socket took.
+    writes: Vec<usize>,
 }
 
 #[derive(Clone, Default)]
@@ -67,6 +69,7 @@ impl Write for MemSocket {
             *room -= n;
         }
         wire.to_peer.extend_from_slice(&buf[..n]);
+        wire.writes.push(n);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -603,4 +606,120 @@ fn a_callbacks_own_sends_go_out_without_a_flush_command_other_sends_get_one() {
             (OpCode::Binary, b"two".to_vec())
         ]
     );
+}
+
+/// `count` masked binary frames of `size` bytes, the `i`th filled with `i`.
+fn numbered_frames(count: usize, size: usize) -> Vec<u8> {
+    (0..count)
+        .flat_map(|i| client_frame(OpCode::Binary, &vec![i as u8; size]))
+        .collect()
+}
+
+#[test]
+fn replies_to_a_turns_reads_go_out_in_one_write() {
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.upgrade();
+    h.wire.0.borrow_mut().writes.clear();
+    // Three reads of the 4 KiB read buffer, the last one short.
+    h.peer_sends(&numbered_frames(10, 1_000));
+    let frames = h.frames();
+    assert_eq!(frames.len(), 10);
+    for (i, (opcode, payload)) in frames.iter().enumerate() {
+        assert_eq!((*opcode, payload.len()), (OpCode::Binary, 1_000));
+        assert!(payload.iter().all(|&b| b == i as u8), "echo {i} in order");
+    }
+    assert_eq!(h.wire.0.borrow().writes.len(), 1, "one write for the turn");
+}
+
+#[test]
+fn a_turn_that_runs_out_of_reads_writes_its_replies_before_it_ends() {
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.upgrade();
+    h.wire.0.borrow_mut().writes.clear();
+    // More than a turn reads: the turn stops with input left, and what it
+    // read has been answered.
+    let input = numbered_frames(3 * READS_PER_TURN, 2_000);
+    h.peer_sends(&input);
+    assert!(!h.wire.0.borrow().to_server.is_empty(), "input left");
+    let echoed = h.frames().len();
+    assert!(echoed >= 2 * READS_PER_TURN - 1, "{echoed} echoes");
+    assert_eq!(h.wire.0.borrow().writes.len(), 1);
+    h.conn.on_readable(&mut h.rbuf, &h.owner, 0, h.now);
+    assert_eq!(echoed + h.frames().len(), 3 * READS_PER_TURN);
+}
+
+#[test]
+fn replies_held_for_the_next_read_are_written_before_the_peers_eof_ends_it() {
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.upgrade();
+    h.wire.0.borrow_mut().peer_closed = true;
+    // Two full reads (4 KiB frames), then the EOF.
+    let input = numbered_frames(2, 4_088);
+    assert_eq!(input.len(), 2 * h.rbuf.len());
+    h.peer_sends(&input);
+    assert_eq!(h.frames().len(), 2, "every echo written");
+    assert_eq!(h.finish().cause, CloseCause::UnexpectedEof);
+}
+
+/// Echoes every message; pauses reading after echoing `b"pause"`.
+struct EchoPausingOnCue(Arc<Mutex<Seen>>);
+
+impl Handler for EchoPausingOnCue {
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        let bytes = match message {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        };
+        self.0.lock().unwrap().messages.push(bytes.to_vec());
+        let _ = conn.send_binary(bytes);
+        if bytes == b"pause" {
+            conn.pause_reading();
+        }
+    }
+}
+
+#[test]
+fn replies_held_for_the_next_read_are_written_when_the_handler_pauses_reading() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handler = Arc::new(EchoPausingOnCue(Arc::clone(&seen)));
+    let config = ServerConfig::default().connection(quiet());
+    let mut h = Harness::with_handler(config, Arc::clone(&seen), handler);
+    h.peer_sends(REQUEST);
+    assert!(h.take_written().starts_with(b"HTTP/1.1 101"));
+    // Two full reads of the 4 KiB read buffer: the first one's echo is
+    // held for the next read, which brings the cue.
+    let mut input = client_frame(OpCode::Binary, &[1; 4_088]);
+    input.extend(client_frame(OpCode::Binary, b"pause"));
+    input.extend(client_frame(OpCode::Binary, &[2; 4_077]));
+    assert_eq!(input.len(), 2 * h.rbuf.len());
+    h.peer_sends(&input);
+    assert_eq!(
+        h.frames(),
+        [
+            (OpCode::Binary, vec![1; 4_088]),
+            (OpCode::Binary, b"pause".to_vec())
+        ]
+    );
+    assert_eq!(
+        seen.lock().unwrap().messages.len(),
+        2,
+        "paused after the cue"
+    );
+}
+
+#[test]
+fn a_large_turn_is_written_every_write_batch_bytes() {
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.rbuf = vec![0; 512 * 1024];
+    h.upgrade();
+    h.wire.0.borrow_mut().writes.clear();
+    let size = 64 * 1024;
+    let count = 3 * WRITE_BATCH / size;
+    h.peer_sends(&numbered_frames(count, size));
+    assert_eq!(h.frames().len(), count);
+    let writes = h.wire.0.borrow().writes.clone();
+    assert!(writes.len() > 1, "{writes:?}");
+    let (last, rest) = writes.split_last().unwrap();
+    assert!(rest.iter().all(|&w| w >= WRITE_BATCH), "{writes:?}");
+    assert!(*last <= WRITE_BATCH + 512 * 1024, "{writes:?}");
 }
