@@ -8,6 +8,7 @@
 #   scripts/server-cpu.sh [SIZE...]        # default: 16 1024 65536
 #   SERVERS="ours raw-mio" SECONDS_PER_CELL=4 scripts/server-cpu.sh 65536
 #   PROFILE=release scripts/server-cpu.sh  # default: bench-release, as the benchmark
+#   SERVE_FLAGS="--read-buffer 524288" SERVERS=ours scripts/server-cpu.sh 65536
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${PROFILE:-bench-release}"
@@ -24,7 +25,8 @@ echo "|---|---:|---:|---:|---:|---:|"
 for size in "${sizes[@]}"; do
   for kind in ${SERVERS:-ours raw-mio}; do
     fifo=$(mktemp -u) && mkfifo "$fifo"
-    "$load" --serve "$kind" "${core[@]}" <"$fifo" >"$fifo.addr" 2>/dev/null &
+    # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
+    "$load" --serve "$kind" "${core[@]}" ${SERVE_FLAGS:-} <"$fifo" >"$fifo.addr" 2>/dev/null &
     pid=$!
     exec {keep}>"$fifo" # the server runs until this end closes
     for _ in $(seq 100); do [ -s "$fifo.addr" ] && break; sleep 0.1; done

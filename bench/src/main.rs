@@ -49,7 +49,7 @@ usage: snowsocket-bench [--quick] [--rounds N] [--seconds S] [--warmup S]
          [--ping-interval S] [--hold N] [--hold-seconds S] [--hold-servers LIST]
          [--verify] [--no-pin] [--attach ADDR]
        snowsocket-bench --serve KIND [--core N] [--nofile N] [--ping-interval S]
-         [--pong-timeout S] [--max-connections N]
+         [--pong-timeout S] [--max-connections N] [--read-buffer BYTES]
 
   --quick             the test suite's smoke run: every server answers a small
                       pipelined and a one-in-flight run (every byte checked),

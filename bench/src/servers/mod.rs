@@ -144,6 +144,8 @@ pub(crate) struct ServeOptions {
     pub(crate) pong_timeout: Option<Duration>,
     /// Our server: the connection limit (default 10,000).
     pub(crate) max_connections: Option<usize>,
+    /// Our server: `ServerConfig::read_buffer_size` (default 256 KiB).
+    pub(crate) read_buffer: Option<usize>,
 }
 
 impl ServeOptions {
@@ -169,6 +171,9 @@ impl ServeOptions {
         if let Some(n) = self.max_connections {
             push("--max-connections", n.to_string());
         }
+        if let Some(n) = self.read_buffer {
+            push("--read-buffer", n.to_string());
+        }
         args
     }
 
@@ -190,6 +195,7 @@ impl ServeOptions {
                 "--ping-interval" => o.ping_interval = Some(Duration::from_secs_f64(number()?)),
                 "--pong-timeout" => o.pong_timeout = Some(Duration::from_secs_f64(number()?)),
                 "--max-connections" => o.max_connections = Some(number()? as usize),
+                "--read-buffer" => o.read_buffer = Some(number()? as usize),
                 other => return Err(format!("unknown --serve flag {other:?}")),
             }
         }
@@ -321,6 +327,7 @@ mod tests {
             ping_interval: Some(Duration::from_secs(5)),
             pong_timeout: Some(Duration::from_millis(1500)),
             max_connections: Some(55_000),
+            read_buffer: Some(512 * 1024),
         };
         assert_eq!(ServeOptions::parse(&opts.to_args()), Ok(opts));
     }

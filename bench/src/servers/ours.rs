@@ -4,7 +4,9 @@
 //!
 //! Only API that stays through the engine's rewrite is used: the ping
 //! interval and pong timeout go through `ServerConfig::connection`, the
-//! 50,000-connection figure raises `max_connections`.
+//! 50,000-connection figure raises `max_connections`; `--read-buffer`
+//! (scripts only, e.g. `SERVE_FLAGS` of `scripts/server-cpu.sh`) sets
+//! `read_buffer_size`.
 
 use std::sync::Arc;
 
@@ -37,6 +39,9 @@ pub(super) fn start(opts: &ServeOptions, tls: bool) -> Result<Running, String> {
     let mut config = ServerConfig::default().connection(connection);
     if let Some(max) = opts.max_connections {
         config = config.max_connections(max);
+    }
+    if let Some(bytes) = opts.read_buffer {
+        config = config.read_buffer_size(bytes);
     }
     let mut cert = None;
     if tls {
