@@ -296,7 +296,8 @@ impl<S: Socket> Conn<S> {
     /// of once per 256 KiB read took the kernel's time per message from
     /// about 22.5 to 18.5 µs (`scripts/server-cpu.sh 65536`). Only while
     /// the connection is open, its core has no control frame to send, no
-    /// Close is requested and less than [`WRITE_BATCH`] bytes wait. A read
+    /// Close is requested and less than [`WRITE_BATCH`] bytes (or a
+    /// quarter of `max_buffered_bytes`, if that is less) wait. A read
     /// that comes back short, would block, or brings EOF, a pause and the
     /// turn's end all write what is held, so a reply waits at most for
     /// the rest of its turn.
@@ -307,8 +308,11 @@ impl<S: Socket> Conn<S> {
         if !ws.core.is_open() || ws.core.wants_transmit() {
             return false;
         }
+        // A quarter of the send bound at most: held replies must not be
+        // what makes the handler's next send fail as full.
+        let limit = WRITE_BATCH.min(self.service.config.max_buffered_bytes / 4);
         let tx = ws.handle.shared.outbox();
-        tx.close.is_none() && self.out.len() - self.sent + tx.frames.len() < WRITE_BATCH
+        tx.close.is_none() && self.out.len() - self.sent + tx.frames.len() < limit
     }
 
     /// Whether the application paused reading.

@@ -723,3 +723,19 @@ fn a_large_turn_is_written_every_write_batch_bytes() {
     assert!(rest.iter().all(|&w| w >= WRITE_BATCH), "{writes:?}");
     assert!(*last <= WRITE_BATCH + 512 * 1024, "{writes:?}");
 }
+
+#[test]
+fn held_replies_stay_under_a_quarter_of_the_send_bound() {
+    let config = ServerConfig::default()
+        .connection(quiet())
+        .max_buffered_bytes(8 * 1024);
+    let mut h = Harness::new(config);
+    h.upgrade();
+    h.wire.0.borrow_mut().writes.clear();
+    // Four full 4 KiB reads: each one's reply (4 KiB) passes the 2 KiB a
+    // small bound lets a turn hold, so each is written at once.
+    h.peer_sends(&numbered_frames(4, 4_088));
+    assert_eq!(h.frames().len(), 4);
+    let writes = h.wire.0.borrow().writes.clone();
+    assert_eq!(writes.len(), 4, "{writes:?}");
+}
