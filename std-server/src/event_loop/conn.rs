@@ -124,6 +124,10 @@ pub(super) const READS_PER_TURN: usize = 8;
 /// (and at its end): see [`Conn::holds_output`].
 pub(super) const WRITE_BATCH: usize = 1 << 20;
 
+/// Nor does a turn hold replies once it has run this long (slow callbacks):
+/// batching saves system calls, not worth a reply's latency.
+const HOLD_FOR: Duration = Duration::from_millis(1);
+
 /// `now` plus `d`, saturating.
 pub(crate) fn later(now: Instant, d: Duration) -> Instant {
     Instant::from_micros(
@@ -223,8 +227,11 @@ impl<S: Socket> Conn<S> {
         mut now: Instant,
     ) {
         self.more_to_read = false;
-        // Output held back from the previous read (see `holds_output`).
+        // Output held back from the previous read (see `holds_output`),
+        // and since when: the clock read before the first held read's
+        // callbacks ran.
         let mut held = false;
+        let mut holding_since = None;
         for _ in 0..READS_PER_TURN {
             if self.paused() {
                 if held {
@@ -243,7 +250,7 @@ impl<S: Socket> Conn<S> {
                 Ok(input) => input,
                 Err(cause) => return self.fail_hard(cause),
             };
-            match input {
+            let n = match input {
                 Input::WouldBlock => {
                     self.flush(now);
                     return self.quiet();
@@ -254,19 +261,25 @@ impl<S: Socket> Conn<S> {
                     }
                     return self.eof_after_kept(now);
                 }
+                Input::Bytes(n) => n,
+            };
+            if n == rbuf.len() && holding_since.is_none() {
+                // A full read, whose replies may be held: the clock is
+                // read only where holding is possible.
+                holding_since = Some(self.service.now());
+            }
+            match &mut self.phase {
                 // TLS records that carried no data yet.
-                Input::Bytes(0) => {}
-                Input::Bytes(n) => match &mut self.phase {
-                    Phase::Handshake { request, .. } => {
-                        request.extend_from_slice(&rbuf[..n]);
-                        self.handshake(owner, token, now);
-                    }
-                    Phase::Open(ws) => {
-                        let leftover = mem::take(&mut ws.rx);
-                        self.deliver_read(leftover, rbuf, n, now);
-                    }
-                    _ => {}
-                },
+                _ if n == 0 => {}
+                Phase::Handshake { request, .. } => {
+                    request.extend_from_slice(&rbuf[..n]);
+                    self.handshake(owner, token, now);
+                }
+                Phase::Open(ws) => {
+                    let leftover = mem::take(&mut ws.rx);
+                    self.deliver_read(leftover, rbuf, n, now);
+                }
+                _ => {}
             }
             // The handler's callbacks may have taken a while: what follows
             // (the flush, a linger, the next read's timers) starts now.
@@ -274,12 +287,14 @@ impl<S: Socket> Conn<S> {
             // A plain socket that gave less than was asked for is empty:
             // the next read would only say `WouldBlock` (one system call
             // saved per readiness event; epoll reports new data anew).
-            if self.tls.is_none() && matches!(input, Input::Bytes(n) if n < rbuf.len()) {
+            if self.tls.is_none() && n < rbuf.len() {
                 self.flush(now);
                 return self.quiet();
             }
-            held = self.holds_output();
+            held = holding_since.is_some_and(|t| now.saturating_duration_since(t) < HOLD_FOR)
+                && self.holds_output();
             if !held {
+                holding_since = None;
                 self.flush(now);
             }
         }
@@ -299,8 +314,9 @@ impl<S: Socket> Conn<S> {
     /// Close is requested and less than [`WRITE_BATCH`] bytes (or a
     /// quarter of `max_buffered_bytes`, if that is less) wait. A read
     /// that comes back short, would block, or brings EOF, a pause and the
-    /// turn's end all write what is held, so a reply waits at most for
-    /// the rest of its turn.
+    /// turn's end all write what is held, and nothing is held once the
+    /// turn has run [`HOLD_FOR`]: a reply waits at most for the rest of
+    /// its own read plus that long.
     fn holds_output(&self) -> bool {
         let Phase::Open(ws) = &self.phase else {
             return false;

@@ -739,3 +739,17 @@ fn held_replies_stay_under_a_quarter_of_the_send_bound() {
     let writes = h.wire.0.borrow().writes.clone();
     assert_eq!(writes.len(), 4, "{writes:?}");
 }
+
+#[test]
+fn slow_callbacks_get_their_replies_written_read_by_read() {
+    // Each message takes the handler 20 s: the replies to the first read
+    // are not held for the second.
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handler = Arc::new(SlowEcho(Arc::clone(&seen)));
+    let mut h = Harness::with_handler(ServerConfig::default().connection(quiet()), seen, handler);
+    h.upgrade();
+    h.wire.0.borrow_mut().writes.clear();
+    h.peer_sends(&numbered_frames(2, 4_088));
+    assert_eq!(h.frames().len(), 2);
+    assert_eq!(h.wire.0.borrow().writes.len(), 2);
+}
