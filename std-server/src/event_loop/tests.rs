@@ -661,18 +661,14 @@ fn replies_held_for_the_next_read_are_written_before_the_peers_eof_ends_it() {
     assert_eq!(h.finish().cause, CloseCause::UnexpectedEof);
 }
 
-/// Echoes every message; pauses reading after echoing `b"pause"`.
-struct EchoPausingOnCue(Arc<Mutex<Seen>>);
+/// [`Echo`], pausing reading after echoing `b"pause"`.
+struct EchoPausingOnCue(Echo);
 
 impl Handler for EchoPausingOnCue {
     fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
-        let bytes = match message {
-            Message::Text(t) => t.as_bytes(),
-            Message::Binary(b) => b,
-        };
-        self.0.lock().unwrap().messages.push(bytes.to_vec());
-        let _ = conn.send_binary(bytes);
-        if bytes == b"pause" {
+        let cue = matches!(message, Message::Binary(b"pause"));
+        self.0.on_message(conn, message);
+        if cue {
             conn.pause_reading();
         }
     }
@@ -681,7 +677,7 @@ impl Handler for EchoPausingOnCue {
 #[test]
 fn replies_held_for_the_next_read_are_written_when_the_handler_pauses_reading() {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let handler = Arc::new(EchoPausingOnCue(Arc::clone(&seen)));
+    let handler = Arc::new(EchoPausingOnCue(Echo(Arc::clone(&seen))));
     let config = ServerConfig::default().connection(quiet());
     let mut h = Harness::with_handler(config, Arc::clone(&seen), handler);
     h.peer_sends(REQUEST);
