@@ -124,8 +124,9 @@ pub(super) const READS_PER_TURN: usize = 8;
 /// (and at its end): see [`Conn::holds_output`].
 pub(super) const WRITE_BATCH: usize = 1 << 20;
 
-/// Nor does a turn hold replies once it has run this long (slow callbacks):
-/// batching saves system calls, not worth a reply's latency.
+/// Nor does a turn hold replies once this long has passed since the first
+/// held read began (slow callbacks): batching saves system calls, which is
+/// not worth more of a reply's latency.
 const HOLD_FOR: Duration = Duration::from_millis(1);
 
 /// `now` plus `d`, saturating.
@@ -314,9 +315,9 @@ impl<S: Socket> Conn<S> {
     /// Close is requested and less than [`WRITE_BATCH`] bytes (or a
     /// quarter of `max_buffered_bytes`, if that is less) wait. A read
     /// that comes back short, would block, or brings EOF, a pause and the
-    /// turn's end all write what is held, and nothing is held once the
-    /// turn has run [`HOLD_FOR`]: a reply waits at most for the rest of
-    /// its own read plus that long.
+    /// turn's end all write what is held, and holding stops once
+    /// [`HOLD_FOR`] has passed since the first held read began: a held
+    /// reply waits at most that long plus the callbacks of one read.
     fn holds_output(&self) -> bool {
         let Phase::Open(ws) = &self.phase else {
             return false;
