@@ -123,9 +123,9 @@ pub(crate) struct Outbox {
 }
 
 /// The largest batch `frames` is sized for in advance: twice what a turn
-/// holds back before writing (1 MiB, `event_loop/conn.rs`), since the
-/// read that crosses that mark adds its own replies.
-const BATCH_HINT_MAX: usize = 2 << 20;
+/// holds back before writing, since the read that crosses that mark adds
+/// its own replies.
+pub(crate) const BATCH_HINT_MAX: usize = 2 * crate::event_loop::conn::WRITE_BATCH;
 
 /// A Close requested through a handle.
 pub(crate) struct CloseRequest {

@@ -10,11 +10,11 @@
 
 use core::cell::Cell;
 
-/// The largest buffer kept: a batch sized in advance (up to 2 MiB, see
-/// `handle.rs`) that grew once past its size. A turn writes its replies
-/// together up to 1 MiB at a time, so the buffers of a busy loop reach
-/// this size; a loop thread keeps at most one of them.
-const MAX_KEPT: usize = 4 << 20;
+/// The largest buffer kept: a batch sized in advance that grew once past
+/// its size. A turn writes its replies together up to 1 MiB at a time, so
+/// the buffers of a busy loop reach this size (4 MiB); a loop thread keeps
+/// at most one of them.
+const MAX_KEPT: usize = 2 * crate::handle::BATCH_HINT_MAX;
 
 std::thread_local! {
     static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };

@@ -122,7 +122,7 @@ pub(super) const READS_PER_TURN: usize = 8;
 
 /// A turn writes the replies to its reads once they reach this many bytes
 /// (and at its end): see [`Conn::holds_output`].
-pub(super) const WRITE_BATCH: usize = 1 << 20;
+pub(crate) const WRITE_BATCH: usize = 1 << 20;
 
 /// Nor does a turn hold replies once this long has passed since the first
 /// held read began (slow callbacks): batching saves system calls, which is
