@@ -42,7 +42,12 @@ pub struct ServerConfig {
     /// not read). Default 10 s; then the connection is failed (within about
     /// this time, whatever the send calls) and reported with
     /// [`CloseCause::WriteTimeout`](crate::CloseCause::WriteTimeout). A
-    /// peer that keeps reading, however slowly, is not failed.
+    /// peer that keeps reading, however slowly, is not failed: while
+    /// output waits for it, this timeout alone judges it, and the
+    /// connection's own deadlines (heartbeat, pong, fragment, close
+    /// handshake) wait until the backlog is written. A Close requested
+    /// meanwhile follows the data sent before it; its close-handshake
+    /// deadline counts from when it is written.
     pub write_timeout: Duration,
     /// The most open (upgraded) connections at once. Default 10,000.
     /// An upgrade request over the limit gets `HTTP 503` with

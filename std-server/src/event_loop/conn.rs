@@ -41,7 +41,6 @@ use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
 
 use crate::rng::Rng;
 use crate::session::{server_session, TlsSession};
-use crate::spare;
 
 /// The core connection as the shell uses it.
 pub(crate) type Core = Connection<Budgeted, Rng>;
@@ -207,8 +206,13 @@ impl<S: Socket> Conn<S> {
             Phase::Handshake { deadline, .. } => Some(*deadline),
             // Paused by the application: the peer's answers wait unread in
             // the socket, so the core's deadlines wait too (they are
-            // checked once reading resumes and has caught up).
-            Phase::Open(ws) if ws.handle.shared.is_paused() => None,
+            // checked once reading resumes and has caught up). Likewise
+            // while our output waits for the peer to take it: a peer
+            // that takes our data, however slowly, is alive (one that
+            // takes nothing fails at the write timeout), and a Ping or
+            // Close queued behind that backlog cannot have been answered
+            // yet; the heartbeat resumes once the backlog is written.
+            Phase::Open(ws) if ws.handle.shared.is_paused() || self.stalled_since.is_some() => None,
             Phase::Open(ws) => ws.core.poll_timeout(),
             Phase::Linger { until, .. } | Phase::Answering { until } => Some(*until),
             Phase::Done(_) => None,
@@ -387,10 +391,15 @@ impl<S: Socket> Conn<S> {
                 self.phase = Phase::Done(None);
             }
             Phase::Open(ws) if ws.handle.shared.is_paused() => {}
+            // Output waits for the peer: see `Conn::deadline`.
+            Phase::Open(_) if self.stalled_since.is_some() => {}
             Phase::Open(ws) => {
                 if let Err(e) = ws.core.handle_timeout(now) {
                     ws.core_failed(e);
                 }
+                // A heartbeat Ping goes ahead of what other threads
+                // pushed meanwhile: its Pong's deadline runs from now.
+                ws.take_control(&mut self.out, false);
                 self.flush(now);
             }
             Phase::Linger { until, ws } if now >= *until => {
@@ -401,75 +410,10 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Writes what is waiting: the outbox's frames, the core's control
-    /// frames (pongs, pings, our Close), a handshake answer; then moves on
-    /// to lingering once the last frame is out.
-    pub(crate) fn flush(&mut self, now: Instant) {
-        if let Phase::Open(ws) = &mut self.phase {
-            ws.take_outbox(&mut self.out, now);
-            ws.take_control(&mut self.out);
-        }
-        if let Err(cause) = self.write() {
-            return self.fail_hard(cause);
-        }
-        let written = self.sent == self.out.len() && !self.tls_pending();
-        if written && matches!(self.phase, Phase::Answering { .. }) {
-            return self.start_linger(now);
-        }
-        if let Phase::Open(ws) = &mut self.phase {
-            let drained = {
-                let mut tx = ws.handle.shared.outbox();
-                tx.in_loop = self.out.len() - self.sent;
-                if !ws.core.is_open() {
-                    tx.closed = true;
-                }
-                let drained = tx.wants_drain && tx.buffered() == 0;
-                if drained {
-                    tx.wants_drain = false;
-                }
-                drained
-            };
-            if drained {
-                let handler = &self.service.handler;
-                if guard(|| handler.on_drain(&ws.handle)).is_err() {
-                    ws.panicked(now);
-                    return self.flush(now);
-                }
-            }
-            if ws.core.is_closed() && written {
-                self.start_linger(now);
-            }
-        }
-    }
-
     /// Gives back the handshake slot, if it holds one.
     fn release_slot(&mut self) {
         if mem::take(&mut self.slot) {
             self.service.release_slot(self.peer);
-        }
-    }
-
-    /// Nothing more to read (or write) now: give back buffers an idle
-    /// connection does not need.
-    fn quiet(&mut self) {
-        if self.sent == self.out.len() {
-            spare::give(mem::take(&mut self.out));
-            self.sent = 0;
-        }
-        if let Some(tls) = &mut self.tls {
-            tls.release();
-        }
-        if let Phase::Open(ws) = &mut self.phase {
-            if ws.rx.is_empty() {
-                ws.rx = Vec::new();
-            }
-            if let Some(buf) = ws.core.idle_message_buffer() {
-                buf.release();
-            }
-            let mut tx = ws.handle.shared.outbox();
-            if tx.frames.is_empty() {
-                spare::give(mem::take(&mut tx.frames));
-            }
         }
     }
 

@@ -1,11 +1,17 @@
 //! Bytes in and out of a connection: plain TCP, or through its TLS
-//! session (`crate::session`); and the peer's progress on what we write.
+//! session (`crate::session`); what is waiting goes out (`flush`), and
+//! the peer's progress on what we write.
 
+use core::mem;
 use std::io;
 
-use super::{would_block, Conn, Socket, READS_PER_TURN};
+use snowsocket_core::Instant;
+
+use super::ws::guard;
+use super::{would_block, Conn, Phase, Socket, READS_PER_TURN};
 use crate::close::CloseCause;
 use crate::session::{TlsFailure, TlsRead};
+use crate::spare;
 
 /// What a read brought.
 pub(super) enum Input {
@@ -15,6 +21,83 @@ pub(super) enum Input {
 }
 
 impl<S: Socket> Conn<S> {
+    /// Writes what is waiting: the outbox's frames, the core's control
+    /// frames (pongs, pings, our Close), a handshake answer; then moves on
+    /// to lingering once the last frame is out.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        let mut close_requested = false;
+        if let Phase::Open(ws) = &mut self.phase {
+            close_requested = ws.take_outbox(&mut self.out);
+            ws.take_control(&mut self.out, true);
+        }
+        if let Err(cause) = self.write() {
+            return self.fail_hard(cause);
+        }
+        let mut written = self.sent == self.out.len() && !self.tls_pending();
+        // A requested Close follows everything sent before it, and is
+        // started only once that is written: the close handshake's
+        // deadline then counts from when our Close reaches the socket.
+        if let (true, true, Phase::Open(ws)) = (close_requested, written, &mut self.phase) {
+            ws.start_close(now);
+            ws.take_control(&mut self.out, true);
+            if let Err(cause) = self.write() {
+                return self.fail_hard(cause);
+            }
+            written = self.sent == self.out.len() && !self.tls_pending();
+        }
+        if written && matches!(self.phase, Phase::Answering { .. }) {
+            return self.start_linger(now);
+        }
+        if let Phase::Open(ws) = &mut self.phase {
+            let drained = {
+                let mut tx = ws.handle.shared.outbox();
+                tx.in_loop = self.out.len() - self.sent;
+                if !ws.core.is_open() {
+                    tx.closed = true;
+                }
+                let drained = tx.wants_drain && tx.buffered() == 0;
+                if drained {
+                    tx.wants_drain = false;
+                }
+                drained
+            };
+            if drained {
+                let handler = &self.service.handler;
+                if guard(|| handler.on_drain(&ws.handle)).is_err() {
+                    ws.panicked(now);
+                    return self.flush(now);
+                }
+            }
+            if ws.core.is_closed() && written {
+                self.start_linger(now);
+            }
+        }
+    }
+
+    /// Nothing more to read (or write) now: give back buffers an idle
+    /// connection does not need.
+    pub(super) fn quiet(&mut self) {
+        if self.sent == self.out.len() {
+            spare::give(mem::take(&mut self.out));
+            self.sent = 0;
+        }
+        if let Some(tls) = &mut self.tls {
+            tls.release();
+        }
+        if let Phase::Open(ws) = &mut self.phase {
+            if ws.rx.is_empty() {
+                ws.rx = Vec::new();
+            }
+            if let Some(buf) = ws.core.idle_message_buffer() {
+                buf.release();
+            }
+            let mut tx = ws.handle.shared.outbox();
+            if tx.frames.is_empty() {
+                spare::give(mem::take(&mut tx.frames));
+            }
+        }
+    }
+
     /// Reads into `rbuf`: plaintext, through TLS when there is a session.
     pub(super) fn read(&mut self, rbuf: &mut [u8]) -> Result<Input, CloseCause> {
         let Some(tls) = &mut self.tls else {

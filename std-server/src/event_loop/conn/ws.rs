@@ -6,7 +6,7 @@ use core::mem;
 use core::panic::AssertUnwindSafe;
 use std::panic;
 
-use snowsocket_core::{CloseCode, Error as CoreError, Event, Instant};
+use snowsocket_core::{encode_frame, CloseCode, Error as CoreError, Event, Instant, OpCode};
 
 use super::Core;
 use crate::close::{CloseCause, CloseInfo};
@@ -71,7 +71,7 @@ impl Ws {
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
                 self.take_frames(out);
-                self.take_control(out);
+                self.take_control(out, true);
             }
             let Self {
                 core,
@@ -140,49 +140,54 @@ impl Ws {
         }
     }
 
-    /// Takes the outbox's frames (and a requested Close) into `out`.
-    pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>, now: Instant) {
-        let request = {
-            let mut tx = self.handle.shared.outbox();
-            tx.scheduled = false;
-            Self::move_frames(&mut tx, out);
-            // Once the core has stopped sending data (a Close received,
-            // queued or sent, or a failure), nothing more may follow:
-            // later sends are refused from here on.
-            if !self.core.is_open() {
-                tx.closed = true;
-            }
-            tx.close.take()
+    /// Takes the outbox's frames into `out`. Returns whether a Close was
+    /// requested ([`Ws::start_close`] starts it).
+    pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>) -> bool {
+        let mut tx = self.handle.shared.outbox();
+        tx.scheduled = false;
+        Self::move_frames(&mut tx, out);
+        // Once the core has stopped sending data (a Close received,
+        // queued or sent, or a failure), nothing more may follow: later
+        // sends are refused from here on.
+        if !self.core.is_open() {
+            tx.closed = true;
+        }
+        tx.close.is_some()
+    }
+
+    /// Starts the requested Close: called once everything sent before it
+    /// is written, so that the close handshake's deadline counts from when
+    /// our Close reaches the socket, not from a backlog the peer has yet
+    /// to read.
+    pub(super) fn start_close(&mut self, now: Instant) {
+        let Some(request) = self.handle.shared.outbox().close.take() else {
+            return;
         };
-        if let Some(request) = request {
-            if self.core.close(request.code, &request.reason, now).is_ok() {
-                let reason = truncate(&request.reason);
-                self.our_close = Some(Box::new((request.cause, request.code, reason)));
-            }
+        if self.core.close(request.code, &request.reason, now).is_ok() {
+            let reason = truncate(&request.reason);
+            self.our_close = Some(Box::new((request.cause, request.code, reason)));
         }
     }
 
-    /// Appends the core's queued control frames to `out`.
-    pub(super) fn take_control(&mut self, out: &mut Vec<u8>) {
+    /// Appends the core's queued control frames to `out`: all of them, or
+    /// with `close` false the Pongs and Pings before a Close (which must
+    /// follow the data already sent).
+    pub(super) fn take_control(&mut self, out: &mut Vec<u8>, close: bool) {
         if !self.core.wants_transmit() {
             return;
         }
-        loop {
-            let len = out.len();
-            out.resize(len + 256, 0);
-            match self.core.poll_transmit(&mut out[len..]) {
-                Ok(n) => {
-                    out.truncate(len + n);
-                    if n == 0 {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    out.truncate(len);
-                    break;
-                }
+        let _ = self.core.poll_transmit_with(|header, payload| {
+            if header.opcode == OpCode::Close && !close {
+                return Err(());
             }
-        }
+            let len = out.len();
+            out.resize(len + header.encoded_len() + payload.len(), 0);
+            // Sized for the frame: encoding cannot fail (if it did, the
+            // frame would stay queued).
+            let written = encode_frame(header, payload, &mut out[len..]);
+            out.truncate(len + written.as_ref().map_or(0, |n| *n));
+            written.map(drop).map_err(drop)
+        });
     }
 
     /// The core failed the connection with `e` (its Close, if any, is

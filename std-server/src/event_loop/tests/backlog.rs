@@ -1,0 +1,137 @@
+//! A peer that reads slowly behind a long backlog of our output is alive:
+//! the heartbeat's Pong and the close handshake's deadlines count from
+//! when our Ping or Close reaches the socket, not from when it was queued
+//! behind megabytes the peer has yet to read.
+
+use super::*;
+
+/// A peer reading slowly, answering every Ping it reads with its Pong and
+/// our Close with its own.
+struct SlowReader {
+    received: Vec<u8>,
+    frames: Vec<(OpCode, Vec<u8>)>,
+}
+
+impl SlowReader {
+    fn new() -> Self {
+        Self {
+            received: Vec::new(),
+            frames: Vec::new(),
+        }
+    }
+
+    /// One virtual second: the clock moves on, the socket takes `rate`
+    /// more bytes, the connection's deadlines run, and the peer answers
+    /// the Pings it has read by now.
+    fn second(&mut self, h: &mut Harness, rate: usize) {
+        h.set_now(Instant::from_micros(h.now.as_micros() + 1_000_000));
+        h.wire.0.borrow_mut().room = Some(rate);
+        h.conn.on_writable(h.now);
+        if h.conn.deadline().is_some_and(|at| at <= h.now) {
+            h.conn.on_timeout(h.now);
+        }
+        self.received.extend(h.take_written());
+        let mut used = 0;
+        while let Ok(Some((header, n))) = FrameHeader::decode(&self.received[used..]) {
+            let end = used + n + header.payload_len as usize;
+            if end > self.received.len() {
+                break;
+            }
+            let payload = self.received[used + n..end].to_vec();
+            used = end;
+            let answer = match header.opcode {
+                OpCode::Ping => Some(OpCode::Pong),
+                OpCode::Close => Some(OpCode::Close),
+                _ => None,
+            };
+            if let (Some(opcode), false) = (answer, h.conn.is_done()) {
+                h.peer_sends(&client_frame(opcode, &payload));
+            }
+            self.frames.push((header.opcode, payload));
+        }
+        self.received.drain(..used);
+    }
+}
+
+#[test]
+fn a_slow_reader_behind_a_backlog_is_not_failed_for_a_late_pong() {
+    let connection = Config::DEFAULT
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10));
+    let config = ServerConfig::default()
+        .connection(connection)
+        .write_timeout(Duration::from_secs(20));
+    let mut h = Harness::new(config);
+    h.upgrade();
+    let handle = h.seen_handle();
+    // 4 MiB the peer reads at 64 KiB a second: a minute of backlog, in
+    // which the heartbeat's Ping is due twice.
+    h.wire.0.borrow_mut().room = Some(0);
+    for _ in 0..4 {
+        handle.send_binary(&vec![7; 1 << 20]).unwrap();
+    }
+    h.conn.flush_pushed(h.now);
+    let mut peer = SlowReader::new();
+    for _ in 0..100 {
+        peer.second(&mut h, 64 << 10);
+    }
+    assert!(!h.conn.is_done(), "{:?}", h.seen.lock().unwrap().closes);
+    let data = peer.frames.iter().filter(|f| f.0 == OpCode::Binary).count();
+    let pings = peer.frames.iter().filter(|f| f.0 == OpCode::Ping).count();
+    assert_eq!(data, 4, "the whole backlog arrived");
+    assert!(pings >= 2, "{pings} pings");
+    assert!(peer.frames.iter().all(|f| f.0 != OpCode::Close));
+}
+
+#[test]
+fn our_close_behind_a_backlog_reaches_a_slow_reader() {
+    let connection = quiet().close_timeout(Duration::from_secs(5));
+    let config = ServerConfig::default()
+        .connection(connection)
+        .write_timeout(Duration::from_secs(20));
+    let mut h = Harness::new(config);
+    h.upgrade();
+    let handle = h.seen_handle();
+    h.wire.0.borrow_mut().room = Some(0);
+    handle.send_binary(&vec![7; 2 << 20]).unwrap();
+    handle.close(CloseCode::NORMAL, "done").unwrap();
+    h.conn.flush_pushed(h.now);
+    let mut peer = SlowReader::new();
+    for _ in 0..40 {
+        peer.second(&mut h, 128 << 10);
+    }
+    let opcodes: Vec<OpCode> = peer.frames.iter().map(|f| f.0).collect();
+    assert_eq!(opcodes, [OpCode::Binary, OpCode::Close]);
+    // The peer answered once it read our Close: the handshake completed.
+    h.peer_hangs_up();
+    let info = h.finish();
+    assert_eq!(info.cause, CloseCause::ClosedByUs, "{info}");
+}
+
+#[test]
+fn a_heartbeat_ping_goes_ahead_of_what_other_threads_pushed_meanwhile() {
+    let connection = Config::DEFAULT
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10));
+    let config = ServerConfig::default()
+        .connection(connection)
+        .write_timeout(Duration::from_secs(20));
+    let mut h = Harness::new(config);
+    h.upgrade();
+    let handle = h.seen_handle();
+    // Pushed from another thread, not yet taken by the loop when the
+    // heartbeat is due.
+    for _ in 0..4 {
+        handle.send_binary(&vec![7; 1 << 20]).unwrap();
+    }
+    h.wire.0.borrow_mut().room = Some(0);
+    assert_eq!(h.advance_to_deadline(), Duration::from_secs(30));
+    let mut peer = SlowReader::new();
+    for _ in 0..80 {
+        peer.second(&mut h, 64 << 10);
+    }
+    assert!(!h.conn.is_done(), "{:?}", h.seen.lock().unwrap().closes);
+    assert_eq!(peer.frames[0].0, OpCode::Ping, "the Ping first");
+    let data = peer.frames.iter().filter(|f| f.0 == OpCode::Binary).count();
+    assert_eq!(data, 4);
+}
