@@ -14,6 +14,8 @@ use snowsocket_core::handshake::{self, HandshakeLimits, Parsed};
 use snowsocket_core::Instant;
 use snowsocket_server::rustls;
 
+use crate::loadgen::Link;
+
 /// The name in the `wss://` server's certificate.
 pub(crate) const TLS_NAME: &str = "localhost";
 
@@ -189,6 +191,18 @@ pub(crate) fn connect_tls(
     config: &Arc<rustls::ClientConfig>,
     rng: &mut XorShift,
 ) -> Result<Stream, String> {
+    let mut stream = connect_tls_only(addr, config)?;
+    ws_handshake(&mut stream, TLS_NAME, rng)?;
+    Ok(stream)
+}
+
+/// A TCP connection with a TLS session for [`TLS_NAME`] on it, whose
+/// handshake runs with the first read or write (blocking, bounded by
+/// [`STEP_TIMEOUT`] per read).
+fn connect_tls_only(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+) -> Result<Stream, String> {
     let socket =
         TcpStream::connect_timeout(&addr, STEP_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
     socket.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -198,9 +212,43 @@ pub(crate) fn connect_tls(
     let name = rustls::pki_types::ServerName::try_from(TLS_NAME).map_err(|e| e.to_string())?;
     let session =
         rustls::ClientConnection::new(Arc::clone(config), name).map_err(|e| e.to_string())?;
-    let mut stream = Stream::Tls(Box::new(rustls::StreamOwned::new(session, socket)));
-    ws_handshake(&mut stream, TLS_NAME, rng)?;
-    Ok(stream)
+    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(
+        session, socket,
+    ))))
+}
+
+/// A connection for the load generator, its handshakes done: plain (see
+/// [`connect`]), or under `tls` a TLS session for [`TLS_NAME`] first, then
+/// the WebSocket handshake if `websocket`.
+pub(crate) fn connect_link(
+    addr: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    websocket: bool,
+    rng: &mut XorShift,
+) -> Result<Link, String> {
+    let Some(config) = tls else {
+        return connect(addr, None, websocket, rng).map(Link::from);
+    };
+    let mut stream = match connect_tls_only(addr, config)? {
+        Stream::Tls(stream) => stream,
+        Stream::Plain(_) => return Err("no TLS session".into()),
+    };
+    if websocket {
+        ws_handshake(&mut stream, TLS_NAME, rng)?;
+    } else {
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+        }
+    }
+    let rustls::StreamOwned { conn, sock } = *stream;
+    sock.set_read_timeout(None).map_err(|e| e.to_string())?;
+    Ok(Link {
+        stream: sock,
+        tls: Some(Box::new(conn)),
+    })
 }
 
 /// The clock handed to the core: microseconds since the first call.

@@ -121,8 +121,11 @@ pub(crate) fn run(opts: &Options) -> bool {
         settle.as_secs_f64()
     );
     let mut ok = true;
+    // wss:// is measured after ws:// (a raw TLS echo keeps no WebSocket
+    // state worth comparing).
     let kinds = opts.servers.iter().flat_map(|&kind| match kind {
         Kind::Ours => vec![Kind::Ours, Kind::OursTls],
+        kind if kind.is_tls() => vec![],
         kind => vec![kind],
     });
     for kind in kinds {

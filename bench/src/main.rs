@@ -36,9 +36,12 @@ mod throughput;
 use core::net::SocketAddr;
 use core::time::Duration;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
+use client::{tls_client_config, unhex};
 use servers::{Kind, ServeOptions};
+use snowsocket_server::rustls;
 use throughput::Shape;
 
 const USAGE: &str = "\
@@ -47,7 +50,7 @@ usage: snowsocket-bench [--quick] [--rounds N] [--seconds S] [--warmup S]
          [--in-flight N] [--one-in-flight LIST] [--client-threads N]
          [--idle N] [--idle-settle S] [--heartbeat N] [--heartbeat-seconds S]
          [--ping-interval S] [--hold N] [--hold-seconds S] [--hold-servers LIST]
-         [--verify] [--no-pin] [--attach ADDR]
+         [--verify] [--no-pin] [--attach ADDR [--attach-cert HEX]]
        snowsocket-bench --serve KIND [--core N] [--nofile N] [--ping-interval S]
          [--pong-timeout S] [--max-connections N] [--read-buffer BYTES]
 
@@ -83,6 +86,7 @@ usage: snowsocket-bench [--quick] [--rounds N] [--seconds S] [--warmup S]
   --no-pin            do not pin server and load generator to cores
   --attach ADDR       load a server already running at ADDR (one kind in
                       --servers, throughput modes only; for scripts/)
+  --attach-cert HEX   the certificate a wss:// server at ADDR printed
   --serve KIND        run one server, print its address, serve until standard
                       input ends (the benchmark starts each server this way)";
 
@@ -117,6 +121,8 @@ pub(crate) struct Options {
     /// The core the servers are pinned to, once chosen.
     server_core: Option<usize>,
     pub(crate) attach: Option<SocketAddr>,
+    /// Under TLS, a client configuration trusting the attached server.
+    pub(crate) attach_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The parts of a run.
@@ -191,6 +197,7 @@ impl Options {
             pin: true,
             server_core: None,
             attach: None,
+            attach_tls: None,
         }
     }
 
@@ -216,6 +223,8 @@ impl Options {
         self.hold_seconds = Duration::from_millis(300);
         self.hold_per_address = 200;
         self.verify = true;
+        // wss:// through the load generator's TLS path too.
+        self.servers.extend(Kind::TLS);
     }
 
     /// `Ok(None)` for `--help`.
@@ -274,6 +283,10 @@ impl Options {
                     let addr = value()?;
                     o.attach = Some(addr.parse().map_err(|_| format!("bad address {addr:?}"))?);
                 }
+                "--attach-cert" => {
+                    let cert = unhex(value()?).ok_or("--attach-cert needs hex")?;
+                    o.attach_tls = Some(tls_client_config(cert)?);
+                }
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
@@ -288,9 +301,6 @@ impl Options {
             // Servers send a heartbeat Ping after 30 s; answered, but keep
             // the throughput cells clear of it.
             return Err("--warmup plus --seconds must be at most 15 s".into());
-        }
-        if o.servers.contains(&Kind::OursTls) {
-            return Err("ours-tls is measured by the idle figure only, after ours".into());
         }
         if o.attach.is_some() {
             if o.servers.len() != 1 {
@@ -476,7 +486,10 @@ mod tests {
         assert_eq!(o.one_in_flight, vec![(5, 20), (7, 1024)]);
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["--servers", "nope"]).is_err());
-        assert!(parse(&["--servers", "ours-tls"]).is_err());
+        let tls = parse(&["--servers", "ours-tls,raw-mio-tls"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(tls.servers, Kind::TLS);
         assert!(parse(&["--attach", "127.0.0.1:1"]).is_err());
         let attached = parse(&["--attach", "127.0.0.1:1", "--servers", "raw"])
             .unwrap()

@@ -87,9 +87,12 @@ pub(crate) struct ThroughputResults<'a> {
 }
 
 impl ThroughputResults<'_> {
-    /// The ratios to the reference, round by round, for one cell.
+    /// The ratios to the reference (`Kind::reference`: the raw echo, or
+    /// the raw TLS echo for a `wss://` server), round by round, for one
+    /// cell.
     fn ratios(&self, shape: usize, server: usize) -> Vec<f64> {
-        let reference = self.servers.iter().position(|&k| k == Kind::RawMio);
+        let wanted = self.servers[server].reference();
+        let reference = self.servers.iter().position(|&k| k == wanted);
         let (Some(Ok(mine)), Some(Ok(theirs))) = (
             self.samples[shape].get(server),
             reference.and_then(|r| self.samples[shape].get(r)),
@@ -177,11 +180,16 @@ impl ThroughputResults<'_> {
     /// One table per shape, then a summary of the median ratios.
     pub(crate) fn render(&self, rounds: usize) -> String {
         let mut out = String::new();
+        let reference = if self.servers.iter().any(|k| k.is_tls()) {
+            "raw-mio (wss://: × raw-mio-tls)"
+        } else {
+            "raw-mio"
+        };
         for (s, shape) in self.shapes.iter().enumerate() {
             let _ = write!(
                 out,
                 "\n#### {}\n\n\
-                 | server | echoes/s (median) | × raw-mio: min / median / max | \
+                 | server | echoes/s (median) | × {reference}: min / median / max | \
                  server CPU µs per echo | server threads |\n\
                  |---|---:|---:|---:|---:|\n",
                 shape.title()
@@ -216,7 +224,8 @@ impl ThroughputResults<'_> {
         }
         let _ = write!(
             out,
-            "\n#### Summary: median ratio to the event-loop raw echo ({rounds} round(s))\n\n| server |"
+            "\n#### Summary: median ratio to the event-loop raw echo ({rounds} round(s){})\n\n| server |",
+            if reference == "raw-mio" { "" } else { "; wss:// servers to the raw TLS echo" }
         );
         for shape in self.shapes {
             let _ = write!(out, " {} |", shape.short());

@@ -8,7 +8,7 @@ use core::time::Duration;
 use std::time::Instant as StdInstant;
 
 use crate::child::ServerProcess;
-use crate::client::{connect, XorShift};
+use crate::client::{connect_link, XorShift};
 use crate::loadgen::{Load, Workload};
 use crate::proc::{self, ThreadWatch, Threads};
 use crate::report::{self, size_label, thousands, ThroughputResults};
@@ -86,10 +86,20 @@ pub(crate) fn cell(kind: Kind, shape: Shape, opts: &Options) -> Result<Sample, S
         (None, Some(addr)) => addr,
         (None, None) => return Err("no server".into()),
     };
+    let tls = match &server {
+        Some(server) => server.tls.as_ref(),
+        None => opts.attach_tls.as_ref(),
+    };
+    if kind.is_tls() != tls.is_some() {
+        return Err(format!(
+            "{}: no certificate to trust (--attach-cert)",
+            kind.name()
+        ));
+    }
     let pid = server.as_ref().map(ServerProcess::pid);
     let mut rng = XorShift::seeded();
     let streams = (0..shape.connections)
-        .map(|_| connect(addr, None, kind.is_websocket(), &mut rng))
+        .map(|_| connect_link(addr, tls, kind.is_websocket(), &mut rng))
         .collect::<Result<Vec<_>, _>>()?;
     let watch = pid.map(ThreadWatch::start);
     let workload = Workload::new(

@@ -3,16 +3,18 @@
 //! answers pings.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 
 use snowsocket_core::{encode_frame_vec, FrameHeader, OpCode};
+use snowsocket_server::rustls;
 
-use super::{Workload, FILL};
+use super::{Link, Workload, FILL};
 use crate::client::XorShift;
 
 /// One client connection on the event loop.
 pub(super) struct ClientConn {
     pub(super) stream: mio::net::TcpStream,
+    /// Under TLS: the session (rustls's buffered API).
+    tls: Option<Box<rustls::ClientConnection>>,
     /// Bytes owed to the server (whole frames granted by completed echoes).
     to_send: usize,
     /// Messages granted so far (the first `in_flight`, then one per echo).
@@ -44,10 +46,16 @@ enum Incoming {
 }
 
 impl ClientConn {
-    pub(super) fn new(stream: TcpStream, w: &Workload) -> Result<Self, String> {
+    pub(super) fn new(link: Link, w: &Workload) -> Result<Self, String> {
+        let Link { stream, mut tls } = link;
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        if let Some(tls) = &mut tls {
+            // What one flush hands over is bounded by the workload.
+            tls.set_buffer_limit(None);
+        }
         Ok(Self {
             stream: mio::net::TcpStream::from_std(stream),
+            tls,
             to_send: w.pattern.len(),
             granted: (w.pattern.len() / w.frame_len) as u64,
             send_at: 0,
@@ -80,7 +88,11 @@ impl ClientConn {
             } else {
                 break;
             };
-            match self.stream.write(bytes) {
+            let written = match &mut self.tls {
+                None => self.stream.write(bytes),
+                Some(tls) => send_tls(tls, &mut self.stream, bytes),
+            };
+            match written {
                 Ok(0) => return Err("write returned 0".into()),
                 Ok(n) if control => {
                     self.control_sent += n;
@@ -98,6 +110,14 @@ impl ClientConn {
                 Err(e) => return Err(format!("write: {e}")),
             }
         }
+        if let Some(tls) = &mut self.tls {
+            match push_tls(tls, &mut self.stream) {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+                    return Err(format!("write: {e}"))
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -111,7 +131,11 @@ impl ClientConn {
     ) -> Result<(u64, u64), String> {
         let (mut done, mut pings) = (0, 0);
         loop {
-            match self.stream.read(buf) {
+            let read = match &mut self.tls {
+                None => self.stream.read(buf),
+                Some(tls) => recv_tls(tls, &mut self.stream, buf),
+            };
+            match read {
                 Ok(0) => return Err("the server closed the connection".into()),
                 Ok(n) => {
                     let data = &buf[..n];
@@ -261,5 +285,58 @@ impl ClientConn {
                 Ok((0, 1))
             }
         }
+    }
+}
+
+/// Hands `bytes` to the TLS session and writes its records until the
+/// socket would block; the bytes the session took.
+fn send_tls(
+    tls: &mut rustls::ClientConnection,
+    stream: &mut mio::net::TcpStream,
+    bytes: &[u8],
+) -> io::Result<usize> {
+    // Records still waiting go first: until they are out, take nothing.
+    push_tls(tls, stream)?;
+    let n = tls.writer().write(bytes)?;
+    match push_tls(tls, stream) {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ => Ok(n),
+    }
+}
+
+/// Writes the session's pending records (`WouldBlock` when the socket
+/// takes no more).
+fn push_tls(
+    tls: &mut rustls::ClientConnection,
+    stream: &mut mio::net::TcpStream,
+) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Plaintext from the TLS session, reading records as needed: like a
+/// socket's `read` (0 at the peer's close, `WouldBlock` when the socket
+/// has nothing more).
+fn recv_tls(
+    tls: &mut rustls::ClientConnection,
+    stream: &mut mio::net::TcpStream,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match tls.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        if tls.read_tls(stream)? == 0 {
+            return Ok(0);
+        }
+        tls.process_new_packets().map_err(io::Error::other)?;
     }
 }

@@ -26,6 +26,20 @@ use mio::{Events, Interest, Poll, Token};
 use self::conn::ClientConn;
 
 use crate::client::{client_connection, XorShift};
+use snowsocket_server::rustls;
+
+/// A connection handed to the load generator, its handshakes done: a
+/// socket, and under TLS its session.
+pub(crate) struct Link {
+    pub(crate) stream: TcpStream,
+    pub(crate) tls: Option<Box<rustls::ClientConnection>>,
+}
+
+impl From<TcpStream> for Link {
+    fn from(stream: TcpStream) -> Self {
+        Self { stream, tls: None }
+    }
+}
 
 /// The byte every payload is made of, so echoes can be verified cheaply.
 pub(crate) const FILL: u8 = 0xA5;
@@ -99,7 +113,7 @@ pub(crate) struct Load {
     /// Whether messages go out (pongs always do).
     go: Arc<AtomicBool>,
     /// Where [`Load::add`] hands connections, one sender per thread.
-    adders: Vec<mpsc::Sender<TcpStream>>,
+    adders: Vec<mpsc::Sender<Link>>,
     next: usize,
     done: mpsc::Receiver<Result<Vec<mio::net::TcpStream>, String>>,
     /// A thread that ended before [`Load::stop`]: its result.
@@ -112,7 +126,7 @@ impl Load {
     /// counted ([`Load::dropped`]) and left out; otherwise it ends the run
     /// with an error. Every thread stops by itself after `limit`.
     pub(crate) fn start(
-        streams: Vec<TcpStream>,
+        streams: Vec<Link>,
         workload: Workload,
         threads: usize,
         tolerate_drops: bool,
@@ -186,11 +200,11 @@ impl Load {
     }
 
     /// Hands one more connection to the next thread.
-    pub(crate) fn add(&mut self, stream: TcpStream) -> Result<(), String> {
+    pub(crate) fn add(&mut self, link: impl Into<Link>) -> Result<(), String> {
         let i = self.next % self.adders.len();
         self.next += 1;
         self.adders[i]
-            .send(stream)
+            .send(link.into())
             .map_err(|_| "a client thread has ended".to_string())
     }
 
@@ -272,7 +286,7 @@ struct ClientThread {
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     go: Arc<AtomicBool>,
-    added: mpsc::Receiver<TcpStream>,
+    added: mpsc::Receiver<Link>,
     tolerate_drops: bool,
     deadline: StdInstant,
 }
@@ -295,8 +309,8 @@ impl ClientThread {
             let was_going = going;
             going = self.go.load(Ordering::Acquire);
             let first_new = if was_going || !going { conns.len() } else { 0 };
-            while let Ok(stream) = self.added.try_recv() {
-                let mut conn = ClientConn::new(stream, w)?;
+            while let Ok(link) = self.added.try_recv() {
+                let mut conn = ClientConn::new(link, w)?;
                 let interest = Interest::READABLE | Interest::WRITABLE;
                 poll.registry()
                     .register(&mut conn.stream, Token(conns.len()), interest)

@@ -11,6 +11,7 @@ mod core_loop;
 mod fastwebsockets;
 mod ours;
 mod raw_mio;
+mod raw_mio_tls;
 mod raw_threads;
 mod tokio_ours;
 mod tokio_rt;
@@ -34,7 +35,9 @@ use crate::proc;
 pub(crate) enum Kind {
     /// `snowsocket-server`, the std shell.
     Ours,
-    /// `Ours` over `wss://`: for the idle-memory figure only.
+    /// `Ours` over `wss://`: in the idle-memory figure beside `Ours`, and
+    /// in the throughput cells when asked for (`--servers`), against
+    /// `RawMioTls`.
     OursTls,
     /// `snowsocket-core` driven by a minimal thread per connection.
     Core,
@@ -48,6 +51,9 @@ pub(crate) enum Kind {
     Raw,
     /// Plain TCP echo on one `mio` event loop: the reference.
     RawMio,
+    /// TLS echo (rustls) on one `mio` event loop: the reference of the
+    /// `wss://` servers.
+    RawMioTls,
 }
 
 impl Kind {
@@ -64,6 +70,9 @@ impl Kind {
         Self::RawMio,
     ];
 
+    /// The `wss://` servers, measured when asked for (`--servers`).
+    pub(crate) const TLS: [Self; 2] = [Self::OursTls, Self::RawMioTls];
+
     /// The other tokio servers, which the async driver (`TokioOurs`) is
     /// compared with round by round.
     pub(crate) const TOKIO_PEERS: [Self; 3] = [
@@ -75,7 +84,7 @@ impl Kind {
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .chain([Self::OursTls])
+            .chain(Self::TLS)
             .find(|k| k.name() == s)
     }
 
@@ -91,6 +100,7 @@ impl Kind {
             Self::Tungstenite => "tungstenite",
             Self::Raw => "raw",
             Self::RawMio => "raw-mio",
+            Self::RawMioTls => "raw-mio-tls",
         }
     }
 
@@ -106,11 +116,25 @@ impl Kind {
             Self::Tungstenite => "tungstenite 0.28, thread/conn",
             Self::Raw => "raw TCP echo, thread/conn",
             Self::RawMio => "raw TCP echo, mio event loop (reference)",
+            Self::RawMioTls => "raw TLS echo, rustls + mio event loop (wss:// reference)",
         }
     }
 
     pub(crate) fn is_websocket(self) -> bool {
-        !matches!(self, Self::Raw | Self::RawMio)
+        !matches!(self, Self::Raw | Self::RawMio | Self::RawMioTls)
+    }
+
+    pub(crate) fn is_tls(self) -> bool {
+        Self::TLS.contains(&self)
+    }
+
+    /// The server this one's ratios are taken against.
+    pub(crate) fn reference(self) -> Self {
+        if self.is_tls() {
+            Self::RawMioTls
+        } else {
+            Self::RawMio
+        }
     }
 
     /// Starts the server in this process.
@@ -126,6 +150,7 @@ impl Kind {
             Self::Tungstenite => thread_per_connection(tungstenite::serve),
             Self::Raw => thread_per_connection(raw_threads::serve),
             Self::RawMio => raw_mio::start(),
+            Self::RawMioTls => raw_mio_tls::start(),
         };
         started.map_err(|e| format!("{} server: {e}", self.name()))
     }
@@ -314,7 +339,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for kind in Kind::ALL.into_iter().chain([Kind::OursTls]) {
+        for kind in Kind::ALL.into_iter().chain(Kind::TLS) {
             assert_eq!(Kind::parse(kind.name()), Some(kind));
         }
     }

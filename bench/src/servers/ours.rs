@@ -60,7 +60,7 @@ pub(super) fn start(opts: &ServeOptions, tls: bool) -> Result<Running, String> {
 
 /// A TLS configuration with a certificate for [`TLS_NAME`] made now
 /// (rcgen, ECDSA P-256), and that certificate (DER) for clients to trust.
-fn self_signed() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
+pub(super) fn self_signed() -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), String> {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     let certified = rcgen::generate_simple_self_signed(vec![TLS_NAME.to_string()])
         .map_err(|e| format!("certificate: {e}"))?;
