@@ -9,6 +9,7 @@
 #   SERVERS="ours raw-mio" SECONDS_PER_CELL=4 scripts/server-cpu.sh 65536
 #   PROFILE=release scripts/server-cpu.sh  # default: bench-release, as the benchmark
 #   SERVE_FLAGS="--read-buffer 524288" SERVERS=ours scripts/server-cpu.sh 65536
+#   SERVERS="ours-tls raw-mio-tls" scripts/server-cpu.sh 1024   # wss://
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${PROFILE:-bench-release}"
@@ -31,8 +32,10 @@ for size in "${sizes[@]}"; do
     exec {keep}>"$fifo" # the server runs until this end closes
     for _ in $(seq 100); do [ -s "$fifo.addr" ] && break; sleep 0.1; done
     addr=$(cut -d' ' -f1 "$fifo.addr")
+    # A wss:// server prints its certificate after its address.
+    cert=(); [ -n "$(cut -s -d' ' -f2 "$fifo.addr")" ] && cert=(--attach-cert "$(cut -d' ' -f2 "$fifo.addr")")
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    out=$("$load" --attach "$addr" --servers "$kind" --modes pipelined --sizes "$size" \
+    out=$("$load" --attach "$addr" "${cert[@]}" --servers "$kind" --modes pipelined --sizes "$size" \
       --rounds 1 --seconds "$secs" --warmup 0.01 2>/dev/null)
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     exec {keep}>&-

@@ -292,7 +292,10 @@ impl<S: Socket> Conn<S> {
             // A plain socket that gave less than was asked for is empty:
             // the next read would only say `WouldBlock` (one system call
             // saved per readiness event; epoll reports new data anew).
-            if self.tls.is_none() && n < rbuf.len() {
+            // A TLS session says so itself (it reads until the socket is
+            // empty or the buffer full).
+            let drained = self.tls.as_ref().is_none_or(|tls| tls.drained());
+            if drained && n < rbuf.len() {
                 self.flush(now);
                 return self.quiet();
             }

@@ -35,6 +35,9 @@ impl TlsSession {
     pub(crate) fn wants_write(&self) -> bool {
         match *self {}
     }
+    pub(crate) fn drained(&self) -> bool {
+        match *self {}
+    }
     pub(crate) fn release(&mut self) {
         match *self {}
     }

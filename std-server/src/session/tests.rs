@@ -252,3 +252,37 @@ fn a_record_longer_than_tls_allows_is_refused_before_it_is_buffered() {
         Err(TlsFailure::Tls(rustls::Error::AlertReceived(_)))
     ));
 }
+
+#[test]
+fn records_that_arrived_together_are_read_in_one_call() {
+    let (mut client, mut server) = sessions();
+    let (mut c, mut s) = pipe(false);
+    handshake(&mut client, &mut server, &mut c, &mut s);
+    // 100 KiB: seven records, all in the socket at once.
+    let data: Vec<u8> = (0..100u32 << 10).map(|i| (i % 253) as u8).collect();
+    send_all(&mut client, &mut c, &data);
+    let mut buf = vec![0u8; 256 << 10];
+    match server.read(&mut s, &mut buf).unwrap() {
+        TlsRead::Bytes(n) => assert_eq!(&buf[..n], &data[..]),
+        other => panic!("{other:?}"),
+    }
+    // It read until the socket was empty, and says so.
+    assert!(server.drained());
+    assert!(matches!(
+        server.read(&mut s, &mut buf).unwrap(),
+        TlsRead::WouldBlock
+    ));
+    // A buffer smaller than the data: filled, the rest kept for the next
+    // read, nothing lost.
+    send_all(&mut client, &mut c, &data);
+    let mut small = vec![0u8; 30 << 10];
+    let mut got = Vec::new();
+    match server.read(&mut s, &mut small).unwrap() {
+        TlsRead::Bytes(n) => got.extend_from_slice(&small[..n]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(got.len(), small.len(), "the buffer filled");
+    assert!(!server.drained());
+    drain(&mut server, &mut s, &mut small, &mut got);
+    assert_eq!(got, data);
+}

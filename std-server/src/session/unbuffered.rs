@@ -30,6 +30,36 @@ const MAX_STEPS: usize = 256;
 /// Socket reads per [`TlsSession::read`] that bring no plaintext (a
 /// peer sending only handshake or alert records) before it returns.
 const MAX_READS: usize = 8;
+/// Received TLS bytes held at most once the handshake is done: one
+/// socket read takes this many (as a plain connection's read takes the
+/// loop's 256 KiB buffer), and the records are decrypted in place.
+const READ_AHEAD: usize = 256 << 10;
+
+std::thread_local! {
+    /// A loop thread's spare receive buffer: the one the last connection
+    /// to go quiet gave back, kept (initialized: its length is its
+    /// capacity) for the next connection that reads, so that a busy
+    /// connection neither allocates nor zeroes one per readiness event
+    /// while an idle one holds none.
+    static SPARE_INCOMING: core::cell::Cell<Vec<u8>> = const { core::cell::Cell::new(Vec::new()) };
+}
+
+/// The thread's spare receive buffer, or an empty one.
+fn spare_incoming() -> Vec<u8> {
+    SPARE_INCOMING.with(core::cell::Cell::take)
+}
+
+/// Keeps `buf` (emptied by its connection) as the thread's spare, if it
+/// is larger than the one kept.
+fn keep_incoming(buf: Vec<u8>) {
+    if buf.len() > READ_AHEAD + MAX_RECORD {
+        return;
+    }
+    SPARE_INCOMING.with(|spare| {
+        let kept = spare.take();
+        spare.set(if kept.len() >= buf.len() { kept } else { buf });
+    });
+}
 
 enum Side {
     Client(UnbufferedClientConnection),
@@ -78,6 +108,9 @@ pub(crate) struct TlsSession {
     close_queued: bool,
     /// The session failed: the error, for any later call.
     failed: Option<rustls::Error>,
+    /// The last [`TlsSession::read`] brought data and then found the
+    /// socket empty.
+    drained: bool,
 }
 
 impl core::fmt::Debug for TlsSession {
@@ -113,6 +146,7 @@ impl TlsSession {
             close_wanted: false,
             close_queued: false,
             failed: None,
+            drained: false,
         }
     }
 
@@ -137,6 +171,12 @@ impl TlsSession {
         }
     }
 
+    /// The last [`TlsSession::read`] returned data and found the socket
+    /// empty after it: another read now would only say `WouldBlock`.
+    pub(crate) fn drained(&self) -> bool {
+        self.drained
+    }
+
     /// TLS bytes wait to be sent.
     pub(crate) fn wants_write(&self) -> bool {
         self.unsent() > 0
@@ -156,7 +196,7 @@ impl TlsSession {
     /// TLS buffer.
     pub(crate) fn release(&mut self) {
         if self.filled == 0 {
-            self.incoming = Vec::new();
+            keep_incoming(core::mem::take(&mut self.incoming));
         }
         if self.unsent() == 0 {
             self.outgoing = Vec::new();
@@ -179,18 +219,35 @@ impl TlsSession {
         if buf.is_empty() {
             return Ok(TlsRead::Bytes(0));
         }
+        self.drained = false;
         let mut n = self.take_plain(buf);
-        if n > 0 {
-            return Ok(TlsRead::Bytes(n));
-        }
-        for _ in 0..MAX_READS {
+        // Records are read and decrypted until `buf` is full or the
+        // socket has nothing more, as a plain socket's read fills the
+        // buffer: a read brings many records' data (so a large message
+        // arrives whole, and fewer, larger reads and writes follow). A
+        // socket read that comes back short means the socket is empty
+        // (on a blocking socket, the next read would wait).
+        let mut empty_reads = 0;
+        let mut socket_empty = false;
+        while n < buf.len() && empty_reads < MAX_READS {
             let pumped = self.pump(&mut buf[n..], &[]).map_err(TlsFailure::Tls)?;
             n += pumped.sunk;
-            if n > 0 {
-                return Ok(TlsRead::Bytes(n));
+            if pumped.sunk == 0 {
+                empty_reads += 1;
+            }
+            if n == buf.len() || self.plain.len() > self.taken {
+                break;
             }
             if self.peer_closed {
-                return Ok(TlsRead::Eof);
+                return Ok(if n > 0 {
+                    TlsRead::Bytes(n)
+                } else {
+                    TlsRead::Eof
+                });
+            }
+            if socket_empty && n > 0 {
+                self.drained = true;
+                break;
             }
             // Handshake answers go out before we wait for the peer.
             match self.send(io) {
@@ -199,15 +256,22 @@ impl TlsSession {
                 Err(e) => return Err(TlsFailure::Io(e)),
             }
             self.check_room()?;
-            match self.fill(io) {
-                Ok(0) => return Ok(TlsRead::Eof),
-                Ok(_) => {}
+            match self.fill(io, buf.len() - n) {
+                // The end: the data read first, then (at the next read)
+                // the end again.
+                Ok((0, _)) if n > 0 => break,
+                Ok((0, _)) => return Ok(TlsRead::Eof),
+                Ok((_, short)) => socket_empty = short,
+                Err(e) if is_would_block(&e) && n > 0 => {
+                    self.drained = true;
+                    break;
+                }
                 Err(e) if is_would_block(&e) => return Ok(TlsRead::WouldBlock),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(TlsFailure::Io(e)),
             }
         }
-        Ok(TlsRead::Bytes(0))
+        Ok(TlsRead::Bytes(n))
     }
 
     /// One round of the handshake over a blocking socket: what rustls
@@ -229,8 +293,8 @@ impl TlsSession {
             return Ok(TlsRead::Eof);
         }
         self.check_room()?;
-        match self.fill(io) {
-            Ok(0) => Ok(TlsRead::Eof),
+        match self.fill(io, 0) {
+            Ok((0, _)) => Ok(TlsRead::Eof),
             Ok(_) => Ok(TlsRead::Bytes(0)),
             Err(e) => Err(TlsFailure::Io(e)),
         }
@@ -306,21 +370,28 @@ impl TlsSession {
         if self.is_handshaking() {
             MAX_HANDSHAKE
         } else {
-            MAX_RECORD
+            READ_AHEAD
         }
     }
 
-    /// Reads from the socket into `incoming`, bounded by the largest
-    /// record (or handshake message) rustls may still need whole.
-    fn fill<S: Read>(&mut self, io: &mut S) -> io::Result<usize> {
-        let bound = self.bound();
-        let want = (self.filled + MAX_RECORD).min(bound);
+    /// Reads from the socket into `incoming`: about `room` bytes (the
+    /// plaintext the caller can take; at least a record), bounded by
+    /// [`Self::bound`]. Returns how many it read, and whether that was
+    /// less than asked for (the socket had no more).
+    fn fill<S: Read>(&mut self, io: &mut S, room: usize) -> io::Result<(usize, bool)> {
+        let want = (self.filled + room.max(MAX_RECORD)).min(self.bound());
         if self.incoming.len() < want {
-            self.incoming.resize(want, 0);
+            if self.incoming.is_empty() {
+                self.incoming = spare_incoming();
+            }
+            if self.incoming.len() < want {
+                self.incoming.resize(want, 0);
+            }
         }
+        let asked = want - self.filled;
         let n = io.read(&mut self.incoming[self.filled..want])?;
         self.filled += n;
-        Ok(n)
+        Ok((n, n < asked))
     }
 
     /// Runs rustls over the records in hand until it needs more input:
@@ -333,6 +404,10 @@ impl TlsSession {
         }
         let mut pumped = Pumped::default();
         let mut data = data;
+        // Records consumed so far: dropped from `incoming` once, at the
+        // end (rustls hands out one record per step; moving the rest of
+        // a 256 KiB read after each would copy it many times over).
+        let mut consumed = 0;
         for _ in 0..MAX_STEPS {
             let mut out = Output {
                 outgoing: &mut self.outgoing,
@@ -344,7 +419,7 @@ impl TlsSession {
                 close_queued: &mut self.close_queued,
                 peer_closed: &mut self.peer_closed,
             };
-            let input = &mut self.incoming[..self.filled];
+            let input = &mut self.incoming[consumed..self.filled];
             let (discard, step) = match &mut self.side {
                 Side::Client(c) => out.step(c.process_tls_records(input)),
                 Side::Server(c) => {
@@ -368,11 +443,12 @@ impl TlsSession {
                     }
                 }
             };
-            self.discard(discard);
+            consumed = (consumed + discard).min(self.filled);
             match step {
                 Ok(Step::Again) => {}
                 Ok(Step::Stop) => break,
                 Err(e) => {
+                    self.discard(consumed);
                     self.failed(&e);
                     return Err(e);
                 }
@@ -382,6 +458,7 @@ impl TlsSession {
                 break;
             }
         }
+        self.discard(consumed);
         Ok(pumped)
     }
 
