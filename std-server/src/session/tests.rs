@@ -286,3 +286,28 @@ fn records_that_arrived_together_are_read_in_one_call() {
     drain(&mut server, &mut s, &mut small, &mut got);
     assert_eq!(got, data);
 }
+
+#[test]
+fn part_of_a_record_waiting_for_the_rest_keeps_a_small_buffer() {
+    let (mut client, mut server) = sessions();
+    let (mut c, mut s) = pipe(false);
+    handshake(&mut client, &mut server, &mut c, &mut s);
+    let data: Vec<u8> = (0..100u32 << 10).map(|i| (i % 249) as u8).collect();
+    send_all(&mut client, &mut c, &data);
+    // The last 10 bytes of the last record are late.
+    let late: Vec<u8> = {
+        let mut wire = s.rx.borrow_mut();
+        let at = wire.len() - 10;
+        wire.drain(at..).collect()
+    };
+    let mut buf = vec![0u8; 256 << 10];
+    let mut got = Vec::new();
+    drain(&mut server, &mut s, &mut buf, &mut got);
+    assert!(got.len() < data.len() && data.starts_with(&got));
+    // Idle, mid-record: what is held is about a record, not a read-ahead.
+    server.release();
+    assert!(server.held() <= 40 << 10, "{}", server.held());
+    s.rx.borrow_mut().extend(late);
+    drain(&mut server, &mut s, &mut buf, &mut got);
+    assert_eq!(got, data);
+}

@@ -197,6 +197,12 @@ impl TlsSession {
     pub(crate) fn release(&mut self) {
         if self.filled == 0 {
             keep_incoming(core::mem::take(&mut self.incoming));
+        } else if self.incoming.len() > 2 * MAX_RECORD {
+            // Part of a record waits for the rest: it keeps a buffer of
+            // its own size, not a read-ahead's (a peer that leaves many
+            // connections mid-record pins no more than it did before).
+            let partial = self.incoming[..self.filled].to_vec();
+            keep_incoming(core::mem::replace(&mut self.incoming, partial));
         }
         if self.unsent() == 0 {
             self.outgoing = Vec::new();
@@ -381,8 +387,13 @@ impl TlsSession {
     fn fill<S: Read>(&mut self, io: &mut S, room: usize) -> io::Result<(usize, bool)> {
         let want = (self.filled + room.max(MAX_RECORD)).min(self.bound());
         if self.incoming.len() < want {
-            if self.incoming.is_empty() {
-                self.incoming = spare_incoming();
+            // The thread's spare, if larger, with what is held moved in.
+            let mut spare = spare_incoming();
+            if spare.len() > self.incoming.len() {
+                spare[..self.filled].copy_from_slice(&self.incoming[..self.filled]);
+                self.incoming = spare;
+            } else {
+                keep_incoming(spare);
             }
             if self.incoming.len() < want {
                 self.incoming.resize(want, 0);
