@@ -311,3 +311,32 @@ fn part_of_a_record_waiting_for_the_rest_keeps_a_small_buffer() {
     drain(&mut server, &mut s, &mut buf, &mut got);
     assert_eq!(got, data);
 }
+
+#[test]
+fn thousands_of_tiny_records_in_one_socket_read_all_arrive() {
+    let (mut client, mut server) = sessions();
+    let (mut c, mut s) = pipe(false);
+    handshake(&mut client, &mut server, &mut c, &mut s);
+    // A record per byte (a browser sends a record per message): more
+    // records than rustls is stepped through per pass.
+    let data: Vec<u8> = (0..3_000u32).map(|i| (i % 241) as u8).collect();
+    for byte in &data {
+        send_all(&mut client, &mut c, core::slice::from_ref(byte));
+    }
+    let mut buf = vec![0u8; 256 << 10];
+    let mut got = Vec::new();
+    // As the event loop reads: until a read says the socket is empty.
+    for _ in 0..100 {
+        match server.read(&mut s, &mut buf).unwrap() {
+            TlsRead::Bytes(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if server.drained() {
+                    break;
+                }
+            }
+            TlsRead::WouldBlock => break,
+            TlsRead::Eof => panic!("unexpected end"),
+        }
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}

@@ -130,6 +130,9 @@ pub(super) struct Pumped {
     pub(super) sunk: usize,
     /// Bytes of the data to send that were encrypted.
     pub(super) encrypted: usize,
+    /// rustls stopped for want of input: no whole record is left in hand
+    /// (else the pass ended early: the sink filled, or its step bound).
+    pub(super) exhausted: bool,
 }
 
 impl TlsSession {
@@ -250,6 +253,11 @@ impl TlsSession {
                 } else {
                     TlsRead::Eof
                 });
+            }
+            if !pumped.exhausted {
+                // Records still in hand (more than a pass steps through):
+                // they come before any more input.
+                continue;
             }
             if socket_empty && n > 0 {
                 self.drained = true;
@@ -457,7 +465,10 @@ impl TlsSession {
             consumed = (consumed + discard).min(self.filled);
             match step {
                 Ok(Step::Again) => {}
-                Ok(Step::Stop) => break,
+                Ok(Step::Stop) => {
+                    pumped.exhausted = true;
+                    break;
+                }
                 Err(e) => {
                     self.discard(consumed);
                     self.failed(&e);
