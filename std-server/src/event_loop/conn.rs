@@ -243,7 +243,11 @@ impl<S: Socket> Conn<S> {
                     self.flush(now);
                 }
                 // The socket keeps the rest (TCP backpressure) until
-                // `resume`.
+                // `resume`; TLS records read ahead keep a buffer of
+                // their own size meanwhile.
+                if let Some(tls) = &mut self.tls {
+                    tls.release();
+                }
                 return;
             }
             match self.phase {
