@@ -27,6 +27,16 @@ pub struct Config {
     pub ping_interval: Option<Duration>,
     /// How long the matching Pong may take before the connection is failed
     /// with 1001 ("pong timeout" with the `reasons` feature). Default 10 s.
+    ///
+    /// It counts from when the Ping is queued (the heartbeat's
+    /// [`Connection::handle_timeout`](crate::Connection::handle_timeout)),
+    /// which is when it is sent if the caller writes control frames at once.
+    /// A Ping that waits behind a long write (a large message to a slow
+    /// peer) waits inside this time too: make it longer than such a write
+    /// may take, or, as snowsocket-server does, stop running the deadlines
+    /// while output waits for the peer and judge the peer by its progress
+    /// instead. The drivers here run them throughout, so that a peer that
+    /// stops reading in the middle of a write is still found dead.
     pub pong_timeout: Duration,
     /// How long the peer may take to answer our Close. Default 5 s.
     pub close_timeout: Duration,
