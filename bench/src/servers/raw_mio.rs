@@ -15,24 +15,47 @@ use mio::{Events, Interest, Poll, Token};
 use super::{listen, Running};
 
 pub(super) fn start() -> Result<Running, String> {
+    let addr = spawn("raw-mio", |stream| {
+        Some(Conn {
+            stream,
+            pending: Vec::new(),
+        })
+    })?;
+    Ok(Running {
+        addr,
+        cert: None,
+        stop: None,
+    })
+}
+
+/// A connection of an echo loop (this file's, and the TLS one's).
+pub(super) trait Echo {
+    fn stream(&mut self) -> &mut TcpStream;
+    /// Handles readiness; `Ok(false)` when the connection is over.
+    fn ready(&mut self, buf: &mut [u8]) -> io::Result<bool>;
+}
+
+/// Binds, and runs an echo loop on a thread of its own named `name`,
+/// making each accepted connection with `open` (`None`: refused); returns
+/// the address.
+pub(super) fn spawn<C: Echo + 'static>(
+    name: &'static str,
+    open: impl Fn(TcpStream) -> Option<C> + Send + 'static,
+) -> Result<core::net::SocketAddr, String> {
     let (listener, addr) = listen().map_err(|e| format!("bind: {e}"))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("listener: {e}"))?;
     let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     thread::Builder::new()
-        .name("raw-mio".into())
+        .name(name.into())
         .spawn(move || {
-            if let Err(e) = run(poll, TcpListener::from_std(listener)) {
-                eprintln!("raw-mio: {e}");
+            if let Err(e) = run(poll, TcpListener::from_std(listener), &open) {
+                eprintln!("{name}: {e}");
             }
         })
         .map_err(|e| format!("event-loop thread: {e}"))?;
-    Ok(Running {
-        addr,
-        cert: None,
-        stop: None,
-    })
+    Ok(addr)
 }
 
 const LISTENER: Token = Token(usize::MAX);
@@ -44,10 +67,14 @@ struct Conn {
 }
 
 /// The event loop; runs until the process ends.
-fn run(mut poll: Poll, mut listener: TcpListener) -> io::Result<()> {
+fn run<C: Echo>(
+    mut poll: Poll,
+    mut listener: TcpListener,
+    open: &impl Fn(TcpStream) -> Option<C>,
+) -> io::Result<()> {
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut conns: Vec<Option<C>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut events = Events::with_capacity(1024);
@@ -59,7 +86,7 @@ fn run(mut poll: Poll, mut listener: TcpListener) -> io::Result<()> {
         }
         for event in &events {
             if event.token() == LISTENER {
-                accept(&poll, &listener, &mut conns, &mut free);
+                accept(&poll, &listener, open, &mut conns, &mut free);
                 continue;
             }
             let i = event.token().0;
@@ -68,7 +95,7 @@ fn run(mut poll: Poll, mut listener: TcpListener) -> io::Result<()> {
             };
             if !matches!(conn.ready(&mut buf), Ok(true)) {
                 if let Some(mut gone) = conns[i].take() {
-                    let _ = poll.registry().deregister(&mut gone.stream);
+                    let _ = poll.registry().deregister(gone.stream());
                 }
                 free.push(i);
             }
@@ -77,14 +104,15 @@ fn run(mut poll: Poll, mut listener: TcpListener) -> io::Result<()> {
 }
 
 /// Accepts until the listener would block.
-fn accept(
+fn accept<C: Echo>(
     poll: &Poll,
     listener: &TcpListener,
-    conns: &mut Vec<Option<Conn>>,
+    open: &impl Fn(TcpStream) -> Option<C>,
+    conns: &mut Vec<Option<C>>,
     free: &mut Vec<usize>,
 ) {
     loop {
-        let mut stream = match listener.accept() {
+        let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // WouldBlock, or out of file descriptors: the next readiness
@@ -92,30 +120,32 @@ fn accept(
             Err(_) => return,
         };
         let _ = stream.set_nodelay(true);
+        let Some(mut conn) = open(stream) else {
+            continue;
+        };
         let i = free.pop().unwrap_or(conns.len());
         let interest = Interest::READABLE | Interest::WRITABLE;
         if poll
             .registry()
-            .register(&mut stream, Token(i), interest)
+            .register(conn.stream(), Token(i), interest)
             .is_err()
         {
             free.push(i);
             continue;
         }
-        let conn = Some(Conn {
-            stream,
-            pending: Vec::new(),
-        });
         if i == conns.len() {
-            conns.push(conn);
+            conns.push(Some(conn));
         } else {
-            conns[i] = conn;
+            conns[i] = Some(conn);
         }
     }
 }
 
-impl Conn {
-    /// Handles readiness; `Ok(false)` when the connection is over.
+impl Echo for Conn {
+    fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
     fn ready(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         if !self.flush()? {
             return Ok(true);
@@ -137,7 +167,9 @@ impl Conn {
             }
         }
     }
+}
 
+impl Conn {
     /// Writes what is pending; `Ok(true)` once nothing is.
     fn flush(&mut self) -> io::Result<bool> {
         if self.pending.is_empty() {

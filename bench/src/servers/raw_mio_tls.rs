@@ -11,29 +11,24 @@
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::thread;
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
-use snowsocket_server::rustls::{ServerConfig, ServerConnection};
+use mio::net::TcpStream;
+use snowsocket_server::rustls::ServerConnection;
 
-use super::{listen, ours, Running};
+use super::raw_mio::{self, Echo};
+use super::{ours, Running};
 
 pub(super) fn start() -> Result<Running, String> {
     let (config, cert) = ours::self_signed()?;
-    let (listener, addr) = listen().map_err(|e| format!("bind: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("listener: {e}"))?;
-    let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    thread::Builder::new()
-        .name("raw-mio-tls".into())
-        .spawn(move || {
-            if let Err(e) = run(poll, TcpListener::from_std(listener), &config) {
-                eprintln!("raw-mio-tls: {e}");
-            }
+    let addr = raw_mio::spawn("raw-mio-tls", move |stream| {
+        let mut tls = ServerConnection::new(Arc::clone(&config)).ok()?;
+        // Whatever one read brings is echoed whole; the socket paces it.
+        tls.set_buffer_limit(None);
+        Some(Conn {
+            stream,
+            tls: Box::new(tls),
         })
-        .map_err(|e| format!("event-loop thread: {e}"))?;
+    })?;
     Ok(Running {
         addr,
         cert: Some(cert),
@@ -41,93 +36,17 @@ pub(super) fn start() -> Result<Running, String> {
     })
 }
 
-const LISTENER: Token = Token(usize::MAX);
-
 /// One echo connection: its socket and its TLS session.
 struct Conn {
     stream: TcpStream,
     tls: Box<ServerConnection>,
 }
 
-/// The event loop; runs until the process ends.
-fn run(mut poll: Poll, mut listener: TcpListener, config: &Arc<ServerConfig>) -> io::Result<()> {
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut conns: Vec<Option<Conn>> = Vec::new();
-    let mut free: Vec<usize> = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut events = Events::with_capacity(1024);
-    loop {
-        match poll.poll(&mut events, None) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        for event in &events {
-            if event.token() == LISTENER {
-                accept(&poll, &listener, config, &mut conns, &mut free);
-                continue;
-            }
-            let i = event.token().0;
-            let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) else {
-                continue;
-            };
-            if !matches!(conn.ready(&mut buf), Ok(true)) {
-                if let Some(mut gone) = conns[i].take() {
-                    let _ = poll.registry().deregister(&mut gone.stream);
-                }
-                free.push(i);
-            }
-        }
+impl Echo for Conn {
+    fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
     }
-}
 
-/// Accepts until the listener would block.
-fn accept(
-    poll: &Poll,
-    listener: &TcpListener,
-    config: &Arc<ServerConfig>,
-    conns: &mut Vec<Option<Conn>>,
-    free: &mut Vec<usize>,
-) {
-    loop {
-        let mut stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // WouldBlock, or out of file descriptors: the next readiness
-            // event tries again.
-            Err(_) => return,
-        };
-        let Ok(mut tls) = ServerConnection::new(Arc::clone(config)) else {
-            continue;
-        };
-        // Whatever one read brings is echoed whole; the socket paces it.
-        tls.set_buffer_limit(None);
-        let _ = stream.set_nodelay(true);
-        let i = free.pop().unwrap_or(conns.len());
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if poll
-            .registry()
-            .register(&mut stream, Token(i), interest)
-            .is_err()
-        {
-            free.push(i);
-            continue;
-        }
-        let conn = Some(Conn {
-            stream,
-            tls: Box::new(tls),
-        });
-        if i == conns.len() {
-            conns.push(conn);
-        } else {
-            conns[i] = conn;
-        }
-    }
-}
-
-impl Conn {
-    /// Handles readiness; `Ok(false)` when the connection is over.
     fn ready(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         if !self.flush()? {
             return Ok(true);
@@ -158,7 +77,9 @@ impl Conn {
             }
         }
     }
+}
 
+impl Conn {
     /// Writes pending TLS records; `Ok(true)` once nothing is pending.
     fn flush(&mut self) -> io::Result<bool> {
         while self.tls.wants_write() {

@@ -53,17 +53,31 @@ impl SlowReader {
     }
 }
 
-#[test]
-fn a_slow_reader_behind_a_backlog_is_not_failed_for_a_late_pong() {
-    let connection = Config::DEFAULT
-        .ping_interval(Some(Duration::from_secs(30)))
-        .pong_timeout(Duration::from_secs(10));
+/// An upgraded connection pinging every 30 s, a Pong due within 10 s,
+/// failed after 20 s without write progress; and its handle.
+fn heartbeating() -> (Harness, ConnectionHandle) {
+    upgraded(
+        Config::DEFAULT
+            .ping_interval(Some(Duration::from_secs(30)))
+            .pong_timeout(Duration::from_secs(10)),
+    )
+}
+
+/// An upgraded connection with `connection`'s timers, failed after 20 s
+/// without write progress; and its handle.
+fn upgraded(connection: Config) -> (Harness, ConnectionHandle) {
     let config = ServerConfig::default()
         .connection(connection)
         .write_timeout(Duration::from_secs(20));
     let mut h = Harness::new(config);
     h.upgrade();
     let handle = h.seen_handle();
+    (h, handle)
+}
+
+#[test]
+fn a_slow_reader_behind_a_backlog_is_not_failed_for_a_late_pong() {
+    let (mut h, handle) = heartbeating();
     // 4 MiB the peer reads at 64 KiB a second: a minute of backlog, in
     // which the heartbeat's Ping is due twice.
     h.wire.0.borrow_mut().room = Some(0);
@@ -85,13 +99,7 @@ fn a_slow_reader_behind_a_backlog_is_not_failed_for_a_late_pong() {
 
 #[test]
 fn our_close_behind_a_backlog_reaches_a_slow_reader() {
-    let connection = quiet().close_timeout(Duration::from_secs(5));
-    let config = ServerConfig::default()
-        .connection(connection)
-        .write_timeout(Duration::from_secs(20));
-    let mut h = Harness::new(config);
-    h.upgrade();
-    let handle = h.seen_handle();
+    let (mut h, handle) = upgraded(quiet().close_timeout(Duration::from_secs(5)));
     h.wire.0.borrow_mut().room = Some(0);
     handle.send_binary(&vec![7; 2 << 20]).unwrap();
     handle.close(CloseCode::NORMAL, "done").unwrap();
@@ -110,15 +118,7 @@ fn our_close_behind_a_backlog_reaches_a_slow_reader() {
 
 #[test]
 fn a_heartbeat_ping_goes_ahead_of_what_other_threads_pushed_meanwhile() {
-    let connection = Config::DEFAULT
-        .ping_interval(Some(Duration::from_secs(30)))
-        .pong_timeout(Duration::from_secs(10));
-    let config = ServerConfig::default()
-        .connection(connection)
-        .write_timeout(Duration::from_secs(20));
-    let mut h = Harness::new(config);
-    h.upgrade();
-    let handle = h.seen_handle();
+    let (mut h, handle) = heartbeating();
     // Pushed from another thread, not yet taken by the loop when the
     // heartbeat is due.
     for _ in 0..4 {
