@@ -64,7 +64,9 @@ usage: snowsocket-bench [--quick] [--rounds N] [--seconds S] [--warmup S]
   --warmup S          warm-up before each window (default 0.3)
   --servers LIST      default ours,core,tokio-ours,tokio-websockets,fastwebsockets,
                       tokio-tungstenite,tungstenite,raw,raw-mio (raw-mio is the
-                      reference of the ratios); the idle figure adds ours-tls
+                      reference of the ratios); the idle figure adds ours-tls.
+                      wss:// on request: ours-tls,raw-mio-tls (the reference
+                      of ours-tls; both also run in --quick)
   --modes LIST        pipelined,one,idle,heartbeat,hold (default all)
   --sizes LIST        pipelined payload sizes (default 16,1024,65536)
   --connections N     pipelined connections (default 64)
