@@ -191,7 +191,7 @@ pub(crate) fn connect_tls(
     config: &Arc<rustls::ClientConfig>,
     rng: &mut XorShift,
 ) -> Result<Stream, String> {
-    let mut stream = connect_tls_only(addr, config)?;
+    let mut stream = Stream::Tls(connect_tls_only(addr, config)?);
     ws_handshake(&mut stream, TLS_NAME, rng)?;
     Ok(stream)
 }
@@ -202,7 +202,7 @@ pub(crate) fn connect_tls(
 fn connect_tls_only(
     addr: SocketAddr,
     config: &Arc<rustls::ClientConfig>,
-) -> Result<Stream, String> {
+) -> Result<Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>, String> {
     let socket =
         TcpStream::connect_timeout(&addr, STEP_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
     socket.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -212,9 +212,7 @@ fn connect_tls_only(
     let name = rustls::pki_types::ServerName::try_from(TLS_NAME).map_err(|e| e.to_string())?;
     let session =
         rustls::ClientConnection::new(Arc::clone(config), name).map_err(|e| e.to_string())?;
-    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(
-        session, socket,
-    ))))
+    Ok(Box::new(rustls::StreamOwned::new(session, socket)))
 }
 
 /// A connection for the load generator, its handshakes done: plain (see
@@ -229,10 +227,7 @@ pub(crate) fn connect_link(
     let Some(config) = tls else {
         return connect(addr, None, websocket, rng).map(Link::from);
     };
-    let mut stream = match connect_tls_only(addr, config)? {
-        Stream::Tls(stream) => stream,
-        Stream::Plain(_) => return Err("no TLS session".into()),
-    };
+    let mut stream = connect_tls_only(addr, config)?;
     if websocket {
         ws_handshake(&mut stream, TLS_NAME, rng)?;
     } else {

@@ -22,11 +22,11 @@ use std::thread;
 use std::time::Instant as StdInstant;
 
 use mio::{Events, Interest, Poll, Token};
+use snowsocket_server::rustls;
 
 use self::conn::ClientConn;
 
 use crate::client::{client_connection, XorShift};
-use snowsocket_server::rustls;
 
 /// A connection handed to the load generator, its handshakes done: a
 /// socket, and under TLS its session.
