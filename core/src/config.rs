@@ -37,6 +37,11 @@ pub struct Config {
     /// while output waits for the peer and judge the peer by its progress
     /// instead. The drivers here run them throughout, so that a peer that
     /// stops reading in the middle of a write is still found dead.
+    ///
+    /// A caller should judge it (call `handle_timeout`) only once it has
+    /// read what the peer sent before the deadline: a Pong still unread in
+    /// the socket answered in time. The drivers here do (see
+    /// [`crate::driver`]), as does snowsocket-server.
     pub pong_timeout: Duration,
     /// How long the peer may take to answer our Close. Default 5 s.
     pub close_timeout: Duration,

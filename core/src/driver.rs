@@ -9,6 +9,15 @@
 //! without timeouts still works, but a silent peer is then only noticed when
 //! it sends something or the transport fails.
 //!
+//! A deadline that waits for the peer (the Pong to a heartbeat Ping, the
+//! peer's Close, a fragmented message's end) is judged only once the
+//! driver has read what arrived before it: after a read that came back
+//! short (the transport held no more) or timed out. The application reads
+//! when it likes, and a Pong that came while it was busy (or behind a
+//! backlog it is working through) answered in time. A transport that hands
+//! out less than it holds (one TLS record per read, say) is taken at its
+//! word, so there the judgement may come a read early.
+//!
 //! Beware of adapters: `embedded_io_adapters::std::FromStd` reports a std
 //! socket's read timeout (`WouldBlock` on Unix) as `ErrorKind::Other`, which
 //! the driver must take for a real failure. Wrap such a transport so that

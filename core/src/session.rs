@@ -69,6 +69,10 @@ pub(crate) struct Session<B, R, S> {
     /// or a cancelled send): the peer saw part of a frame, so nothing else
     /// can follow it.
     pub(crate) torn: bool,
+    /// The latest instant at which the transport was seen to hold no more
+    /// input ([`Session::read_through`]). Deadlines are judged only up to
+    /// it: see [`Session::advance`].
+    read_through: Instant,
 }
 
 impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
@@ -79,7 +83,17 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
             failure: None,
             ready: None,
             torn: false,
+            read_through: Instant::ZERO,
         }
+    }
+
+    /// The driver's read at `now` showed that the transport held no more
+    /// input: it came back short (less than the room it was given: all
+    /// there was), timed out (a blocking driver's tick), or lost its race
+    /// to a deadline (the async driver's).
+    #[inline]
+    pub(crate) fn read_through(&mut self, now: Instant) {
+        self.read_through = now;
     }
 
     /// The next thing to do on the way to an event, at `now`: write what
@@ -155,14 +169,23 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         }
     }
 
-    /// The timers, then the input: `true` when that gave an event or a
+    /// The input, then the timers: `true` when that gave an event or a
     /// failure (step again), `false` when more input is needed.
-    #[inline(always)]
+    ///
+    /// A deadline is judged only once the input that arrived before it has
+    /// been read: once the transport has been seen empty at or after it
+    /// ([`Session::read_through`]). The application reads when it likes,
+    /// so a Pong (or the peer's Close, or a message's last fragment) may
+    /// have been waiting in the transport, behind a backlog or while the
+    /// application was busy, long after its deadline passed here; judged
+    /// on the clock alone, a peer that answered in time would be failed.
+    /// A peer that sends nothing is still failed as soon as a read finds
+    /// the transport empty (at once, for the async driver, whose read races
+    /// the deadline). While every read fills its buffer, nothing is judged:
+    /// the peer is evidently sending.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline(never))]
     fn advance(&mut self, input: &mut Input<'_>, now: Instant) -> bool {
-        if let Err(e) = self.conn.handle_timeout(now) {
-            self.failure = Some(e);
-            return true;
-        }
         if input.start < input.end || self.conn.is_open() {
             let base = input.start;
             let bytes = input.buf.get_mut(base..input.end).unwrap_or_default();
@@ -178,6 +201,20 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
                     self.failure = Some(e);
                     return true;
                 }
+            }
+        }
+        self.timers(now)
+    }
+
+    /// The timers whose deadlines the input has been read through (see
+    /// [`Session::advance`]): `true` when one failed the connection.
+    #[inline]
+    fn timers(&mut self, now: Instant) -> bool {
+        let due = self.conn.poll_timeout();
+        if due.is_some_and(|due| due <= self.read_through) {
+            if let Err(e) = self.conn.handle_timeout(now) {
+                self.failure = Some(e);
+                return true;
             }
         }
         false

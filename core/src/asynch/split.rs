@@ -353,10 +353,18 @@ where
     /// frames.
     async fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<Rd::Error>> {
         let lock = &*self.shared;
+        // The last read showed the transport held no more input: it was
+        // read through as of the next look at the clock (see
+        // `Session::read_through`).
+        let mut through = false;
         loop {
             let now = self.clock.now();
             let input = &mut self.input;
+            let read_through = core::mem::take(&mut through);
             let (step, deadline, queued) = lock.with(|shared| {
+                if read_through {
+                    shared.session.read_through(now);
+                }
                 let step = shared.session.step_held(input, now);
                 (step, shared.session.deadline(), shared.queued())
             });
@@ -370,18 +378,25 @@ where
             };
             match step {
                 Step::Read => {
-                    let read = until(&self.clock, deadline, self.io.read(self.input.room()));
-                    match race(read, write_queued(lock, queued)).await {
+                    let room = self.input.room();
+                    let asked = room.len();
+                    let read = until(&self.clock, deadline, self.io.read(room));
+                    through = match race(read, write_queued(lock, queued)).await {
                         Either::First(Some(Ok(0))) => return Err(lock.with(|s| s.session.eof())),
-                        Either::First(Some(Ok(n))) => self.input.filled(n),
-                        Either::First(Some(Err(e))) if is_tick(e.kind()) => {}
+                        Either::First(Some(Ok(n))) => {
+                            self.input.filled(n);
+                            n < asked
+                        }
+                        Either::First(Some(Err(e))) if is_tick(e.kind()) => true,
                         Either::First(Some(Err(e))) => return Err(DriverError::Io(e)),
-                        // A deadline, or what was queued is out.
-                        Either::First(None) | Either::Second(Ok(())) => {}
+                        // A deadline came first.
+                        Either::First(None) => true,
+                        // What was queued is out.
+                        Either::Second(Ok(())) => false,
                         Either::Second(Err(e)) => {
                             return Err(lock.with(|s| s.session.write_failed(e)))
                         }
-                    }
+                    };
                 }
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => {

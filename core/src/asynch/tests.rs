@@ -2,8 +2,8 @@
 //! bounded capacity (a write to a full one, a read from an empty one, is
 //! pending) and a clock that moves only when told. The test plays the
 //! peer: it fills our input as room allows and reads our output only
-//! when it says so. Mostly the split halves; the one-value driver's
-//! heartbeat at the end.
+//! when it says so. Mostly the split halves; the heartbeat, of both, in
+//! `heartbeat`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use core::cell::{Cell, RefCell};
@@ -253,6 +253,7 @@ macro_rules! peer_pings {
 fn described(event: Event<'_>) -> (Vec<u8>, Option<Vec<u8>>) {
     match event {
         Event::Ping(p) => (b"ping".to_vec(), Some(p.to_vec())),
+        Event::Pong(p) => (b"pong".to_vec(), Some(p.to_vec())),
         Event::Binary(b) => (b"binary".to_vec(), Some(b.to_vec())),
         Event::Close(_) => (b"close".to_vec(), None),
         _ => (b"other".to_vec(), None),
@@ -446,90 +447,4 @@ fn the_rest_of_a_pong_cut_short_by_input_goes_before_the_writers_next_frame() {
     );
 }
 
-#[test]
-fn the_heartbeat_runs_in_the_reader_alone_on_virtual_time() {
-    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
-    let config = Config::default()
-        .ping_interval(Some(core::time::Duration::from_millis(100)))
-        .pong_timeout(core::time::Duration::from_millis(200));
-    split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
-    // The peer says nothing and the writer stays idle.
-    let _ = (&theirs, &mut writer);
-
-    let mut read_on = pin!(reader.read(described));
-    assert!(poll(read_on.as_mut()).is_pending());
-    assert!(ours.borrow().bytes.is_empty());
-    clock.0.set(Instant::from_millis(100));
-    assert!(poll(read_on.as_mut()).is_pending());
-    let out: Vec<u8> = ours.borrow_mut().bytes.drain(..).collect();
-    let sent = frames(&out);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, OpCode::Ping);
-    // No Pong: the reader fails the connection with 1001.
-    clock.0.set(Instant::from_millis(300));
-    let Poll::Ready(Err(e)) = poll(read_on.as_mut()) else {
-        panic!("the pong timeout did not end the read");
-    };
-    assert!(
-        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
-        "{e:?}"
-    );
-    let out: Vec<u8> = ours.borrow_mut().bytes.drain(..).collect();
-    let sent = frames(&out);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, OpCode::Close);
-    assert_eq!(sent[0].1[..2], 1001u16.to_be_bytes());
-}
-
-#[test]
-fn the_one_value_drivers_heartbeat_ping_goes_out_when_due_not_at_the_pong_timeout() {
-    // The defaults: a Ping after 30 s of silence, 10 s for its Pong.
-    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
-    let theirs = pipe(4096);
-    let ours = pipe(8192);
-    let clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
-    let buffer = SliceBuffer::new(&mut message[..]);
-    let conn = Connection::new(
-        Role::Server,
-        Config::default(),
-        buffer,
-        CounterRng::new(1),
-        clock.now(),
-    );
-    let io = Duplex(Rx(theirs.clone()), Tx(ours.clone()));
-    let mut ws = WebSocket::new(io, conn, clock.clone(), &mut read, 0, &mut write).unwrap();
-    let sent = || frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
-
-    let ping = {
-        let mut waiting = pin!(ws.read());
-        assert!(poll(waiting.as_mut()).is_pending());
-        assert_eq!(sent(), []);
-        clock.0.set(Instant::from_millis(30_000));
-        assert!(poll(waiting.as_mut()).is_pending());
-        let out = sent();
-        assert_eq!(out.len(), 1, "the Ping did not go out when due: {out:?}");
-        assert_eq!(out[0].0, OpCode::Ping);
-        // The peer answers 5 s later.
-        clock.0.set(Instant::from_millis(35_000));
-        let mut wire = Vec::new();
-        client_frame(OpCode::Pong, &out[0].1, &mut wire);
-        theirs.borrow_mut().bytes.extend(wire);
-        let Poll::Ready(Ok(Event::Pong(pong))) = poll(waiting.as_mut()) else {
-            panic!("the Pong was not handed out");
-        };
-        assert_eq!(pong, &out[0].1[..]);
-        out[0].1.clone()
-    };
-    // Answered: no pong timeout at 40 s; the next Ping at 65 s (30 s
-    // after the Pong, the last input).
-    let mut waiting = pin!(ws.read());
-    clock.0.set(Instant::from_millis(40_000));
-    assert!(poll(waiting.as_mut()).is_pending());
-    assert_eq!(sent(), []);
-    clock.0.set(Instant::from_millis(65_000));
-    assert!(poll(waiting.as_mut()).is_pending());
-    let out = sent();
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].0, OpCode::Ping);
-    assert_ne!(out[0].1, ping);
-}
+mod heartbeat;

@@ -459,8 +459,15 @@ where
     /// deadline); after a failure, lingers (see `Session::step`).
     #[inline(never)]
     $($async)? fn next_raw(&mut self) -> Result<(UnborrowedEvent, usize), DriverError<T::Error>> {
+        // The last read showed the transport held no more input: it was
+        // read through as of the next look at the clock (see
+        // `Session::read_through`).
+        let mut through = false;
         loop {
             let now = self.clock.now();
+            if core::mem::take(&mut through) {
+                self.session.read_through(now);
+            }
             match self.session.step(&mut self.input, &mut self.output, now) {
                 Step::Transmit => {
                     if let Err(e) = io!($m, transmit(&mut self.io, &mut self.output)) {
@@ -475,20 +482,24 @@ where
                     let room = self.input.room_within(session.conn.data_frame_rest());
                     #[cfg(target_os = "none")]
                     let room = self.input.room();
+                    let asked = room.len();
                     let read = read_some(
                         &mut self.io,
                         room,
                         &mut self.clock,
                         || session.conn.poll_timeout(),
                     );
-                    match io!($m, read) {
-                        None => {}
+                    through = match io!($m, read) {
+                        None => true,
                         // (While lingering after a failure: the failure.)
                         Some(Ok(0)) => return Err(self.session.eof()),
-                        Some(Ok(n)) => self.input.filled(n),
-                        Some(Err(e)) if is_tick(e.kind()) => {}
+                        Some(Ok(n)) => {
+                            self.input.filled(n);
+                            n < asked
+                        }
+                        Some(Err(e)) if is_tick(e.kind()) => true,
                         Some(Err(e)) => return Err(self.session.write_failed(DriverError::Io(e))),
-                    }
+                    };
                 }
                 Step::Event(event, base) => return Ok((event, base)),
                 Step::Failed(e) => return Err(DriverError::Connection(e)),

@@ -192,10 +192,10 @@ pub(super) fn driver_heartbeat() -> Result<(), &'static str> {
     let mut client = conn(Role::Client, QUIET);
     let mut later = [0u8; 32];
     let later_len = ok!(client.send_text("still here", &mut later));
-    // Request at once; the Pong at 31 s; a message at 45 s; then silence.
+    // Request at once; the Pong at 31.5 s; a message at 45 s; then silence.
     let script = [
         (0, &request[..req_len]),
-        (31_000, &pong[..]),
+        (31_500, &pong[..]),
         (45_000, &later[..later_len]),
     ];
     let clock_ms = Cell::new(0);
@@ -226,11 +226,14 @@ pub(super) fn driver_heartbeat() -> Result<(), &'static str> {
         handshake_timeout: Some(Duration::from_secs(5)),
     };
     let mut ws = ok!(WebSocket::accept(&mut wire, parts));
-    // The Ping goes out at 30 s, the Pong at 31 s answers it, so there is
-    // no pong timeout at 40 s: the message at 45 s arrives.
+    // The Ping goes out 30 s after the handshake (which the clock's looks
+    // took to 1.25 s), the Pong at 31.5 s answers it, so there is no pong
+    // timeout at 41.25 s: the message at 45 s arrives. (A Pong read before
+    // its Ping went out would answer nothing.)
     ensure!(ok!(ws.read_message()) == Some(Message::Text("still here")));
     ensure!((45_000..46_000).contains(&clock_ms.get()));
-    // Then the peer is silent: the next Ping (60 s) is not answered by 70 s.
+    // Then the peer is silent: the next Ping (61.25 s) is not answered by
+    // 71.25 s.
     let r = ws.read_message();
     ensure!(matches!(
         r,

@@ -282,6 +282,61 @@ fn heartbeat_answered_through_the_driver() {
     assert_eq!(ping, expected);
 }
 
+/// The application takes a message that came right after the heartbeat
+/// Ping and works on it for a minute; the peer's Pong, sent behind that
+/// message, waits in the transport meanwhile. The next read reads it
+/// before judging the pong timeout (the transport hands out one frame per
+/// read here, so the Pong is still in it when the application comes back).
+#[test]
+fn a_pong_waiting_in_the_transport_is_read_before_the_pong_timeout_is_judged() {
+    let clock = ManualClock::new(Instant::ZERO);
+    let (mut peer, io) = pipe();
+    let work = frame(true, 0, 2, Some([7, 7, 7, 7]), b"work");
+    let io = io
+        .blocking(Duration::from_millis(100))
+        .tick_clock(&clock, Duration::from_secs(10))
+        .read_chunk(work.len());
+    peer.push(&client_request("/"));
+    let peer = spawn(move || {
+        let mut got = Vec::new();
+        let ping = loop {
+            got.extend(peer.take_at_least(1, LIMIT));
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                if got.len() >= end + 4 + 6 {
+                    break parse_frames(&got[end + 4..end + 10]).remove(0);
+                }
+            }
+        };
+        assert_eq!(ping.opcode, OpCode::Ping);
+        let mut answer = work;
+        answer.extend(frame(true, 0, 0xA, Some([7, 7, 7, 7]), &ping.payload));
+        peer.push(&answer);
+        // Then the server's Close, which the peer answers.
+        let close = parse_frames(&peer.take_at_least(2, LIMIT)).remove(0);
+        peer.push(&frame(true, 0, 8, Some([7, 7, 7, 7]), &close.payload));
+        (ping.payload, close.close_code())
+    });
+    let config = QUIET
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10));
+    let (mut read, mut write) = ([0u8; 1024], [0u8; 512]);
+    let mut ws = WebSocket::accept(io, parts(&mut read, &mut write, &clock, config, 3)).unwrap();
+    assert_eq!(expect_message(&mut ws), Ev::Binary(b"work".to_vec()));
+    clock.advance(Duration::from_secs(60));
+    let pong = match ws.read() {
+        Ok(Event::Pong(p)) => p.to_vec(),
+        other => panic!("{other:?}"),
+    };
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    let (ping, close) = peer();
+    assert_eq!(pong, ping);
+    assert_eq!(
+        close,
+        Some(1000),
+        "the peer got our Close, not a pong timeout's 1001"
+    );
+}
+
 #[test]
 fn accept_with_can_reject() {
     let clock = ManualClock::new(Instant::ZERO);
