@@ -212,7 +212,15 @@ impl<S: Socket> Conn<S> {
             // takes nothing fails at the write timeout), and a Ping or
             // Close queued behind that backlog cannot have been answered
             // yet; the heartbeat resumes once the backlog is written.
-            Phase::Open(ws) if ws.handle.shared.is_paused() || self.stalled_since.is_some() => None,
+            // And while input waits for the next turn's reads: what the
+            // peer sent before a deadline is read before it is judged.
+            Phase::Open(ws)
+                if ws.handle.shared.is_paused()
+                    || self.stalled_since.is_some()
+                    || self.more_to_read =>
+            {
+                None
+            }
             Phase::Open(ws) => ws.core.poll_timeout(),
             Phase::Linger { until, .. } | Phase::Answering { until } => Some(*until),
             Phase::Done(_) => None,
@@ -398,8 +406,9 @@ impl<S: Socket> Conn<S> {
                 self.phase = Phase::Done(None);
             }
             Phase::Open(ws) if ws.handle.shared.is_paused() => {}
-            // Output waits for the peer: see `Conn::deadline`.
-            Phase::Open(_) if self.stalled_since.is_some() => {}
+            // Output waits for the peer, or input for its turn: see
+            // `Conn::deadline`.
+            Phase::Open(_) if self.stalled_since.is_some() || self.more_to_read => {}
             Phase::Open(ws) => {
                 if let Err(e) = ws.core.handle_timeout(now) {
                     ws.core_failed(e);

@@ -1,9 +1,11 @@
 //! A peer that reads slowly behind a long backlog of our output is alive:
 //! the heartbeat's Pong and the close handshake's deadlines count from
 //! when our Ping or Close reaches the socket, not from when it was queued
-//! behind megabytes the peer has yet to read.
+//! behind megabytes the peer has yet to read. Likewise a Pong behind a
+//! backlog of the peer's input is read before its deadline is judged.
 
 use super::*;
+use crate::event_loop::conn::READS_PER_TURN;
 
 /// A peer reading slowly, answering every Ping it reads with its Pong and
 /// our Close with its own.
@@ -134,4 +136,38 @@ fn a_heartbeat_ping_goes_ahead_of_what_other_threads_pushed_meanwhile() {
     assert_eq!(peer.frames[0].0, OpCode::Ping, "the Ping first");
     let data = peer.frames.iter().filter(|f| f.0 == OpCode::Binary).count();
     assert_eq!(data, 4);
+}
+
+#[test]
+fn a_pong_behind_a_backlog_left_for_the_next_turn_is_read_before_the_pong_timeout() {
+    let connection = Config::DEFAULT
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10));
+    let mut h = Harness::new(ServerConfig::default().connection(connection));
+    h.upgrade();
+    assert_eq!(h.advance_to_deadline(), Duration::from_secs(30));
+    let ping = h.frames()[0].1.clone();
+    // More than one turn's reads of messages, then the Pong: the turn
+    // stops with the Pong still in the socket (other connections go first).
+    let mut backlog = Vec::new();
+    for _ in 0..2 * READS_PER_TURN {
+        backlog.extend(client_frame(OpCode::Binary, &[5; 4000]));
+    }
+    backlog.extend(client_frame(OpCode::Pong, &ping));
+    h.peer_sends(&backlog);
+    assert!(h.conn.more_to_read);
+    // The loop is slow to come back to it: the pong deadline passes.
+    h.set_now(h.now + Duration::from_secs(15));
+    h.conn.on_timeout(h.now);
+    assert!(!h.conn.is_done());
+    assert!(h.conn.deadline().is_none_or(|at| at > h.now));
+    while h.conn.more_to_read {
+        h.conn.on_readable(&mut h.rbuf, &h.owner, 0, h.now);
+    }
+    let frames = h.frames();
+    assert_eq!(frames.len(), 2 * READS_PER_TURN, "the echoes, no Close");
+    assert!(frames.iter().all(|(op, _)| *op == OpCode::Binary));
+    // Answered: the next deadline is the next Ping, 30 s after the first.
+    assert_eq!(h.advance_to_deadline(), Duration::from_secs(15));
+    assert_eq!(h.frames()[0].0, OpCode::Ping);
 }
