@@ -6,12 +6,16 @@
 //! rustls's buffered `Connection` keeps a receive buffer of about 4 KiB per
 //! connection for as long as the connection lives; here the TLS bytes
 //! received and the TLS bytes to send live in our vectors, which
-//! [`TlsSession::release`] frees whenever they hold nothing (no partial
+//! [`TlsSession::release`] gives up whenever they hold nothing (no partial
 //! record, nothing unsent), so an idle `wss://` connection holds only
-//! rustls's session state.
+//! rustls's session state. (A loop thread keeps one emptied buffer of each
+//! kind for the next connection that reads or writes: a busy connection
+//! then neither allocates nor zeroes them on every turn.)
 
 #[cfg(not(feature = "tls"))]
 mod disabled;
+#[cfg(feature = "tls")]
+mod outgoing;
 #[cfg(feature = "tls")]
 mod step;
 #[cfg(all(test, feature = "tls"))]

@@ -1,28 +1,28 @@
 //! One step of rustls's unbuffered state machine: where its records,
-//! plaintext and alerts go ([`Output::step`]), and growing our buffers to
-//! what it asks for.
+//! plaintext and alerts go ([`Output::step`]; records to send into an
+//! [`Outgoing`], which grows to what rustls asks for).
 
 use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
 
+use super::outgoing::Outgoing;
 use super::unbuffered::Pumped;
 
 /// Encodes the record rustls offers after a failure (its alert);
 /// whether there was one.
 pub(super) fn encode_alert<Data>(
     state: Result<ConnectionState<'_, '_, Data>, rustls::Error>,
-    outgoing: &mut Vec<u8>,
+    outgoing: &mut Outgoing,
 ) -> bool {
     match state {
-        Ok(ConnectionState::EncodeTlsData(mut e)) => {
-            grow_into(outgoing, 64, |buf| match e.encode(buf) {
+        Ok(ConnectionState::EncodeTlsData(mut e)) => outgoing
+            .write_with(64, |buf| match e.encode(buf) {
                 Ok(n) => Ok(n),
                 Err(EncodeError::InsufficientSize(s)) => Err(Some(s)),
                 Err(EncodeError::AlreadyEncoded) => Err(None),
             })
-            .is_ok()
-        }
+            .is_ok(),
         _ => false,
     }
 }
@@ -36,7 +36,7 @@ pub(super) enum Step {
 
 /// Where one rustls step's results go.
 pub(super) struct Output<'a, 'd> {
-    pub(super) outgoing: &'a mut Vec<u8>,
+    pub(super) outgoing: &'a mut Outgoing,
     pub(super) plain: &'a mut Vec<u8>,
     pub(super) sink: &'a mut [u8],
     pub(super) pumped: &'a mut Pumped,
@@ -84,7 +84,7 @@ impl Output<'_, '_> {
                 }
             },
             ConnectionState::EncodeTlsData(mut e) => {
-                match grow_into(self.outgoing, 512, |buf| match e.encode(buf) {
+                match self.outgoing.write_with(512, |buf| match e.encode(buf) {
                     Ok(n) => Ok(n),
                     Err(EncodeError::InsufficientSize(s)) => Err(Some(s)),
                     Err(EncodeError::AlreadyEncoded) => Err(None),
@@ -103,9 +103,10 @@ impl Output<'_, '_> {
                 if !self.data.is_empty() && !*self.close_queued {
                     let data: &[u8] = self.data;
                     let estimate = data.len() + (data.len() / 16_384 + 1) * 64;
-                    match grow_into(self.outgoing, estimate, |buf| {
-                        w.encrypt(data, buf).map_err(encrypt_size)
-                    }) {
+                    match self
+                        .outgoing
+                        .write_with(estimate, |buf| w.encrypt(data, buf).map_err(encrypt_size))
+                    {
                         Ok(_) => {
                             self.pumped.encrypted += data.len();
                             *self.data = &[];
@@ -118,10 +119,10 @@ impl Output<'_, '_> {
                 if result.is_ok()
                     && self.close_wanted
                     && !*self.close_queued
-                    && grow_into(self.outgoing, 64, |buf| {
-                        w.queue_close_notify(buf).map_err(encrypt_size)
-                    })
-                    .is_ok()
+                    && self
+                        .outgoing
+                        .write_with(64, |buf| w.queue_close_notify(buf).map_err(encrypt_size))
+                        .is_ok()
                 {
                     *self.close_queued = true;
                 }
@@ -152,33 +153,5 @@ pub(super) fn encrypt_size(e: EncryptError) -> Option<InsufficientSizeError> {
     match e {
         EncryptError::InsufficientSize(s) => Some(s),
         _ => None,
-    }
-}
-
-/// Runs `write` on spare room at the end of `out` (at least `first`
-/// bytes, then as much as it says it needs) and keeps what it wrote.
-pub(super) fn grow_into(
-    out: &mut Vec<u8>,
-    first: usize,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, Option<InsufficientSizeError>>,
-) -> Result<usize, ()> {
-    let start = out.len();
-    out.resize(start + first, 0);
-    let result = match write(&mut out[start..]) {
-        Err(Some(s)) => {
-            out.resize(start + s.required_size, 0);
-            write(&mut out[start..])
-        }
-        other => other,
-    };
-    match result {
-        Ok(n) => {
-            out.truncate(start + n);
-            Ok(n)
-        }
-        Err(_) => {
-            out.truncate(start);
-            Err(())
-        }
     }
 }

@@ -10,6 +10,7 @@ use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 
 use crate::ServerConfig;
 
+use super::outgoing::Outgoing;
 use super::step::{encode_alert, Output, Step};
 
 /// The largest TLS record on the wire: 16 KiB of plaintext, 2 KiB of
@@ -94,9 +95,8 @@ pub(crate) struct TlsSession {
     /// `incoming[..filled]`.
     incoming: Vec<u8>,
     filled: usize,
-    /// TLS bytes to send: `outgoing[sent..]` are unsent.
-    outgoing: Vec<u8>,
-    sent: usize,
+    /// TLS bytes to send.
+    outgoing: Outgoing,
     /// Plaintext decrypted but not yet taken (the caller's buffer was
     /// full, or it was decrypted while writing): `plain[taken..]`.
     plain: Vec<u8>,
@@ -141,8 +141,7 @@ impl TlsSession {
             side,
             incoming: Vec::new(),
             filled: 0,
-            outgoing: Vec::new(),
-            sent: 0,
+            outgoing: Outgoing::default(),
             plain: Vec::new(),
             taken: 0,
             peer_closed: false,
@@ -186,7 +185,7 @@ impl TlsSession {
     }
 
     fn unsent(&self) -> usize {
-        self.outgoing.len() - self.sent
+        self.outgoing.unsent().len()
     }
 
     /// The bytes our buffers hold (capacity), for tests.
@@ -207,10 +206,7 @@ impl TlsSession {
             let partial = self.incoming[..self.filled].to_vec();
             keep_incoming(core::mem::replace(&mut self.incoming, partial));
         }
-        if self.unsent() == 0 {
-            self.outgoing = Vec::new();
-            self.sent = 0;
-        }
+        self.outgoing.release();
         if self.taken == self.plain.len() {
             self.plain = Vec::new();
             self.taken = 0;
@@ -347,21 +343,17 @@ impl TlsSession {
     /// are written; returns how many were written.
     pub(crate) fn send<S: Write>(&mut self, io: &mut S) -> io::Result<usize> {
         let mut written = 0;
-        while self.sent < self.outgoing.len() {
-            match io.write(&self.outgoing[self.sent..]) {
+        while !self.outgoing.unsent().is_empty() {
+            match io.write(self.outgoing.unsent()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.sent += n;
+                    self.outgoing.sent(n);
                     written += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if written > 0 && is_would_block(&e) => break,
                 Err(e) => return Err(e),
             }
-        }
-        if self.sent == self.outgoing.len() {
-            self.outgoing.clear();
-            self.sent = 0;
         }
         Ok(written)
     }
