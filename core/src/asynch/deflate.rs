@@ -3,10 +3,10 @@
 //! compressed frame. What it costs and guarantees is in the
 //! [module](super) docs.
 
-use embedded_io_async::{Error as _, ErrorKind, Read, Write};
+use embedded_io_async::{Read, Write};
 use rand_core::RngCore;
 
-use super::websocket::transmit;
+use super::websocket::{transmit, write_all};
 use super::{Clock, WebSocket};
 use crate::buffer::MessageBuffer;
 use crate::connection::{ClientSide, ServerSide, Side};
@@ -146,14 +146,6 @@ pub(super) async fn write_encoded<T: Write>(
         return transmit(io, output).await;
     }
     transmit(io, output).await?;
-    let mut rest = frame;
-    while !rest.is_empty() {
-        match io.write(rest).await {
-            Ok(0) => return Err(DriverError::UnexpectedEof),
-            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(DriverError::Io(e)),
-        }
-    }
+    write_all(io, frame).await?;
     io.flush().await.map_err(DriverError::Io)
 }

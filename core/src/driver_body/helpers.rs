@@ -107,9 +107,11 @@ pub(crate) $($async)? fn write_frame<T: Write>(
 
 /// Writes all of `bytes` (not through the output: a call that stops half
 /// way leaves the rest unwritten, so callers mark the connection torn
-/// meanwhile). Hosts only (see `session`, "Zero-copy paths").
-#[cfg(not(target_os = "none"))]
-$($async)? fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
+/// meanwhile). Hosts only (see `session`, "Zero-copy paths"), and the
+/// async driver's compressed frames.
+#[cfg(any(not(target_os = "none"), all(feature = "async", feature = "deflate")))]
+#[cfg_attr(target_os = "none", allow(dead_code))]
+pub(crate) $($async)? fn write_all<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), DriverError<T::Error>> {
     while !bytes.is_empty() {
         match io!($m, io.write(bytes)) {
             Ok(0) => return Err(DriverError::UnexpectedEof),
