@@ -227,6 +227,29 @@ fn heartbeat_and_dead_peer_on_timed_out_ticks() {
     assert_eq!(&frames[1].payload[2..], b"pong timeout");
 }
 
+/// The peer of the heartbeat tests: reads the 101 answer and the Ping (6
+/// bytes, unmasked), sends `before` and then the Pong in one write, and
+/// answers the server's Close. Returns the Ping's payload and the Close's
+/// code.
+fn answers_the_ping(mut peer: PipeEnd, before: Vec<u8>) -> (Vec<u8>, Option<u16>) {
+    let mut got = Vec::new();
+    let ping = loop {
+        got.extend(peer.take_at_least(1, LIMIT));
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            if got.len() >= end + 4 + 6 {
+                break parse_frames(&got[end + 4..end + 10]).remove(0);
+            }
+        }
+    };
+    assert_eq!(ping.opcode, OpCode::Ping);
+    let mut answer = before;
+    answer.extend(frame(true, 0, 0xA, Some([7, 7, 7, 7]), &ping.payload));
+    peer.push(&answer);
+    let close = parse_frames(&peer.take_at_least(2, LIMIT)).remove(0);
+    peer.push(&frame(true, 0, 8, Some([7, 7, 7, 7]), &close.payload));
+    (ping.payload, close.close_code())
+}
+
 /// A peer that answers the heartbeat keeps the connection alive. The peer
 /// is a thread; the driver's reads wait up to 100 ms of real time before a
 /// tick moves the manual clock 10 s, so the Ping goes out at 30 s virtual
@@ -239,24 +262,7 @@ fn heartbeat_answered_through_the_driver() {
         .blocking(Duration::from_millis(100))
         .tick_clock(&clock, Duration::from_secs(10));
     peer.push(&client_request("/"));
-    let peer = spawn(move || {
-        let mut got = Vec::new();
-        // The 101 answer, then the Ping (6 bytes, unmasked).
-        let ping = loop {
-            got.extend(peer.take_at_least(1, LIMIT));
-            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                if got.len() >= end + 4 + 6 {
-                    break parse_frames(&got[end + 4..end + 10]).remove(0);
-                }
-            }
-        };
-        assert_eq!(ping.opcode, OpCode::Ping);
-        peer.push(&frame(true, 0, 0xA, Some([7, 7, 7, 7]), &ping.payload));
-        // Then the server's Close, which the peer answers.
-        let close = parse_frames(&peer.take_at_least(2, LIMIT)).remove(0);
-        peer.push(&frame(true, 0, 8, Some([7, 7, 7, 7]), &close.payload));
-        (ping.payload, close.close_code())
-    });
+    let peer = spawn(move || answers_the_ping(peer, Vec::new()));
     let config = QUIET
         .ping_interval(Some(Duration::from_secs(30)))
         .pong_timeout(Duration::from_secs(50));
@@ -297,25 +303,7 @@ fn a_pong_waiting_in_the_transport_is_read_before_the_pong_timeout_is_judged() {
         .tick_clock(&clock, Duration::from_secs(10))
         .read_chunk(work.len());
     peer.push(&client_request("/"));
-    let peer = spawn(move || {
-        let mut got = Vec::new();
-        let ping = loop {
-            got.extend(peer.take_at_least(1, LIMIT));
-            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                if got.len() >= end + 4 + 6 {
-                    break parse_frames(&got[end + 4..end + 10]).remove(0);
-                }
-            }
-        };
-        assert_eq!(ping.opcode, OpCode::Ping);
-        let mut answer = work;
-        answer.extend(frame(true, 0, 0xA, Some([7, 7, 7, 7]), &ping.payload));
-        peer.push(&answer);
-        // Then the server's Close, which the peer answers.
-        let close = parse_frames(&peer.take_at_least(2, LIMIT)).remove(0);
-        peer.push(&frame(true, 0, 8, Some([7, 7, 7, 7]), &close.payload));
-        (ping.payload, close.close_code())
-    });
+    let peer = spawn(move || answers_the_ping(peer, work));
     let config = QUIET
         .ping_interval(Some(Duration::from_secs(30)))
         .pong_timeout(Duration::from_secs(10));

@@ -5,25 +5,64 @@
 
 use super::*;
 
+/// The one-value driver with the defaults (a Ping after 30 s of silence,
+/// 10 s for its Pong) over pipes holding `their_cap` and 8 KiB, a 1 KiB
+/// read buffer.
+macro_rules! one_value_server {
+    ($ws:ident, $theirs:ident, $ours:ident, $clock:ident, $their_cap:expr) => {
+        let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
+        let $theirs = pipe($their_cap);
+        let $ours = pipe(8192);
+        let $clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
+        let buffer = SliceBuffer::new(&mut message[..]);
+        let conn = Connection::new(
+            Role::Server,
+            Config::default(),
+            buffer,
+            CounterRng::new(1),
+            $clock.now(),
+        );
+        let io = Duplex(Rx($theirs.clone()), Tx($ours.clone()));
+        let mut $ws = WebSocket::new(io, conn, $clock.clone(), &mut read, 0, &mut write).unwrap();
+    };
+}
+
+/// A Ping after 100 ms of silence, 200 ms for its Pong.
+fn fast_heartbeat() -> Config {
+    Config::default()
+        .ping_interval(Some(core::time::Duration::from_millis(100)))
+        .pong_timeout(core::time::Duration::from_millis(200))
+}
+
+/// The heartbeat Ping that goes out at `ms` while a read waits (and not
+/// before): its payload.
+fn ping_goes_out_at(
+    waiting: core::pin::Pin<&mut impl Future>,
+    ours: &Shared,
+    clock: &ManualClock,
+    ms: u64,
+) -> Vec<u8> {
+    let mut waiting = waiting;
+    assert!(poll(waiting.as_mut()).is_pending());
+    assert!(ours.borrow().bytes.is_empty());
+    clock.0.set(Instant::from_millis(ms));
+    assert!(poll(waiting.as_mut()).is_pending());
+    let out = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, OpCode::Ping);
+    out[0].1.clone()
+}
+
 #[test]
 fn the_heartbeat_runs_in_the_reader_alone_on_virtual_time() {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
-    let config = Config::default()
-        .ping_interval(Some(core::time::Duration::from_millis(100)))
-        .pong_timeout(core::time::Duration::from_millis(200));
+    let config = fast_heartbeat();
     split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
     // The peer says nothing and the writer stays idle.
     let _ = (&theirs, &mut writer);
 
     let mut read_on = pin!(reader.read(described));
-    assert!(poll(read_on.as_mut()).is_pending());
-    assert!(ours.borrow().bytes.is_empty());
-    clock.0.set(Instant::from_millis(100));
-    assert!(poll(read_on.as_mut()).is_pending());
-    let out: Vec<u8> = ours.borrow_mut().bytes.drain(..).collect();
-    let sent = frames(&out);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, OpCode::Ping);
+    ping_goes_out_at(read_on.as_mut(), &ours, &clock, 100);
     // No Pong: the reader fails the connection with 1001.
     clock.0.set(Instant::from_millis(300));
     let Poll::Ready(Err(e)) = poll(read_on.as_mut()) else {
@@ -43,19 +82,12 @@ fn the_heartbeat_runs_in_the_reader_alone_on_virtual_time() {
 #[test]
 fn the_split_reader_reads_a_pong_that_came_while_it_was_not_reading_before_judging_it() {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
-    let config = Config::default()
-        .ping_interval(Some(core::time::Duration::from_millis(100)))
-        .pong_timeout(core::time::Duration::from_millis(200));
+    let config = fast_heartbeat();
     split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
     let _ = &mut writer;
     let ping = {
         let mut read_on = pin!(reader.read(described));
-        assert!(poll(read_on.as_mut()).is_pending());
-        clock.0.set(Instant::from_millis(100));
-        assert!(poll(read_on.as_mut()).is_pending());
-        let sent = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
-        assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].0, OpCode::Ping);
+        let ping = ping_goes_out_at(read_on.as_mut(), &ours, &clock, 100);
         let mut wire = Vec::new();
         client_frame(OpCode::Binary, b"work", &mut wire);
         theirs.borrow_mut().bytes.extend(wire);
@@ -63,7 +95,7 @@ fn the_split_reader_reads_a_pong_that_came_while_it_was_not_reading_before_judgi
             panic!("the message was not handed out");
         };
         assert_eq!(event, (b"binary".to_vec(), Some(b"work".to_vec())));
-        sent[0].1.clone()
+        ping
     };
     // The application works on it past the deadline; the Pong came.
     let mut wire = Vec::new();
@@ -81,20 +113,7 @@ fn the_split_reader_reads_a_pong_that_came_while_it_was_not_reading_before_judgi
 #[test]
 fn the_one_value_drivers_heartbeat_ping_goes_out_when_due_not_at_the_pong_timeout() {
     // The defaults: a Ping after 30 s of silence, 10 s for its Pong.
-    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
-    let theirs = pipe(4096);
-    let ours = pipe(8192);
-    let clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
-    let buffer = SliceBuffer::new(&mut message[..]);
-    let conn = Connection::new(
-        Role::Server,
-        Config::default(),
-        buffer,
-        CounterRng::new(1),
-        clock.now(),
-    );
-    let io = Duplex(Rx(theirs.clone()), Tx(ours.clone()));
-    let mut ws = WebSocket::new(io, conn, clock.clone(), &mut read, 0, &mut write).unwrap();
+    one_value_server!(ws, theirs, ours, clock, 4096);
     let sent = || frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
 
     let ping = {
@@ -131,50 +150,12 @@ fn the_one_value_drivers_heartbeat_ping_goes_out_when_due_not_at_the_pong_timeou
     assert_ne!(out[0].1, ping);
 }
 
-/// The one-value driver with the defaults (a Ping after 30 s of silence,
-/// 10 s for its Pong) over pipes holding `their_cap` and 8 KiB, a 1 KiB
-/// read buffer.
-macro_rules! one_value_server {
-    ($ws:ident, $theirs:ident, $ours:ident, $clock:ident, $their_cap:expr) => {
-        let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
-        let $theirs = pipe($their_cap);
-        let $ours = pipe(8192);
-        let $clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
-        let buffer = SliceBuffer::new(&mut message[..]);
-        let conn = Connection::new(
-            Role::Server,
-            Config::default(),
-            buffer,
-            CounterRng::new(1),
-            $clock.now(),
-        );
-        let io = Duplex(Rx($theirs.clone()), Tx($ours.clone()));
-        let mut $ws = WebSocket::new(io, conn, $clock.clone(), &mut read, 0, &mut write).unwrap();
-    };
-}
-
-/// The heartbeat Ping that goes out at 30 s while a read waits.
-fn ping_at_30_s(
-    waiting: core::pin::Pin<&mut impl Future>,
-    ours: &Shared,
-    clock: &ManualClock,
-) -> Vec<u8> {
-    let mut waiting = waiting;
-    assert!(poll(waiting.as_mut()).is_pending());
-    clock.0.set(Instant::from_millis(30_000));
-    assert!(poll(waiting.as_mut()).is_pending());
-    let out = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].0, OpCode::Ping);
-    out[0].1.clone()
-}
-
 #[test]
 fn a_pong_that_came_while_the_application_was_not_reading_is_read_before_the_deadline_is_judged() {
     one_value_server!(ws, theirs, ours, clock, 4096);
     let ping = {
         let mut waiting = pin!(ws.read());
-        let ping = ping_at_30_s(waiting.as_mut(), &ours, &clock);
+        let ping = ping_goes_out_at(waiting.as_mut(), &ours, &clock, 30_000);
         // A message arrives: the application takes it ...
         let mut wire = Vec::new();
         client_frame(OpCode::Binary, b"work", &mut wire);
@@ -203,7 +184,7 @@ fn a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it() {
     // 3 KiB of messages wait in the transport ahead of the Pong; the
     // application reads one message per 5 s, past the 40 s deadline.
     one_value_server!(ws, theirs, ours, clock, 1 << 16);
-    let ping = ping_at_30_s(pin!(ws.read()), &ours, &clock);
+    let ping = ping_goes_out_at(pin!(ws.read()), &ours, &clock, 30_000);
     let mut wire = Vec::new();
     for i in 0..12u8 {
         client_frame(OpCode::Binary, &[i; 250], &mut wire);
@@ -230,7 +211,7 @@ fn a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it() {
 #[test]
 fn a_peer_that_never_answers_is_still_failed_once_the_transport_is_read_through() {
     one_value_server!(ws, theirs, ours, clock, 4096);
-    let _ping = ping_at_30_s(pin!(ws.read()), &ours, &clock);
+    let _ping = ping_goes_out_at(pin!(ws.read()), &ours, &clock, 30_000);
     // The application was away past the deadline; the peer sent nothing.
     clock.0.set(Instant::from_millis(90_000));
     let _ = &theirs;

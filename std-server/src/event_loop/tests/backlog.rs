@@ -140,13 +140,7 @@ fn a_heartbeat_ping_goes_ahead_of_what_other_threads_pushed_meanwhile() {
 
 #[test]
 fn a_pong_behind_a_backlog_left_for_the_next_turn_is_read_before_the_pong_timeout() {
-    let connection = Config::DEFAULT
-        .ping_interval(Some(Duration::from_secs(30)))
-        .pong_timeout(Duration::from_secs(10));
-    let mut h = Harness::new(ServerConfig::default().connection(connection));
-    h.upgrade();
-    assert_eq!(h.advance_to_deadline(), Duration::from_secs(30));
-    let ping = h.frames()[0].1.clone();
+    let (mut h, ping) = Harness::pinged();
     // More than one turn's reads of messages, then the Pong: the turn
     // stops with the Pong still in the socket (other connections go first).
     let mut backlog = Vec::new();

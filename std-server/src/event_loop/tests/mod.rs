@@ -259,6 +259,21 @@ impl Harness {
         waited
     }
 
+    /// An upgraded connection with a heartbeat (a Ping every 30 s, 10 s
+    /// for its Pong), moved on to its first Ping: its payload.
+    fn pinged() -> (Self, Vec<u8>) {
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_secs(30)))
+            .pong_timeout(Duration::from_secs(10));
+        let mut h = Self::new(ServerConfig::default().connection(connection));
+        h.upgrade();
+        assert_eq!(h.advance_to_deadline(), Duration::from_secs(30));
+        let frames = h.frames();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0, OpCode::Ping);
+        (h, frames[0].1.clone())
+    }
+
     fn upgrade(&mut self) {
         self.peer_sends(REQUEST);
         let answer = String::from_utf8(self.take_written()).unwrap();
@@ -333,17 +348,8 @@ fn echo_then_the_peers_close_is_answered_and_the_socket_closed_at_once() {
 
 #[test]
 fn heartbeat_pings_then_fails_a_silent_peer_with_1001_and_lingers_until_eof() {
-    let connection = Config::DEFAULT
-        .ping_interval(Some(Duration::from_secs(30)))
-        .pong_timeout(Duration::from_secs(10));
-    let mut h = Harness::new(ServerConfig::default().connection(connection));
-    h.upgrade();
-    assert_eq!(h.advance_to_deadline(), Duration::from_secs(30));
-    let frames = h.frames();
-    assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].0, OpCode::Ping);
+    let (mut h, payload) = Harness::pinged();
     // An answer keeps it open; the next ping comes 30 s after the first.
-    let payload = frames[0].1.clone();
     h.peer_sends(&client_frame(OpCode::Pong, &payload));
     assert_eq!(h.advance_to_deadline(), Duration::from_secs(30));
     assert_eq!(h.frames()[0].0, OpCode::Ping);
