@@ -52,8 +52,13 @@ const LISTENER: Token = Token(usize::MAX - 1);
 /// file descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
-/// The timers' granularity, in microseconds (see `Loop::timeout`).
-const TIMER_GRAIN: u64 = 4_096;
+/// The timers' granularity, in microseconds (see `Loop::timeout`): 65.5 ms.
+/// No deadline here needs finer precision (the finest promise is a write
+/// stall noticed within `write_timeout` + 1 s), and the coarser the grid,
+/// the more heartbeat Pings go out per wake-up: 10,000 idle connections
+/// pinged every 5 s took 1.60–1.85 % of a core against 1.75–2.00 % with a
+/// 4 ms grid (`--modes heartbeat`, eight runs each, interleaved).
+const TIMER_GRAIN: u64 = 65_536;
 
 /// The core's clock: microseconds since the first call in this process.
 pub(crate) fn now() -> Instant {
