@@ -212,15 +212,9 @@ impl<S: Socket> Conn<S> {
             // takes nothing fails at the write timeout), and a Ping or
             // Close queued behind that backlog cannot have been answered
             // yet; the heartbeat resumes once the backlog is written.
-            // And while input waits for the next turn's reads: what the
-            // peer sent before a deadline is read before it is judged.
-            Phase::Open(ws)
-                if ws.handle.shared.is_paused()
-                    || self.stalled_since.is_some()
-                    || self.more_to_read =>
-            {
-                None
-            }
+            // (While input waits for the next turn's reads, the deadline
+            // stays armed but `on_timeout` does not judge it: see there.)
+            Phase::Open(ws) if ws.handle.shared.is_paused() || self.stalled_since.is_some() => None,
             Phase::Open(ws) => ws.core.poll_timeout(),
             Phase::Linger { until, .. } | Phase::Answering { until } => Some(*until),
             Phase::Done(_) => None,
@@ -406,9 +400,16 @@ impl<S: Socket> Conn<S> {
                 self.phase = Phase::Done(None);
             }
             Phase::Open(ws) if ws.handle.shared.is_paused() => {}
-            // Output waits for the peer, or input for its turn: see
-            // `Conn::deadline`.
-            Phase::Open(_) if self.stalled_since.is_some() || self.more_to_read => {}
+            // Output waits for the peer: see `Conn::deadline`.
+            Phase::Open(_) if self.stalled_since.is_some() => {}
+            // Input waits for the next turn's reads (the loop comes back
+            // to it before it sleeps): what the peer sent before the
+            // deadline is read before it is judged. The deadline stays
+            // armed rather than being taken out while input waits: a busy
+            // connection's reads stop for other connections' turns all
+            // the time, and re-arming each time would push a timer entry
+            // per turn.
+            Phase::Open(_) if self.more_to_read => {}
             Phase::Open(ws) => {
                 if let Err(e) = ws.core.handle_timeout(now) {
                     ws.core_failed(e);

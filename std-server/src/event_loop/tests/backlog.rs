@@ -154,11 +154,11 @@ fn a_pong_behind_a_backlog_left_for_the_next_turn_is_read_before_the_pong_timeou
     h.set_now(h.now + Duration::from_secs(15));
     h.conn.on_timeout(h.now);
     assert!(!h.conn.is_done());
-    assert!(h.conn.deadline().is_none_or(|at| at > h.now));
+    let mut frames = h.frames();
     while h.conn.more_to_read {
         h.conn.on_readable(&mut h.rbuf, &h.owner, 0, h.now);
     }
-    let frames = h.frames();
+    frames.extend(h.frames());
     assert_eq!(frames.len(), 2 * READS_PER_TURN, "the echoes, no Close");
     assert!(frames.iter().all(|(op, _)| *op == OpCode::Binary));
     // Answered: the next deadline is the next Ping, 30 s after the first.
