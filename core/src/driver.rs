@@ -9,10 +9,11 @@
 //! without timeouts still works, but a silent peer is then only noticed when
 //! it sends something or the transport fails.
 //!
-//! A deadline that waits for the peer (the Pong to a heartbeat Ping, the
-//! peer's Close, a fragmented message's end) is judged only once the
-//! driver has read what arrived before it: after a read that came back
-//! short (the transport held no more) or timed out. The application reads
+//! A deadline that waits for the peer (the Pong to a heartbeat Ping, a
+//! fragmented message's end) is judged only once the driver has read what
+//! arrived before it: after a read that came back short (the transport
+//! held no more) or timed out. (Once our Close is out, the close timeout
+//! is the clock's alone: a peer that keeps sending cannot hold it open.) The application reads
 //! when it likes, and a Pong that came while it was busy (or behind a
 //! backlog it is working through) answered in time. A transport that hands
 //! out less than it holds (one TLS record per read, say) is taken at its

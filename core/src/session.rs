@@ -175,14 +175,15 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
     /// A deadline is judged only once the input that arrived before it has
     /// been read: once the transport has been seen empty at or after it
     /// ([`Session::read_through`]). The application reads when it likes,
-    /// so a Pong (or the peer's Close, or a message's last fragment) may
-    /// have been waiting in the transport, behind a backlog or while the
-    /// application was busy, long after its deadline passed here; judged
-    /// on the clock alone, a peer that answered in time would be failed.
-    /// A peer that sends nothing is still failed as soon as a read finds
-    /// the transport empty (at once, for the async driver, whose read races
-    /// the deadline). While every read fills its buffer, nothing is judged:
-    /// the peer is evidently sending.
+    /// so a Pong (or a message's last fragment) may have been waiting in
+    /// the transport, behind a backlog or while the application was busy,
+    /// long after its deadline passed here; judged on the clock alone, a
+    /// peer that answered in time would be failed. A peer that sends
+    /// nothing is still failed as soon as a read finds the transport empty
+    /// (at once, for the async driver, whose read races the deadline).
+    /// While every read fills its buffer, nothing is judged (the peer is
+    /// evidently sending) until we stop sending data: see
+    /// [`Session::timers`].
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline(never))]
     fn advance(&mut self, input: &mut Input<'_>, now: Instant) -> bool {
@@ -208,10 +209,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
 
     /// The timers whose deadlines the input has been read through (see
     /// [`Session::advance`]): `true` when one failed the connection.
+    ///
+    /// Once we no longer send data (our Close is out, or the peer's came),
+    /// the clock alone judges: what the peer still sends is read past, and
+    /// a peer that keeps every read full must not hold the close open
+    /// beyond its timeout (a Close of its own waiting unread behind such a
+    /// stream then ends the connection as a close timeout, not a clean
+    /// close).
     #[inline]
     fn timers(&mut self, now: Instant) -> bool {
         let due = self.conn.poll_timeout();
-        if due.is_some_and(|due| due <= self.read_through) {
+        let open = self.conn.is_open();
+        if due.is_some_and(|due| due <= self.read_through || (!open && due <= now)) {
             if let Err(e) = self.conn.handle_timeout(now) {
                 self.failure = Some(e);
                 return true;

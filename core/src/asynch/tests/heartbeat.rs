@@ -1,7 +1,8 @@
 //! The heartbeat on virtual time: the Ping when due, the pong timeout for
 //! a silent peer, and a Pong that waited in the transport (the
 //! application busy between reads, or working through a backlog) read
-//! before the deadline is judged.
+//! before the deadline is judged; and the close timeout, which a peer
+//! that keeps sending cannot hold open.
 
 use super::*;
 
@@ -225,4 +226,111 @@ fn a_peer_that_never_answers_is_still_failed_once_the_transport_is_read_through(
     let out = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].1[..2], 1001u16.to_be_bytes());
+}
+
+/// A peer that does not stop sending: every read fills the buffer with
+/// masked 100-byte binary frames (whole frames, back to back), until
+/// `limit` reads (then reads wait forever); writes go to `Tx`.
+struct Flood {
+    frame: Vec<u8>,
+    at: usize,
+    reads: Rc<Cell<usize>>,
+    limit: usize,
+    tx: Tx,
+}
+
+impl embedded_io_async::ErrorType for Flood {
+    type Error = Infallible;
+}
+
+impl embedded_io_async::Read for Flood {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+        if self.reads.get() >= self.limit {
+            return poll_fn(|_| Poll::Pending).await;
+        }
+        self.reads.set(self.reads.get() + 1);
+        for byte in buf.iter_mut() {
+            *byte = self.frame[self.at];
+            self.at = (self.at + 1) % self.frame.len();
+        }
+        Ok(buf.len())
+    }
+}
+
+impl embedded_io_async::Write for Flood {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+        self.tx.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// A clock that moves 10 ms each time it is read.
+#[derive(Clone)]
+struct TickingClock(Rc<Cell<Instant>>);
+
+impl Clock for TickingClock {
+    fn now(&self) -> Instant {
+        let now = self.0.get() + core::time::Duration::from_millis(10);
+        self.0.set(now);
+        now
+    }
+
+    async fn wait_until(&self, deadline: Instant) {
+        poll_fn(|_| {
+            if self.0.get() >= deadline {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+#[test]
+fn a_peer_that_floods_after_our_close_does_not_hold_it_past_the_close_timeout() {
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
+    let ours = pipe(1 << 20);
+    let clock = TickingClock(Rc::new(Cell::new(Instant::from_millis(0))));
+    let conn = Connection::new(
+        Role::Server,
+        Config::default().ping_interval(None),
+        SliceBuffer::new(&mut message[..]),
+        CounterRng::new(1),
+        clock.0.get(),
+    );
+    let mut frame = Vec::new();
+    client_frame(OpCode::Binary, &[9; 100], &mut frame);
+    let reads = Rc::new(Cell::new(0));
+    let io = Flood {
+        frame,
+        at: 0,
+        reads: Rc::clone(&reads),
+        limit: 100_000,
+        tx: Tx(ours.clone()),
+    };
+    let mut ws = WebSocket::new(io, conn, clock.clone(), &mut read, 0, &mut write).unwrap();
+    // Every read is full; the clock moves as the driver reads it.
+    let result = poll(pin!(ws.close(crate::CloseCode::NORMAL, "bye")));
+    let Poll::Ready(result) = result else {
+        panic!("the close waits, after {} reads", reads.get());
+    };
+    assert!(
+        matches!(
+            result,
+            Err(crate::DriverError::Connection(crate::Error::CloseTimeout))
+        ),
+        "{result:?}"
+    );
+    // The default close timeout is 5 s: ended by the clock, not by the
+    // flood's end.
+    assert!(reads.get() < 100_000, "{} reads", reads.get());
+    let at = clock.0.get().as_millis();
+    assert!((5_000..6_000).contains(&at), "ended at {at} ms");
+    let out = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
+    assert_eq!(out.len(), 1, "our Close only");
+    assert_eq!(out[0].0, OpCode::Close);
 }
