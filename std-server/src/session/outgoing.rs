@@ -67,6 +67,13 @@ impl Outgoing {
         if self.buf.is_empty() {
             self.buf = SPARE.with(core::cell::Cell::take);
         }
+        if self.buf.len() < self.end + want && self.sent > 0 {
+            // What was sent makes room: a peer that always leaves some of
+            // our bytes unread must not make the buffer grow for ever.
+            self.buf.copy_within(self.sent..self.end, 0);
+            self.end -= self.sent;
+            self.sent = 0;
+        }
         let need = self.end + want;
         if self.buf.len() < need {
             // Zeroed once, here; later records reuse it as it is.
@@ -139,6 +146,23 @@ mod tests {
         // A failed write keeps nothing.
         assert_eq!(out.write_with(8, |_| Err(None)), Err(()));
         assert_eq!(out.unsent(), b"hi");
+    }
+
+    #[test]
+    fn a_peer_that_always_leaves_some_unread_does_not_grow_the_buffer() {
+        let mut out = Outgoing::default();
+        out.write_with(1000, |_| Ok(1000)).unwrap();
+        for _ in 0..1000 {
+            // Half of what waits is sent; as much again is added.
+            out.sent(500);
+            out.write_with(500, |buf| {
+                buf[..500].fill(1);
+                Ok(500)
+            })
+            .unwrap();
+            assert_eq!(out.unsent().len(), 1000);
+        }
+        assert!(out.capacity() <= 4000, "{}", out.capacity());
     }
 
     #[test]
