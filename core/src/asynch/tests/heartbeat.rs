@@ -269,24 +269,17 @@ impl embedded_io_async::Write for Flood {
 
 /// A clock that moves 10 ms each time it is read.
 #[derive(Clone)]
-struct TickingClock(Rc<Cell<Instant>>);
+struct TickingClock(ManualClock);
 
 impl Clock for TickingClock {
     fn now(&self) -> Instant {
-        let now = self.0.get() + core::time::Duration::from_millis(10);
-        self.0.set(now);
+        let now = self.0.now() + core::time::Duration::from_millis(10);
+        self.0 .0.set(now);
         now
     }
 
     async fn wait_until(&self, deadline: Instant) {
-        poll_fn(|_| {
-            if self.0.get() >= deadline {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+        self.0.wait_until(deadline).await;
     }
 }
 
@@ -294,13 +287,13 @@ impl Clock for TickingClock {
 fn a_peer_that_floods_after_our_close_does_not_hold_it_past_the_close_timeout() {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
     let ours = pipe(1 << 20);
-    let clock = TickingClock(Rc::new(Cell::new(Instant::from_millis(0))));
+    let clock = TickingClock(ManualClock(Rc::new(Cell::new(Instant::from_millis(0)))));
     let conn = Connection::new(
         Role::Server,
         Config::default().ping_interval(None),
         SliceBuffer::new(&mut message[..]),
         CounterRng::new(1),
-        clock.0.get(),
+        clock.0.now(),
     );
     let mut frame = Vec::new();
     client_frame(OpCode::Binary, &[9; 100], &mut frame);
@@ -328,7 +321,7 @@ fn a_peer_that_floods_after_our_close_does_not_hold_it_past_the_close_timeout() 
     // The default close timeout is 5 s: ended by the clock, not by the
     // flood's end.
     assert!(reads.get() < 100_000, "{} reads", reads.get());
-    let at = clock.0.get().as_millis();
+    let at = clock.0.now().as_millis();
     assert!((5_000..6_000).contains(&at), "ended at {at} ms");
     let out = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
     assert_eq!(out.len(), 1, "our Close only");
