@@ -119,6 +119,14 @@ fn send_all(session: &mut TlsSession, io: &mut End, mut data: &[u8]) {
 }
 
 /// Runs the handshake; each side reads with `buf`.
+/// A client and a server session over a pipe, handshake done.
+fn connected() -> (TlsSession, TlsSession, End, End) {
+    let (mut client, mut server) = sessions();
+    let (mut c, mut s) = pipe(false);
+    handshake(&mut client, &mut server, &mut c, &mut s);
+    (client, server, c, s)
+}
+
 fn handshake(client: &mut TlsSession, server: &mut TlsSession, c: &mut End, s: &mut End) {
     let mut buf = [0u8; 64];
     let mut nothing = Vec::new();
@@ -188,9 +196,7 @@ fn tls_1_2_works_the_same() {
 
 #[test]
 fn close_notify_reads_as_the_end_after_the_data() {
-    let (mut client, mut server) = sessions();
-    let (mut c, mut s) = pipe(false);
-    handshake(&mut client, &mut server, &mut c, &mut s);
+    let (mut client, mut server, mut c, mut s) = connected();
     send_all(&mut client, &mut c, b"last");
     client.close_notify().unwrap();
     client.send(&mut c).unwrap();
@@ -213,9 +219,7 @@ fn close_notify_reads_as_the_end_after_the_data() {
 
 #[test]
 fn a_bad_record_fails_with_an_alert_not_a_panic() {
-    let (mut client, mut server) = sessions();
-    let (mut c, mut s) = pipe(false);
-    handshake(&mut client, &mut server, &mut c, &mut s);
+    let (mut client, mut server, mut c, mut s) = connected();
     // Application data that does not decrypt.
     c.write_all(&[0x17, 0x03, 0x03, 0x00, 0x20]).unwrap();
     c.write_all(&[0xAB; 32]).unwrap();
@@ -234,9 +238,7 @@ fn a_bad_record_fails_with_an_alert_not_a_panic() {
 
 #[test]
 fn a_record_longer_than_tls_allows_is_refused_before_it_is_buffered() {
-    let (mut client, mut server) = sessions();
-    let (mut c, mut s) = pipe(false);
-    handshake(&mut client, &mut server, &mut c, &mut s);
+    let (mut client, mut server, mut c, mut s) = connected();
     server.release();
     // A header announcing 65,535 bytes (TLS allows 18,432), then 64 KiB.
     c.write_all(&[0x17, 0x03, 0x03, 0xFF, 0xFF]).unwrap();
@@ -255,9 +257,7 @@ fn a_record_longer_than_tls_allows_is_refused_before_it_is_buffered() {
 
 #[test]
 fn records_that_arrived_together_are_read_in_one_call() {
-    let (mut client, mut server) = sessions();
-    let (mut c, mut s) = pipe(false);
-    handshake(&mut client, &mut server, &mut c, &mut s);
+    let (mut client, mut server, mut c, mut s) = connected();
     // 100 KiB: seven records, all in the socket at once.
     let data: Vec<u8> = (0..100u32 << 10).map(|i| (i % 253) as u8).collect();
     send_all(&mut client, &mut c, &data);
@@ -289,9 +289,7 @@ fn records_that_arrived_together_are_read_in_one_call() {
 
 #[test]
 fn part_of_a_record_waiting_for_the_rest_keeps_a_small_buffer() {
-    let (mut client, mut server) = sessions();
-    let (mut c, mut s) = pipe(false);
-    handshake(&mut client, &mut server, &mut c, &mut s);
+    let (mut client, mut server, mut c, mut s) = connected();
     let data: Vec<u8> = (0..100u32 << 10).map(|i| (i % 249) as u8).collect();
     send_all(&mut client, &mut c, &data);
     // The last 10 bytes of the last record are late.
@@ -314,9 +312,7 @@ fn part_of_a_record_waiting_for_the_rest_keeps_a_small_buffer() {
 
 #[test]
 fn thousands_of_tiny_records_in_one_socket_read_all_arrive() {
-    let (mut client, mut server) = sessions();
-    let (mut c, mut s) = pipe(false);
-    handshake(&mut client, &mut server, &mut c, &mut s);
+    let (mut client, mut server, mut c, mut s) = connected();
     // A record per byte (a browser sends a record per message): more
     // records than rustls is stepped through per pass.
     let data: Vec<u8> = (0..3_000u32).map(|i| (i % 241) as u8).collect();
