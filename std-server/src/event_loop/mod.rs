@@ -429,6 +429,14 @@ impl Loop {
             }
             conn.armed = None;
             conn.on_timeout(now);
+            if conn.more_to_read && !conn.is_done() {
+                // Input waits for the next turn's reads (the connection
+                // is listed in `more`), and a deadline is not judged
+                // before them (`Conn::on_timeout`): re-armed here, it
+                // would come up again at once, in this very loop. The
+                // reads' `settle` re-arms it.
+                continue;
+            }
             self.settle(token, now);
         }
     }

@@ -261,3 +261,74 @@ fn connections_that_pause_and_resume_all_the_time_lose_nothing() {
         server.shutdown();
     });
 }
+
+/// Echoes text; takes its time over each binary message (work a real
+/// handler would do), so that a peer's backlog outlasts many loop turns.
+struct SlowOnBinary;
+
+impl Handler for SlowOnBinary {
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        match message {
+            Message::Text(text) => drop(conn.send_text(text)),
+            Message::Binary(_) => {
+                let until = Instant::now() + Duration::from_micros(20);
+                while Instant::now() < until {}
+            }
+        }
+    }
+}
+
+/// The next Text frame, skipping the heartbeat's Pings.
+fn text_skipping_pings(raw: &mut Raw) -> Option<String> {
+    loop {
+        match raw.frame() {
+            Some((OpCode::Ping, _)) => {}
+            Some((OpCode::Text, payload)) => return String::from_utf8(payload).ok(),
+            _ => return None,
+        }
+    }
+}
+
+#[test]
+fn a_heartbeat_due_while_a_backlog_is_read_does_not_stall_the_loop() {
+    bounded(30, || {
+        // Every read comes back full for many turns (a backlog of small
+        // messages, each taking the handler a while), past the
+        // heartbeat's deadline: the deadline is not judged while input
+        // waits for the next turn's reads, and the loop must go on
+        // serving this connection and the others on it. (It used to
+        // re-arm the deadline it had declined and pop it again, forever.)
+        let connection = Config::DEFAULT
+            .ping_interval(Some(Duration::from_millis(20)))
+            .pong_timeout(Duration::from_secs(20));
+        let config = ServerConfig::default()
+            .event_loops(1)
+            .read_buffer_size(4096)
+            .connection(connection);
+        let server = Server::bind("127.0.0.1:0", config)
+            .unwrap()
+            .spawn(SlowOnBinary)
+            .unwrap();
+        let mut busy = Raw::connect(server.local_addr());
+        let mut other = Raw::connect(server.local_addr());
+        // 256 KiB of 100-byte messages: 64 full reads, 8 turns of 8
+        // reads, each turn 300 callbacks of 20 µs: the 20 ms heartbeat
+        // falls due in the middle.
+        let backlog = client_frame(true, OpCode::Binary, &[7; 100]).repeat(256 * 1024 / 106);
+        busy.send(&backlog);
+        busy.send(&client_frame(true, OpCode::Text, b"after the backlog"));
+        // Meanwhile the other connection echoes (a loop turn takes a few
+        // tens of milliseconds here).
+        for i in 0..5 {
+            let message = format!("echo {i}");
+            other.send(&client_frame(true, OpCode::Text, message.as_bytes()));
+            assert_eq!(text_skipping_pings(&mut other), Some(message));
+        }
+        assert_eq!(
+            text_skipping_pings(&mut busy).as_deref(),
+            Some("after the backlog")
+        );
+        drop((busy, other));
+        server.shutdown();
+    });
+}
