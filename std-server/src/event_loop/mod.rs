@@ -428,7 +428,11 @@ impl Loop {
                 continue;
             }
             conn.armed = None;
-            conn.on_timeout(now);
+            // The deadline may have moved later since this entry was
+            // pushed (see `Timers`): then it is only re-armed.
+            if conn.deadline().is_some_and(|deadline| deadline <= now) {
+                conn.on_timeout(now);
+            }
             if conn.more_to_read && !conn.is_done() {
                 // Input waits for the next turn's reads (the connection
                 // is listed in `more`), and a deadline is not judged

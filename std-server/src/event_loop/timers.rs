@@ -1,9 +1,16 @@
 //! A loop's timers: one deadline per connection (the earliest of its core's
 //! timers, its handshake, write-stall and linger deadlines), in a heap.
 //!
-//! A connection whose deadline changes pushes a new entry; the old one stays
-//! in the heap and is skipped when it comes up (it no longer matches the
-//! connection's armed deadline), so re-arming costs one push and no search.
+//! A connection's armed deadline is its earliest entry: the time it is
+//! sure to be woken. A deadline that moves earlier pushes a new entry (the
+//! old one stays in the heap and is skipped when it comes up: it no longer
+//! matches the armed deadline), so re-arming costs one push and no search.
+//! One that moves later, or goes, pushes nothing: the armed entry wakes the
+//! connection early, and the loop then looks at its deadline again (see
+//! `EventLoop::fire_timers`). A deadline that moves later on every write
+//! or read (the write-stall deadline while output waits for a peer that
+//! takes it slowly) thus costs one entry per deadline period, not one per
+//! move.
 
 use core::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -26,8 +33,9 @@ pub(crate) const fn short_id(id: u64) -> u32 {
 }
 
 impl Timers {
-    /// Arms `deadline` for connection `id` at `token`, if it differs from
-    /// `armed` (the deadline armed before, updated here).
+    /// Makes sure connection `id` at `token` is woken by `deadline`:
+    /// pushes an entry unless `armed` (its earliest entry, updated here)
+    /// comes first anyway.
     pub(crate) fn arm(
         &mut self,
         armed: &mut Option<Instant>,
@@ -35,12 +43,16 @@ impl Timers {
         token: usize,
         id: u64,
     ) {
-        if *armed != deadline {
-            *armed = deadline;
-            // A loop's tokens index its connections: far below 2^32.
-            if let (Some(at), Ok(token)) = (deadline, u32::try_from(token)) {
-                self.heap.push(Reverse((at, token, short_id(id))));
-            }
+        let Some(at) = deadline else {
+            return;
+        };
+        if armed.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        // A loop's tokens index its connections: far below 2^32.
+        if let Ok(token) = u32::try_from(token) {
+            *armed = Some(at);
+            self.heap.push(Reverse((at, token, short_id(id))));
         }
     }
 
@@ -86,6 +98,32 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_that_moves_later_pushes_nothing() {
+        let mut timers = Timers::default();
+        let mut armed = None;
+        // A write-stall deadline pushed on by every write that makes
+        // progress: the first entry wakes the connection, which then
+        // re-arms once.
+        for ms in 0..1000 {
+            timers.arm(&mut armed, Some(Instant::from_millis(10_000 + ms)), 1, 10);
+        }
+        assert_eq!(timers.len(), 1);
+        assert_eq!(armed, Some(Instant::from_secs(10)));
+        // Gone: the entry stays (a harmless early wake).
+        timers.arm(&mut armed, None, 1, 10);
+        assert_eq!(armed, Some(Instant::from_secs(10)));
+        assert_eq!(
+            timers.pop_due(Instant::from_secs(10)),
+            Some((Instant::from_secs(10), 1, 10))
+        );
+        // The caller clears `armed` when its entry comes up, and re-arms.
+        armed = None;
+        timers.arm(&mut armed, Some(Instant::from_millis(10_999)), 1, 10);
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.next(), Some(Instant::from_millis(10_999)));
+    }
 
     #[test]
     fn rearming_skips_nothing_and_stale_entries_are_returned_for_the_caller_to_drop() {
