@@ -28,15 +28,20 @@ pub struct Config {
     /// How long the matching Pong may take before the connection is failed
     /// with 1001 ("pong timeout" with the `reasons` feature). Default 10 s.
     ///
-    /// It counts from when the Ping is queued (the heartbeat's
+    /// It runs once the Ping is handed out to be written
+    /// ([`Connection::poll_transmit`](crate::Connection::poll_transmit)):
+    /// a Ping still waiting in the connection (behind the rest of a long
+    /// frame being written) is not counted against the peer. It counts
+    /// from when the Ping was queued (the heartbeat's
     /// [`Connection::handle_timeout`](crate::Connection::handle_timeout)),
-    /// which is when it is sent if the caller writes control frames at once.
-    /// A Ping that waits behind a long write (a large message to a slow
-    /// peer) waits inside this time too: make it longer than such a write
-    /// may take, or, as snowsocket-server does, stop running the deadlines
-    /// while output waits for the peer and judge the peer by its progress
-    /// instead. The drivers here run them throughout, so that a peer that
-    /// stops reading in the middle of a write is still found dead.
+    /// which is when it is handed out if the caller writes control frames
+    /// at once; a caller that hands it out later tells the connection when
+    /// ([`Connection::heartbeat_sent`](crate::Connection::heartbeat_sent)),
+    /// as the async driver's split halves do. Once the Ping is written the
+    /// peer must read up to it in time: a peer that stops reading in the
+    /// middle of our writes is found dead this way by the drivers here;
+    /// snowsocket-server stops the deadlines while output waits for the
+    /// peer and judges the peer by its progress (`write_timeout`) instead.
     ///
     /// A caller should judge it (call `handle_timeout`) only once it has
     /// read what the peer sent before the deadline: a Pong still unread in

@@ -40,7 +40,9 @@ pub use errors::{Error, SendError};
 ///   straight into the caller's buffer; a Close is queued.
 /// - **Outputs**, named `poll_*`: [`poll_transmit`](Self::poll_transmit)
 ///   (or [`poll_transmit_with`](Self::poll_transmit_with)) hands out the
-///   queued control frames (Pongs, heartbeat Pings, the Close), and
+///   queued control frames (Pongs, heartbeat Pings, the Close; a caller
+///   that writes a handed-out Ping later says when with
+///   [`heartbeat_sent`](Self::heartbeat_sent)), and
 ///   [`poll_timeout`](Self::poll_timeout) says when
 ///   [`handle_timeout`](Self::handle_timeout) is due next.
 ///

@@ -316,6 +316,18 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         });
     }
 
+    /// [`Session::queue_controls`] at `now`, for a driver whose control
+    /// frames wait behind the other half's frame: a heartbeat Ping handed
+    /// out here has its Pong's deadline counted from `now`.
+    #[cfg(feature = "async")]
+    pub(crate) fn queue_controls_at(&mut self, output: &mut Output<'_>, now: Instant) {
+        let pinging = self.conn.heartbeat_queued();
+        self.queue_controls(output);
+        if pinging && !self.conn.heartbeat_queued() {
+            self.conn.heartbeat_sent(now);
+        }
+    }
+
     /// When the next [`Session::step`] has timer work (a driver that waits
     /// for input wakes up then; the blocking one relies on read timeouts).
     #[cfg(feature = "async")]

@@ -19,7 +19,9 @@ pub(crate) enum Timer {
     /// (`Error::CloseTimeout`).
     Close,
     /// Our heartbeat Ping went out; its Pong is overdue: fail with 1001
-    /// (`Error::PongTimeout`).
+    /// (`Error::PongTimeout`). Primed when the Ping is queued, started
+    /// when it is handed out: a Pong cannot be overdue for a Ping that
+    /// still waits to be written.
     Pong,
     /// A fragmented message is being received; it is overdue: fail with
     /// 1008 (`Error::FragmentTimeout`).
@@ -61,6 +63,22 @@ impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, deadline: Instant) {
         self.deadlines[timer as usize] = deadline;
         self.running |= bit(timer);
+    }
+
+    /// Sets `timer`'s deadline without starting it ([`TimerTable::start`]
+    /// does, later).
+    pub(crate) fn prime(&mut self, timer: Timer, deadline: Instant) {
+        self.deadlines[timer as usize] = deadline;
+    }
+
+    /// Starts `timer` with the deadline it was given last.
+    pub(crate) fn start(&mut self, timer: Timer) {
+        self.running |= bit(timer);
+    }
+
+    /// The deadline `timer` was given last (whether or not it runs).
+    pub(crate) const fn deadline(&self, timer: Timer) -> Instant {
+        self.deadlines[timer as usize]
     }
 
     /// Stops `timer`.
@@ -121,6 +139,13 @@ mod tests {
         t.stop_all();
         assert_eq!(t.next(), None);
         assert!(!t.is_set(Timer::Ping));
+        // Primed, a timer does not run until started.
+        t.prime(Timer::Pong, Instant::from_secs(5));
+        assert_eq!(t.next(), None);
+        assert!(!t.is_expired(Timer::Pong, Instant::from_secs(9)));
+        t.start(Timer::Pong);
+        assert_eq!(t.next(), Some(Instant::from_secs(5)));
+        assert_eq!(t.deadline(Timer::Pong), Instant::from_secs(5));
     }
 
     #[test]

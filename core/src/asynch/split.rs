@@ -381,7 +381,7 @@ where
                     let room = self.input.room();
                     let asked = room.len();
                     let read = until(&self.clock, deadline, self.io.read(room));
-                    through = match race(read, write_queued(lock, queued)).await {
+                    through = match race(read, write_queued(lock, &self.clock, queued)).await {
                         Either::First(Some(Ok(0))) => return Err(lock.with(|s| s.session.eof())),
                         Either::First(Some(Ok(n))) => {
                             self.input.filled(n);
@@ -507,6 +507,7 @@ where
 /// transport).
 async fn write_controls<'buf, L, W, B, R, S>(
     lock: &L,
+    clock: &impl Clock,
     io: &mut W,
     output: &mut Output<'buf>,
 ) -> Result<(), DriverError<W::Error>>
@@ -518,7 +519,10 @@ where
     S: Side,
 {
     loop {
-        lock.with(|shared| shared.session.queue_controls(output));
+        // A heartbeat Ping queued while the other half's frame was being
+        // written goes out now: its Pong's deadline counts from here.
+        let now = clock.now();
+        lock.with(|shared| shared.session.queue_controls_at(output, now));
         if output.is_empty() {
             return Ok(());
         }
@@ -533,6 +537,7 @@ where
 /// written first by whichever half takes it next.
 async fn write_queued<'buf, L, W, B, R, S>(
     lock: &L,
+    clock: &impl Clock,
     queued: bool,
 ) -> Result<(), DriverError<W::Error>>
 where
@@ -555,5 +560,5 @@ where
         return Ok(());
     }
     transmit(io, output).await?;
-    write_controls(lock, io, output).await
+    write_controls(lock, clock, io, output).await
 }

@@ -53,6 +53,29 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         Ok(frames)
     }
 
+    /// The heartbeat Ping that [`Connection::poll_transmit_with`] (or
+    /// [`Connection::poll_transmit`]) handed out last went out at `now`:
+    /// its Pong's deadline counts from here instead of from when the Ping
+    /// was queued. For a caller whose control frames can wait after being
+    /// queued (behind the rest of a long frame being written, as in the
+    /// async driver's split halves); one that writes them when they are
+    /// queued need not call it. It never brings the deadline forward, and
+    /// does nothing once the Pong came or the connection stopped.
+    pub fn heartbeat_sent(&mut self, now: Instant) {
+        if self.timers.is_set(Timer::Pong) {
+            let from_now = now.after(&self.config.pong_timeout);
+            if from_now > self.timers.deadline(Timer::Pong) {
+                self.timers.set(Timer::Pong, from_now);
+            }
+        }
+    }
+
+    /// Whether the heartbeat Ping is queued, not yet handed out.
+    #[cfg(feature = "async")]
+    pub(crate) const fn heartbeat_queued(&self) -> bool {
+        self.pending_ping
+    }
+
     /// The next deadline at which [`Connection::handle_timeout`] has work:
     /// a heartbeat Ping due, a Pong overdue, a fragmented message or the
     /// close handshake overdue (the earliest in the timer table). `None`
@@ -114,7 +137,12 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
     pub(super) fn control_sent(&mut self, opcode: OpCode) -> bool {
         match opcode {
             OpCode::Pong => self.pending_pong = None,
-            OpCode::Ping => self.pending_ping = false,
+            OpCode::Ping => {
+                self.pending_ping = false;
+                // Counted from the queueing (primed by `heartbeat`), or
+                // from the hand-out (`heartbeat_sent`).
+                self.timers.start(Timer::Pong);
+            }
             _ => {
                 self.pending_close = None;
                 match self.state {
@@ -129,8 +157,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         false
     }
 
-    /// The heartbeat Ping is due: queue one (unless the last one still
-    /// awaits its Pong) and schedule the next.
+    /// The heartbeat Ping is due: queue one (unless the last one awaits
+    /// its Pong) and schedule the next. (One still queued is queued again:
+    /// a fresh payload and deadline, both taken when it is handed out.)
     pub(super) fn heartbeat(&mut self, now: Instant) {
         if let Some(interval) = &self.config.ping_interval {
             self.timers.set(Timer::Ping, now.after(interval));
@@ -141,8 +170,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
             // `fill_bytes` for them.
             self.heartbeat = self.rng.next_u32().to_le_bytes();
             self.pending_ping = true;
+            // It runs once the Ping is handed out (`control_sent`).
             self.timers
-                .set(Timer::Pong, now.after(&self.config.pong_timeout));
+                .prime(Timer::Pong, now.after(&self.config.pong_timeout));
         }
     }
 }

@@ -67,7 +67,7 @@ where
         output.queue(n);
         transmit(io, output).await?;
         // What the reader queued meanwhile (a Pong), as after any frame.
-        write_controls(lock, io, output).await
+        write_controls(lock, &self.clock, io, output).await
     }
 
     /// Starts the close handshake: sends Close with `code` and `reason`.
@@ -90,7 +90,7 @@ where
         let lock = &*self.shared;
         let mut taken = take_writer(lock).await?;
         match taken.taken.as_mut() {
-            Some((io, output)) => write_controls(lock, io, output).await,
+            Some((io, output)) => write_controls(lock, &self.clock, io, output).await,
             None => Ok(()),
         }
     }
@@ -116,7 +116,7 @@ where
         taken.torn = false;
         // What the reader queued meanwhile, before another frame can
         // take the transport.
-        write_controls(lock, io, output).await
+        write_controls(lock, &self.clock, io, output).await
     }
 
     /// Sends a whole message compressed: the connection gives the header
@@ -140,6 +140,6 @@ where
         crate::asynch::deflate::write_encoded(io, output, frame, false).await?;
         taken.torn = false;
         tx.sent();
-        write_controls(lock, io, output).await
+        write_controls(lock, &self.clock, io, output).await
     }
 }

@@ -112,6 +112,55 @@ fn the_split_reader_reads_a_pong_that_came_while_it_was_not_reading_before_judgi
 }
 
 #[test]
+fn a_ping_queued_behind_the_writers_frame_gets_its_pong_timeout_from_when_it_goes_out() {
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
+    // A Ping after 100 ms, 200 ms for its Pong.
+    let config = fast_heartbeat();
+    split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
+    let _ = &theirs;
+    let at = |ms| clock.0.set(Instant::from_millis(ms));
+    // The writer sends 20 KiB to a peer that reads none of it for a
+    // second (our pipe holds 8 KiB): the Ping due at 100 ms waits behind
+    // the frame, and the peer cannot answer a Ping it has not been sent.
+    let big = vec![7; 20 * 1024];
+    let mut sending = pin!(writer.send_binary(&big));
+    assert!(poll(sending.as_mut()).is_pending());
+    let mut reading = pin!(reader.read(described));
+    for ms in [0, 100, 300, 1_000] {
+        at(ms);
+        assert!(
+            poll(reading.as_mut()).is_pending(),
+            "failed at {ms} ms, the Ping unsent"
+        );
+    }
+    // The peer reads everything at 1 s: the frame ends, the Ping follows.
+    let mut wire = Vec::new();
+    for _ in 0..10 {
+        wire.extend(ours.borrow_mut().bytes.drain(..));
+        if poll(sending.as_mut()).is_ready() {
+            break;
+        }
+    }
+    assert!(poll(reading.as_mut()).is_pending());
+    wire.extend(ours.borrow_mut().bytes.drain(..));
+    let sent = frames(&wire);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!((sent[0].0, sent[0].1.len()), (OpCode::Binary, big.len()));
+    assert_eq!(sent[1].0, OpCode::Ping);
+    // Its Pong has until 1.2 s; a silent peer is failed after that.
+    at(1_150);
+    assert!(poll(reading.as_mut()).is_pending(), "failed before 1.2 s");
+    at(1_250);
+    let Poll::Ready(Err(e)) = poll(reading.as_mut()) else {
+        panic!("the pong timeout did not end the read");
+    };
+    assert!(
+        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn the_one_value_drivers_heartbeat_ping_goes_out_when_due_not_at_the_pong_timeout() {
     // The defaults: a Ping after 30 s of silence, 10 s for its Pong.
     one_value_server!(ws, theirs, ours, clock, 4096);

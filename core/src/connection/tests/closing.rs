@@ -121,6 +121,40 @@ fn heartbeat_pings_and_detects_a_dead_peer() {
 }
 
 #[test]
+fn the_pong_deadline_runs_from_the_ping_hand_out() {
+    let config = Config::DEFAULT
+        .ping_interval(Some(Duration::from_secs(30)))
+        .pong_timeout(Duration::from_secs(10));
+    let mut c = conn(Role::Server, config);
+    // Due at 30 s; still queued at 45 s (the caller's writes were busy):
+    // its Pong is not overdue.
+    c.handle_timeout(Instant::from_secs(30)).unwrap();
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(60)));
+    assert_eq!(c.handle_timeout(Instant::from_secs(45)), Ok(()));
+    // Handed out at 50 s and said so: its Pong has until 60 s.
+    let ping = transmit(&mut c);
+    assert_eq!(&ping[..2], &[0x89, 4]);
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(40)));
+    c.heartbeat_sent(Instant::from_secs(50));
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(60)));
+    // Never brought forward.
+    c.heartbeat_sent(Instant::from_secs(35));
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(60)));
+    assert_eq!(c.handle_timeout(Instant::from_millis(59_999)), Ok(()));
+    assert!(!c.wants_transmit(), "one Ping only");
+    // The Pong came: nothing more to re-base.
+    let payload: [u8; 4] = ping[2..6].try_into().unwrap();
+    let mut pong = [
+        0x8a, 0x84, 0, 0, 0, 0, payload[0], payload[1], payload[2], payload[3],
+    ];
+    let _ = c.handle_read(&mut pong, Instant::from_secs(55)).unwrap();
+    c.heartbeat_sent(Instant::from_secs(58));
+    assert_eq!(c.poll_timeout(), Some(Instant::from_secs(60)));
+    assert_eq!(c.handle_timeout(Instant::from_secs(60)), Ok(()));
+    assert!(c.is_open());
+}
+
+#[test]
 fn fragmented_message_timeout() {
     let config = quiet().fragment_timeout(Some(Duration::from_secs(5)));
     let mut c = conn(Role::Client, config);
