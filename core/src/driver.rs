@@ -17,7 +17,9 @@
 //! when it likes, and a Pong that came while it was busy (or behind a
 //! backlog it is working through) answered in time. A transport that hands
 //! out less than it holds (one TLS record per read, say) is taken at its
-//! word, so there the judgement may come a read early.
+//! word, so there the judgement may come a read early. (The async driver
+//! has no such caveat: it judges only once a read loses its race to the
+//! deadline.)
 //!
 //! Beware of adapters: `embedded_io_adapters::std::FromStd` reports a std
 //! socket's read timeout (`WouldBlock` on Unix) as `ErrorKind::Other`, which
@@ -289,6 +291,15 @@ pub struct WebSocket<'buf, T, B, R, C, S = Role> {
 }
 
 driver_body!([]);
+
+/// Whether a read that brought `n` of the `asked` bytes showed that the
+/// transport held no more: for the blocking driver, which has no deadline
+/// to race, a short read does (all there was; see the module docs for a
+/// transport that hands out less than it holds).
+#[inline(always)]
+const fn short_read_is_through(n: usize, asked: usize) -> bool {
+    n < asked
+}
 
 /// A read into `room` (the blocking driver has no deadline to race: its
 /// transport's read timeouts are its clock ticks; `Some` always).

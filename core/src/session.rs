@@ -89,8 +89,9 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
 
     /// The driver's read at `now` showed that the transport held no more
     /// input: it came back short (less than the room it was given: all
-    /// there was), timed out (a blocking driver's tick), or lost its race
-    /// to a deadline (the async driver's).
+    /// there was; the blocking driver's), timed out (the blocking driver's
+    /// tick), or lost its race to a deadline (the async driver's only
+    /// sign).
     #[inline]
     pub(crate) fn read_through(&mut self, now: Instant) {
         self.read_through = now;

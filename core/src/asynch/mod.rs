@@ -30,10 +30,12 @@
 //! the read against the connection's next deadline (heartbeat ping, pong,
 //! fragment, close timeouts), so a silent peer is noticed on time without
 //! a task of its own. A deadline that waits for the peer is judged only
-//! once what arrived before it has been read (a read came back short, or
-//! was still waiting when the deadline came): a Pong that came while the
-//! application was busy between reads, or behind a backlog it is working
-//! through, answered in time.
+//! once what arrived before it has been read (a read was still waiting
+//! when the deadline came: a read that brings less than it could does not
+//! count, so a transport that hands out one TLS record per read is read
+//! through first): a Pong that came while the application was busy
+//! between reads, or behind a backlog it is working through, answered in
+//! time.
 //!
 //! # Cancellation
 //!

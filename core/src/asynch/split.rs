@@ -379,13 +379,15 @@ where
             match step {
                 Step::Read => {
                     let room = self.input.room();
-                    let asked = room.len();
                     let read = until(&self.clock, deadline, self.io.read(room));
                     through = match race(read, write_queued(lock, &self.clock, queued)).await {
                         Either::First(Some(Ok(0))) => return Err(lock.with(|s| s.session.eof())),
+                        // Not read through even if short: only a read that
+                        // loses its race to the deadline shows that (see
+                        // `asynch::websocket::short_read_is_through`).
                         Either::First(Some(Ok(n))) => {
                             self.input.filled(n);
-                            n < asked
+                            false
                         }
                         Either::First(Some(Err(e))) if is_tick(e.kind()) => true,
                         Either::First(Some(Err(e))) => return Err(DriverError::Io(e)),

@@ -37,6 +37,17 @@ pub struct WebSocket<'buf, T, B, R, C, S = Role> {
 
 driver_body!([async] async);
 
+/// Whether a read that brought data showed that the transport held no
+/// more: for the async driver, never. Its next read races the deadline,
+/// and only a read that loses that race (nothing was ready) shows it,
+/// at no cost in time: an overdue deadline wins at once against a read
+/// that would wait. So a transport that hands out less than it holds
+/// (one TLS record per read) is read through before a deadline is judged.
+#[inline(always)]
+const fn short_read_is_through(_n: usize, _asked: usize) -> bool {
+    false
+}
+
 /// A read into `room` racing the connection's next deadline (`None` when
 /// the deadline came first). A plain `fn` returning [`until`]'s future:
 /// one future, not one inside another.

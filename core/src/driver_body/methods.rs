@@ -495,7 +495,7 @@ where
                         Some(Ok(0)) => return Err(self.session.eof()),
                         Some(Ok(n)) => {
                             self.input.filled(n);
-                            n < asked
+                            short_read_is_through(n, asked)
                         }
                         Some(Err(e)) if is_tick(e.kind()) => true,
                         Some(Err(e)) => return Err(self.session.write_failed(DriverError::Io(e))),

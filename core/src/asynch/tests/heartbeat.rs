@@ -258,6 +258,90 @@ fn a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it() {
     assert!(ours.borrow().bytes.is_empty(), "nothing sent: no Close");
 }
 
+/// Our transport, handing out at most one 256-byte record per read (as
+/// an embedded-tls session does), pending while its pipe is empty.
+struct Records(Rx, Tx);
+
+impl embedded_io_async::ErrorType for Records {
+    type Error = Infallible;
+}
+
+impl embedded_io_async::Read for Records {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+        let n = buf.len().min(256);
+        self.0.read(&mut buf[..n]).await
+    }
+}
+
+impl embedded_io_async::Write for Records {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+        self.1.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_transport_handing_out_a_record_per_read_is_read_through_before_the_pong_is_judged() {
+    // As `a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it`,
+    // but every read comes back short (one 256-byte frame of the 1 KiB
+    // asked for) while more waits.
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
+    let theirs = pipe(1 << 16);
+    let ours = pipe(8192);
+    let clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
+    let conn = Connection::new(
+        Role::Server,
+        Config::default(),
+        SliceBuffer::new(&mut message[..]),
+        CounterRng::new(1),
+        clock.now(),
+    );
+    let io = Records(Rx(theirs.clone()), Tx(ours.clone()));
+    let mut ws = WebSocket::new(io, conn, clock.clone(), &mut read, 0, &mut write).unwrap();
+    let ping = ping_goes_out_at(pin!(ws.read()), &ours, &clock, 30_000);
+    let mut wire = Vec::new();
+    for i in 0..12u8 {
+        client_frame(OpCode::Binary, &[i; 250], &mut wire);
+    }
+    client_frame(OpCode::Pong, &ping, &mut wire);
+    theirs.borrow_mut().bytes.extend(wire);
+    for i in 0..12u8 {
+        clock
+            .0
+            .set(Instant::from_millis(31_000 + 5_000 * u64::from(i)));
+        match poll(pin!(ws.read())) {
+            Poll::Ready(Ok(Event::Binary(b))) => assert_eq!(b, &[i; 250][..]),
+            Poll::Ready(other) => panic!("message {i}: {other:?}"),
+            Poll::Pending => panic!("message {i} was not handed out"),
+        }
+    }
+    match poll(pin!(ws.read())) {
+        Poll::Ready(Ok(Event::Pong(p))) => assert_eq!(p, &ping[..]),
+        other => panic!("{other:?}"),
+    }
+    let sent = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
+    assert_eq!(sent, vec![], "nothing sent: no Close");
+    // The transport read through, a silent peer is still failed once the
+    // next Pong is overdue: the next Ping goes out when due (it is), its
+    // Pong never comes.
+    let mut reading = pin!(ws.read());
+    assert!(poll(reading.as_mut()).is_pending());
+    let sent = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, OpCode::Ping);
+    clock.0.set(Instant::from_millis(200_000));
+    let Poll::Ready(Err(e)) = poll(reading.as_mut()) else {
+        panic!("the overdue Pong was not noticed");
+    };
+    assert!(
+        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn a_peer_that_never_answers_is_still_failed_once_the_transport_is_read_through() {
     one_value_server!(ws, theirs, ours, clock, 4096);
