@@ -11,6 +11,10 @@ use super::*;
 /// read buffer.
 macro_rules! one_value_server {
     ($ws:ident, $theirs:ident, $ours:ident, $clock:ident, $their_cap:expr) => {
+        one_value_server!($ws, $theirs, $ours, $clock, $their_cap, Duplex)
+    };
+    // Over the transport `$io` makes of our read and write halves.
+    ($ws:ident, $theirs:ident, $ours:ident, $clock:ident, $their_cap:expr, $io:expr) => {
         let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
         let $theirs = pipe($their_cap);
         let $ours = pipe(8192);
@@ -23,7 +27,7 @@ macro_rules! one_value_server {
             CounterRng::new(1),
             $clock.now(),
         );
-        let io = Duplex(Rx($theirs.clone()), Tx($ours.clone()));
+        let io = $io(Rx($theirs.clone()), Tx($ours.clone()));
         let mut $ws = WebSocket::new(io, conn, $clock.clone(), &mut read, 0, &mut write).unwrap();
     };
 }
@@ -229,12 +233,18 @@ fn a_pong_that_came_while_the_application_was_not_reading_is_read_before_the_dea
     assert!(ours.borrow().bytes.is_empty(), "nothing sent: no Close");
 }
 
-#[test]
-fn a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it() {
-    // 3 KiB of messages wait in the transport ahead of the Pong; the
-    // application reads one message per 5 s, past the 40 s deadline.
-    one_value_server!(ws, theirs, ours, clock, 1 << 16);
-    let ping = ping_goes_out_at(pin!(ws.read()), &ours, &clock, 30_000);
+/// The Ping goes out at 30 s; 3 KiB of messages wait in the transport
+/// ahead of its Pong, and the application reads one message per 5 s, past
+/// the 40 s deadline: every message comes, then the Pong, and no Close.
+fn the_backlog_is_read_up_to_the_pong<T>(
+    ws: &mut WebSocket<'_, T, SliceBuffer<&mut [u8]>, CounterRng, ManualClock>,
+    theirs: &Shared,
+    ours: &Shared,
+    clock: &ManualClock,
+) where
+    T: embedded_io_async::Read + embedded_io_async::Write,
+{
+    let ping = ping_goes_out_at(pin!(ws.read()), ours, clock, 30_000);
     let mut wire = Vec::new();
     for i in 0..12u8 {
         client_frame(OpCode::Binary, &[i; 250], &mut wire);
@@ -255,7 +265,14 @@ fn a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it() {
         Poll::Ready(Ok(Event::Pong(p))) => assert_eq!(p, &ping[..]),
         other => panic!("{other:?}"),
     }
-    assert!(ours.borrow().bytes.is_empty(), "nothing sent: no Close");
+    let sent = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
+    assert_eq!(sent, vec![], "nothing sent: no Close");
+}
+
+#[test]
+fn a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it() {
+    one_value_server!(ws, theirs, ours, clock, 1 << 16);
+    the_backlog_is_read_up_to_the_pong(&mut ws, &theirs, &ours, &clock);
 }
 
 /// Our transport, handing out at most one 256-byte record per read (as
@@ -285,45 +302,10 @@ impl embedded_io_async::Write for Records {
 
 #[test]
 fn a_transport_handing_out_a_record_per_read_is_read_through_before_the_pong_is_judged() {
-    // As `a_slow_reader_reads_the_backlog_up_to_the_pong_before_judging_it`,
-    // but every read comes back short (one 256-byte frame of the 1 KiB
-    // asked for) while more waits.
-    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 4096]);
-    let theirs = pipe(1 << 16);
-    let ours = pipe(8192);
-    let clock = ManualClock(Rc::new(Cell::new(Instant::from_millis(0))));
-    let conn = Connection::new(
-        Role::Server,
-        Config::default(),
-        SliceBuffer::new(&mut message[..]),
-        CounterRng::new(1),
-        clock.now(),
-    );
-    let io = Records(Rx(theirs.clone()), Tx(ours.clone()));
-    let mut ws = WebSocket::new(io, conn, clock.clone(), &mut read, 0, &mut write).unwrap();
-    let ping = ping_goes_out_at(pin!(ws.read()), &ours, &clock, 30_000);
-    let mut wire = Vec::new();
-    for i in 0..12u8 {
-        client_frame(OpCode::Binary, &[i; 250], &mut wire);
-    }
-    client_frame(OpCode::Pong, &ping, &mut wire);
-    theirs.borrow_mut().bytes.extend(wire);
-    for i in 0..12u8 {
-        clock
-            .0
-            .set(Instant::from_millis(31_000 + 5_000 * u64::from(i)));
-        match poll(pin!(ws.read())) {
-            Poll::Ready(Ok(Event::Binary(b))) => assert_eq!(b, &[i; 250][..]),
-            Poll::Ready(other) => panic!("message {i}: {other:?}"),
-            Poll::Pending => panic!("message {i} was not handed out"),
-        }
-    }
-    match poll(pin!(ws.read())) {
-        Poll::Ready(Ok(Event::Pong(p))) => assert_eq!(p, &ping[..]),
-        other => panic!("{other:?}"),
-    }
-    let sent = frames(&ours.borrow_mut().bytes.drain(..).collect::<Vec<_>>());
-    assert_eq!(sent, vec![], "nothing sent: no Close");
+    // The slow reader's backlog again, but every read comes back short
+    // (one 256-byte frame of the 1 KiB asked for) while more waits.
+    one_value_server!(ws, theirs, ours, clock, 1 << 16, Records);
+    the_backlog_is_read_up_to_the_pong(&mut ws, &theirs, &ours, &clock);
     // The transport read through, a silent peer is still failed once the
     // next Pong is overdue: the next Ping goes out when due (it is), its
     // Pong never comes.
