@@ -442,7 +442,8 @@ impl<S: Socket> Conn<S> {
             return self.deliver(input, now);
         }
         if let Phase::Open(ws) = &mut self.phase {
-            let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], &mut self.out, now);
+            let out = (&mut self.out, &mut self.sent);
+            let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], out, now);
             ws.keep(&rbuf[consumed..n]);
         }
     }
@@ -453,7 +454,8 @@ impl<S: Socket> Conn<S> {
             if input.is_empty() {
                 return;
             }
-            let consumed = ws.feed(&*self.service.handler, &mut input, &mut self.out, now);
+            let out = (&mut self.out, &mut self.sent);
+            let consumed = ws.feed(&*self.service.handler, &mut input, out, now);
             input.drain(..consumed);
             ws.keep(&input);
         }

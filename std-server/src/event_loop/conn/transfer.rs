@@ -27,7 +27,7 @@ impl<S: Socket> Conn<S> {
     pub(crate) fn flush(&mut self, now: Instant) {
         let mut close_requested = false;
         if let Phase::Open(ws) = &mut self.phase {
-            close_requested = ws.take_outbox(&mut self.out);
+            close_requested = ws.take_outbox(&mut self.out, &mut self.sent);
             ws.take_control(&mut self.out, true);
         }
         if let Err(cause) = self.write() {

@@ -35,14 +35,15 @@ impl Ws {
         }
     }
 
-    /// Feeds input to the core and hands each event to the handler.
-    /// Returns how much was consumed (all of it once the connection
-    /// failed: the rest is discarded).
+    /// Feeds input to the core and hands each event to the handler; the
+    /// replies go after what waits in `out` (whose first `sent` bytes are
+    /// written). Returns how much was consumed (all of it once the
+    /// connection failed: the rest is discarded).
     pub(super) fn feed(
         &mut self,
         handler: &dyn Handler,
         input: &mut [u8],
-        out: &mut Vec<u8>,
+        (out, sent): (&mut Vec<u8>, &mut usize),
         now: Instant,
     ) -> usize {
         // The caller flushes after this: sends from the callbacks below
@@ -70,7 +71,7 @@ impl Ws {
             // any reply the handler makes to this one: a reply to a
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
-                self.take_frames(out);
+                self.take_frames(out, sent);
                 self.take_control(out, true);
             }
             let Self {
@@ -120,12 +121,14 @@ impl Ws {
     }
 
     /// Takes the outbox's frames (not a requested Close) into `out`.
-    fn take_frames(&mut self, out: &mut Vec<u8>) {
+    fn take_frames(&mut self, out: &mut Vec<u8>, sent: &mut usize) {
         let mut tx = self.handle.shared.outbox();
-        Self::move_frames(&mut tx, out);
+        Self::move_frames(&mut tx, out, sent);
     }
 
-    fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>) {
+    /// Moves the outbox's frames after what waits in `out`, whose first
+    /// `sent` bytes are written.
+    fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>, sent: &mut usize) {
         if !tx.frames.is_empty() {
             // The frames stay counted (now as the loop's) until the
             // write updates `in_loop`: a send meanwhile sees them.
@@ -134,18 +137,27 @@ impl Ws {
             if out.is_empty() {
                 mem::swap(out, &mut tx.frames);
             } else {
+                if *sent > 0 && out.len() + tx.frames.len() > out.capacity() {
+                    // What was written makes room, rather than the buffer
+                    // growing (and copying it): a peer that always leaves
+                    // some of our bytes unread must not make it grow for
+                    // as long as the connection lives.
+                    out.drain(..*sent);
+                    *sent = 0;
+                }
                 out.extend_from_slice(&tx.frames);
                 tx.frames.clear();
             }
         }
     }
 
-    /// Takes the outbox's frames into `out`. Returns whether a Close was
-    /// requested ([`Ws::start_close`] starts it).
-    pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>) -> bool {
+    /// Takes the outbox's frames into `out` (whose first `sent` bytes are
+    /// written). Returns whether a Close was requested ([`Ws::start_close`]
+    /// starts it).
+    pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>, sent: &mut usize) -> bool {
         let mut tx = self.handle.shared.outbox();
         tx.scheduled = false;
-        Self::move_frames(&mut tx, out);
+        Self::move_frames(&mut tx, out, sent);
         // Once the core has stopped sending data (a Close received,
         // queued or sent, or a failure), nothing more may follow: later
         // sends are refused from here on.

@@ -146,3 +146,29 @@ fn slow_callbacks_get_their_replies_written_read_by_read() {
     assert_eq!(h.frames().len(), 2);
     assert_eq!(h.wire.0.borrow().writes.len(), 2);
 }
+
+#[test]
+fn a_peer_that_always_leaves_some_unread_does_not_grow_the_write_buffer() {
+    // Each round the peer takes 1,000 bytes of what waits, and the
+    // application sends as much again: the output never empties, and
+    // what was written must not pile up in front of what was not.
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    h.upgrade();
+    let handle = h.seen_handle();
+    h.wire.0.borrow_mut().room = Some(1_000);
+    handle.send_binary(&[7; 2_996]).unwrap();
+    h.conn.flush(h.now);
+    for _ in 0..1_000 {
+        assert_eq!(handle.buffered_amount(), 2_000);
+        h.wire.0.borrow_mut().room = Some(1_000);
+        h.conn.on_writable(h.now);
+        handle.send_binary(&[7; 996]).unwrap();
+        h.conn.flush(h.now);
+    }
+    assert_eq!(h.take_written().len(), 1_001_000);
+    assert!(
+        h.conn.write_capacity() <= 8_000,
+        "{}",
+        h.conn.write_capacity()
+    );
+}
