@@ -137,11 +137,14 @@ impl Ws {
             if out.is_empty() {
                 mem::swap(out, &mut tx.frames);
             } else {
-                if *sent > 0 && out.len() + tx.frames.len() > out.capacity() {
-                    // What was written makes room, rather than the buffer
-                    // growing (and copying it): a peer that always leaves
-                    // some of our bytes unread must not make it grow for
-                    // as long as the connection lives.
+                let grows = out.len() + tx.frames.len() > out.capacity();
+                if grows && *sent > 0 && *sent >= out.len() / 2 {
+                    // Written bytes make up half the buffer or more: they
+                    // make room, rather than the buffer growing (and
+                    // copying them). A peer that always leaves some of our
+                    // bytes unread must not make it grow for as long as
+                    // the connection lives: the buffer stays within a
+                    // small multiple of what waits in it.
                     out.drain(..*sent);
                     *sent = 0;
                 }
