@@ -7,7 +7,7 @@
 //! matches the armed deadline), so re-arming costs one push and no search.
 //! One that moves later, or goes, pushes nothing: the armed entry wakes the
 //! connection early, and the loop then looks at its deadline again (see
-//! `EventLoop::fire_timers`). A deadline that moves later on every write
+//! `Loop::fire_timers`). A deadline that moves later on every write
 //! or read (the write-stall deadline while output waits for a peer that
 //! takes it slowly) thus costs one entry per deadline period, not one per
 //! move.
