@@ -317,15 +317,20 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Session<B, R, S> {
         });
     }
 
-    /// [`Session::queue_controls`] at `now`, for a driver whose control
-    /// frames wait behind the other half's frame: a heartbeat Ping handed
-    /// out here has its Pong's deadline counted from `now`.
+    /// [`Session::queue_controls`] for a driver whose control frames wait
+    /// behind the other half's frame: a heartbeat Ping handed out here has
+    /// its Pong's deadline counted from `now()` (the clock is read only
+    /// then).
     #[cfg(feature = "async")]
-    pub(crate) fn queue_controls_at(&mut self, output: &mut Output<'_>, now: Instant) {
+    pub(crate) fn queue_controls_at(
+        &mut self,
+        output: &mut Output<'_>,
+        now: impl FnOnce() -> Instant,
+    ) {
         let pinging = self.conn.heartbeat_queued();
         self.queue_controls(output);
         if pinging && !self.conn.heartbeat_queued() {
-            self.conn.heartbeat_sent(now);
+            self.conn.heartbeat_sent(now());
         }
     }
 

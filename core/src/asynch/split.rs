@@ -523,8 +523,7 @@ where
     loop {
         // A heartbeat Ping queued while the other half's frame was being
         // written goes out now: its Pong's deadline counts from here.
-        let now = clock.now();
-        lock.with(|shared| shared.session.queue_controls_at(output, now));
+        lock.with(|shared| shared.session.queue_controls_at(output, || clock.now()));
         if output.is_empty() {
             return Ok(());
         }
