@@ -37,7 +37,10 @@ pub struct Config {
     /// which is when it is handed out if the caller writes control frames
     /// at once; a caller that hands it out later tells the connection when
     /// ([`Connection::heartbeat_sent`](crate::Connection::heartbeat_sent)),
-    /// as the async driver's split halves do. Once the Ping is written the
+    /// as the async driver's split halves do. While it waits behind a
+    /// frame, the peer must still take some of our bytes in each
+    /// `pong_timeout` ([`Connection::heartbeat_held`](crate::Connection::heartbeat_held)).
+    /// Once the Ping is written the
     /// peer must read up to it in time: a peer that stops reading in the
     /// middle of our writes is found dead this way by the drivers here;
     /// snowsocket-server stops the deadlines while output waits for the

@@ -42,7 +42,9 @@ pub use errors::{Error, SendError};
 ///   (or [`poll_transmit_with`](Self::poll_transmit_with)) hands out the
 ///   queued control frames (Pongs, heartbeat Pings, the Close; a caller
 ///   that writes a handed-out Ping later says when with
-///   [`heartbeat_sent`](Self::heartbeat_sent)), and
+///   [`heartbeat_sent`](Self::heartbeat_sent), one whose Ping waits behind
+///   a frame the peer is slow to take says how it progresses with
+///   [`heartbeat_held`](Self::heartbeat_held)), and
 ///   [`poll_timeout`](Self::poll_timeout) says when
 ///   [`handle_timeout`](Self::handle_timeout) is due next.
 ///

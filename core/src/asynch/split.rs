@@ -30,13 +30,24 @@
 //!
 //! The heartbeat runs in the reader: while it waits for input it races
 //! the next deadline, so pings go out and a silent peer is closed with
-//! 1001 "pong timeout" even when the writer is idle.
+//! 1001 "pong timeout" even when the writer is idle. A Ping that waits
+//! behind the writer's frame cannot be answered yet: meanwhile the peer is
+//! judged by its progress on that frame (it must take some of our bytes
+//! in each pong timeout; [`crate::Connection::heartbeat_held`]), and its
+//! Pong's timeout counts from when the Ping goes out.
+//!
+//! A peer that takes nothing at all cannot hold either half: the end (a
+//! failure's Close, the reply to the peer's Close) waits at most the close
+//! timeout for the transport and for its write. Past that the connection
+//! is given up without its Close: a write of the writer's in progress is
+//! dropped, and both halves return the failure (or
+//! [`Error::CloseTimeout`]), also to later calls. Drop the transport then.
 
 #[cfg(feature = "std")]
 extern crate std;
 
 use core::cell::RefCell;
-use core::future::{pending, poll_fn};
+use core::future::{pending, poll_fn, Future};
 use core::ops::Deref;
 use core::task::{Poll, Waker};
 
@@ -53,6 +64,7 @@ use crate::frame::FrameHeader;
 #[cfg(feature = "deflate")]
 use crate::session::DeflateSend;
 use crate::session::{self, FrameWrite, Input, Output, Session, Step};
+use crate::time::Instant;
 
 mod writer;
 
@@ -99,6 +111,15 @@ pub struct Shared<'buf, W, B, R, S> {
     writer: Option<(W, Output<'buf>)>,
     /// The halves waiting for the writer: the reader's, the writer's.
     waiting: [Option<Waker>; 2],
+    /// When the peer last took bytes of the writer half's frames: while a
+    /// heartbeat Ping waits behind one, its Pong's deadline runs from here
+    /// ([`crate::Connection::heartbeat_held`]).
+    progress: Instant,
+    /// The reader gave the connection up (its end could not be written
+    /// within the close timeout): why, for both halves.
+    abandoned: Option<Error>,
+    /// The writer half, in the middle of a write, waiting to hear that.
+    watching: Option<Waker>,
 }
 
 const READER: usize = 0;
@@ -184,6 +205,7 @@ where
             #[cfg(feature = "deflate")]
             deflate,
         } = self;
+        let progress = clock.now();
         let (rd, wr) = split_io(io);
         let half = ReadHalf {
             io: rd,
@@ -193,9 +215,12 @@ where
             deflate,
         };
         let shared = Shared {
+            progress,
             session,
             writer: Some((wr, output)),
             waiting: [None, None],
+            abandoned: None,
+            watching: None,
         };
         Ok((half, shared))
     }
@@ -362,8 +387,17 @@ where
             let input = &mut self.input;
             let read_through = core::mem::take(&mut through);
             let (step, deadline, queued) = lock.with(|shared| {
+                if let Some(error) = shared.abandoned {
+                    return (Step::Failed(error), None, false);
+                }
                 if read_through {
                     shared.session.read_through(now);
+                }
+                // The writer half holds the transport: a heartbeat Ping
+                // waits behind its frame, and the peer is judged by its
+                // progress on that frame.
+                if shared.writer.is_none() {
+                    shared.session.conn.heartbeat_held(shared.progress);
                 }
                 let step = shared.session.step_held(input, now);
                 (step, shared.session.deadline(), shared.queued())
@@ -444,7 +478,39 @@ where
     /// Takes the transport (waiting, without reading, for the writer's
     /// frame) and steps the session with it until it has written what
     /// must go before the end: the next step, or `None` to step on.
+    ///
+    /// Within the close timeout: a peer that takes nothing of ours (the
+    /// writer half stuck in the middle of a frame to it, or our Close
+    /// stuck behind what it left unread) cannot hold the end. Then the
+    /// connection is given up without its Close: the writer half's write
+    /// is dropped (its sends fail with the same error) and the failure, or
+    /// [`Error::CloseTimeout`], is returned.
     async fn with_writer(&self) -> Result<Option<Step>, DriverError<Rd::Error>> {
+        let lock = &*self.shared;
+        let timeout = lock.with(|shared| shared.session.conn.config().close_timeout);
+        let give_up = self.clock.now() + timeout;
+        match until(&self.clock, Some(give_up), self.write_end()).await {
+            Some(step) => step,
+            None => Err(DriverError::Connection(self.abandon())),
+        }
+    }
+
+    /// Gives the connection up (see [`Reader::with_writer`]): the error.
+    fn abandon(&self) -> Error {
+        let (error, watching) = self.shared.with(|shared| {
+            let error = shared.session.failure.take().unwrap_or(Error::CloseTimeout);
+            shared.session.conn.abort();
+            shared.abandoned = Some(error);
+            (error, shared.watching.take())
+        });
+        if let Some(waker) = watching {
+            waker.wake();
+        }
+        error
+    }
+
+    /// [`Reader::with_writer`] without its time limit.
+    async fn write_end(&self) -> Result<Option<Step>, DriverError<Rd::Error>> {
         let lock = &*self.shared;
         let mut taken = Taken::take(lock, READER).await;
         let Some((io, output)) = taken.taken.as_mut() else {
@@ -480,6 +546,7 @@ where
 /// left; fails when a data frame was left part written.
 async fn take_writer<'l, 'buf, L, W, B, R, S>(
     lock: &'l L,
+    clock: &impl Clock,
 ) -> Result<Taken<'l, 'buf, L, W, B, R, S>, DriverError<W::Error>>
 where
     W: Write,
@@ -490,31 +557,104 @@ where
 {
     let mut taken = Taken::take(lock, WRITER).await;
     let torn = lock.with(|shared| {
+        if let Some(error) = shared.abandoned {
+            return Some(error);
+        }
         if shared.session.torn {
             shared.session.conn.abort();
+            return Some(Error::Closed);
         }
-        shared.session.torn
+        None
     });
-    if torn {
-        return Err(DriverError::Connection(Error::Closed));
+    if let Some(error) = torn {
+        return Err(DriverError::Connection(error));
     }
     if let Some((io, output)) = taken.taken.as_mut() {
-        transmit(io, output).await?;
+        watched(lock, transmit(&mut noting(lock, clock, io), output)).await?;
     }
     Ok(taken)
+}
+
+/// `write` (the writer half's, holding the transport) unless the reader
+/// gives the connection up first (see `Reader::with_writer`): then `write`
+/// is dropped, a frame it was writing left part written, and the reader's
+/// error returned.
+async fn watched<'buf, L, W, B, R, S, T, E>(
+    lock: &L,
+    write: impl Future<Output = Result<T, DriverError<E>>>,
+) -> Result<T, DriverError<E>>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+{
+    let given_up = poll_fn(|cx| {
+        lock.with(|shared| match shared.abandoned {
+            Some(error) => Poll::Ready(error),
+            None => {
+                shared.watching = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    });
+    match race(write, given_up).await {
+        Either::First(result) => result,
+        Either::Second(error) => Err(DriverError::Connection(error)),
+    }
+}
+
+/// The writer half's transport `io`, noting when the peer takes our bytes
+/// (`Shared::progress`).
+fn noting<'a, 'buf: 'a, L, W, B, R, S, C>(
+    lock: &'a L,
+    clock: &'a C,
+    io: &'a mut W,
+) -> Noting<'a, W, impl FnMut() + 'a>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    C: Clock,
+{
+    let note = move || {
+        let now = clock.now();
+        lock.with(|shared| shared.progress = now);
+    };
+    Noting { io, note }
+}
+
+/// The writer half's transport, noting when the peer takes our bytes
+/// (`Shared::progress`).
+struct Noting<'a, W, F> {
+    io: &'a mut W,
+    note: F,
+}
+
+impl<W: Write, F> embedded_io_async::ErrorType for Noting<'_, W, F> {
+    type Error = W::Error;
+}
+
+impl<W: Write, F: FnMut()> Write for Noting<'_, W, F> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, W::Error> {
+        let n = self.io.write(buf).await?;
+        if n > 0 {
+            (self.note)();
+        }
+        Ok(n)
+    }
+
+    async fn flush(&mut self) -> Result<(), W::Error> {
+        self.io.flush().await
+    }
 }
 
 /// Writes the control frames queued in the connection after what waits
 /// in `output`, until none is left (the writer half, which holds the
 /// transport).
-async fn write_controls<'buf, L, W, B, R, S>(
+async fn write_controls<'buf, L, W, B, R, S, T>(
     lock: &L,
     clock: &impl Clock,
-    io: &mut W,
+    io: &mut T,
     output: &mut Output<'buf>,
-) -> Result<(), DriverError<W::Error>>
+) -> Result<(), DriverError<T::Error>>
 where
-    W: Write,
+    T: Write,
     L: Lock<Target = Shared<'buf, W, B, R, S>>,
     B: MessageBuffer,
     R: RngCore,

@@ -70,6 +70,28 @@ impl<B: MessageBuffer, R: RngCore, S: Side> Connection<B, R, S> {
         }
     }
 
+    /// The heartbeat Ping is queued but cannot be handed out yet: the
+    /// caller is in the middle of a frame, which the peer last took bytes
+    /// of at `progress`. The Pong's deadline then runs (before the Ping is
+    /// handed out) from the later of `progress` and when the Ping was
+    /// queued, so a peer that takes nothing of ours for
+    /// [`Config::pong_timeout`] is failed with it, 1001 "pong timeout",
+    /// though the Ping never got out; one that keeps taking bytes, however
+    /// slowly, is not. Call it again as the peer makes progress (it never
+    /// brings the deadline forward); once the Ping is handed out,
+    /// [`heartbeat_sent`](Self::heartbeat_sent) takes over. It does
+    /// nothing while no Ping is queued. For a caller whose control frames
+    /// wait behind its data frames, as the async driver's split halves.
+    pub fn heartbeat_held(&mut self, progress: Instant) {
+        if self.pending_ping {
+            let from_progress = progress.after(&self.config.pong_timeout);
+            if from_progress > self.timers.deadline(Timer::Pong) {
+                self.timers.prime(Timer::Pong, from_progress);
+            }
+            self.timers.start(Timer::Pong);
+        }
+    }
+
     /// Whether the heartbeat Ping is queued, not yet handed out.
     #[cfg(feature = "async")]
     pub(crate) const fn heartbeat_queued(&self) -> bool {

@@ -189,3 +189,75 @@ fn the_split_reader_lingers_after_failing_so_the_peer_reads_the_1009() {
     });
     assert!(started.elapsed() < Duration::from_secs(90));
 }
+
+/// A peer that stops reading while our writer is in the middle of a
+/// large frame, and sends nothing: the heartbeat Ping cannot go out
+/// behind the frame, the peer takes none of our bytes for the pong
+/// timeout, and the connection is failed; its Close cannot go out either,
+/// so after the close timeout both halves are told (no task hangs in a
+/// write that will never complete).
+#[test]
+fn a_peer_that_stops_reading_mid_frame_is_found_dead_by_both_halves() {
+    run(async {
+        let listening = TcpSocket::new_v4().unwrap();
+        small_buffers(&listening);
+        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listening.listen(8).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The peer: the upgrade, then nothing, until the test is over.
+        let peer = tokio::spawn(async move {
+            let socket = TcpSocket::new_v4().unwrap();
+            small_buffers(&socket);
+            let mut stream = socket.connect(addr).await.unwrap();
+            upgrade(&mut stream, addr).await;
+            let _ = stopped.await;
+            drop(stream);
+        });
+
+        let (stream, _) = listener.accept().await.unwrap();
+        let read: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
+        let write: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
+        let config = Config::default()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_millis(300))
+            .close_timeout(Duration::from_millis(500));
+        let parts = Parts::server(read, write, Vec::new(), TokioClock::new(), 1).config(config);
+        let ws = WebSocket::accept(FromTokio::new(stream), parts)
+            .await
+            .unwrap();
+        let (half, shared) = ws
+            .split(|io| {
+                let (r, w) = io.into_inner().into_split();
+                (FromTokio::new(r), FromTokio::new(w))
+            })
+            .await
+            .unwrap();
+        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+        let started = std::time::Instant::now();
+        let sending = tokio::spawn(async move { writer.send_binary(&payload(LARGE)).await });
+        let reading = tokio::spawn(async move { reader.read(owned).await.map(|_| ()) });
+        let both = async { (sending.await.unwrap(), reading.await.unwrap()) };
+        let (sent, read) = tokio::time::timeout(Duration::from_secs(10), both)
+            .await
+            .expect("a half still waits on a peer that takes nothing");
+        let took = started.elapsed();
+        let pong_timeout = |r: &Result<(), snowsocket_core::DriverError<std::io::Error>>| {
+            matches!(
+                r,
+                Err(snowsocket_core::DriverError::Connection(
+                    snowsocket_core::Error::PongTimeout
+                ))
+            )
+        };
+        assert!(pong_timeout(&read), "the reader: {read:?}");
+        assert!(pong_timeout(&sent), "the writer: {sent:?}");
+        // Ping due at 100 ms, no progress for 300 ms, 500 ms for the Close.
+        assert!(
+            took >= Duration::from_millis(850),
+            "given up after {took:?}"
+        );
+        let _ = stop.send(());
+        peer.await.unwrap();
+    });
+}

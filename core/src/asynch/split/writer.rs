@@ -58,16 +58,20 @@ where
 
     /// Sends a Ping (payload at most 125 bytes).
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
+        let (lock, clock) = (&*self.shared, &self.clock);
+        let mut taken = take_writer(lock, clock).await?;
         let Some((io, output)) = taken.taken.as_mut() else {
             return Ok(());
         };
         let n = lock.with(|shared| shared.session.conn.ping(payload, output.buffer()))?;
         output.queue(n);
-        transmit(io, output).await?;
-        // What the reader queued meanwhile (a Pong), as after any frame.
-        write_controls(lock, &self.clock, io, output).await
+        let io = &mut noting(lock, clock, io);
+        let write = async {
+            transmit(io, output).await?;
+            // What the reader queued meanwhile (a Pong), as after any frame.
+            write_controls(lock, clock, io, output).await
+        };
+        watched(lock, write).await
     }
 
     /// Starts the close handshake: sends Close with `code` and `reason`.
@@ -87,10 +91,13 @@ where
     /// Writes the connection's queued control frames (a Close, a pong) now,
     /// without waiting for the reader to.
     pub async fn flush(&mut self) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
+        let (lock, clock) = (&*self.shared, &self.clock);
+        let mut taken = take_writer(lock, clock).await?;
         match taken.taken.as_mut() {
-            Some((io, output)) => write_controls(lock, &self.clock, io, output).await,
+            Some((io, output)) => {
+                let io = &mut noting(lock, clock, io);
+                watched(lock, write_controls(lock, clock, io, output)).await
+            }
             None => Ok(()),
         }
     }
@@ -101,8 +108,8 @@ where
         payload: &[u8],
         header: impl FnOnce(&mut crate::Connection<B, R, S>) -> Result<FrameHeader, crate::SendError>,
     ) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
+        let (lock, clock) = (&*self.shared, &self.clock);
+        let mut taken = take_writer(lock, clock).await?;
         let (header, side) = lock.with(|shared| {
             let conn = &mut shared.session.conn;
             (header(conn), conn.side())
@@ -111,12 +118,14 @@ where
         let Some((io, output)) = taken.taken.as_mut() else {
             return Ok(());
         };
+        let io = &mut noting(lock, clock, io);
         taken.torn = true;
-        write_frame(io, output, FrameWrite::new(side, header, payload)).await?;
+        let frame = FrameWrite::new(side, header, payload);
+        watched(lock, write_frame(io, output, frame)).await?;
         taken.torn = false;
         // What the reader queued meanwhile, before another frame can
         // take the transport.
-        write_controls(lock, &self.clock, io, output).await
+        watched(lock, write_controls(lock, clock, io, output)).await
     }
 
     /// Sends a whole message compressed: the connection gives the header
@@ -129,17 +138,22 @@ where
         kind: MessageKind,
         payload: &[u8],
     ) -> Result<(), DriverError<W::Error>> {
-        let lock = &*self.shared;
-        let mut taken = take_writer(lock).await?;
+        let (lock, clock) = (&*self.shared, &self.clock);
+        let mut taken = take_writer(lock, clock).await?;
         let header = lock.with(|shared| shared.session.conn.message_header(kind, payload.len()))?;
         let (Some(tx), Some((io, output))) = (self.deflate.as_mut(), taken.taken.as_mut()) else {
             return Ok(());
         };
         let frame = tx.encode(kind, payload, header.mask);
+        let io = &mut noting(lock, clock, io);
         taken.torn = true;
-        crate::asynch::deflate::write_encoded(io, output, frame, false).await?;
+        watched(
+            lock,
+            crate::asynch::deflate::write_encoded(io, output, frame, false),
+        )
+        .await?;
         taken.torn = false;
         tx.sent();
-        write_controls(lock, &self.clock, io, output).await
+        watched(lock, write_controls(lock, clock, io, output)).await
     }
 }

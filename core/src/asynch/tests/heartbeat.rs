@@ -116,47 +116,147 @@ fn the_split_reader_reads_a_pong_that_came_while_it_was_not_reading_before_judgi
 }
 
 #[test]
-fn a_ping_queued_behind_the_writers_frame_gets_its_pong_timeout_from_when_it_goes_out() {
+fn a_ping_queued_behind_the_writers_frame_to_a_slow_peer_gets_its_pong_timeout_from_when_it_goes_out(
+) {
     let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
     // A Ping after 100 ms, 200 ms for its Pong.
     let config = fast_heartbeat();
     split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
     let _ = &theirs;
     let at = |ms| clock.0.set(Instant::from_millis(ms));
-    // The writer sends 20 KiB to a peer that reads none of it for a
-    // second (our pipe holds 8 KiB): the Ping due at 100 ms waits behind
-    // the frame, and the peer cannot answer a Ping it has not been sent.
+    // The writer sends 20 KiB to a peer that takes 1 KiB every 150 ms (our
+    // pipe holds 8 KiB): the Ping due at 100 ms waits behind the frame
+    // for about 2 s, and the peer cannot answer a Ping it has not been
+    // sent; taking bytes within each pong timeout, it is not failed.
     let big = vec![7; 20 * 1024];
     let mut sending = pin!(writer.send_binary(&big));
-    assert!(poll(sending.as_mut()).is_pending());
     let mut reading = pin!(reader.read(described));
-    for ms in [0, 100, 300, 1_000] {
+    let mut wire = Vec::new();
+    let mut ms = 0;
+    loop {
         at(ms);
+        let sent = poll(sending.as_mut()).is_ready();
         assert!(
             poll(reading.as_mut()).is_pending(),
-            "failed at {ms} ms, the Ping unsent"
+            "failed at {ms} ms, the peer taking bytes"
         );
-    }
-    // The peer reads everything at 1 s: the frame ends, the Ping follows.
-    let mut wire = Vec::new();
-    for _ in 0..10 {
-        wire.extend(ours.borrow_mut().bytes.drain(..));
-        if poll(sending.as_mut()).is_ready() {
+        if sent {
             break;
         }
+        assert!(ms < 5_000, "the frame never ended");
+        ms += 150;
+        let mut pipe = ours.borrow_mut();
+        let n = pipe.bytes.len().min(1024);
+        wire.extend(pipe.bytes.drain(..n));
     }
-    assert!(poll(reading.as_mut()).is_pending());
+    assert!(ms >= 1_500, "the frame ended at {ms} ms");
     wire.extend(ours.borrow_mut().bytes.drain(..));
     let sent = frames(&wire);
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_eq!((sent[0].0, sent[0].1.len()), (OpCode::Binary, big.len()));
     assert_eq!(sent[1].0, OpCode::Ping);
-    // Its Pong has until 1.2 s; a silent peer is failed after that.
-    at(1_150);
-    assert!(poll(reading.as_mut()).is_pending(), "failed before 1.2 s");
-    at(1_250);
+    // Its Pong has 200 ms from when it went out; a silent peer is failed
+    // after that.
+    at(ms + 150);
+    assert!(poll(reading.as_mut()).is_pending(), "failed too early");
+    at(ms + 250);
     let Poll::Ready(Err(e)) = poll(reading.as_mut()) else {
         panic!("the pong timeout did not end the read");
+    };
+    assert!(
+        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_peer_that_takes_nothing_while_a_ping_waits_behind_the_writers_frame_is_given_up() {
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
+    // A Ping after 100 ms, 200 ms for its Pong, 5 s to close.
+    let config = fast_heartbeat();
+    split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
+    let _ = &theirs;
+    let at = |ms| clock.0.set(Instant::from_millis(ms));
+    // The writer sends 20 KiB to a peer that takes none of it (our pipe
+    // holds 8 KiB): the Ping due at 100 ms cannot go out, and the peer
+    // took nothing for 200 ms after it was due.
+    let big = vec![7; 20 * 1024];
+    {
+        let mut sending = pin!(writer.send_binary(&big));
+        let mut reading = pin!(reader.read(described));
+        for ms in [0, 100, 250, 300, 5_299] {
+            at(ms);
+            assert!(poll(sending.as_mut()).is_pending());
+            assert!(poll(reading.as_mut()).is_pending(), "ended at {ms} ms");
+        }
+        // Failed at 300 ms; its Close cannot follow the frame in the 5 s close
+        // timeout: the connection is given up, both halves told why.
+        at(5_300);
+        let Poll::Ready(Err(e)) = poll(reading.as_mut()) else {
+            panic!("the reader still waits for a transport the peer never frees");
+        };
+        assert!(
+            matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+            "{e:?}"
+        );
+        let Poll::Ready(Err(e)) = poll(sending.as_mut()) else {
+            panic!("the writer still waits for a peer that takes nothing");
+        };
+        assert!(
+            matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+            "{e:?}"
+        );
+    }
+    // Nothing more goes out; later sends say why.
+    let before = ours.borrow().bytes.len();
+    let mut again = pin!(writer.send_text("later"));
+    let Poll::Ready(Err(e)) = poll(again.as_mut()) else {
+        panic!("a send after the connection was given up did not fail");
+    };
+    assert!(
+        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+        "{e:?}"
+    );
+    assert_eq!(ours.borrow().bytes.len(), before);
+    let Poll::Ready(Err(e)) = poll(pin!(reader.read(described))) else {
+        panic!("a read after the connection was given up did not fail");
+    };
+    assert!(
+        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_close_the_peer_never_takes_does_not_hold_the_reader_past_the_close_timeout() {
+    let (mut read, mut write, mut message) = (vec![0; 1024], vec![0; 1024], vec![0; 1024]);
+    let config = fast_heartbeat();
+    split_server!(read, write, message, ours, theirs, reader, writer, shared, clock, config);
+    let _ = &theirs;
+    let at = |ms| clock.0.set(Instant::from_millis(ms));
+    // The writer fills our 8 KiB pipe with a message and goes idle; the
+    // peer reads nothing more. The reader's Ping at 100 ms and, after the
+    // pong timeout, its Close cannot be written.
+    let fill = vec![7; 8192 - 4];
+    let Poll::Ready(Ok(())) = poll(pin!(writer.send_binary(&fill))) else {
+        panic!("the message did not fit the pipe");
+    };
+    assert_eq!(ours.borrow().bytes.len(), 8192);
+    let mut reading = pin!(reader.read(described));
+    for ms in [0, 100, 300, 5_299] {
+        at(ms);
+        assert!(poll(reading.as_mut()).is_pending(), "ended at {ms} ms");
+    }
+    at(5_300);
+    let Poll::Ready(Err(e)) = poll(reading.as_mut()) else {
+        panic!("the reader still waits to write its Close");
+    };
+    assert!(
+        matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
+        "{e:?}"
+    );
+    let Poll::Ready(Err(e)) = poll(pin!(writer.send_text("later"))) else {
+        panic!("a send after the connection was given up did not fail");
     };
     assert!(
         matches!(e, crate::DriverError::Connection(crate::Error::PongTimeout)),
