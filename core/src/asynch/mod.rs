@@ -60,6 +60,20 @@
 //!   the transport should be dropped). Don't cancel sends you mean to keep
 //!   the connection through.
 //!
+//! # A peer that stops reading
+//!
+//! A write waits as long as the transport makes it wait: [`WebSocket`]'s
+//! sends, and the replies its reads write, wait for a peer that takes none
+//! of our bytes (TCP's window closed) until the transport gives up, which
+//! tokio's streams and embassy-net's `TcpSocket` never do on their own.
+//! Bound such calls with your executor's timeout (`tokio::time::timeout`,
+//! `embassy_time::with_timeout`) and drop the transport when one expires
+//! (a send dropped half way makes the next call fail, see above). The
+//! split halves bound it themselves: the reader judges the peer by its
+//! progress on the writer's frame and gives the connection up, dropping
+//! the writer's write, when its Close cannot go out within the close
+//! timeout (see [`Reader`]).
+//!
 //! # permessage-deflate
 //!
 //! With the `deflate` feature (which needs an allocator; without it

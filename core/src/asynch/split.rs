@@ -287,6 +287,18 @@ where
 }
 
 /// The reading half: reads events, answers pings, runs the heartbeat.
+///
+/// A heartbeat Ping that waits behind the [`Writer`]'s frame has its
+/// Pong's timeout counted from when it goes out; meanwhile the peer must
+/// take some of that frame in each pong timeout
+/// ([`Connection::heartbeat_held`](crate::Connection::heartbeat_held)),
+/// else the connection fails with 1001 "pong timeout". The end (a
+/// failure's Close, the reply to the peer's Close) waits at most the close
+/// timeout for the transport and its write: past that the connection is
+/// given up without its Close, a write of the writer's in progress is
+/// dropped, and both halves return the failure (or
+/// [`Error::CloseTimeout`](crate::Error::CloseTimeout)), also to later
+/// calls. Drop the transport then.
 pub struct Reader<'buf, Rd, C, P> {
     io: Rd,
     input: Input<'buf>,
