@@ -20,7 +20,7 @@ describe() {
     fmt) echo "cargo fmt --check" ;;
     clippy) echo "cargo clippy, all targets, warnings denied" ;;
     docs) echo "cargo doc, warnings denied" ;;
-    nostd) echo "the core's no_std builds (thumbv7em, wasm32-wasip1) and no std in its dependency graph" ;;
+    nostd) echo "the core's no_std builds (thumbv7em, thumbv6m, riscv32imc, wasm32-wasip1) and no std in its dependency graph" ;;
     msrv) echo "the published crates built with the declared rust-version (rustup installs it)" ;;
     package) echo "cargo publish --dry-run of every published crate (packaged and built alone)" ;;
     test) echo "cargo test: unit, integration and doc tests" ;;
@@ -122,6 +122,12 @@ stage_nostd() {
   cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf --features alloc
   cargo build -p snowsocket-core --locked --target thumbv7em-none-eabihf --features deflate
   cargo build -p snowsocket-core --locked --target wasm32-wasip1
+  step "the smaller targets: Cortex-M0 (no atomics beyond load/store) and RISC-V rv32imc"
+  local t
+  for t in thumbv6m-none-eabi riscv32imc-unknown-none-elf; do
+    cargo build -p snowsocket-core --locked --target "$t"
+    cargo build -p snowsocket-core --locked --target "$t" --features async,embassy-time,deflate
+  done
   step "nothing in the core's dependency graph enables std"
   # The thumbv7em build above cannot link std at all; this host-side check also
   # catches a dependency whose "std" feature a future change turns on.
@@ -267,7 +273,7 @@ setup() {
     echo "note: no rustup; using $(rustc --version) as it is (https://rustup.rs adds targets and components)"
   fi
   if will_run nostd; then
-    rustup_targets thumbv7em-none-eabihf wasm32-wasip1
+    rustup_targets thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imc-unknown-none-elf wasm32-wasip1
   fi
 }
 
