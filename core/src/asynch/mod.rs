@@ -72,7 +72,9 @@
 //! split halves bound it themselves: the reader judges the peer by its
 //! progress on the writer's frame and gives the connection up, dropping
 //! the writer's write, when its Close cannot go out within the close
-//! timeout (see [`Reader`]).
+//! timeout (see [`Reader`]). Neither judges a peer that keeps every read
+//! full (it is evidently there): if one that sends without end and never
+//! reads must not hold a send, bound that send too.
 //!
 //! # permessage-deflate
 //!
