@@ -31,6 +31,8 @@ mod upgrade;
 mod ws;
 
 use self::transfer::Input;
+#[cfg(test)]
+pub(super) use self::ws::CONTROL_BACKLOG;
 use self::ws::{guard, Ws};
 use super::budget::Budgeted;
 use super::Service;
@@ -416,7 +418,7 @@ impl<S: Socket> Conn<S> {
                 }
                 // A heartbeat Ping goes ahead of what other threads
                 // pushed meanwhile: its Pong's deadline runs from now.
-                ws.take_control(&mut self.out, false);
+                ws.take_control(&mut self.out, self.sent, false);
                 self.flush(now);
             }
             Phase::Linger { until, ws } if now >= *until => {

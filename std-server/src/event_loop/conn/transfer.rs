@@ -7,7 +7,7 @@ use std::io;
 
 use snowsocket_core::Instant;
 
-use super::ws::guard;
+use super::ws::{guard, CONTROL_BACKLOG};
 use super::{would_block, Conn, Phase, Socket, READS_PER_TURN};
 use crate::close::CloseCause;
 use crate::session::{TlsFailure, TlsRead};
@@ -28,10 +28,20 @@ impl<S: Socket> Conn<S> {
         let mut close_requested = false;
         if let Phase::Open(ws) = &mut self.phase {
             close_requested = ws.take_outbox(&mut self.out, &mut self.sent);
-            ws.take_control(&mut self.out, true);
+            ws.take_control(&mut self.out, self.sent, true);
         }
         if let Err(cause) = self.write() {
             return self.fail_hard(cause);
+        }
+        // Control frames held back behind a backlog (see `take_control`)
+        // go once the peer has taken enough of it.
+        if let Phase::Open(ws) = &mut self.phase {
+            if ws.core.wants_transmit() && self.out.len() - self.sent < CONTROL_BACKLOG {
+                ws.take_control(&mut self.out, self.sent, true);
+                if let Err(cause) = self.write() {
+                    return self.fail_hard(cause);
+                }
+            }
         }
         let mut written = self.sent == self.out.len() && !self.tls_pending();
         // A requested Close follows everything sent before it, and is
@@ -39,7 +49,7 @@ impl<S: Socket> Conn<S> {
         // deadline then counts from when our Close reaches the socket.
         if let (true, true, Phase::Open(ws)) = (close_requested, written, &mut self.phase) {
             ws.start_close(now);
-            ws.take_control(&mut self.out, true);
+            ws.take_control(&mut self.out, self.sent, true);
             if let Err(cause) = self.write() {
                 return self.fail_hard(cause);
             }

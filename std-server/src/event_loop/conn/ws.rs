@@ -13,6 +13,10 @@ use crate::close::{CloseCause, CloseInfo};
 use crate::handle::{ConnectionHandle, Feeding, Message, Outbox};
 use crate::handler::Handler;
 
+/// Unsent output from which the core's control frames wait in the core
+/// (see [`Ws::take_control`]). They would wait behind it anyway.
+pub(crate) const CONTROL_BACKLOG: usize = 64 * 1024;
+
 /// An upgraded connection.
 pub(super) struct Ws {
     pub(super) core: Core,
@@ -72,7 +76,7 @@ impl Ws {
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
                 self.take_frames(out, sent);
-                self.take_control(out, true);
+                self.take_control(out, *sent, true);
             }
             let Self {
                 core,
@@ -184,11 +188,15 @@ impl Ws {
         }
     }
 
-    /// Appends the core's queued control frames to `out`: all of them, or
-    /// with `close` false the Pongs and Pings before a Close (which must
-    /// follow the data already sent).
-    pub(super) fn take_control(&mut self, out: &mut Vec<u8>, close: bool) {
-        if !self.core.wants_transmit() {
+    /// Appends the core's queued control frames to `out` (whose first
+    /// `sent` bytes are written): all of them, or with `close` false the
+    /// Pongs and Pings before a Close (which must follow the data already
+    /// sent). None while [`CONTROL_BACKLOG`] bytes or more wait unsent:
+    /// they stay queued in the core, which keeps the Pong to the latest
+    /// Ping only (RFC 6455 §5.5.3), so a peer that sends Pings and reads
+    /// nothing cannot make us buffer Pongs without end.
+    pub(super) fn take_control(&mut self, out: &mut Vec<u8>, sent: usize, close: bool) {
+        if !self.core.wants_transmit() || out.len() - sent >= CONTROL_BACKLOG {
             return;
         }
         let _ = self.core.poll_transmit_with(|header, payload| {

@@ -5,7 +5,7 @@
 //! backlog of the peer's input is read before its deadline is judged.
 
 use super::*;
-use crate::event_loop::conn::READS_PER_TURN;
+use crate::event_loop::conn::{CONTROL_BACKLOG, READS_PER_TURN};
 
 /// A peer reading slowly, answering every Ping it reads with its Pong and
 /// our Close with its own.
@@ -164,4 +164,41 @@ fn a_pong_behind_a_backlog_left_for_the_next_turn_is_read_before_the_pong_timeou
     // Answered: the next deadline is the next Ping, 30 s after the first.
     assert_eq!(h.advance_to_deadline(), Duration::from_secs(15));
     assert_eq!(h.frames()[0].0, OpCode::Ping);
+}
+
+#[test]
+fn a_peer_that_pings_without_reading_cannot_grow_our_output() {
+    // 20,000 Pings (2.5 MB of Pongs) from a peer that takes nothing: the
+    // Pongs wait in the core once 64 KiB waits unsent, the latest only.
+    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    // Room to read them all in one turn.
+    h.rbuf = vec![0; 512 * 1024];
+    h.upgrade();
+    h.wire.0.borrow_mut().room = Some(0);
+    let mut pings = Vec::new();
+    for i in 0..20_000u32 {
+        let mut payload = [b'p'; 125];
+        payload[..4].copy_from_slice(&i.to_be_bytes());
+        pings.extend(client_frame(OpCode::Ping, &payload));
+    }
+    h.peer_sends(&pings);
+    assert!(h.wire.0.borrow().to_server.is_empty());
+    assert!(
+        h.conn.write_capacity() <= 2 * CONTROL_BACKLOG,
+        "{} bytes of output kept",
+        h.conn.write_capacity()
+    );
+    // The peer reads everything at last: every Pong taken into the output
+    // in order, then the one to its latest Ping.
+    h.wire.0.borrow_mut().room = None;
+    h.conn.on_writable(h.now);
+    let pongs = h.frames();
+    assert!(pongs.len() < 1_000, "{} pongs", pongs.len());
+    assert!(pongs.iter().all(|(op, _)| *op == OpCode::Pong));
+    let numbers: Vec<u32> = pongs
+        .iter()
+        .map(|(_, p)| u32::from_be_bytes(p[..4].try_into().unwrap()))
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(numbers.last(), Some(&19_999));
 }
