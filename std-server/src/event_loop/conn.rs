@@ -418,7 +418,7 @@ impl<S: Socket> Conn<S> {
                 }
                 // A heartbeat Ping goes ahead of what other threads
                 // pushed meanwhile: its Pong's deadline runs from now.
-                ws.take_control(&mut self.out, self.sent, false);
+                ws.take_control(&mut self.out, &mut self.sent, false);
                 self.flush(now);
             }
             Phase::Linger { until, ws } if now >= *until => {

@@ -28,7 +28,7 @@ impl<S: Socket> Conn<S> {
         let mut close_requested = false;
         if let Phase::Open(ws) = &mut self.phase {
             close_requested = ws.take_outbox(&mut self.out, &mut self.sent);
-            ws.take_control(&mut self.out, self.sent, true);
+            ws.take_control(&mut self.out, &mut self.sent, true);
         }
         if let Err(cause) = self.write() {
             return self.fail_hard(cause);
@@ -37,7 +37,7 @@ impl<S: Socket> Conn<S> {
         // go once the peer has taken enough of it.
         if let Phase::Open(ws) = &mut self.phase {
             if ws.core.wants_transmit() && self.out.len() - self.sent < CONTROL_BACKLOG {
-                ws.take_control(&mut self.out, self.sent, true);
+                ws.take_control(&mut self.out, &mut self.sent, true);
                 if let Err(cause) = self.write() {
                     return self.fail_hard(cause);
                 }
@@ -49,7 +49,7 @@ impl<S: Socket> Conn<S> {
         // deadline then counts from when our Close reaches the socket.
         if let (true, true, Phase::Open(ws)) = (close_requested, written, &mut self.phase) {
             ws.start_close(now);
-            ws.take_control(&mut self.out, self.sent, true);
+            ws.take_control(&mut self.out, &mut self.sent, true);
             if let Err(cause) = self.write() {
                 return self.fail_hard(cause);
             }

@@ -76,7 +76,7 @@ impl Ws {
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
                 self.take_frames(out, sent);
-                self.take_control(out, *sent, true);
+                self.take_control(out, sent, true);
             }
             let Self {
                 core,
@@ -195,9 +195,18 @@ impl Ws {
     /// they stay queued in the core, which keeps the Pong to the latest
     /// Ping only (RFC 6455 §5.5.3), so a peer that sends Pings and reads
     /// nothing cannot make us buffer Pongs without end.
-    pub(super) fn take_control(&mut self, out: &mut Vec<u8>, sent: usize, close: bool) {
-        if !self.core.wants_transmit() || out.len() - sent >= CONTROL_BACKLOG {
+    ///
+    /// Once the core has stopped sending data, our Close may be among
+    /// them: the outbox's frames go first, and the outbox is closed in the
+    /// same step, so that no send from another thread lands after it.
+    pub(super) fn take_control(&mut self, out: &mut Vec<u8>, sent: &mut usize, close: bool) {
+        if !self.core.wants_transmit() || out.len() - *sent >= CONTROL_BACKLOG {
             return;
+        }
+        if close && !self.core.is_open() {
+            let mut tx = self.handle.shared.outbox();
+            Self::move_frames(&mut tx, out, sent);
+            tx.closed = true;
         }
         let _ = self.core.poll_transmit_with(|header, payload| {
             if header.opcode == OpCode::Close && !close {
