@@ -19,7 +19,10 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use snowsocket_examples::cli;
-use snowsocket_server::{on_message, Config, Message, PerMessageDeflate, Server, ServerConfig};
+use snowsocket_server::{
+    Accept, Config, ConnectionHandle, Handler, Message, MessageKind, PerMessageDeflate, SendError,
+    Server, ServerConfig, UpgradeRequest,
+};
 
 /// `--help`: one line per flag.
 const HELP: &str = "\
@@ -132,12 +135,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let handle = server.spawn(on_message(|conn, message| {
-        let _ = match message {
-            Message::Text(text) => conn.send_text(text),
-            Message::Binary(data) => conn.send_binary(data),
-        };
-    }));
+    let handle = server.spawn(Echo);
     let handle = match handle {
         Ok(handle) => handle,
         Err(e) => {
@@ -159,4 +157,48 @@ fn main() -> ExitCode {
     eprintln!("shutting down ({} connections)", handle.connections());
     handle.shutdown();
     ExitCode::SUCCESS
+}
+
+/// Sends every message back. A client that sends faster than it reads its
+/// echoes is slowed down, and loses none: when an echo does not fit the
+/// connection's output (`SendError::Full`, past
+/// `ServerConfig::max_buffered_bytes`), reading pauses (TCP tells the
+/// client to wait) and that echo waits until the output has been written
+/// (`on_drain`).
+struct Echo;
+
+/// The echo that did not fit, while reading is paused.
+#[derive(Default)]
+struct Waiting(std::sync::Mutex<Option<(MessageKind, Vec<u8>)>>);
+
+impl Handler for Echo {
+    fn on_accept(&self, _request: &UpgradeRequest<'_, '_>) -> Accept {
+        Accept::upgrade().with_context(Waiting::default())
+    }
+
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        let (kind, payload) = match message {
+            Message::Text(text) => (MessageKind::Text, text.as_bytes()),
+            Message::Binary(data) => (MessageKind::Binary, data),
+        };
+        if let (Err(SendError::Full { .. }), Some(waiting)) =
+            (conn.send(kind, payload), conn.context::<Waiting>())
+        {
+            // No callback runs until `resume_reading`: one echo waits.
+            conn.pause_reading();
+            *waiting.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((kind, payload.to_vec()));
+        }
+    }
+
+    fn on_drain(&self, conn: &ConnectionHandle) {
+        let Some(waiting) = conn.context::<Waiting>() else {
+            return;
+        };
+        let echo = waiting.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((kind, payload)) = echo {
+            // The output is empty now: anything fits.
+            let _ = conn.send(kind, &payload);
+            conn.resume_reading();
+        }
+    }
 }

@@ -132,3 +132,89 @@ fn echo_server_shuts_down_gracefully_on_sigterm_and_sigint() {
         assert_eq!(output.status.code(), Some(0), "{signal}");
     }
 }
+
+/// A client that sends 64 MiB of messages before it reads any echo (four
+/// times what the server lets wait for one connection, 16 MiB): the
+/// echo server pauses reading instead of dropping echoes, and every echo
+/// comes back, in order and intact, once the client reads.
+#[test]
+fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use snowsocket_core::{encode_frame_vec, FrameHeader, OpCode};
+
+    const MESSAGES: usize = 64;
+    const SIZE: usize = 1 << 20;
+    // No heartbeat: this client answers no Ping.
+    let mut child = example("echo_server")
+        .args(["--addr", "127.0.0.1:0", "--ping-interval", "0"])
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+
+    // Message i: SIZE bytes of i, masked with a zero key.
+    let mut writer = stream.try_clone().unwrap();
+    let sending = thread::spawn(move || {
+        for i in 0..MESSAGES {
+            let header = FrameHeader {
+                fin: true,
+                opcode: OpCode::Binary,
+                mask: Some([0; 4]),
+                payload_len: SIZE as u64,
+            };
+            let mut frame = Vec::new();
+            encode_frame_vec(header, &vec![i as u8; SIZE], &mut frame);
+            writer.write_all(&frame).unwrap();
+        }
+    });
+    // Let the server's output for us fill up before reading any of it.
+    thread::sleep(Duration::from_secs(1));
+    let mut wire = Vec::new();
+    let mut echoes = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+    while echoes < MESSAGES {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the server hung up after {echoes} echoes");
+        wire.extend_from_slice(&chunk[..n]);
+        while let Ok(Some((header, used))) = FrameHeader::decode(&wire) {
+            let end = used + header.payload_len as usize;
+            if wire.len() < end {
+                break;
+            }
+            assert_eq!(header.opcode, OpCode::Binary);
+            assert_eq!(header.payload_len, SIZE as u64, "echo {echoes}");
+            assert!(
+                wire[used..end].iter().all(|&b| b == echoes as u8),
+                "echo {echoes} is not message {echoes}"
+            );
+            echoes += 1;
+            wire.drain(..end);
+        }
+    }
+    sending.join().unwrap();
+    child.kill().unwrap();
+    let _ = finish(child);
+}

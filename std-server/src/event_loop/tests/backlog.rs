@@ -202,3 +202,65 @@ fn a_peer_that_pings_without_reading_cannot_grow_our_output() {
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
     assert_eq!(numbers.last(), Some(&19_999));
 }
+
+/// Echoes; an echo that does not fit waits, with reading paused, until
+/// the output drains (as `examples/echo_server.rs`).
+struct PatientEcho(Arc<Mutex<Seen>>, Mutex<Option<Vec<u8>>>);
+
+impl Handler for PatientEcho {
+    fn on_connect(&self, _conn: &ConnectionHandle) {
+        self.0.lock().unwrap().connects += 1;
+    }
+    fn on_message(&self, conn: &ConnectionHandle, message: Message<'_>) {
+        let Message::Binary(data) = message else {
+            panic!("binary only")
+        };
+        if let Err(SendError::Full { .. }) = conn.send_binary(data) {
+            conn.pause_reading();
+            *self.1.lock().unwrap() = Some(data.to_vec());
+        }
+    }
+    fn on_drain(&self, conn: &ConnectionHandle) {
+        if let Some(data) = self.1.lock().unwrap().take() {
+            conn.send_binary(&data).unwrap();
+            conn.resume_reading();
+        }
+    }
+}
+
+#[test]
+fn an_echo_paused_on_a_full_output_resumes_once_it_drains_and_loses_nothing() {
+    let config = ServerConfig::default()
+        .connection(quiet())
+        .max_buffered_bytes(8 * 1024);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handler = Arc::new(PatientEcho(Arc::clone(&seen), Mutex::new(None)));
+    let mut h = Harness::with_handler(config, seen, handler);
+    h.upgrade();
+    h.wire.0.borrow_mut().room = Some(0);
+    let mut bytes = Vec::new();
+    for i in 0..40u8 {
+        bytes.extend(client_frame(OpCode::Binary, &[i; 1024]));
+    }
+    h.peer_sends(&bytes);
+    let mut echoes = Vec::new();
+    let mut commands = Vec::new();
+    for _ in 0..100 {
+        h.wire.0.borrow_mut().room = None;
+        h.conn.on_writable(h.now);
+        h.owner.drain(&mut commands);
+        for command in commands.drain(..) {
+            match command {
+                Command::Resume { .. } => h.conn.resume(&mut h.rbuf, &h.owner, 0, h.now),
+                Command::Flush { .. } => h.conn.flush_pushed(h.now),
+                _ => {}
+            }
+        }
+        echoes.extend(h.frames());
+        if echoes.len() == 40 {
+            break;
+        }
+    }
+    let firsts: Vec<u8> = echoes.iter().map(|(_, p)| p[0]).collect();
+    assert_eq!(firsts, (0..40).collect::<Vec<u8>>());
+}

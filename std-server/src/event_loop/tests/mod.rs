@@ -15,7 +15,7 @@ use snowsocket_core::{encode_frame, CloseCode, Config, FrameHeader, Instant, OpC
 use super::command::{Command, LoopShared};
 use super::conn::{Conn, Socket};
 use super::Service;
-use crate::close::{CloseCause, CloseInfo};
+use crate::close::{CloseCause, CloseInfo, SendError};
 use crate::config::ServerConfig;
 use crate::handle::{ConnectionHandle, Message};
 use crate::handler::Handler;
