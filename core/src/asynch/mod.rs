@@ -64,11 +64,14 @@
 //!
 //! A write waits as long as the transport makes it wait: [`WebSocket`]'s
 //! sends, and the replies its reads write, wait for a peer that takes none
-//! of our bytes (TCP's window closed) until the transport gives up, which
-//! tokio's streams and embassy-net's `TcpSocket` never do on their own.
-//! Bound such calls with your executor's timeout (`tokio::time::timeout`,
-//! `embassy_time::with_timeout`) and drop the transport when one expires
-//! (a send dropped half way makes the next call fail, see above). The
+//! of our bytes until the transport gives up. For a dead peer (one that
+//! acknowledges nothing) a transport timeout does that: embassy-net's
+//! `TcpSocket::set_timeout`, Linux's `TCP_USER_TIMEOUT`. A live peer that
+//! acknowledges but reads nothing (TCP's window closed) holds a write for
+//! ever: bound such calls with your executor's timeout
+//! (`tokio::time::timeout`, `embassy_time::with_timeout`) and drop the
+//! transport when one expires (a send dropped half way makes the next call
+//! fail, see above). The
 //! split halves bound it themselves: the reader judges the peer by its
 //! progress on the writer's frame and gives the connection up, dropping
 //! the writer's write, when its Close cannot go out within the close
