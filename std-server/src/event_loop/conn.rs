@@ -116,6 +116,11 @@ pub(crate) struct Conn<S> {
     /// The read side needs another look (a read stopped before
     /// `WouldBlock`, to be fair to other connections).
     pub(crate) more_to_read: bool,
+    /// The poller reported the peer's end of input (its FIN): a read that
+    /// comes back short is not the last one, the EOF follows it.
+    pub(crate) read_closed: bool,
+    /// A read returned the peer's EOF: nothing more will come.
+    at_eof: bool,
 }
 
 /// Reads per readiness event before other connections get a turn.
@@ -169,6 +174,8 @@ impl<S: Socket> Conn<S> {
             stalled_since: None,
             armed: None,
             more_to_read: false,
+            read_closed: false,
+            at_eof: false,
         }
     }
 
@@ -269,6 +276,7 @@ impl<S: Socket> Conn<S> {
                     return self.quiet();
                 }
                 Input::Eof => {
+                    self.at_eof = true;
                     if held {
                         self.flush(now);
                     }
@@ -300,10 +308,12 @@ impl<S: Socket> Conn<S> {
             // A plain socket that gave less than was asked for is empty:
             // the next read would only say `WouldBlock` (one system call
             // saved per readiness event; epoll reports new data anew).
-            // A TLS session says so itself (it reads until the socket is
-            // empty or the buffer full).
+            // Not so once the poller has reported the peer's FIN: it came
+            // with (or before) that data, no new event will tell of it, and
+            // the next read says EOF. A TLS session says so itself (it
+            // reads until the socket is empty or the buffer full).
             let drained = self.tls.as_ref().is_none_or(|tls| tls.drained());
-            if drained && n < rbuf.len() {
+            if drained && n < rbuf.len() && !self.read_closed {
                 self.flush(now);
                 return self.quiet();
             }
@@ -550,6 +560,8 @@ impl Conn<mio::net::TcpStream> {
             stalled_since: None,
             armed: None,
             more_to_read: true,
+            read_closed: false,
+            at_eof: false,
         };
         let handle = conn.open(upgraded, owner, token, Role::Client, deflate, now);
         conn.deliver(leftover, now);

@@ -255,6 +255,9 @@ impl Loop {
                     LISTENER => self.accept(now),
                     Token(token) => {
                         if let Some(conn) = self.conns.get_mut(token) {
+                            if event.is_read_closed() {
+                                conn.read_closed = true;
+                            }
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
                                 conn.on_readable(&mut self.rbuf, &self.shared, token, now);
                             }

@@ -269,3 +269,49 @@ fn client_that_stops_reading_fails_with_write_timeout_only_itself() {
         server.shutdown();
     });
 }
+
+/// A client that sends its last message and shuts its write side at once
+/// (no Close): the message is echoed and the connection ends then, every
+/// time, with no heartbeat to find it later. Data and FIN often reach the
+/// server together, in one readiness event; its short read of the data
+/// once left the FIN unnoticed (the connection held until a write failed).
+/// And the echoes of everything it sent still reach it: 4 MiB in 1 MiB
+/// messages (more than the socket buffers), sent before it reads any.
+#[test]
+fn a_client_that_shuts_its_write_side_gets_its_echoes_and_the_end_at_once() {
+    bounded(60, || {
+        let config = ServerConfig::default().connection(Config::default().ping_interval(None));
+        let (server, events) = start(config, None);
+        for round in 0..20 {
+            let mut raw = Raw::connect(server.local_addr());
+            raw.send(&client_frame(true, OpCode::Text, b"last words"));
+            raw.stream.shutdown(std::net::Shutdown::Write).unwrap();
+            assert_eq!(
+                raw.frame(),
+                Some((OpCode::Text, b"last words".to_vec())),
+                "round {round}"
+            );
+            assert_eq!(raw.frame(), None, "round {round}: no EOF");
+            assert_eq!(events.close().1.cause, CloseCause::UnexpectedEof);
+        }
+        let mut raw = Raw::connect(server.local_addr());
+        let writer = raw.stream.try_clone().unwrap();
+        let sending = thread::spawn(move || {
+            let mut writer = writer;
+            for i in 0..4u8 {
+                writer
+                    .write_all(&client_frame(true, OpCode::Binary, &vec![i; 1 << 20]))
+                    .unwrap();
+            }
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        for i in 0..4u8 {
+            let echo = raw.frame().unwrap_or_else(|| panic!("echo {i} lost"));
+            assert!(echo == (OpCode::Binary, vec![i; 1 << 20]), "echo {i}");
+        }
+        assert_eq!(raw.frame(), None);
+        sending.join().unwrap();
+        assert_eq!(events.close().1.cause, CloseCause::UnexpectedEof);
+        server.shutdown();
+    });
+}

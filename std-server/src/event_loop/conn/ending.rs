@@ -56,6 +56,8 @@ impl<S: Socket> Conn<S> {
                 return;
             }
         };
+        // The peer's EOF was read already: nothing more can come.
+        let linger = linger && !self.at_eof;
         if let Some(tls) = &mut self.tls {
             let _ = tls.close_notify();
             let _ = self.write();
@@ -135,11 +137,14 @@ impl<S: Socket> Conn<S> {
                 }
             }
         }
-        self.eof();
+        self.eof(now);
     }
 
-    /// The peer ended its side.
-    pub(super) fn eof(&mut self) {
+    /// The peer ended its side. What was sent before still goes out (the
+    /// peer may only have shut its write side, and read on): the
+    /// connection ends once it is written (or at the write timeout, if the
+    /// peer reads nothing).
+    pub(super) fn eof(&mut self, now: Instant) {
         match &mut self.phase {
             Phase::Open(ws) => {
                 let cause = match ws.our_close.as_deref() {
@@ -151,6 +156,11 @@ impl<S: Socket> Conn<S> {
                 };
                 ws.record(cause);
                 ws.core.abort();
+                let waiting = !ws.handle.shared.outbox().frames.is_empty();
+                if waiting || self.sent < self.out.len() || self.tls_pending() {
+                    // Once all is written, `flush` ends it (`start_linger`).
+                    return self.flush(now);
+                }
                 let ws = mem::replace(&mut self.phase, Phase::Done(None));
                 if let Phase::Open(ws) = ws {
                     self.phase = Phase::Done(Some(ws));
