@@ -105,3 +105,52 @@ pub async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     stream.read_to_end(&mut bytes).await.expect("read");
     bytes
 }
+
+/// What a server connection's split halves share here: across tasks, in
+/// an `Arc<Mutex<_>>`.
+pub type SplitShared = std::sync::Arc<
+    std::sync::Mutex<
+        snowsocket_core::asynch::Shared<
+            'static,
+            FromTokio<tokio::net::tcp::OwnedWriteHalf>,
+            Vec<u8>,
+            snowsocket_core::CounterRng,
+            snowsocket_core::ServerSide,
+        >,
+    >,
+>;
+
+/// A server connection's reading half over tokio.
+pub type SplitReader = snowsocket_core::asynch::Reader<
+    'static,
+    FromTokio<tokio::net::tcp::OwnedReadHalf>,
+    TokioClock,
+    SplitShared,
+>;
+
+/// A server connection's writing half over tokio.
+pub type SplitWriter = snowsocket_core::asynch::Writer<TokioClock, SplitShared>;
+
+/// Accepts the upgrade on `stream` with `config` and read and write
+/// buffers of `buffer` bytes each (leaked: spawned tasks need `'static`
+/// ones), and splits the connection for two tasks.
+pub async fn accept_split(
+    stream: TcpStream,
+    buffer: usize,
+    config: Config,
+) -> (SplitReader, SplitWriter) {
+    let read: &'static mut [u8] = Box::leak(vec![0; buffer].into_boxed_slice());
+    let write: &'static mut [u8] = Box::leak(vec![0; buffer].into_boxed_slice());
+    let parts = Parts::server(read, write, Vec::new(), TokioClock::new(), 1).config(config);
+    let ws = WebSocket::accept(FromTokio::new(stream), parts)
+        .await
+        .expect("the opening handshake");
+    let (half, shared) = ws
+        .split(|io| {
+            let (r, w) = io.into_inner().into_split();
+            (FromTokio::new(r), FromTokio::new(w))
+        })
+        .await
+        .expect("the split");
+    half.with(std::sync::Arc::new(std::sync::Mutex::new(shared)))
+}

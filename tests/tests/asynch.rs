@@ -353,10 +353,6 @@ fn hyper_upgrade_agrees_to_permessage_deflate_and_compresses_both_ways() {
 
 #[test]
 fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_heartbeat() {
-    use embedded_io_adapters::tokio_1::FromTokio;
-    use snowsocket_core::asynch::{TokioClock, WebSocket};
-    use std::sync::{Arc, Mutex};
-
     run(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -366,25 +362,11 @@ fn a_send_from_another_task_does_not_wait_for_the_read_and_the_reader_runs_the_h
             parse_frames(&read_to_end(&mut raw).await)
         });
         let (stream, _) = listener.accept().await.unwrap();
-        // Spawned tasks need 'static buffers.
-        let read: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
-        let write: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
         let config = Config::default()
             .ping_interval(Some(Duration::from_millis(100)))
             .pong_timeout(Duration::from_millis(200));
-        let parts = snowsocket_core::Parts::server(read, write, Vec::new(), TokioClock::new(), 1)
-            .config(config);
-        let ws = WebSocket::accept(FromTokio::new(stream), parts)
-            .await
-            .unwrap();
-        let (half, shared) = ws
-            .split(|io| {
-                let (r, w) = io.into_inner().into_split();
-                (FromTokio::new(r), FromTokio::new(w))
-            })
-            .await
-            .unwrap();
-        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+        let (mut reader, mut writer) =
+            snowsocket_tests::asynch::accept_split(stream, 4096, config).await;
 
         // Only the reader runs the connection: it waits for a message that
         // never comes, sends heartbeat pings, and ends on the pong timeout.

@@ -4,12 +4,10 @@
 //! stop our reader behind our writer's frame, else neither end ever
 //! reads again.
 
-use std::sync::{Arc, Mutex};
-
 use embedded_io_adapters::tokio_1::FromTokio;
 use snowsocket_core::asynch::{TokioClock, WebSocket};
 use snowsocket_core::{Parts, Role};
-use snowsocket_tests::asynch::upgrade;
+use snowsocket_tests::asynch::{accept_split, upgrade};
 use snowsocket_tests::{close_payload, frame_from, header};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpSocket;
@@ -81,22 +79,8 @@ fn a_ping_while_both_ends_send_large_messages_does_not_stop_the_split_reader() {
         });
 
         let (stream, _) = listener.accept().await.unwrap();
-        // Spawned tasks need 'static buffers.
-        let read: &'static mut [u8] = Box::leak(vec![0; 64 * 1024].into_boxed_slice());
-        let write: &'static mut [u8] = Box::leak(vec![0; 64 * 1024].into_boxed_slice());
-        let parts = Parts::server(read, write, Vec::new(), TokioClock::new(), 1)
-            .config(Config::default().ping_interval(None));
-        let ws = WebSocket::accept(FromTokio::new(stream), parts)
-            .await
-            .unwrap();
-        let (half, shared) = ws
-            .split(|io| {
-                let (r, w) = io.into_inner().into_split();
-                (FromTokio::new(r), FromTokio::new(w))
-            })
-            .await
-            .unwrap();
-        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+        let config = Config::default().ping_interval(None);
+        let (mut reader, mut writer) = accept_split(stream, 64 * 1024, config).await;
 
         let sending = tokio::spawn(async move {
             writer.send_binary(&payload(LARGE)).await.unwrap();
@@ -216,24 +200,11 @@ fn a_peer_that_stops_reading_mid_frame_is_found_dead_by_both_halves() {
         });
 
         let (stream, _) = listener.accept().await.unwrap();
-        let read: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
-        let write: &'static mut [u8] = Box::leak(vec![0; 4096].into_boxed_slice());
         let config = Config::default()
             .ping_interval(Some(Duration::from_millis(100)))
             .pong_timeout(Duration::from_millis(300))
             .close_timeout(Duration::from_millis(500));
-        let parts = Parts::server(read, write, Vec::new(), TokioClock::new(), 1).config(config);
-        let ws = WebSocket::accept(FromTokio::new(stream), parts)
-            .await
-            .unwrap();
-        let (half, shared) = ws
-            .split(|io| {
-                let (r, w) = io.into_inner().into_split();
-                (FromTokio::new(r), FromTokio::new(w))
-            })
-            .await
-            .unwrap();
-        let (mut reader, mut writer) = half.with(Arc::new(Mutex::new(shared)));
+        let (mut reader, mut writer) = accept_split(stream, 4096, config).await;
         let started = std::time::Instant::now();
         let sending = tokio::spawn(async move { writer.send_binary(&payload(LARGE)).await });
         let reading = tokio::spawn(async move { reader.read(owned).await.map(|_| ()) });
