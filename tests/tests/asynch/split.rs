@@ -35,6 +35,14 @@ fn small_buffers(socket: &TcpSocket) {
     socket.set_recv_buffer_size(SOCKET_BUFFER).unwrap();
 }
 
+/// A listener on 127.0.0.1:0 whose connections have [`small_buffers`].
+fn small_listener() -> tokio::net::TcpListener {
+    let listening = TcpSocket::new_v4().unwrap();
+    small_buffers(&listening);
+    listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    listening.listen(8).unwrap()
+}
+
 /// What the reader hands out, owned.
 fn owned(event: Event<'_>) -> (OpCode, Vec<u8>) {
     match event {
@@ -47,10 +55,7 @@ fn owned(event: Event<'_>) -> (OpCode, Vec<u8>) {
 #[test]
 fn a_ping_while_both_ends_send_large_messages_does_not_stop_the_split_reader() {
     run(async {
-        let listening = TcpSocket::new_v4().unwrap();
-        small_buffers(&listening);
-        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listening.listen(8).unwrap();
+        let listener = small_listener();
         let addr = listener.local_addr().unwrap();
         let theirs: Vec<u8> = (0..LARGE).map(|i| (i * 7 % 251) as u8).collect();
 
@@ -183,10 +188,7 @@ fn the_split_reader_lingers_after_failing_so_the_peer_reads_the_1009() {
 #[test]
 fn a_peer_that_stops_reading_mid_frame_is_found_dead_by_both_halves() {
     run(async {
-        let listening = TcpSocket::new_v4().unwrap();
-        small_buffers(&listening);
-        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = listening.listen(8).unwrap();
+        let listener = small_listener();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         // The peer: the upgrade, then nothing, until the test is over.
