@@ -1,5 +1,7 @@
 //! The writing half's sends: messages, fragments, pings, the Close (and,
-//! with permessage-deflate, compression, in order).
+//! with permessage-deflate, compression, in order); how it takes the
+//! transport, notes the peer's progress and hears that the reader gave
+//! the connection up.
 
 use super::*;
 
@@ -155,5 +157,107 @@ where
         taken.torn = false;
         tx.sent();
         watched(lock, write_controls(lock, clock, io, output)).await
+    }
+}
+
+/// Takes the writer for the writing half, finishing what a cancelled call
+/// left; fails when a data frame was left part written.
+async fn take_writer<'l, 'buf, L, W, B, R, S>(
+    lock: &'l L,
+    clock: &impl Clock,
+) -> Result<Taken<'l, 'buf, L, W, B, R, S>, DriverError<W::Error>>
+where
+    W: Write,
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    B: MessageBuffer,
+    R: RngCore,
+    S: Side,
+{
+    let mut taken = Taken::take(lock, WRITER).await;
+    let torn = lock.with(|shared| {
+        if let Some(error) = shared.abandoned {
+            return Some(error);
+        }
+        if shared.session.torn {
+            shared.session.conn.abort();
+            return Some(Error::Closed);
+        }
+        None
+    });
+    if let Some(error) = torn {
+        return Err(DriverError::Connection(error));
+    }
+    if let Some((io, output)) = taken.taken.as_mut() {
+        watched(lock, transmit(&mut noting(lock, clock, io), output)).await?;
+    }
+    Ok(taken)
+}
+
+/// `write` (the writer half's, holding the transport) unless the reader
+/// gives the connection up first (see `Reader::with_writer`): then `write`
+/// is dropped, a frame it was writing left part written, and the reader's
+/// error returned.
+async fn watched<'buf, L, W, B, R, S, T, E>(
+    lock: &L,
+    write: impl Future<Output = Result<T, DriverError<E>>>,
+) -> Result<T, DriverError<E>>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+{
+    let given_up = poll_fn(|cx| {
+        lock.with(|shared| match shared.abandoned {
+            Some(error) => Poll::Ready(error),
+            None => {
+                shared.watching = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    });
+    match race(write, given_up).await {
+        Either::First(result) => result,
+        Either::Second(error) => Err(DriverError::Connection(error)),
+    }
+}
+
+/// The writer half's transport `io`, noting when the peer takes our bytes
+/// (`Shared::progress`).
+fn noting<'a, 'buf: 'a, L, W, B, R, S, C>(
+    lock: &'a L,
+    clock: &'a C,
+    io: &'a mut W,
+) -> Noting<'a, W, impl FnMut() + 'a>
+where
+    L: Lock<Target = Shared<'buf, W, B, R, S>>,
+    C: Clock,
+{
+    let note = move || {
+        let now = clock.now();
+        lock.with(|shared| shared.progress = now);
+    };
+    Noting { io, note }
+}
+
+/// The writer half's transport, noting when the peer takes our bytes
+/// (`Shared::progress`).
+struct Noting<'a, W, F> {
+    io: &'a mut W,
+    note: F,
+}
+
+impl<W: Write, F> embedded_io_async::ErrorType for Noting<'_, W, F> {
+    type Error = W::Error;
+}
+
+impl<W: Write, F: FnMut()> Write for Noting<'_, W, F> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, W::Error> {
+        let n = self.io.write(buf).await?;
+        if n > 0 {
+            (self.note)();
+        }
+        Ok(n)
+    }
+
+    async fn flush(&mut self) -> Result<(), W::Error> {
+        self.io.flush().await
     }
 }
