@@ -68,10 +68,12 @@
 //! acknowledges nothing) a transport timeout does that: embassy-net's
 //! `TcpSocket::set_timeout`, Linux's `TCP_USER_TIMEOUT`. A live peer that
 //! acknowledges but reads nothing (TCP's window closed) holds a write for
-//! ever: bound such calls with your executor's timeout
-//! (`tokio::time::timeout`, `embassy_time::with_timeout`) and drop the
-//! transport when one expires (a send dropped half way makes the next call
-//! fail, see above). The
+//! ever: wrap the transport in [`WriteTimeout`], whose writes fail when
+//! the peer takes none of our bytes for its timeout (reads, and so idle
+//! connections, are left alone), or bound such calls with your
+//! executor's timeout (`tokio::time::timeout`,
+//! `embassy_time::with_timeout`); drop the transport when one fires (a
+//! send dropped half way makes the next call fail, see above). The
 //! split halves bound it themselves: the reader judges the peer by its
 //! progress on the writer's frame and gives the connection up, dropping
 //! the writer's write, when its Close cannot go out within the close
@@ -135,11 +137,13 @@ mod split;
 #[cfg(all(test, feature = "alloc"))]
 mod tests;
 mod websocket;
+mod write_timeout;
 
 #[cfg(any(feature = "tokio", feature = "embassy-time"))]
 pub use clocks::*;
 pub use split::{Lock, ReadHalf, Reader, Shared, Writer};
 pub use websocket::WebSocket;
+pub use write_timeout::{WriteTimeout, WriteTimeoutError};
 
 use core::future::{poll_fn, Future};
 use core::pin::pin;

@@ -448,3 +448,4 @@ fn the_rest_of_a_pong_cut_short_by_input_goes_before_the_writers_next_frame() {
 }
 
 mod heartbeat;
+mod write_timeout;
