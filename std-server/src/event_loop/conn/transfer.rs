@@ -7,7 +7,7 @@ use std::io;
 
 use snowsocket_core::Instant;
 
-use super::ws::{guard, CONTROL_BACKLOG};
+use super::ws::guard;
 use super::{would_block, Conn, Phase, Socket, READS_PER_TURN};
 use crate::close::CloseCause;
 use crate::session::{TlsFailure, TlsRead};
@@ -36,8 +36,7 @@ impl<S: Socket> Conn<S> {
         // Control frames held back behind a backlog (see `take_control`)
         // go once the peer has taken enough of it.
         if let Phase::Open(ws) = &mut self.phase {
-            if ws.core.wants_transmit() && self.out.len() - self.sent < CONTROL_BACKLOG {
-                ws.take_control(&mut self.out, &mut self.sent, true);
+            if ws.take_control(&mut self.out, &mut self.sent, true) {
                 if let Err(cause) = self.write() {
                     return self.fail_hard(cause);
                 }

@@ -199,9 +199,17 @@ impl Ws {
     /// Once the core has stopped sending data, our Close may be among
     /// them: the outbox's frames go first, and the outbox is closed in the
     /// same step, so that no send from another thread lands after it.
-    pub(super) fn take_control(&mut self, out: &mut Vec<u8>, sent: &mut usize, close: bool) {
-        if !self.core.wants_transmit() || out.len() - *sent >= CONTROL_BACKLOG {
-            return;
+    ///
+    /// Returns whether it appended anything.
+    pub(super) fn take_control(
+        &mut self,
+        out: &mut Vec<u8>,
+        sent: &mut usize,
+        close: bool,
+    ) -> bool {
+        let unsent = out.len() - *sent;
+        if !self.core.wants_transmit() || unsent >= CONTROL_BACKLOG {
+            return false;
         }
         if close && !self.core.is_open() {
             let mut tx = self.handle.shared.outbox();
@@ -220,6 +228,7 @@ impl Ws {
             out.truncate(len + written.as_ref().map_or(0, |n| *n));
             written.map(drop).map_err(drop)
         });
+        out.len() - *sent > unsent
     }
 
     /// The core failed the connection with `e` (its Close, if any, is
