@@ -10,11 +10,24 @@
 
 use std::process::ExitCode;
 
+const HELP: &str = "\
+hyper_upgrade: one port for plain HTTP (/health, a small page) and
+WebSocket (/ws, upgraded through hyper, then snowsocket-core's async
+driver echoes every message).
+
+  --addr HOST:PORT  where to listen (default 127.0.0.1:9003; port 0 picks
+                    one); the first line printed is the URL
+  --help            this text";
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let addr = match (args.next().as_deref(), args.next(), args.next()) {
         (None, _, _) => String::from("127.0.0.1:9003"),
         (Some("--addr"), Some(addr), None) => addr,
+        (Some("--help" | "-h"), None, None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         _ => {
             eprintln!("usage: hyper_upgrade [--addr HOST:PORT]");
             return ExitCode::from(2);

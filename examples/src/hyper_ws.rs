@@ -11,30 +11,41 @@
 
 use core::convert::Infallible;
 use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONNECTION, UPGRADE};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use snowsocket_core::deflate::{self, PerMessageDeflate};
 use snowsocket_core::handshake::{self, HandshakeLimits, Parsed};
 use snowsocket_core::Config;
 
-/// Serves HTTP/1.1 on `listener` until accepting fails for good: a task
-/// per connection, upgrades included.
+use crate::tokio_ws;
+
+/// How long a request's head may take to arrive: a peer that trickles
+/// it, or opens a connection and sends nothing, does not hold a task for
+/// ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1.1 on `listener`: a task per connection, upgrades
+/// included (accepting rests a moment when it fails, see
+/// [`tokio_ws::accept`]); a request's head must arrive within
+/// [`HEADER_READ_TIMEOUT`].
 pub async fn serve(listener: tokio::net::TcpListener) {
+    serve_with(listener, HEADER_READ_TIMEOUT).await;
+}
+
+/// [`serve`], a request's head given `header_read_timeout` to arrive.
+pub async fn serve_with(listener: tokio::net::TcpListener, header_read_timeout: Duration) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                eprintln!("hyper_upgrade: accept: {e}");
-                continue;
-            }
-        };
+        let stream = tokio_ws::accept(&listener, "hyper_upgrade").await;
         tokio::spawn(async move {
             let service = hyper::service::service_fn(route);
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(e) = connection.await {
@@ -96,7 +107,7 @@ fn upgrade(mut req: Request<Incoming>) -> Response<Full<Bytes>> {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let deflate = agreed.map(|params| (params, options));
-                let echo = crate::tokio_ws::echo_upgraded(io, Config::default(), deflate, seed);
+                let echo = tokio_ws::echo_upgraded(io, Config::default(), deflate, seed);
                 if let Err(e) = echo.await {
                     eprintln!("hyper_upgrade: connection {seed}: {e}");
                 }

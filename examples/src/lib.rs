@@ -19,8 +19,8 @@
 //!   upgraded through hyper, then the async driver).
 //!
 //! The command-line client is its own package (`cli/`, `snowsocket URL`).
-//! Every example answers `--help` and logs through `env_logger`
-//! (`RUST_LOG`, see [`cli`]).
+//! Every example answers `--help`; those on snowsocket-server log through
+//! `env_logger` (`RUST_LOG`, see [`cli`]).
 //!
 //! The library part holds code shared by the examples.
 pub mod cli;

@@ -16,15 +16,20 @@ use snowsocket_server::{CloseCause, CloseCode};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The example binary `name` (cargo builds the examples before the tests:
-/// they sit beside the test's own directory).
-fn example(name: &str) -> Command {
+/// Where the example binary `name` is (cargo builds the examples before
+/// the tests: they sit beside the test's own directory).
+fn example_path(name: &str) -> PathBuf {
     let mut dir: PathBuf = std::env::current_exe().unwrap();
     dir.pop();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let mut command = Command::new(dir.join("examples").join(name));
+    dir.join("examples").join(name)
+}
+
+/// The example binary `name`, its output piped.
+fn example(name: &str) -> Command {
+    let mut command = Command::new(example_path(name));
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -51,6 +56,17 @@ fn finish(child: Child) -> Output {
     }
 }
 
+/// The URL `child` printed first ("listening on ws://…/").
+fn listening(child: &mut Child) -> String {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned()
+}
+
 fn run(name: &str, args: &[&str]) -> Output {
     finish(example(name).args(args).spawn().unwrap())
 }
@@ -74,11 +90,28 @@ fn help_exits_0_and_names_every_flag() {
         ("tls_demo", &["--help"]),
         ("embedded_tls_client", &["--help"]),
     ];
-    for (name, flags) in cases {
+    // On tokio, with no logger: what they print goes to stderr as it is.
+    let tokio: [(&str, &[&str]); 2] = [
+        (
+            "tokio_echo_server",
+            &[
+                "--addr",
+                "--max-message-size",
+                "--max-connections",
+                "--write-timeout",
+                "--threads",
+                "--deflate",
+                "--help",
+            ],
+        ),
+        ("hyper_upgrade", &["--addr", "--help"]),
+    ];
+    let logging = cases.iter().map(|case| (case, &["RUST_LOG"][..]));
+    for ((name, flags), logs) in logging.chain(tokio.iter().map(|case| (case, &[][..]))) {
         let output = run(name, &["--help"]);
         assert_eq!(output.status.code(), Some(0), "{name} --help");
         let help = String::from_utf8(output.stdout).unwrap();
-        for flag in flags.iter().chain(&["RUST_LOG"]) {
+        for flag in flags.iter().chain(logs) {
             assert!(help.contains(flag), "{name} --help does not name {flag}");
         }
         let output = run(name, &["--no-such-flag"]);
@@ -106,14 +139,7 @@ fn echo_server_shuts_down_gracefully_on_sigterm_and_sigint() {
             .args(["--addr", "127.0.0.1:0"])
             .spawn()
             .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_owned();
+        let url = listening(&mut child);
         let mut client = client::connect(&url, ClientConfig::default()).unwrap();
         client.send_text("before").unwrap();
         assert!(client.read_message().unwrap().is_some());
@@ -151,14 +177,11 @@ fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
         .args(["--addr", "127.0.0.1:0", "--ping-interval", "0"])
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ws://")
+    let url = listening(&mut child);
+    let addr = url
+        .strip_prefix("ws://")
         .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .unwrap_or_else(|| panic!("{url:?}"))
         .to_owned();
     let mut stream = TcpStream::connect(&addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -217,4 +240,113 @@ fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
     sending.join().unwrap();
     child.kill().unwrap();
     let _ = finish(child);
+}
+
+/// Seconds of CPU `pid` has used (user and system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command's name, in parentheses: state is field 3, utime
+    // and stime fields 14 and 15, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// A raw upgrade request to `addr`; the answer is the caller's to read.
+fn raw_upgrade(addr: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+/// Whether `stream` receives a 101 answer within `within`.
+fn answered(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut head = [0u8; 12];
+    match stream.read_exact(&mut head) {
+        Ok(()) => {
+            assert_eq!(&head, b"HTTP/1.1 101");
+            true
+        }
+        Err(e) => {
+            assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "{e}"
+            );
+            false
+        }
+    }
+}
+
+/// tokio_echo_server serves at most `--max-connections` at once: the next
+/// peer waits (in the kernel's accept queue) and is served as soon as one
+/// of them leaves.
+#[test]
+fn tokio_echo_server_serves_at_most_max_connections() {
+    let mut child = example("tokio_echo_server")
+        .args(["--addr", "127.0.0.1:0", "--max-connections", "2"])
+        .spawn()
+        .unwrap();
+    let url = listening(&mut child);
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut first = raw_upgrade(addr);
+    let mut second = raw_upgrade(addr);
+    assert!(answered(&mut first, DEADLINE));
+    assert!(answered(&mut second, DEADLINE));
+    let mut third = raw_upgrade(addr);
+    assert!(!answered(&mut third, Duration::from_millis(500)));
+    drop(first);
+    assert!(answered(&mut third, DEADLINE));
+    child.kill().unwrap();
+    let _ = finish(child);
+}
+
+/// Out of file descriptors, tokio_echo_server rests between accepts
+/// (accept fails at once with EMFILE; retrying straight away spun a core)
+/// and serves again once descriptors are free.
+#[test]
+fn tokio_echo_server_rests_while_out_of_file_descriptors() {
+    const PEERS: usize = 48;
+    // 32 descriptors: the runtime's few, then connections until none is
+    // left. Its log goes nowhere: a full pipe would stop the spinning.
+    let mut server = Command::new("prlimit")
+        .arg("--nofile=32:32")
+        .arg(example_path("tokio_echo_server"))
+        .args(["--addr", "127.0.0.1:0", "--threads", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = listening(&mut server);
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    // Connections that send nothing: each holds a descriptor until its
+    // handshake times out or it closes.
+    let peers: Vec<_> = (0..PEERS)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let before = cpu_seconds(server.id());
+    thread::sleep(Duration::from_secs(2));
+    let spent = cpu_seconds(server.id()) - before;
+    assert!(
+        spent < 0.5,
+        "{spent} s of CPU in 2 s while out of descriptors"
+    );
+    drop(peers);
+    let mut client = client::connect(&url, ClientConfig::default()).unwrap();
+    client.send_text("after").unwrap();
+    assert!(client.read_message().unwrap().is_some());
+    drop(client);
+    server.kill().unwrap();
+    let _ = finish(server);
 }

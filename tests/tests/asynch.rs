@@ -26,7 +26,7 @@ async fn echo_server(
     config: Config,
 ) -> (
     SocketAddr,
-    mpsc::UnboundedReceiver<Result<(), DriverError<std::io::Error>>>,
+    mpsc::UnboundedReceiver<Result<(), snowsocket_examples::tokio_ws::EchoError>>,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -234,6 +234,47 @@ async fn http_get(addr: SocketAddr, path: &str, extra: &str) -> String {
         format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     String::from_utf8(read_to_end(&mut stream).await).unwrap()
+}
+
+/// A peer that sends no request, or trickles its head, does not hold its
+/// connection (and task) past the header read timeout.
+#[test]
+fn hyper_upgrade_drops_a_peer_whose_request_head_does_not_arrive() {
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(snowsocket_examples::hyper_ws::serve_with(listener, TIMEOUT));
+        for sent in ["", "GET /ws HTTP/1.1\r\nHost: x\r\n"] {
+            let started = tokio::time::Instant::now();
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // A byte every 100 ms, 3 s for the whole head, until the
+            // server hangs up (a write fails, or the read ends).
+            let trickle = async {
+                for byte in sent.as_bytes() {
+                    if stream.write_all(&[*byte]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let mut answer = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer).await;
+                let answer = String::from_utf8_lossy(&answer);
+                assert!(
+                    answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                    "{answer}"
+                );
+            };
+            tokio::time::timeout(Duration::from_secs(20), trickle)
+                .await
+                .expect("the server ends the connection");
+            assert!(
+                started.elapsed() < TIMEOUT * 4,
+                "{sent:?}: {:?}",
+                started.elapsed()
+            );
+        }
+    });
 }
 
 #[test]
@@ -472,4 +513,55 @@ fn a_peer_sending_past_the_limit_reads_the_1009_every_time() {
         }
     });
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// The example's echo over a peer that sends and never reads: once the
+/// peer's window is full, the echo's writes give up after the write
+/// timeout (`WriteTimeout`) instead of holding the task and its buffers
+/// for ever.
+#[test]
+fn a_peer_that_never_reads_is_given_up_after_the_write_timeout() {
+    use snowsocket_core::asynch::WriteTimeoutError;
+    use snowsocket_examples::tokio_ws::echo_with;
+    const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+    const SIZE: usize = 256 * 1024;
+    run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let config = Config::default()
+                .ping_interval(None)
+                .max_message_size(SIZE)
+                .max_frame_size(SIZE);
+            echo_with(stream, config, None, WRITE_TIMEOUT, 1).await
+        });
+        let mut peer = raw_peer(addr).await;
+        let message = frame(true, 0, 2, Some([1, 2, 3, 4]), &vec![7; SIZE]);
+        // Send until the server stops reading (its echoes have filled
+        // both sides' buffers: a write waits a second) or gives us up (a
+        // reset: it dropped the connection with our bytes unread).
+        let mut sent = 0;
+        while sent < 256 {
+            let write = peer.write_all(&message);
+            match tokio::time::timeout(Duration::from_secs(1), write).await {
+                Ok(Ok(())) => sent += 1,
+                Ok(Err(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        assert!(sent < 256, "the server read 64 MiB without writing back");
+        let outcome = tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("the server gave the peer up")
+            .unwrap();
+        assert!(
+            matches!(outcome, Err(DriverError::Io(WriteTimeoutError::TimedOut))),
+            "{outcome:?}"
+        );
+        drop(peer);
+    });
 }

@@ -169,7 +169,7 @@ async fn async_server(
     deflate: Option<PerMessageDeflate>,
 ) -> (
     SocketAddr,
-    mpsc::UnboundedReceiver<Result<(), DriverError<std::io::Error>>>,
+    mpsc::UnboundedReceiver<Result<(), snowsocket_examples::tokio_ws::EchoError>>,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -180,8 +180,14 @@ async fn async_server(
             seed += 1;
             let tx = tx.clone();
             tokio::spawn(async move {
-                let outcome =
-                    snowsocket_examples::tokio_ws::echo_with(stream, config, deflate, seed).await;
+                let outcome = snowsocket_examples::tokio_ws::echo_with(
+                    stream,
+                    config,
+                    deflate,
+                    snowsocket_examples::tokio_ws::WRITE_TIMEOUT,
+                    seed,
+                )
+                .await;
                 let _ = tx.send(outcome);
             });
         }
