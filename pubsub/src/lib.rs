@@ -41,3 +41,4 @@ mod subscriber;
 pub use config::RoomsConfig;
 pub use handler::{room_from_path, Chat, MAX_ROOM_NAME};
 pub use rooms::{Rooms, StartError};
+pub use state::{SLOW_MEMBER_CODE, SLOW_MEMBER_REASON};

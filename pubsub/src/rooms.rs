@@ -36,6 +36,15 @@ use crate::subscriber;
 ///   this instance that Redis took and had not delivered back when it
 ///   went away are delivered here, so the members of this instance miss
 ///   none; those of other instances may.
+/// - **A member too slow for its room is closed.** A message goes into
+///   each member's outbox (bounded by
+///   [`ServerConfig::max_buffered_bytes`](snowsocket_server::ServerConfig::max_buffered_bytes));
+///   a member whose outbox cannot take it would miss it without knowing,
+///   so it is closed instead: it reads what it had not read yet, then a
+///   Close [`SLOW_MEMBER_CODE`](crate::SLOW_MEMBER_CODE) (1008,
+///   [`SLOW_MEMBER_REASON`](crate::SLOW_MEMBER_REASON)), and may come back.
+///   What it received is every message of the room up to the Close, in
+///   order, without a gap. The log says so (`warn`).
 /// - **The join notice.** Once a member's room is live (subscribed in
 ///   Redis, or served here alone while Redis is away) the member gets a
 ///   text message `* joined room NAME on instance NAME` (turn it off with
@@ -143,7 +152,7 @@ impl Rooms {
                 for out in &mut r.held {
                     out.returns = false;
                 }
-                r.release_held(&self.shared);
+                r.release_held(room, &self.shared);
                 rooms.remove(room);
                 self.shared.rooms_changed.store(true, Ordering::Release);
             }

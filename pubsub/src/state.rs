@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use snowsocket_server::{broadcast, ConnectionHandle, Message};
+use snowsocket_server::{broadcast, CloseCode, ConnectionHandle, Message};
 
 use crate::config::RoomsConfig;
 use crate::envelope::Envelope;
@@ -47,10 +47,10 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    /// Publishes what the room held, in order (called under the rooms'
-    /// lock, so nothing said later can overtake it). What the publisher's
+    /// Publishes what the room (`name`) held, in order (called under the
+    /// rooms' lock, so nothing said later can overtake it). What the publisher's
     /// queue cannot take goes to the room's members here only.
-    pub(crate) fn release_held(&mut self, shared: &Shared) {
+    pub(crate) fn release_held(&mut self, name: &str, shared: &Shared) {
         if self.held.is_empty() {
             return;
         }
@@ -64,8 +64,7 @@ impl Room {
                 None => out,
             };
             if let Some(message) = refused.message() {
-                let members = self.members.iter().map(|m| &m.conn);
-                broadcast(members.filter(|c| c.id() != refused.author()), message);
+                fan_out(name, &self.members, refused.author(), message);
             }
         }
     }
@@ -103,6 +102,38 @@ pub(crate) struct Published {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// The Close a member too slow for its room gets (see [`Rooms`]): 1008,
+/// as the member broke the rule that it keeps up.
+///
+/// [`Rooms`]: crate::Rooms
+pub const SLOW_MEMBER_CODE: CloseCode = CloseCode::POLICY_VIOLATION;
+
+/// The reason of [`SLOW_MEMBER_CODE`]'s Close.
+pub const SLOW_MEMBER_REASON: &str = "too slow: missed a message";
+
+/// Sends `message` to `members` of `room`, but not to the connection
+/// `author` (0: no author here); closes those whose outbox could not take
+/// it, so that no member misses a message without being told.
+fn fan_out(room: &str, members: &[Member], author: u64, message: Message<'_>) {
+    let conns = members.iter().map(|m| &m.conn);
+    let mut full = broadcast(conns.filter(|c| c.id() != author), message).full;
+    if full.is_empty() {
+        return;
+    }
+    full.sort_unstable();
+    for m in members {
+        if full.binary_search(&m.conn.id()).is_ok() {
+            // After what it has not read yet; later messages are refused.
+            let _ = m.conn.close(SLOW_MEMBER_CODE, SLOW_MEMBER_REASON);
+        }
+    }
+    log::warn!(
+        "room {room}: {} member(s) too slow to take a message (outbox full): closed with {}",
+        full.len(),
+        SLOW_MEMBER_CODE.0
+    );
+}
+
 /// Locks `m`; a panic elsewhere never poisons the rooms.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -113,20 +144,8 @@ impl Shared {
     /// to the connection `author` (0: no author here).
     pub(crate) fn deliver(&self, room: &str, author: u64, message: Message<'_>) {
         let rooms = lock(&self.rooms);
-        let Some(r) = rooms.get(room) else { return };
-        let report = broadcast(
-            r.members
-                .iter()
-                .map(|m| &m.conn)
-                .filter(|c| c.id() != author),
-            message,
-        );
-        drop(rooms);
-        if !report.full.is_empty() {
-            log::warn!(
-                "room {room}: {} member(s) skipped a message: outbox full",
-                report.full.len()
-            );
+        if let Some(r) = rooms.get(room) {
+            fan_out(room, &r.members, author, message);
         }
     }
 

@@ -132,7 +132,7 @@ fn sync(
     for (name, room) in rooms.iter_mut() {
         if !room.live && subscribed.contains(name) {
             room.live = true;
-            room.release_held(shared);
+            room.release_held(name, shared);
             shared.notify(name, room, true);
         }
     }
