@@ -20,8 +20,8 @@ use std::sync::mpsc;
 
 use snowsocket_examples::cli;
 use snowsocket_server::{
-    Accept, Config, ConnectionHandle, Handler, Message, MessageKind, PerMessageDeflate, SendError,
-    Server, ServerConfig, UpgradeRequest,
+    Accept, Config, ConnectionHandle, Handler, Message, MessageKind, PerMessageDeflate, Server,
+    ServerConfig, UpgradeRequest,
 };
 
 /// `--help`: one line per flag.
@@ -39,6 +39,10 @@ options:
                             dropped with 1001 (default 10; more than 0)
   --max-message-size BYTES  the largest message (and frame) accepted; larger
                             ones are refused with 1009 (default 16777216)
+  --output-budget BYTES     the unsent echoes all clients together may hold
+                            (default: a quarter of physical memory); past
+                            it, a client with echoes waiting is not read
+                            until they are written
   --deflate                 accept permessage-deflate (RFC 7692) when offered
   -h, --help                print this help and exit
 
@@ -50,6 +54,7 @@ struct Options {
     cert: Option<String>,
     key: Option<String>,
     config: Config,
+    output_budget: Option<usize>,
     deflate: bool,
 }
 
@@ -60,6 +65,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> 
         cert: None,
         key: None,
         config: Config::DEFAULT,
+        output_budget: None,
         deflate: false,
     };
     let mut args = args;
@@ -84,6 +90,11 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> 
                 let v = value()?;
                 let bytes = v.parse().map_err(|_| format!("{flag}: not a size: {v}"))?;
                 options.config = options.config.max_message_size(bytes).max_frame_size(bytes);
+            }
+            "--output-budget" => {
+                let v = value()?;
+                let bytes = v.parse().map_err(|_| format!("{flag}: not a size: {v}"))?;
+                options.output_budget = Some(bytes);
             }
             "--deflate" => options.deflate = true,
             "-h" | "--help" => return Ok(None),
@@ -110,6 +121,9 @@ fn main() -> ExitCode {
     };
     cli::init_logging();
     let mut config = ServerConfig::default().connection(options.config);
+    if let Some(bytes) = options.output_budget {
+        config = config.output_budget(bytes);
+    }
     if options.deflate {
         config = config.permessage_deflate(PerMessageDeflate::default());
     }
@@ -162,9 +176,10 @@ fn main() -> ExitCode {
 /// Sends every message back. A client that sends faster than it reads its
 /// echoes is slowed down, and loses none: when an echo does not fit the
 /// connection's output (`SendError::Full`, past
-/// `ServerConfig::max_buffered_bytes`), reading pauses (TCP tells the
-/// client to wait) and that echo waits until the output has been written
-/// (`on_drain`).
+/// `ServerConfig::max_buffered_bytes`; or `SendError::OverBudget`, all
+/// connections' output past `ServerConfig::output_budget`), reading pauses
+/// (TCP tells the client to wait) and that echo waits until the output has
+/// been written (`on_drain`).
 struct Echo;
 
 /// The echo that did not fit, while reading is paused.
@@ -181,9 +196,11 @@ impl Handler for Echo {
             Message::Text(text) => (MessageKind::Text, text.as_bytes()),
             Message::Binary(data) => (MessageKind::Binary, data),
         };
-        if let (Err(SendError::Full { .. }), Some(waiting)) =
-            (conn.send(kind, payload), conn.context::<Waiting>())
-        {
+        let sent = conn.send(kind, payload);
+        if let (Some(waiting), true) = (
+            conn.context::<Waiting>(),
+            sent.is_err_and(|e| e.waits_for_drain()),
+        ) {
             // No callback runs until `resume_reading`: one echo waits.
             conn.pause_reading();
             *waiting.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((kind, payload.to_vec()));

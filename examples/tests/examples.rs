@@ -83,6 +83,7 @@ fn help_exits_0_and_names_every_flag() {
                 "--ping-interval",
                 "--pong-timeout",
                 "--max-message-size",
+                "--output-budget",
                 "--help",
                 "SIGTERM",
             ],
@@ -124,6 +125,7 @@ fn echo_server_refuses_zero_limits_naming_them() {
     for (flag, field) in [
         ("--pong-timeout", "connection.pong_timeout"),
         ("--max-message-size", "connection.max_message_size"),
+        ("--output-budget", "output_budget"),
     ] {
         let output = run("echo_server", &["--addr", "127.0.0.1:0", flag, "0"]);
         assert_eq!(output.status.code(), Some(2), "{flag} 0");
@@ -159,22 +161,11 @@ fn echo_server_shuts_down_gracefully_on_sigterm_and_sigint() {
     }
 }
 
-/// A client that sends 64 MiB of messages before it reads any echo (four
-/// times what the server lets wait for one connection, 16 MiB): the
-/// echo server pauses reading instead of dropping echoes, and every echo
-/// comes back, in order and intact, once the client reads.
-#[test]
-fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-
-    use snowsocket_core::{encode_frame_vec, FrameHeader, OpCode};
-
-    const MESSAGES: usize = 64;
-    const SIZE: usize = 1 << 20;
-    // No heartbeat: this client answers no Ping.
+/// Starts echo_server with `args` (and `--addr 127.0.0.1:0`); its address.
+fn echo_server(args: &[&str]) -> (Child, String) {
     let mut child = example("echo_server")
-        .args(["--addr", "127.0.0.1:0", "--ping-interval", "0"])
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .spawn()
         .unwrap();
     let url = listening(&mut child);
@@ -183,13 +174,14 @@ fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
         .and_then(|rest| rest.strip_suffix('/'))
         .unwrap_or_else(|| panic!("{url:?}"))
         .to_owned();
-    let mut stream = TcpStream::connect(&addr).unwrap();
+    (child, addr)
+}
+
+/// A raw client upgraded at `addr` (the 101 read to its end).
+fn raw_client(addr: &str) -> std::net::TcpStream {
+    use std::io::Read;
+    let mut stream = raw_upgrade(addr);
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -197,28 +189,47 @@ fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
         head.push(byte[0]);
     }
     assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    stream
+}
 
-    // Message i: SIZE bytes of i, masked with a zero key.
+/// Sends `count` binary messages of `size` bytes on `stream` (message i:
+/// bytes of value i, masked with a zero key), from a thread of its own.
+fn send_numbered(
+    stream: &std::net::TcpStream,
+    count: usize,
+    size: usize,
+) -> thread::JoinHandle<()> {
+    use std::io::Write;
+
+    use snowsocket_core::{encode_frame_vec, FrameHeader, OpCode};
+
     let mut writer = stream.try_clone().unwrap();
-    let sending = thread::spawn(move || {
-        for i in 0..MESSAGES {
+    thread::spawn(move || {
+        for i in 0..count {
             let header = FrameHeader {
                 fin: true,
                 opcode: OpCode::Binary,
                 mask: Some([0; 4]),
-                payload_len: SIZE as u64,
+                payload_len: size as u64,
             };
             let mut frame = Vec::new();
-            encode_frame_vec(header, &vec![i as u8; SIZE], &mut frame);
+            encode_frame_vec(header, &vec![i as u8; size], &mut frame);
             writer.write_all(&frame).unwrap();
         }
-    });
-    // Let the server's output for us fill up before reading any of it.
-    thread::sleep(Duration::from_secs(1));
+    })
+}
+
+/// Reads the echoes of [`send_numbered`]'s messages: all of them, in
+/// order and intact.
+fn read_numbered(stream: &mut std::net::TcpStream, count: usize, size: usize) {
+    use std::io::Read;
+
+    use snowsocket_core::{FrameHeader, OpCode};
+
     let mut wire = Vec::new();
     let mut echoes = 0;
     let mut chunk = vec![0u8; 1 << 16];
-    while echoes < MESSAGES {
+    while echoes < count {
         let n = stream.read(&mut chunk).unwrap();
         assert!(n > 0, "the server hung up after {echoes} echoes");
         wire.extend_from_slice(&chunk[..n]);
@@ -228,7 +239,7 @@ fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
                 break;
             }
             assert_eq!(header.opcode, OpCode::Binary);
-            assert_eq!(header.payload_len, SIZE as u64, "echo {echoes}");
+            assert_eq!(header.payload_len, size as u64, "echo {echoes}");
             assert!(
                 wire[used..end].iter().all(|&b| b == echoes as u8),
                 "echo {echoes} is not message {echoes}"
@@ -237,9 +248,67 @@ fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
             wire.drain(..end);
         }
     }
+}
+
+/// A client that sends 64 MiB of messages before it reads any echo (four
+/// times what the server lets wait for one connection, 16 MiB): the
+/// echo server pauses reading instead of dropping echoes, and every echo
+/// comes back, in order and intact, once the client reads.
+#[test]
+fn echo_server_slows_a_client_that_does_not_read_and_loses_no_echo() {
+    const MESSAGES: usize = 64;
+    const SIZE: usize = 1 << 20;
+    // No heartbeat: this client answers no Ping.
+    let (child, addr) = echo_server(&["--ping-interval", "0"]);
+    let mut stream = raw_client(&addr);
+    let sending = send_numbered(&stream, MESSAGES, SIZE);
+    // Let the server's output for us fill up before reading any of it.
+    thread::sleep(Duration::from_secs(1));
+    read_numbered(&mut stream, MESSAGES, SIZE);
     sending.join().unwrap();
+    let mut child = child;
     child.kill().unwrap();
     let _ = finish(child);
+}
+
+/// KiB of memory `pid` holds: `VmRSS` now, or `VmHWM` (its peak).
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Eight clients that each send 24 MiB before reading any echo: with a
+/// 4 MiB output budget the server holds about the budget and an echo per
+/// client, not up to 16 MiB each (`max_buffered_bytes`, whose default let
+/// eight such clients take 150 MB); and every echo still comes back.
+#[test]
+fn echo_server_keeps_to_its_output_budget_against_clients_that_do_not_read() {
+    const CLIENTS: usize = 8;
+    const MESSAGES: usize = 24;
+    const SIZE: usize = 1 << 20;
+    let budget = (4 << 20).to_string();
+    let (mut child, addr) = echo_server(&["--ping-interval", "0", "--output-budget", &budget]);
+    let mut clients: Vec<_> = (0..CLIENTS).map(|_| raw_client(&addr)).collect();
+    let before = memory_kib(child.id(), "VmRSS:");
+    let sending: Vec<_> = clients
+        .iter()
+        .map(|c| send_numbered(c, MESSAGES, SIZE))
+        .collect();
+    // Long enough for every client's echoes to fill what the server lets
+    // wait, and for the server to stop reading them.
+    thread::sleep(Duration::from_secs(2));
+    let grown = memory_kib(child.id(), "VmHWM:").saturating_sub(before);
+    let readers: Vec<_> = clients
+        .drain(..)
+        .map(|mut c| thread::spawn(move || read_numbered(&mut c, MESSAGES, SIZE)))
+        .collect();
+    for t in readers.into_iter().chain(sending) {
+        t.join().unwrap();
+    }
+    child.kill().unwrap();
+    let _ = finish(child);
+    assert!(grown < 64 << 10, "the server grew by {grown} KiB");
 }
 
 /// Seconds of CPU `pid` has used (user and system), from /proc.

@@ -116,6 +116,18 @@ pub enum SendError {
         /// The bound.
         limit: usize,
     },
+    /// The server's output budget
+    /// ([`ServerConfig::output_budget`](crate::ServerConfig::output_budget),
+    /// `budget` bytes) is spent by all connections' unsent output
+    /// together, and this connection has output waiting already. As with
+    /// [`SendError::Full`], nothing was queued and
+    /// [`Handler::on_drain`](crate::Handler::on_drain) runs once this
+    /// connection's outbox has been written out (an empty outbox takes a
+    /// message whatever the budget).
+    OverBudget {
+        /// The budget.
+        budget: usize,
+    },
     /// The core refused the frame (control payload over 125 bytes, a close
     /// code that may not be sent, a fragmented message in progress).
     Refused(CoreSendError),
@@ -129,8 +141,22 @@ impl fmt::Display for SendError {
                 f,
                 "outbox full: {buffered} bytes waiting, limit {limit} (the peer reads slowly)"
             ),
+            Self::OverBudget { budget } => write!(
+                f,
+                "output budget spent: all connections hold {budget} bytes not yet written"
+            ),
             Self::Refused(e) => write!(f, "refused: {e}"),
         }
+    }
+}
+
+impl SendError {
+    /// Whether the send may succeed later: [`SendError::Full`] or
+    /// [`SendError::OverBudget`]. Nothing was queued, and
+    /// [`Handler::on_drain`](crate::Handler::on_drain) runs once the
+    /// connection's outbox has been written out: send it again then.
+    pub const fn waits_for_drain(&self) -> bool {
+        matches!(self, Self::Full { .. } | Self::OverBudget { .. })
     }
 }
 

@@ -97,6 +97,19 @@ pub struct ServerConfig {
     /// of physical memory (1 GiB where it cannot be read). A message that
     /// would need more is refused: its connection is closed with 1009.
     pub memory_budget: usize,
+    /// The output all connections together may hold: bytes sent and not
+    /// yet written to their sockets (their outboxes, see
+    /// [`ServerConfig::max_buffered_bytes`]). Default: a quarter of
+    /// physical memory (1 GiB where it cannot be read). Once it is spent,
+    /// a send to a connection that already has output waiting returns
+    /// [`SendError::OverBudget`](crate::SendError::OverBudget) and queues
+    /// nothing ([`Handler::on_drain`](crate::Handler::on_drain) runs once
+    /// that connection's outbox has been written out); a send into an
+    /// empty outbox is still accepted, so every connection can make
+    /// progress. Peers that send and never read thus hold at most this
+    /// much together (and one message each), not
+    /// [`ServerConfig::max_buffered_bytes`] each.
+    pub output_budget: usize,
     /// The TLS configuration: `Some` serves `wss://`. Default `None`.
     /// See [`tls::server_config_from_pem`](crate::tls::server_config_from_pem).
     /// (Feature `tls`.)
@@ -124,6 +137,7 @@ impl Default for ServerConfig {
             max_pending_handshakes: 1024,
             max_handshakes_per_ip: 256,
             memory_budget: physical_memory().map_or(1 << 30, |m| m / 4),
+            output_budget: physical_memory().map_or(1 << 30, |m| m / 4),
             #[cfg(feature = "tls")]
             tls: None,
             deflate: None,
@@ -218,6 +232,12 @@ impl ServerConfig {
         self.memory_budget = bytes;
         self
     }
+    /// Sets [`ServerConfig::output_budget`].
+    #[must_use]
+    pub const fn output_budget(mut self, bytes: usize) -> Self {
+        self.output_budget = bytes;
+        self
+    }
 
     /// Checks that every value can work: a zero where something must
     /// happen, or values that contradict each other, are an error naming
@@ -236,7 +256,7 @@ impl ServerConfig {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         let limits = &self.handshake_limits;
-        let zero: [(bool, &'static str); 12] = [
+        let zero: [(bool, &'static str); 13] = [
             (self.event_loops == 0, "event_loops"),
             (self.max_buffered_bytes == 0, "max_buffered_bytes"),
             (self.max_pending_handshakes == 0, "max_pending_handshakes"),
@@ -246,6 +266,7 @@ impl ServerConfig {
             (self.write_timeout.is_zero(), "write_timeout"),
             (self.read_buffer_size == 0, "read_buffer_size"),
             (self.memory_budget == 0, "memory_budget"),
+            (self.output_budget == 0, "output_budget"),
             (self.thread_stack_size == 0, "thread_stack_size"),
             (
                 limits.max_request_size == 0,

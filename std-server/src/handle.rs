@@ -10,9 +10,14 @@
 //! (once until the loop takes it), waking the loop when the sender is
 //! another thread. The loop writes the outbox when the socket takes it.
 //! The outbox is bounded ([`ServerConfig::max_buffered_bytes`]): a send that
-//! would pass the bound returns [`SendError::Full`] and queues nothing.
+//! would pass the bound returns [`SendError::Full`] and queues nothing; so
+//! are all outboxes together ([`ServerConfig::output_budget`],
+//! [`SendError::OverBudget`]). Each outbox keeps what it holds charged to
+//! the server's output budget: the senders as they queue, the loop as it
+//! writes (and at the end).
 //!
 //! [`ServerConfig::max_buffered_bytes`]: crate::ServerConfig::max_buffered_bytes
+//! [`ServerConfig::output_budget`]: crate::ServerConfig::output_budget
 
 use core::any::Any;
 use core::cell::Cell;
@@ -29,6 +34,7 @@ pub use snowsocket_core::Message;
 
 use crate::close::{CloseCause, SendError};
 use crate::deflate::DeflateTx;
+use crate::event_loop::budget::Budget;
 use crate::event_loop::command::LoopShared;
 use crate::rng::Rng;
 use crate::spare;
@@ -88,6 +94,8 @@ pub(crate) struct Shared {
     pub(crate) owner: Arc<LoopShared>,
     /// The bound on [`Outbox::buffered`].
     pub(crate) max_buffered: usize,
+    /// The server's bound on all outboxes together.
+    pub(crate) output_budget: Arc<Budget>,
     pub(crate) tx: Mutex<Outbox>,
     /// Reading is paused (`ConnectionHandle::pause_reading`).
     pub(crate) paused: AtomicBool,
@@ -102,6 +110,9 @@ pub(crate) struct Outbox {
     pub(crate) frames: Vec<u8>,
     /// Bytes the loop took from `frames` and has not written yet.
     pub(crate) in_loop: usize,
+    /// What this outbox holds charged to the output budget: `buffered()`
+    /// once [`Outbox::settle`] has run.
+    charged: usize,
     /// A fragmented message is being sent.
     pub(crate) fragmenting: bool,
     /// No more data frames: a Close was requested or sent, or the
@@ -139,6 +150,7 @@ impl Outbox {
         Self {
             frames: Vec::new(),
             in_loop: 0,
+            charged: 0,
             fragmenting: false,
             closed: false,
             close: None,
@@ -172,16 +184,39 @@ impl Outbox {
         self.frames.len() + self.in_loop
     }
 
-    /// Whether `len` more bytes fit under `limit`. Anything fits an empty
-    /// outbox, so a message larger than the bound can still be sent.
-    fn fits(&mut self, len: usize, limit: usize) -> Result<(), SendError> {
+    /// Whether `len` more bytes fit under `limit` and in `budget`; if so,
+    /// they are charged to `budget` (the caller queues them). Anything
+    /// fits an empty outbox, so a message larger than the bound can still
+    /// be sent, and every connection makes progress when the budget is
+    /// spent.
+    fn fits(&mut self, len: usize, limit: usize, budget: &Budget) -> Result<(), SendError> {
         let buffered = self.buffered();
-        if buffered == 0 || buffered.saturating_add(len) <= limit {
-            Ok(())
-        } else {
+        if buffered == 0 {
+            budget.charge(len);
+        } else if buffered.saturating_add(len) > limit {
             self.wants_drain = true;
-            Err(SendError::Full { buffered, limit })
+            return Err(SendError::Full { buffered, limit });
+        } else if !budget.take(len) {
+            self.wants_drain = true;
+            return Err(SendError::OverBudget {
+                budget: budget.limit(),
+            });
         }
+        self.charged += len;
+        Ok(())
+    }
+
+    /// Brings the budget's charge in line with what the outbox holds now
+    /// (after the loop wrote some, added control frames, or dropped it
+    /// all at the end).
+    pub(crate) fn settle(&mut self, budget: &Budget) {
+        let buffered = self.buffered();
+        if buffered > self.charged {
+            budget.charge(buffered - self.charged);
+        } else {
+            budget.give(self.charged - buffered);
+        }
+        self.charged = buffered;
     }
 
     /// Whether a whole message may be queued: not closed, no fragmented
@@ -233,7 +268,7 @@ impl Shared {
         check(&mut tx)?;
         let header = tx.header(opcode, fin, payload.len());
         let len = header.encoded_len() + payload.len();
-        tx.fits(len, self.max_buffered)?;
+        tx.fits(len, self.max_buffered, &self.output_budget)?;
         tx.reserve(len);
         encode_frame_vec(header, payload, &mut tx.frames);
         if opcode == OpCode::Continuation || matches!(opcode, OpCode::Text | OpCode::Binary) {
@@ -269,7 +304,7 @@ impl Shared {
         let mut tx = self.outbox();
         if let Err(e) = tx
             .check_message()
-            .and_then(|()| tx.fits(frame.len(), self.max_buffered))
+            .and_then(|()| tx.fits(frame.len(), self.max_buffered, &self.output_budget))
         {
             compressor.reset();
             return Err(e);
@@ -304,7 +339,7 @@ impl Shared {
                 snowsocket_core::SendError::FragmentInProgress,
             ));
         }
-        tx.fits(frame.len(), self.max_buffered)?;
+        tx.fits(frame.len(), self.max_buffered, &self.output_budget)?;
         tx.reserve(frame.len());
         tx.frames.extend_from_slice(frame);
         self.schedule(tx);

@@ -109,8 +109,11 @@ pub trait Handler: Send + Sync + 'static {
     }
 
     /// A send to this connection was refused with
-    /// [`SendError::Full`](crate::SendError::Full), and everything sent
-    /// has now been written to the socket: sending may resume.
+    /// [`SendError::Full`](crate::SendError::Full) or
+    /// [`SendError::OverBudget`](crate::SendError::OverBudget) (see
+    /// [`SendError::waits_for_drain`](crate::SendError::waits_for_drain)),
+    /// and everything sent has now been written to the socket: sending may
+    /// resume.
     fn on_drain(&self, conn: &ConnectionHandle) {
         let _ = conn;
     }

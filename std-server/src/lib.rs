@@ -45,7 +45,9 @@
 //!   encodes the frame into the connection's outbox and tells its loop;
 //!   the outbox is bounded ([`ServerConfig::max_buffered_bytes`]): past it
 //!   a send returns [`SendError::Full`] and [`Handler::on_drain`] says when
-//!   it has drained. [`ServerHandle::broadcast`] frames a message once for
+//!   it has drained. All outboxes together are bounded too
+//!   ([`ServerConfig::output_budget`], [`SendError::OverBudget`]), so peers
+//!   that send and never read cannot take the server's memory. [`ServerHandle::broadcast`] frames a message once for
 //!   many connections and skips (and reports) the slow ones. A peer that
 //!   takes no data for [`ServerConfig::write_timeout`] is failed; no other
 //!   connection notices.

@@ -9,7 +9,6 @@ use std::thread;
 
 use snowsocket_core::{encode_frame_vec, FrameHeader, MessageKind, OpCode};
 
-use crate::close::SendError;
 use crate::config::ServerConfig;
 use crate::event_loop::{Loop, LoopThread, Service};
 use crate::handle::{ConnectionHandle, Message};
@@ -167,8 +166,10 @@ impl core::fmt::Debug for ServerHandle {
 pub struct Broadcast {
     /// Connections the message was queued for.
     pub sent: usize,
-    /// Connections skipped because their outbox was full (slow readers),
-    /// by id; each gets [`Handler::on_drain`] once it has caught up.
+    /// Connections skipped because their outbox was full (slow readers;
+    /// or the server's output budget was spent, see
+    /// [`SendError::OverBudget`](crate::SendError::OverBudget)), by id;
+    /// each gets [`Handler::on_drain`] once it has caught up.
     pub full: Vec<u64>,
     /// Connections skipped because they were closing (or sending a
     /// fragmented message).
@@ -265,7 +266,7 @@ pub fn broadcast<'a>(
         };
         match result {
             Ok(()) => report.sent += 1,
-            Err(SendError::Full { .. }) => report.full.push(conn.id()),
+            Err(e) if e.waits_for_drain() => report.full.push(conn.id()),
             Err(_) => report.closed += 1,
         }
     }

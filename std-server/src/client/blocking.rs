@@ -30,7 +30,8 @@ impl fmt::Debug for BlockingSender {
 impl BlockingSender {
     /// Sends a message of `kind`; while the outbox has no room for it (a
     /// plain send would fail with [`SendError::Full`], see
-    /// [`ClientConfig::max_buffered_bytes`](super::ClientConfig::max_buffered_bytes)),
+    /// [`ClientConfig::max_buffered_bytes`](super::ClientConfig::max_buffered_bytes),
+    /// or [`SendError::OverBudget`]),
     /// waits until the outbox has been written out, then sends. It waits
     /// as long as the peer reads:
     /// a peer that stops reading is failed after the write timeout, and
@@ -42,7 +43,7 @@ impl BlockingSender {
             // is then seen.
             let seen = *self.route.room.changes();
             match self.handle.send(kind, payload) {
-                Err(SendError::Full { .. }) => self.route.room.wait_change(seen),
+                Err(e) if e.waits_for_drain() => self.route.room.wait_change(seen),
                 other => return other,
             }
         }

@@ -1,5 +1,5 @@
-//! The server-wide memory budget for message reassembly, and the message
-//! buffer that draws on it.
+//! The server-wide memory budgets (one for message reassembly, one for
+//! unsent output), and the message buffer that draws on the first.
 //!
 //! A message that does not arrive in one piece is assembled in its
 //! connection's buffer, which grows as the bytes come. Each growth is taken
@@ -29,7 +29,7 @@ impl Budget {
     }
 
     /// Takes `n` bytes, if they fit.
-    fn take(&self, n: usize) -> bool {
+    pub(crate) fn take(&self, n: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(n).filter(|&total| total <= self.limit)
@@ -37,8 +37,18 @@ impl Budget {
             .is_ok()
     }
 
-    fn give(&self, n: usize) {
+    pub(crate) fn give(&self, n: usize) {
         self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Takes `n` bytes whether or not they fit (what must be held anyway).
+    pub(crate) fn charge(&self, n: usize) {
+        self.used.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// The bound.
+    pub(crate) const fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Bytes held now.
@@ -111,7 +121,7 @@ impl MessageBuffer for Budgeted {
             // give more, the budget is charged for it too.
             let extra = self.buf.capacity() - target;
             if extra > 0 {
-                self.budget.used.fetch_add(extra, Ordering::AcqRel);
+                self.budget.charge(extra);
             }
         }
         self.buf.extend_from_slice(data);

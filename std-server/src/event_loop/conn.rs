@@ -494,6 +494,7 @@ impl<S: Socket> Conn<S> {
             token,
             owner: Arc::clone(owner),
             max_buffered: config.max_buffered_bytes,
+            output_budget: Arc::clone(&self.service.output_budget),
             tx: std::sync::Mutex::new(Outbox::new(mask)),
             paused: core::sync::atomic::AtomicBool::new(false),
             deflate: deflate

@@ -74,6 +74,8 @@ pub(crate) struct Service {
     pub(crate) config: ServerConfig,
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) budget: Arc<Budget>,
+    /// The connections' unsent output ([`ServerConfig::output_budget`]).
+    pub(crate) output_budget: Arc<Budget>,
     established: AtomicUsize,
     handshaking: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -90,6 +92,7 @@ impl Service {
     pub(crate) fn new(config: ServerConfig, handler: Arc<dyn Handler>) -> Self {
         Self {
             budget: Arc::new(Budget::new(config.memory_budget)),
+            output_budget: Arc::new(Budget::new(config.output_budget)),
             config,
             handler,
             established: AtomicUsize::new(0),

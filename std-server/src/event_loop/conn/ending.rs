@@ -101,6 +101,7 @@ impl<S: Socket> Conn<S> {
             tx.closed = true;
             tx.frames = Vec::new();
             tx.in_loop = 0;
+            tx.settle(&ws.handle.shared.output_budget);
         }
         let handler = &self.service.handler;
         if guard(|| handler.on_close(&ws.handle, info)).is_err() {

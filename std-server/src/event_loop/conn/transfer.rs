@@ -61,6 +61,7 @@ impl<S: Socket> Conn<S> {
             let drained = {
                 let mut tx = ws.handle.shared.outbox();
                 tx.in_loop = self.out.len() - self.sent;
+                tx.settle(&ws.handle.shared.output_budget);
                 if !ws.core.is_open() {
                     tx.closed = true;
                 }

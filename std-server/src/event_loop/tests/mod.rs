@@ -616,4 +616,5 @@ fn a_callbacks_own_sends_go_out_without_a_flush_command_other_sends_get_one() {
 
 mod backlog;
 mod batching;
+mod budget;
 mod eof;
