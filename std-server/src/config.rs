@@ -93,9 +93,14 @@ pub struct ServerConfig {
     /// Default 256.
     pub max_handshakes_per_ip: usize,
     /// The memory all connections together may hold for messages being
-    /// reassembled (fragmented, or arriving in pieces). Default: a quarter
-    /// of physical memory (1 GiB where it cannot be read). A message that
-    /// would need more is refused: its connection is closed with 1009.
+    /// reassembled (fragmented, or arriving in pieces) and for the
+    /// permessage-deflate state they keep between messages (with context
+    /// takeover, about 294 KB for the compressor and 56 KB for the
+    /// inflater, charged from the upgrade on). Default: a quarter of
+    /// physical memory (1 GiB where it cannot be read). A message that
+    /// would need more is refused: its connection is closed with 1009. A
+    /// connection whose deflate state does not fit is accepted without
+    /// permessage-deflate.
     pub memory_budget: usize,
     /// The output all connections together may hold: bytes sent and not
     /// yet written to their sockets (their outboxes, see

@@ -37,7 +37,7 @@ use self::ws::{guard, Ws};
 use super::budget::Budgeted;
 use super::Service;
 use crate::close::{CloseCause, CloseInfo};
-use crate::deflate::DeflateTx;
+use crate::deflate::{kept_memory, DeflateTx};
 use crate::event_loop::command::LoopShared;
 use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
 
@@ -512,12 +512,18 @@ impl<S: Socket> Conn<S> {
         if let Some((params, options)) = &deflate {
             core.enable_deflate(params, options.level);
         }
+        // The upgrade charged a server's deflate state to the budget.
+        let deflate_charged = match (role, &deflate) {
+            (Role::Server, Some((params, _))) => kept_memory(params),
+            _ => 0,
+        };
         let mut ws = Box::new(Ws {
             core,
             handle: handle.clone(),
             rx: Vec::new(),
             end: None,
             our_close: None,
+            deflate_charged,
         });
         self.service.opened(&handle);
         if guard(|| self.service.handler.on_connect(&ws.handle)).is_err() {

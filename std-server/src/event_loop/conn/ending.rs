@@ -90,6 +90,7 @@ impl<S: Socket> Conn<S> {
         };
         let mut ws = ws.take()?;
         self.service.closed(self.id);
+        self.service.budget.give(ws.deflate_charged);
         ws.settle();
         let info = ws
             .end

@@ -7,12 +7,13 @@
 use core::mem;
 use std::sync::Arc;
 
-use snowsocket_core::deflate;
+use snowsocket_core::deflate::{self, DeflateParams};
 use snowsocket_core::handshake::{self, HandshakeError, Parsed, EMPTY_HEADER};
 use snowsocket_core::{Instant, Role};
 
 use super::ws::guard;
 use super::{later, Conn, Phase, Socket};
+use crate::deflate::kept_memory;
 use crate::event_loop::command::LoopShared;
 use crate::handle::Upgraded;
 use crate::handler::{Accept, UpgradeRequest};
@@ -68,10 +69,12 @@ impl<S: Socket> Conn<S> {
                         guard(|| handler.on_accept(&request))
                             .unwrap_or_else(|()| Accept::reject(500, "internal error"))
                     };
-                    // permessage-deflate, when configured and offered.
+                    // permessage-deflate, when configured and offered, and
+                    // when the memory budget has room for its state.
                     let deflate = match (&decision, &self.service.config.deflate) {
                         (Accept::Upgrade { .. }, Some(options)) => {
                             deflate::negotiate(request.request.headers(), &options.params)
+                                .filter(|params| self.charge_deflate(params))
                         }
                         _ => None,
                     };
@@ -116,6 +119,9 @@ impl<S: Socket> Conn<S> {
                         }
                     };
                     if let Err(e) = written {
+                        if let Some(params) = &deflate {
+                            self.service.budget.give(kept_memory(params));
+                        }
                         // Name the header at fault, where one is.
                         let headers = match &decision {
                             Accept::Upgrade { headers, .. } | Accept::Reject { headers, .. } => {
@@ -158,6 +164,20 @@ impl<S: Socket> Conn<S> {
                 self.deliver(rest, now);
             }
         }
+    }
+
+    /// Takes what a connection keeps for permessage-deflate with `params`
+    /// from the memory budget; without room, the connection is accepted
+    /// without it.
+    fn charge_deflate(&self, params: &DeflateParams) -> bool {
+        let fits = self.service.budget.take(kept_memory(params));
+        if !fits {
+            log::debug!(
+                "{}: memory budget spent: accepted without permessage-deflate",
+                self.peer
+            );
+        }
+        fits
     }
 
     /// A request the core refused: its answer (400, 405, 426, 431).

@@ -28,6 +28,10 @@ pub(super) struct Ws {
     pub(super) end: Option<Box<CloseInfo>>,
     /// Why we sent our Close, and what it said.
     pub(super) our_close: Option<Box<(CloseCause, CloseCode, String)>>,
+    /// What the connection's permessage-deflate state holds of the memory
+    /// budget (a server's, with context takeover; see
+    /// `deflate::kept_memory`), given back when it ends.
+    pub(super) deflate_charged: usize,
 }
 
 impl Ws {

@@ -2,9 +2,11 @@
 //! to a connection with output waiting is refused once the budget is
 //! spent (the other connections' output counts too); an empty outbox
 //! still takes a message; what a connection held goes back to the budget
-//! as it is written, and at the end.
+//! as it is written, and at the end. And the memory budget's share for
+//! permessage-deflate state.
 
 use super::*;
+use crate::deflate::PerMessageDeflate;
 
 /// An upgraded connection of a server whose outboxes may hold
 /// `budget` bytes together; its handle.
@@ -78,4 +80,47 @@ fn what_a_connection_held_goes_back_to_the_budget_when_it_ends() {
     let info = h.finish();
     assert_eq!(info.cause, CloseCause::UnexpectedEof, "{info}");
     assert_eq!(budget.used(), 0);
+}
+
+/// [`REQUEST`] offering permessage-deflate.
+const DEFLATE_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+
+/// The answer to [`DEFLATE_REQUEST`] from a server with permessage-deflate
+/// and `memory_budget`; the harness and the budget.
+fn offered_deflate(memory_budget: usize) -> (Harness, String) {
+    let config = ServerConfig::default()
+        .connection(quiet())
+        .permessage_deflate(PerMessageDeflate::default())
+        .memory_budget(memory_budget);
+    let mut h = Harness::new(config);
+    h.peer_sends(DEFLATE_REQUEST);
+    let answer = String::from_utf8(h.take_written()).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    (h, answer)
+}
+
+#[test]
+fn deflate_state_is_charged_to_the_memory_budget_while_the_connection_lives() {
+    let (mut h, answer) = offered_deflate(1 << 30);
+    assert!(answer.contains("permessage-deflate"), "{answer}");
+    let budget = Arc::clone(&h.conn_service().budget);
+    // Context takeover both ways: the compressor and the inflater.
+    assert_eq!(budget.used(), 294_000 + 56_000);
+    h.peer_sends(&client_frame(OpCode::Close, &1000u16.to_be_bytes()));
+    h.peer_hangs_up();
+    let info = h.finish();
+    assert_eq!(info.cause, CloseCause::PeerClosed, "{info}");
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn without_room_for_deflate_state_a_connection_is_accepted_without_it() {
+    let (mut h, answer) = offered_deflate(300_000);
+    assert!(!answer.contains("permessage-deflate"), "{answer}");
+    assert_eq!(h.conn_service().budget.used(), 0);
+    // Uncompressed, it works as any other.
+    h.peer_sends(&client_frame(OpCode::Binary, b"plain"));
+    assert_eq!(h.frames(), [(OpCode::Binary, b"plain".to_vec())]);
 }
