@@ -111,8 +111,10 @@ pub struct ServerConfig {
     /// nothing ([`Handler::on_drain`](crate::Handler::on_drain) runs once
     /// that connection's outbox has been written out); a send into an
     /// empty outbox is still accepted, so every connection can make
-    /// progress. Peers that send and never read thus hold at most this
-    /// much together (and one message each), not
+    /// progress. A connection's first 64 KiB of output are not counted
+    /// (ordinary traffic then never touches the budget's counter, which
+    /// the loops share). Peers that send and never read thus hold at most
+    /// this much together (plus 64 KiB and one message each), not
     /// [`ServerConfig::max_buffered_bytes`] each.
     pub output_budget: usize,
     /// The TLS configuration: `Some` serves `wss://`. Default `None`.

@@ -138,6 +138,18 @@ pub(crate) struct Outbox {
 /// its own replies.
 pub(crate) const BATCH_HINT_MAX: usize = 2 * crate::event_loop::conn::WRITE_BATCH;
 
+/// What an outbox may hold without charging the output budget: a
+/// connection's usual few frames in flight cost the budget's shared
+/// counter (contended between the loops) nothing; only a backlog does.
+/// All outboxes together hold at most the budget plus this much (and one
+/// message) each.
+pub(crate) const UNCHARGED: usize = 64 * 1024;
+
+/// What an outbox holding `buffered` bytes charges the output budget.
+const fn charge_for(buffered: usize) -> usize {
+    buffered.saturating_sub(UNCHARGED)
+}
+
 /// A Close requested through a handle.
 pub(crate) struct CloseRequest {
     pub(crate) code: CloseCode,
@@ -185,24 +197,26 @@ impl Outbox {
     }
 
     /// Whether `len` more bytes fit under `limit` and in `budget`; if so,
-    /// they are charged to `budget` (the caller queues them). Anything
-    /// fits an empty outbox, so a message larger than the bound can still
-    /// be sent, and every connection makes progress when the budget is
-    /// spent.
+    /// what they add past [`UNCHARGED`] is charged to `budget` (the caller
+    /// queues them). Anything fits an empty outbox, so a message larger
+    /// than the bound can still be sent, and every connection makes
+    /// progress when the budget is spent.
     fn fits(&mut self, len: usize, limit: usize, budget: &Budget) -> Result<(), SendError> {
         let buffered = self.buffered();
+        let after = buffered.saturating_add(len);
+        let more = charge_for(after).saturating_sub(self.charged);
         if buffered == 0 {
-            budget.charge(len);
-        } else if buffered.saturating_add(len) > limit {
+            budget.charge(more);
+        } else if after > limit {
             self.wants_drain = true;
             return Err(SendError::Full { buffered, limit });
-        } else if !budget.take(len) {
+        } else if more > 0 && !budget.take(more) {
             self.wants_drain = true;
             return Err(SendError::OverBudget {
                 budget: budget.limit(),
             });
         }
-        self.charged += len;
+        self.charged += more;
         Ok(())
     }
 
@@ -210,13 +224,13 @@ impl Outbox {
     /// (after the loop wrote some, added control frames, or dropped it
     /// all at the end).
     pub(crate) fn settle(&mut self, budget: &Budget) {
-        let buffered = self.buffered();
-        if buffered > self.charged {
-            budget.charge(buffered - self.charged);
-        } else {
-            budget.give(self.charged - buffered);
+        let due = charge_for(self.buffered());
+        if due > self.charged {
+            budget.charge(due - self.charged);
+        } else if due < self.charged {
+            budget.give(self.charged - due);
         }
-        self.charged = buffered;
+        self.charged = due;
     }
 
     /// Whether a whole message may be queued: not closed, no fragmented

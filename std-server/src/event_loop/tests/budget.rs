@@ -1,12 +1,13 @@
-//! The server's output budget: what all outboxes hold together. A send
-//! to a connection with output waiting is refused once the budget is
-//! spent (the other connections' output counts too); an empty outbox
-//! still takes a message; what a connection held goes back to the budget
-//! as it is written, and at the end. And the memory budget's share for
+//! The server's output budget: what all outboxes hold together (past
+//! each one's first 64 KiB). A send to a connection with output waiting
+//! is refused once the budget is spent (the other connections' output
+//! counts too); an empty outbox still takes a message; what a connection
+//! held goes back to the budget as it is written, and at the end. And the memory budget's share for
 //! permessage-deflate state.
 
 use super::*;
 use crate::deflate::PerMessageDeflate;
+use crate::handle::UNCHARGED;
 
 /// An upgraded connection of a server whose outboxes may hold
 /// `budget` bytes together; its handle.
@@ -22,35 +23,47 @@ fn budgeted(budget: usize) -> (Harness, ConnectionHandle) {
 
 #[test]
 fn a_send_past_the_budget_is_refused_and_an_empty_outbox_always_takes_one() {
-    let (mut h, handle) = budgeted(10_000);
+    let (mut h, handle) = budgeted(100_000);
     let budget = Arc::clone(&h.conn_service().output_budget);
     // The peer takes nothing for now.
     h.wire.0.borrow_mut().room = Some(0);
-    // Other connections hold 9,000 bytes: this empty outbox still takes
+    // A connection's first 64 KiB cost the budget nothing.
+    handle.send_binary(&[0; 1_000]).unwrap();
+    assert_eq!(budget.used(), 0);
+    h.conn.flush_pushed(h.now);
+    h.wire.0.borrow_mut().room = None;
+    h.conn.flush_pushed(h.now);
+    assert_eq!(h.frames().len(), 1);
+    h.wire.0.borrow_mut().room = Some(0);
+    // Other connections hold 90,000 bytes: this empty outbox still takes
     // a message (past the budget), the next one is refused.
-    budget.charge(9_000);
-    handle.send_binary(&[1; 6_000]).unwrap();
-    assert_eq!(budget.used(), 9_000 + 6_004);
+    budget.charge(90_000);
+    handle.send_binary(&[1; 70_000]).unwrap();
+    let first = 70_010 - UNCHARGED;
+    assert_eq!(budget.used(), 90_000 + first);
     assert_eq!(
-        handle.send_binary(&[2; 100]),
-        Err(SendError::OverBudget { budget: 10_000 })
+        handle.send_binary(&[2; 10_000]),
+        Err(SendError::OverBudget { budget: 100_000 })
     );
-    assert!(handle.send_binary(&[2; 100]).unwrap_err().waits_for_drain());
+    assert!(handle
+        .send_binary(&[2; 10_000])
+        .unwrap_err()
+        .waits_for_drain());
     // Under the connection's own bound all along: only the budget refused.
-    assert_eq!(handle.buffered_amount(), 6_004);
+    assert_eq!(handle.buffered_amount(), 70_010);
     // The loop takes the frame; still held (unsent), still charged.
     h.conn.flush_pushed(h.now);
-    assert_eq!(budget.used(), 9_000 + 6_004);
+    assert_eq!(budget.used(), 90_000 + first);
     // The others' output goes; this one's fits again.
-    budget.give(9_000);
+    budget.give(90_000);
     handle.send_binary(&[3; 100]).unwrap();
-    assert_eq!(budget.used(), 6_004 + 102);
+    assert_eq!(budget.used(), first + 102);
     // Written out: nothing is charged any more.
     h.wire.0.borrow_mut().room = None;
     h.conn.flush_pushed(h.now);
     let frames = h.frames();
     assert_eq!(frames.len(), 2);
-    assert_eq!(frames[0], (OpCode::Binary, vec![1; 6_000]));
+    assert_eq!(frames[0], (OpCode::Binary, vec![1; 70_000]));
     assert_eq!(frames[1], (OpCode::Binary, vec![3; 100]));
     assert_eq!(budget.used(), 0);
 }
@@ -69,7 +82,7 @@ fn what_a_connection_held_goes_back_to_the_budget_when_it_ends() {
     h.peer_sends(&client_frame(OpCode::Binary, b"echo me"));
     h.peer_sends(&client_frame(OpCode::Ping, b"ping"));
     assert!(budget.used() > 400_000, "{}", budget.used());
-    assert_eq!(budget.used(), handle.buffered_amount());
+    assert_eq!(budget.used(), handle.buffered_amount() - UNCHARGED);
     // The peer hangs up and reads nothing more: what waits is given up
     // after the write timeout.
     h.wire.0.borrow_mut().room = Some(0);
