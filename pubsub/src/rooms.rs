@@ -38,9 +38,12 @@ use crate::subscriber;
 ///   none; those of other instances may.
 /// - **A member too slow for its room is closed.** A message goes into
 ///   each member's outbox (bounded by
-///   [`ServerConfig::max_buffered_bytes`](snowsocket_server::ServerConfig::max_buffered_bytes));
-///   a member whose outbox cannot take it would miss it without knowing,
-///   so it is closed instead: it reads what it had not read yet, then a
+///   [`ServerConfig::max_buffered_bytes`](snowsocket_server::ServerConfig::max_buffered_bytes),
+///   and by the server's
+///   [`output_budget`](snowsocket_server::ServerConfig::output_budget)
+///   for a member with output waiting when all outboxes together hold
+///   that much); a member whose outbox cannot take it would miss it
+///   without knowing, so it is closed instead: it reads what it had not read yet, then a
 ///   Close [`SLOW_MEMBER_CODE`](crate::SLOW_MEMBER_CODE) (1008,
 ///   [`SLOW_MEMBER_REASON`](crate::SLOW_MEMBER_REASON)), and may come back.
 ///   What it received is every message of the room up to the Close, in
