@@ -43,11 +43,12 @@ use crate::subscriber;
 ///   [`output_budget`](snowsocket_server::ServerConfig::output_budget)
 ///   for a member with output waiting when all outboxes together hold
 ///   that much); a member whose outbox cannot take it would miss it
-///   without knowing, so it is closed instead: it reads what it had not read yet, then a
-///   Close [`SLOW_MEMBER_CODE`](crate::SLOW_MEMBER_CODE) (1008,
-///   [`SLOW_MEMBER_REASON`](crate::SLOW_MEMBER_REASON)), and may come back.
-///   What it received is every message of the room up to the Close, in
-///   order, without a gap. The log says so (`warn`).
+///   without knowing, so it is closed instead: it reads what it had not
+///   read yet, then a Close
+///   [`SLOW_MEMBER_CODE`](crate::SLOW_MEMBER_CODE) (1008,
+///   [`SLOW_MEMBER_REASON`](crate::SLOW_MEMBER_REASON)), and may come
+///   back. What it received is every message of the room up to the
+///   Close, in order, without a gap. The log says so (`warn`).
 /// - **The join notice.** Once a member's room is live (subscribed in
 ///   Redis, or served here alone while Redis is away) the member gets a
 ///   text message `* joined room NAME on instance NAME` (turn it off with

@@ -48,8 +48,8 @@ pub(crate) struct Room {
 
 impl Room {
     /// Publishes what the room (`name`) held, in order (called under the
-    /// rooms' lock, so nothing said later can overtake it). What the publisher's
-    /// queue cannot take goes to the room's members here only.
+    /// rooms' lock, so nothing said later can overtake it). What the
+    /// publisher's queue cannot take goes to the room's members here only.
     pub(crate) fn release_held(&mut self, name: &str, shared: &Shared) {
         if self.held.is_empty() {
             return;

@@ -143,7 +143,7 @@ impl fmt::Display for SendError {
             ),
             Self::OverBudget { budget } => write!(
                 f,
-                "output budget spent: all connections hold {budget} bytes not yet written"
+                "output budget spent: the connections' unsent output has used its {budget} bytes"
             ),
             Self::Refused(e) => write!(f, "refused: {e}"),
         }
