@@ -206,7 +206,9 @@ impl Outbox {
         let after = buffered.saturating_add(len);
         let more = charge_for(after).saturating_sub(self.charged);
         if buffered == 0 {
-            budget.charge(more);
+            if more > 0 {
+                budget.charge(more);
+            }
         } else if after > limit {
             self.wants_drain = true;
             return Err(SendError::Full { buffered, limit });
