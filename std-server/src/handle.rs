@@ -36,6 +36,7 @@ use crate::close::{CloseCause, SendError};
 use crate::deflate::DeflateTx;
 use crate::event_loop::budget::Budget;
 use crate::event_loop::command::LoopShared;
+use crate::forward;
 use crate::rng::Rng;
 use crate::spare;
 
@@ -131,6 +132,9 @@ pub(crate) struct Outbox {
     /// sends grows it once instead of doubling its way up (each doubling a
     /// copy of everything queued so far).
     pub(crate) batch: u32,
+    /// Payload bytes of the frames in `frames` that stay in the loop's
+    /// read buffer until it writes them (see [`crate::forward`]).
+    pub(crate) forwarded: u32,
 }
 
 /// The largest batch `frames` is sized for in advance: twice what a turn
@@ -170,6 +174,7 @@ impl Outbox {
             wants_drain: false,
             mask,
             batch: 0,
+            forwarded: 0,
         }
     }
 
@@ -193,7 +198,7 @@ impl Outbox {
 
     /// Bytes sent and not yet written to the socket.
     pub(crate) fn buffered(&self) -> usize {
-        self.frames.len() + self.in_loop
+        self.frames.len() + self.in_loop + self.forwarded as usize
     }
 
     /// Whether `len` more bytes fit under `limit` and in `budget`; if so,
@@ -283,10 +288,30 @@ impl Shared {
         }
         check(&mut tx)?;
         let header = tx.header(opcode, fin, payload.len());
-        let len = header.encoded_len() + payload.len();
+        let head = header.encoded_len();
+        let len = head + payload.len();
         tx.fits(len, self.max_buffered, &self.output_budget)?;
-        tx.reserve(len);
-        encode_frame_vec(header, payload, &mut tx.frames);
+        // A large payload that the loop is feeding us stays where it was
+        // read (a server's frames only: a client's are masked).
+        let left = forward::locate(self, payload)
+            .filter(|_| tx.mask.is_none())
+            .zip(u32::try_from(tx.forwarded as usize + payload.len()).ok());
+        if let Some((start, forwarded)) = left {
+            tx.reserve(head);
+            let at = tx.frames.len() + head;
+            tx.frames.resize(at, 0);
+            // Sized for the header: encoding cannot fail.
+            let _ = header.encode(&mut tx.frames[at - head..]);
+            tx.forwarded = forwarded;
+            forward::note(forward::Piece {
+                at,
+                start,
+                len: payload.len(),
+            });
+        } else {
+            tx.reserve(len);
+            encode_frame_vec(header, payload, &mut tx.frames);
+        }
         if opcode == OpCode::Continuation || matches!(opcode, OpCode::Text | OpCode::Binary) {
             tx.fragmenting = !fin;
         }

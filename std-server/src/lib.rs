@@ -94,6 +94,7 @@ mod close;
 mod config;
 mod deflate;
 mod event_loop;
+mod forward;
 mod handle;
 mod handler;
 pub mod http;

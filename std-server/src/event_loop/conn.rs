@@ -39,6 +39,7 @@ use super::Service;
 use crate::close::{CloseCause, CloseInfo};
 use crate::deflate::{kept_memory, DeflateTx};
 use crate::event_loop::command::LoopShared;
+use crate::forward;
 use crate::handle::{ConnectionHandle, Outbox, Shared, Upgraded};
 
 use crate::rng::Rng;
@@ -129,6 +130,16 @@ pub(super) const READS_PER_TURN: usize = 8;
 /// A turn writes the replies to its reads once they reach this many bytes
 /// (and at its end): see [`Conn::holds_output`].
 pub(crate) const WRITE_BATCH: usize = 1 << 20;
+
+/// The loop's read buffer for reads of `read_buffer_size` bytes: room for
+/// one read, and after it for the reads of a turn that holds replies
+/// which left their payloads in it (see `crate::forward`), up to about a
+/// [`WRITE_BATCH`]. Only the first read's part is touched unless replies
+/// leave payloads (pages are given on first touch).
+pub(crate) fn read_buffer_len(read_buffer_size: usize) -> usize {
+    let read_len = read_buffer_size.max(4096);
+    read_len.saturating_add(WRITE_BATCH.min(read_len.saturating_mul(4)))
+}
 
 /// Nor does a turn hold replies once this long has passed since the first
 /// held read began (slow callbacks): batching saves system calls, which is
@@ -240,9 +251,34 @@ impl<S: Socket> Conn<S> {
         rbuf: &mut [u8],
         owner: &Arc<LoopShared>,
         token: usize,
+        now: Instant,
+    ) {
+        self.read_turn(rbuf, owner, token, now);
+        // The turn wrote or copied the payloads its replies left in `rbuf`
+        // (see `crate::forward`), unless the connection failed meanwhile:
+        // then they go with it, before `rbuf` is read into again.
+        if forward::pending() {
+            forward::take(|_| ());
+        }
+    }
+
+    /// Reads and feeds the core, up to [`READS_PER_TURN`] reads. Each read
+    /// takes up to `read_buffer_size` bytes of `rbuf`: at its start, or,
+    /// while the replies to earlier reads are held and left payloads in
+    /// `rbuf` (see `crate::forward`), past them, as long as `rbuf` has
+    /// room for a whole read there.
+    fn read_turn(
+        &mut self,
+        rbuf: &mut [u8],
+        owner: &Arc<LoopShared>,
+        token: usize,
         mut now: Instant,
     ) {
         self.more_to_read = false;
+        let read_len = rbuf
+            .len()
+            .min(self.service.config.read_buffer_size.max(4096));
+        let mut at = 0;
         // Output held back from the previous read (see `holds_output`),
         // and since when: the clock read before the first held read's
         // callbacks ran.
@@ -251,7 +287,7 @@ impl<S: Socket> Conn<S> {
         for _ in 0..READS_PER_TURN {
             if self.paused() {
                 if held {
-                    self.flush(now);
+                    self.flush_from(now, rbuf);
                 }
                 // The socket keeps the rest (TCP backpressure) until
                 // `resume`; TLS records read ahead keep a buffer of
@@ -263,28 +299,30 @@ impl<S: Socket> Conn<S> {
             }
             match self.phase {
                 Phase::Done(_) => return,
-                Phase::Linger { .. } | Phase::Answering { .. } => return self.discard(rbuf),
+                Phase::Linger { .. } | Phase::Answering { .. } => {
+                    return self.discard(&mut rbuf[at..at + read_len])
+                }
                 Phase::Handshake { .. } | Phase::Open(_) => {}
             }
-            let input = match self.read(rbuf) {
+            let input = match self.read(&mut rbuf[at..at + read_len]) {
                 Ok(input) => input,
                 Err(cause) => return self.fail_hard(cause),
             };
             let n = match input {
                 Input::WouldBlock => {
-                    self.flush(now);
+                    self.flush_from(now, rbuf);
                     return self.quiet();
                 }
                 Input::Eof => {
                     self.at_eof = true;
                     if held {
-                        self.flush(now);
+                        self.flush_from(now, rbuf);
                     }
                     return self.eof_after_kept(now);
                 }
                 Input::Bytes(n) => n,
             };
-            if n == rbuf.len() && holding_since.is_none() {
+            if n == read_len && holding_since.is_none() {
                 // A full read, whose replies may be held: the clock is
                 // read only where holding is possible.
                 holding_since = Some(self.service.now());
@@ -293,12 +331,12 @@ impl<S: Socket> Conn<S> {
                 // TLS records that carried no data yet.
                 _ if n == 0 => {}
                 Phase::Handshake { request, .. } => {
-                    request.extend_from_slice(&rbuf[..n]);
+                    request.extend_from_slice(&rbuf[at..at + n]);
                     self.handshake(owner, token, now);
                 }
                 Phase::Open(ws) => {
                     let leftover = mem::take(&mut ws.rx);
-                    self.deliver_read(leftover, rbuf, n, now);
+                    self.deliver_read(leftover, rbuf, (at, n), now);
                 }
                 _ => {}
             }
@@ -313,19 +351,26 @@ impl<S: Socket> Conn<S> {
             // the next read says EOF. A TLS session says so itself (it
             // reads until the socket is empty or the buffer full).
             let drained = self.tls.as_ref().is_none_or(|tls| tls.drained());
-            if drained && n < rbuf.len() && !self.read_closed {
-                self.flush(now);
+            if drained && n < read_len && !self.read_closed {
+                self.flush_from(now, rbuf);
                 return self.quiet();
             }
             held = holding_since.is_some_and(|t| now.saturating_duration_since(t) < HOLD_FOR)
                 && self.holds_output();
+            if held && forward::pending() {
+                // The next read goes past the payloads left in `rbuf`;
+                // without room for a whole read there, they go now.
+                at += n;
+                held = at + read_len <= rbuf.len();
+            }
             if !held {
                 holding_since = None;
-                self.flush(now);
+                at = 0;
+                self.flush_from(now, rbuf);
             }
         }
         if held {
-            self.flush(now);
+            self.flush_from(now, rbuf);
         }
         self.more_to_read = true;
     }
@@ -354,7 +399,8 @@ impl<S: Socket> Conn<S> {
         // what makes the handler's next send fail as full.
         let limit = WRITE_BATCH.min(self.service.config.max_buffered_bytes / 4);
         let tx = ws.handle.shared.outbox();
-        tx.close.is_none() && self.out.len() - self.sent + tx.frames.len() < limit
+        let waiting = self.out.len() - self.sent + tx.frames.len() + tx.forwarded as usize;
+        tx.close.is_none() && waiting < limit
     }
 
     /// Whether the application paused reading.
@@ -373,7 +419,7 @@ impl<S: Socket> Conn<S> {
     ) {
         if let Phase::Open(ws) = &mut self.phase {
             let kept = mem::take(&mut ws.rx);
-            self.deliver(kept, now);
+            self.deliver(&[], kept, now);
             self.flush(now);
         }
         self.on_readable(rbuf, owner, token, now);
@@ -446,28 +492,43 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Hands `n` bytes just read into `rbuf` (after `leftover`) to the core.
-    fn deliver_read(&mut self, leftover: Vec<u8>, rbuf: &mut [u8], n: usize, now: Instant) {
+    /// Hands `n` bytes just read into `rbuf` at `at` (after `leftover`) to
+    /// the core. Payloads left in `rbuf` by earlier reads are before `at`.
+    fn deliver_read(
+        &mut self,
+        leftover: Vec<u8>,
+        rbuf: &mut [u8],
+        (at, n): (usize, usize),
+        now: Instant,
+    ) {
+        let (earlier, rest) = rbuf.split_at_mut(at);
+        let input = &mut rest[..n];
         if !leftover.is_empty() {
-            let mut input = leftover;
-            input.extend_from_slice(&rbuf[..n]);
-            return self.deliver(input, now);
+            let mut joined = leftover;
+            joined.extend_from_slice(input);
+            return self.deliver(earlier, joined, now);
         }
+        // Payloads may be left where they were read only where the loop
+        // writes them itself (see `crate::forward`).
+        let in_place = self.tls.is_none();
         if let Phase::Open(ws) = &mut self.phase {
             let out = (&mut self.out, &mut self.sent);
-            let consumed = ws.feed(&*self.service.handler, &mut rbuf[..n], out, now);
-            ws.keep(&rbuf[consumed..n]);
+            let fed = (&*earlier, &mut *input, in_place);
+            let consumed = ws.feed(&*self.service.handler, fed, out, now);
+            ws.keep(&input[consumed..]);
         }
     }
 
-    /// Hands `input` (bytes not yet seen by the core) to the core.
-    fn deliver(&mut self, mut input: Vec<u8>, now: Instant) {
+    /// Hands `input` (bytes not yet seen by the core) to the core;
+    /// `earlier` holds the payloads left in the read buffer before.
+    fn deliver(&mut self, earlier: &[u8], mut input: Vec<u8>, now: Instant) {
         if let Phase::Open(ws) = &mut self.phase {
             if input.is_empty() {
                 return;
             }
             let out = (&mut self.out, &mut self.sent);
-            let consumed = ws.feed(&*self.service.handler, &mut input, out, now);
+            let fed = (earlier, &mut input[..], false);
+            let consumed = ws.feed(&*self.service.handler, fed, out, now);
             input.drain(..consumed);
             ws.keep(&input);
         }
@@ -571,7 +632,7 @@ impl Conn<mio::net::TcpStream> {
             at_eof: false,
         };
         let handle = conn.open(upgraded, owner, token, Role::Client, deflate, now);
-        conn.deliver(leftover, now);
+        conn.deliver(&[], leftover, now);
         conn.flush(now);
         (conn, handle)
     }

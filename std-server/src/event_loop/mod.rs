@@ -222,7 +222,7 @@ impl Loop {
             shared: Arc::new(LoopShared::new(waker)),
             conns: Slab::new(),
             timers: Timers::default(),
-            rbuf: vec![0; read_buffer.max(4096)].into_boxed_slice(),
+            rbuf: vec![0; conn::read_buffer_len(read_buffer)].into_boxed_slice(),
             listener,
             accept_again: None,
             commands: Vec::new(),

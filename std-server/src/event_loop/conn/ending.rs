@@ -102,6 +102,7 @@ impl<S: Socket> Conn<S> {
             tx.closed = true;
             tx.frames = Vec::new();
             tx.in_loop = 0;
+            tx.forwarded = 0;
             tx.settle(&ws.handle.shared.output_budget);
         }
         let handler = &self.service.handler;
@@ -131,7 +132,7 @@ impl<S: Socket> Conn<S> {
         if let Phase::Open(ws) = &mut self.phase {
             if !ws.rx.is_empty() {
                 let kept = mem::take(&mut ws.rx);
-                self.deliver(kept, now);
+                self.deliver(&[], kept, now);
                 self.flush(now);
                 // Paused again, or the kept Close ended it.
                 if self.paused() || matches!(self.phase, Phase::Done(_)) {

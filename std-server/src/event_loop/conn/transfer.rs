@@ -3,13 +3,14 @@
 //! the peer's progress on what we write.
 
 use core::mem;
-use std::io;
+use std::io::{self, IoSlice};
 
 use snowsocket_core::Instant;
 
 use super::ws::guard;
 use super::{would_block, Conn, Phase, Socket, READS_PER_TURN};
 use crate::close::CloseCause;
+use crate::forward;
 use crate::session::{TlsFailure, TlsRead};
 use crate::spare;
 
@@ -25,13 +26,31 @@ impl<S: Socket> Conn<S> {
     /// frames (pongs, pings, our Close), a handshake answer; then moves on
     /// to lingering once the last frame is out.
     pub(crate) fn flush(&mut self, now: Instant) {
+        self.flush_from(now, &[]);
+    }
+
+    /// [`Conn::flush`] after feeding input read into `rbuf`, where the
+    /// replies may have left payloads (see `crate::forward`): they are
+    /// written from there, or copied.
+    pub(super) fn flush_from(&mut self, now: Instant, rbuf: &[u8]) {
         let mut close_requested = false;
         if let Phase::Open(ws) = &mut self.phase {
             close_requested = ws.take_outbox(&mut self.out, &mut self.sent);
-            ws.take_control(&mut self.out, &mut self.sent, true);
         }
-        if let Err(cause) = self.write() {
-            return self.fail_hard(cause);
+        let mut unwritten = true;
+        if forward::pending() {
+            if let Err(cause) = self.write_spliced(rbuf) {
+                return self.fail_hard(cause);
+            }
+            unwritten = false;
+        }
+        if let Phase::Open(ws) = &mut self.phase {
+            unwritten |= ws.take_control(&mut self.out, &mut self.sent, true);
+        }
+        if unwritten {
+            if let Err(cause) = self.write() {
+                return self.fail_hard(cause);
+            }
         }
         // Control frames held back behind a backlog (see `take_control`)
         // go once the peer has taken enough of it.
@@ -190,6 +209,73 @@ impl<S: Socket> Conn<S> {
                 }
             },
         }
+        self.wrote(progress);
+        Ok(())
+    }
+
+    /// Writes `out` with the payloads left in `rbuf` in their places
+    /// (`crate::forward`; plain TCP only) as far as the socket takes it,
+    /// in vectored writes; what it does not take is copied into `out`.
+    fn write_spliced(&mut self, rbuf: &[u8]) -> Result<(), CloseCause> {
+        /// Parts per write: a 1 MiB batch of 64 KiB replies has 33.
+        const PARTS: usize = 64;
+        debug_assert!(self.tls.is_none(), "payloads left for a TLS session");
+        let (out, sent, io) = (&self.out, self.sent, &mut self.io);
+        let (result, written, rest) = forward::take(|pieces| {
+            let parts = || forward::parts(out, sent, pieces, |p| &rbuf[p.start..p.start + p.len]);
+            let total: usize = parts().map(<[u8]>::len).sum();
+            let mut written = 0;
+            let mut result = Ok(());
+            while written < total {
+                let mut slices = [IoSlice::new(&[]); PARTS];
+                let mut count = 0;
+                let mut skip = written;
+                for part in parts() {
+                    if skip >= part.len() {
+                        skip -= part.len();
+                        continue;
+                    }
+                    slices[count] = IoSlice::new(&part[skip..]);
+                    skip = 0;
+                    count += 1;
+                    if count == PARTS {
+                        break;
+                    }
+                }
+                match io.write_vectored(&slices[..count]) {
+                    Ok(0) => result = Err(CloseCause::Io(io::ErrorKind::WriteZero)),
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if would_block(&e) => break,
+                    Err(e) => result = Err(CloseCause::Io(e.kind())),
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            // What the socket did not take waits in `out`, in order.
+            let mut rest = Vec::new();
+            if result.is_ok() && written < total {
+                rest = spare::take(total - written);
+                let mut skip = written;
+                for part in parts() {
+                    let from = skip.min(part.len());
+                    skip -= from;
+                    rest.extend_from_slice(&part[from..]);
+                }
+            }
+            (result, written, rest)
+        });
+        result?;
+        spare::give(mem::replace(&mut self.out, rest));
+        self.sent = 0;
+        self.wrote(written > 0);
+        Ok(())
+    }
+
+    /// After a write: forgets what is written, and times the peer's stall
+    /// while output waits (from now, when this write made `progress`).
+    fn wrote(&mut self, progress: bool) {
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;
@@ -200,7 +286,6 @@ impl<S: Socket> Conn<S> {
             (true, true) => Some(self.service.now()),
             (true, false) => self.stalled_since.or_else(|| Some(self.service.now())),
         };
-        Ok(())
     }
 
     pub(super) fn tls_pending(&self) -> bool {

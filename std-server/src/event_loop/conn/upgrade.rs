@@ -161,7 +161,7 @@ impl<S: Socket> Conn<S> {
                 self.release_slot();
                 self.open(upgraded, owner, token, Role::Server, deflate, now);
                 let rest = buf.get(consumed..).unwrap_or_default().to_vec();
-                self.deliver(rest, now);
+                self.deliver(&[], rest, now);
             }
         }
     }

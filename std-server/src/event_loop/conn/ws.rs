@@ -10,6 +10,7 @@ use snowsocket_core::{encode_frame, CloseCode, Error as CoreError, Event, Instan
 
 use super::Core;
 use crate::close::{CloseCause, CloseInfo};
+use crate::forward;
 use crate::handle::{ConnectionHandle, Feeding, Message, Outbox};
 use crate::handler::Handler;
 
@@ -47,16 +48,22 @@ impl Ws {
     /// replies go after what waits in `out` (whose first `sent` bytes are
     /// written). Returns how much was consumed (all of it once the
     /// connection failed: the rest is discarded).
+    ///
+    /// `earlier` is the loop's read buffer before `input`, which holds
+    /// payloads sent by earlier feeds and left there ([`forward`]); with
+    /// `in_place`, `input` follows it in that buffer, and large payloads
+    /// sent from the callbacks may be left there too.
     pub(super) fn feed(
         &mut self,
         handler: &dyn Handler,
-        input: &mut [u8],
+        (earlier, input, in_place): (&[u8], &mut [u8], bool),
         (out, sent): (&mut Vec<u8>, &mut usize),
         now: Instant,
     ) -> usize {
         // The caller flushes after this: sends from the callbacks below
         // need not be scheduled.
         let _feeding = Feeding::enter(&self.handle.shared);
+        let _open = in_place.then(|| forward::Open::new(&self.handle.shared, input, earlier.len()));
         let mut pos = 0;
         while pos < input.len() {
             let (n, event) = match self.core.handle_read_unborrowed(&mut input[pos..], now) {
@@ -79,7 +86,7 @@ impl Ws {
             // any reply the handler makes to this one: a reply to a
             // message never follows the Close that came after it.
             if self.core.wants_transmit() {
-                self.take_frames(out, sent);
+                self.take_frames(out, sent, earlier, input);
                 self.take_control(out, sent, true);
             }
             let Self {
@@ -128,47 +135,76 @@ impl Ws {
         pos
     }
 
-    /// Takes the outbox's frames (not a requested Close) into `out`.
-    fn take_frames(&mut self, out: &mut Vec<u8>, sent: &mut usize) {
+    /// Takes the outbox's frames (not a requested Close) into `out`, with
+    /// the payloads left in the read buffer copied in: they are in
+    /// `earlier`, or in `input`, which follows it there.
+    fn take_frames(&mut self, out: &mut Vec<u8>, sent: &mut usize, earlier: &[u8], input: &[u8]) {
         let mut tx = self.handle.shared.outbox();
-        Self::move_frames(&mut tx, out, sent);
+        let base = Self::move_frames(&mut tx, out, sent);
+        if forward::pending() {
+            forward::rebase(base);
+            let tail = forward::take(|pieces| {
+                let read = |p: &forward::Piece| match p.start.checked_sub(earlier.len()) {
+                    Some(i) => &input[i..i + p.len],
+                    None => &earlier[p.start..p.start + p.len],
+                };
+                let mut tail = Vec::with_capacity(
+                    out.len() - base + pieces.iter().map(|p| p.len).sum::<usize>(),
+                );
+                for part in forward::parts(out, base, pieces, read) {
+                    tail.extend_from_slice(part);
+                }
+                tail
+            });
+            out.truncate(base);
+            out.extend_from_slice(&tail);
+        }
     }
 
     /// Moves the outbox's frames after what waits in `out`, whose first
-    /// `sent` bytes are written.
-    fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>, sent: &mut usize) {
-        if !tx.frames.is_empty() {
-            // The frames stay counted (now as the loop's) until the
-            // write updates `in_loop`: a send meanwhile sees them.
-            tx.in_loop += tx.frames.len();
-            tx.taken();
-            if out.is_empty() {
-                mem::swap(out, &mut tx.frames);
-            } else {
-                let grows = out.len() + tx.frames.len() > out.capacity();
-                if grows && *sent > 0 && *sent >= out.len() / 2 {
-                    // Written bytes make up half the buffer or more: they
-                    // make room, rather than the buffer growing (and
-                    // copying them). A peer that always leaves some of our
-                    // bytes unread must not make it grow for as long as
-                    // the connection lives: the buffer stays within a
-                    // small multiple of what waits in it.
-                    out.drain(..*sent);
-                    *sent = 0;
-                }
-                out.extend_from_slice(&tx.frames);
-                tx.frames.clear();
+    /// `sent` bytes are written; returns where they start there. Payloads
+    /// left in the read buffer ([`forward`]) now count as the loop's: the
+    /// caller writes or copies them.
+    fn move_frames(tx: &mut Outbox, out: &mut Vec<u8>, sent: &mut usize) -> usize {
+        if tx.frames.is_empty() {
+            return out.len();
+        }
+        // The frames stay counted (now as the loop's) until the write
+        // updates `in_loop`: a send meanwhile sees them.
+        tx.in_loop += tx.frames.len() + mem::take(&mut tx.forwarded) as usize;
+        tx.taken();
+        if out.is_empty() {
+            mem::swap(out, &mut tx.frames);
+            0
+        } else {
+            let grows = out.len() + tx.frames.len() > out.capacity();
+            if grows && *sent > 0 && *sent >= out.len() / 2 {
+                // Written bytes make up half the buffer or more: they
+                // make room, rather than the buffer growing (and
+                // copying them). A peer that always leaves some of our
+                // bytes unread must not make it grow for as long as
+                // the connection lives: the buffer stays within a
+                // small multiple of what waits in it.
+                out.drain(..*sent);
+                *sent = 0;
             }
+            let base = out.len();
+            out.extend_from_slice(&tx.frames);
+            tx.frames.clear();
+            base
         }
     }
 
     /// Takes the outbox's frames into `out` (whose first `sent` bytes are
     /// written). Returns whether a Close was requested ([`Ws::start_close`]
     /// starts it).
+    /// Payloads left in the read buffer stay there, now placed in `out`:
+    /// the caller writes or copies them.
     pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>, sent: &mut usize) -> bool {
         let mut tx = self.handle.shared.outbox();
         tx.scheduled = false;
-        Self::move_frames(&mut tx, out, sent);
+        let base = Self::move_frames(&mut tx, out, sent);
+        forward::rebase(base);
         // Once the core has stopped sending data (a Close received,
         // queued or sent, or a failure), nothing more may follow: later
         // sends are refused from here on.
@@ -217,6 +253,9 @@ impl Ws {
         }
         if close && !self.core.is_open() {
             let mut tx = self.handle.shared.outbox();
+            // Payloads left in the read buffer were written or copied
+            // before: nothing here refers to it.
+            debug_assert!(!forward::pending());
             Self::move_frames(&mut tx, out, sent);
             tx.closed = true;
         }

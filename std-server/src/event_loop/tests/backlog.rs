@@ -5,7 +5,7 @@
 //! backlog of the peer's input is read before its deadline is judged.
 
 use super::*;
-use crate::event_loop::conn::{CONTROL_BACKLOG, READS_PER_TURN};
+use crate::event_loop::conn::{read_buffer_len, CONTROL_BACKLOG, READS_PER_TURN};
 
 /// A peer reading slowly, answering every Ping it reads with its Pong and
 /// our Close with its own.
@@ -170,9 +170,13 @@ fn a_pong_behind_a_backlog_left_for_the_next_turn_is_read_before_the_pong_timeou
 fn a_peer_that_pings_without_reading_cannot_grow_our_output() {
     // 20,000 Pings (2.5 MB of Pongs) from a peer that takes nothing: the
     // Pongs wait in the core once 64 KiB waits unsent, the latest only.
-    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
+    let mut h = Harness::new(
+        ServerConfig::default()
+            .connection(quiet())
+            .read_buffer_size(512 * 1024),
+    );
     // Room to read them all in one turn.
-    h.rbuf = vec![0; 512 * 1024];
+    h.rbuf = vec![0; read_buffer_len(512 * 1024)];
     h.upgrade();
     h.wire.0.borrow_mut().room = Some(0);
     let mut pings = Vec::new();

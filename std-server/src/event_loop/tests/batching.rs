@@ -3,7 +3,7 @@
 //! end, 1 MiB, a quarter of the send bound or 1 ms.
 
 use super::*;
-use crate::event_loop::conn::{READS_PER_TURN, WRITE_BATCH};
+use crate::event_loop::conn::{read_buffer_len, READS_PER_TURN, WRITE_BATCH};
 
 /// `count` masked binary frames of `size` bytes, the `i`th filled with `i`.
 fn numbered_frames(count: usize, size: usize) -> Vec<u8> {
@@ -102,8 +102,12 @@ fn replies_held_for_the_next_read_are_written_when_the_handler_pauses_reading() 
 
 #[test]
 fn a_large_turn_is_written_every_write_batch_bytes() {
-    let mut h = Harness::new(ServerConfig::default().connection(quiet()));
-    h.rbuf = vec![0; 512 * 1024];
+    let mut h = Harness::new(
+        ServerConfig::default()
+            .connection(quiet())
+            .read_buffer_size(512 * 1024),
+    );
+    h.rbuf = vec![0; read_buffer_len(512 * 1024)];
     h.upgrade();
     h.wire.0.borrow_mut().writes.clear();
     let size = 64 * 1024;

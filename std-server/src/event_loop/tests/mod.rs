@@ -72,6 +72,11 @@ impl Write for MemSocket {
         wire.writes.push(n);
         Ok(n)
     }
+    /// Gathers as a socket does: one write of as much as there is room for.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        self.write(&all)
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -618,3 +623,4 @@ mod backlog;
 mod batching;
 mod budget;
 mod eof;
+mod forward;
