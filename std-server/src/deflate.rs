@@ -40,23 +40,32 @@ pub(crate) const fn kept_memory(params: &DeflateParams) -> usize {
 pub(crate) struct DeflateTx {
     /// Messages shorter than this are sent uncompressed.
     pub(crate) min_size: usize,
-    compressor: Mutex<Compressor>,
+    /// `None` once the connection ended ([`DeflateTx::release`]).
+    compressor: Mutex<Option<Compressor>>,
 }
 
 impl DeflateTx {
     pub(crate) fn new(role: Role, params: &DeflateParams, options: &PerMessageDeflate) -> Self {
         Self {
             min_size: options.min_size,
-            compressor: Mutex::new(Compressor::new(role, params, options.level)),
+            compressor: Mutex::new(Some(Compressor::new(role, params, options.level))),
         }
     }
 
-    /// Locks the compressor (a panic elsewhere never poisons a send).
-    /// Hold it from compressing until the frame is in the outbox: frames
-    /// must go out in the order they were compressed.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Compressor> {
+    /// Locks the compressor (a panic elsewhere never poisons a send),
+    /// `None` once the connection ended. Hold it from compressing until
+    /// the frame is in the outbox: frames must go out in the order they
+    /// were compressed.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Compressor>> {
         self.compressor
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection ended: the compressor's memory (charged to the
+    /// memory budget until now) goes, even while the application keeps
+    /// handles to the connection.
+    pub(crate) fn release(&self) {
+        drop(self.lock().take());
     }
 }

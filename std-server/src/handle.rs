@@ -335,6 +335,9 @@ impl Shared {
         payload: &[u8],
     ) -> Result<(), SendError> {
         let mut compressor = deflate.lock();
+        let Some(compressor) = compressor.as_mut() else {
+            return Err(SendError::Closed);
+        };
         let mask = {
             let mut tx = self.outbox();
             tx.check_message()?;

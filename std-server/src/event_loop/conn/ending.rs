@@ -91,6 +91,9 @@ impl<S: Socket> Conn<S> {
         let mut ws = ws.take()?;
         self.service.closed(self.id);
         self.service.budget.give(ws.deflate_charged);
+        if let Some(deflate) = &ws.handle.shared.deflate {
+            deflate.release();
+        }
         ws.settle();
         let info = ws
             .end
