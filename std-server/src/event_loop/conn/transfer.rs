@@ -1,21 +1,23 @@
 //! Bytes in and out of a connection: plain TCP, or through its TLS
 //! session (`crate::session`); what is waiting goes out (`flush`), and
-//! the peer's progress on what we write.
+//! the peer's progress on what we write; a read turn (`Conn::read_turn`).
 
 use core::mem;
 use std::io::{self, IoSlice};
+use std::sync::Arc;
 
 use snowsocket_core::Instant;
 
 use super::ws::guard;
-use super::{would_block, Conn, Phase, Socket, READS_PER_TURN};
+use super::{would_block, Conn, Phase, Socket, HOLD_FOR, READS_PER_TURN};
 use crate::close::CloseCause;
+use crate::event_loop::command::LoopShared;
 use crate::forward;
 use crate::session::{TlsFailure, TlsRead};
 use crate::spare;
 
 /// What a read brought.
-pub(super) enum Input {
+enum Input {
     Bytes(usize),
     WouldBlock,
     Eof,
@@ -127,8 +129,121 @@ impl<S: Socket> Conn<S> {
         }
     }
 
+    /// Reads and feeds the core, up to [`READS_PER_TURN`] reads. Each read
+    /// takes up to `read_buffer_size` bytes of `rbuf`: at its start, or,
+    /// while the replies to earlier reads are held and left payloads in
+    /// `rbuf` (see `crate::forward`), past them, as long as `rbuf` has
+    /// room for a whole read there.
+    pub(super) fn read_turn(
+        &mut self,
+        rbuf: &mut [u8],
+        owner: &Arc<LoopShared>,
+        token: usize,
+        mut now: Instant,
+    ) {
+        self.more_to_read = false;
+        let read_len = rbuf
+            .len()
+            .min(self.service.config.read_buffer_size.max(4096));
+        let mut at = 0;
+        // Output held back from the previous read (see `holds_output`),
+        // and since when: the clock read before the first held read's
+        // callbacks ran.
+        let mut held = false;
+        let mut holding_since = None;
+        for _ in 0..READS_PER_TURN {
+            if self.paused() {
+                if held {
+                    self.flush_from(now, rbuf);
+                }
+                // The socket keeps the rest (TCP backpressure) until
+                // `resume`; TLS records read ahead keep a buffer of
+                // their own size meanwhile.
+                if let Some(tls) = &mut self.tls {
+                    tls.release();
+                }
+                return;
+            }
+            match self.phase {
+                Phase::Done(_) => return,
+                Phase::Linger { .. } | Phase::Answering { .. } => {
+                    return self.discard(&mut rbuf[at..at + read_len])
+                }
+                Phase::Handshake { .. } | Phase::Open(_) => {}
+            }
+            let input = match self.read(&mut rbuf[at..at + read_len]) {
+                Ok(input) => input,
+                Err(cause) => return self.fail_hard(cause),
+            };
+            let n = match input {
+                Input::WouldBlock => {
+                    self.flush_from(now, rbuf);
+                    return self.quiet();
+                }
+                Input::Eof => {
+                    self.at_eof = true;
+                    if held {
+                        self.flush_from(now, rbuf);
+                    }
+                    return self.eof_after_kept(now);
+                }
+                Input::Bytes(n) => n,
+            };
+            if n == read_len && holding_since.is_none() {
+                // A full read, whose replies may be held: the clock is
+                // read only where holding is possible.
+                holding_since = Some(self.service.now());
+            }
+            match &mut self.phase {
+                // TLS records that carried no data yet.
+                _ if n == 0 => {}
+                Phase::Handshake { request, .. } => {
+                    request.extend_from_slice(&rbuf[at..at + n]);
+                    self.handshake(owner, token, now);
+                }
+                Phase::Open(ws) => {
+                    let leftover = mem::take(&mut ws.rx);
+                    self.deliver_read(leftover, rbuf, (at, n), now);
+                }
+                _ => {}
+            }
+            // The handler's callbacks may have taken a while: what follows
+            // (the flush, a linger, the next read's timers) starts now.
+            now = self.service.now();
+            // A plain socket that gave less than was asked for is empty:
+            // the next read would only say `WouldBlock` (one system call
+            // saved per readiness event; epoll reports new data anew).
+            // Not so once the poller has reported the peer's FIN: it came
+            // with (or before) that data, no new event will tell of it, and
+            // the next read says EOF. A TLS session says so itself (it
+            // reads until the socket is empty or the buffer full).
+            let drained = self.tls.as_ref().is_none_or(|tls| tls.drained());
+            if drained && n < read_len && !self.read_closed {
+                self.flush_from(now, rbuf);
+                return self.quiet();
+            }
+            held = holding_since.is_some_and(|t| now.saturating_duration_since(t) < HOLD_FOR)
+                && self.holds_output();
+            if held && forward::pending() {
+                // The next read goes past the payloads left in `rbuf`;
+                // without room for a whole read there, they go now.
+                at += n;
+                held = at + read_len <= rbuf.len();
+            }
+            if !held {
+                holding_since = None;
+                at = 0;
+                self.flush_from(now, rbuf);
+            }
+        }
+        if held {
+            self.flush_from(now, rbuf);
+        }
+        self.more_to_read = true;
+    }
+
     /// Reads into `rbuf`: plaintext, through TLS when there is a session.
-    pub(super) fn read(&mut self, rbuf: &mut [u8]) -> Result<Input, CloseCause> {
+    fn read(&mut self, rbuf: &mut [u8]) -> Result<Input, CloseCause> {
         let Some(tls) = &mut self.tls else {
             return match self.io.read(rbuf) {
                 Ok(0) => Ok(Input::Eof),
