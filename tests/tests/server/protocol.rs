@@ -103,6 +103,59 @@ fn messages_arriving_in_pieces_are_echoed_whole() {
 }
 
 #[test]
+fn large_echoes_to_a_slow_reader_arrive_whole_and_in_order() {
+    bounded(60, || {
+        let (server, events) = start(ServerConfig::default(), None);
+        let mut raw = Raw::connect(server.local_addr());
+        let mut writer = raw.stream.try_clone().unwrap();
+        // 150 messages of 8 KiB (from where the server writes an echo from
+        // its read buffer) to 148 KiB, about 11 MB (under the 16 MiB send
+        // bound), each of its own bytes; a Ping now and then.
+        let messages: Vec<Vec<u8>> = (0..150)
+            .map(|i: usize| {
+                let len = 8_192 + (i * 37_813) % 140_000;
+                (0..len).map(|j| (j * 31 + i * 7) as u8).collect()
+            })
+            .collect();
+        let sent = messages.clone();
+        let writing = thread::spawn(move || {
+            for (i, m) in sent.iter().enumerate() {
+                writer
+                    .write_all(&client_frame(true, OpCode::Binary, m))
+                    .unwrap();
+                if i % 37 == 36 {
+                    writer
+                        .write_all(&client_frame(true, OpCode::Ping, b"p"))
+                        .unwrap();
+                }
+            }
+        });
+        // Nothing is read until everything is sent: the server's socket
+        // fills, its writes come back short, and the rest of its echoes
+        // wait (copied) for the reader.
+        writing.join().unwrap();
+        for (i, m) in messages.iter().enumerate() {
+            let (op, got) = loop {
+                let frame = raw.frame().unwrap();
+                if frame.0 != OpCode::Pong {
+                    break frame;
+                }
+            };
+            assert_eq!(op, OpCode::Binary);
+            assert!(got == *m, "echo {i} ({} bytes) differs", m.len());
+        }
+        raw.send(&client_frame(
+            true,
+            OpCode::Close,
+            &close_payload(1000, b""),
+        ));
+        assert_eq!(raw.close_code(), Some(1000));
+        events.close();
+        server.shutdown();
+    });
+}
+
+#[test]
 fn a_bad_binary_frame_fails_before_its_payload_arrives() {
     bounded(20, || {
         let config = ServerConfig::default().connection(Config::DEFAULT.max_message_size(1000));
