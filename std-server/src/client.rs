@@ -210,7 +210,8 @@ pub fn connect(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
     let mut service_config = ServerConfig::default()
         .connection(config.connection)
         .write_timeout(config.write_timeout)
-        .max_buffered_bytes(config.max_buffered_bytes);
+        .max_buffered_bytes(config.max_buffered_bytes)
+        .read_buffer_size(route::READ_BUFFER);
     service_config.deflate = config.deflate;
     let service = Arc::new(Service::new(
         service_config,

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// What the clients' loop reads at a time (their connections' services
+/// say the same: a read takes `read_buffer_size`).
+pub(super) const READ_BUFFER: usize = 64 * 1024;
+
 /// The event loop all clients of the process run on, started by the
 /// first connection.
 pub(super) fn client_loop() -> io::Result<Arc<LoopShared>> {
@@ -11,7 +15,7 @@ pub(super) fn client_loop() -> io::Result<Arc<LoopShared>> {
     if let Some(shared) = LOOP.get() {
         return Ok(Arc::clone(shared));
     }
-    let lp = Loop::new(None, 64 * 1024)?;
+    let lp = Loop::new(None, READ_BUFFER)?;
     let shared = lp.shared();
     match LOOP.set(Arc::clone(&shared)) {
         Ok(()) => {
