@@ -301,6 +301,16 @@ impl Raw {
         }
     }
 
+    /// Sends a Close 1000 and checks that the answer is 1000 too.
+    pub fn close_normally(&mut self) {
+        self.send(&client_frame(
+            true,
+            OpCode::Close,
+            &crate::close_payload(1000, b""),
+        ));
+        assert_eq!(self.close_code(), Some(1000));
+    }
+
     /// Reads frames until a Close; returns its code.
     pub fn close_code(&mut self) -> Option<u16> {
         while let Some((op, payload)) = self.frame() {

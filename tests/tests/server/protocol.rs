@@ -18,12 +18,7 @@ fn fragmented_message_with_interleaved_pings() {
         assert_eq!(raw.frame(), Some((OpCode::Pong, b"p1".to_vec())));
         assert_eq!(raw.frame(), Some((OpCode::Pong, b"p2".to_vec())));
         assert_eq!(raw.frame(), Some((OpCode::Text, word.to_vec())));
-        raw.send(&client_frame(
-            true,
-            OpCode::Close,
-            &close_payload(1000, b""),
-        ));
-        assert_eq!(raw.close_code(), Some(1000));
+        raw.close_normally();
         assert!(raw.at_eof());
         assert_eq!(events.close().1.cause, CloseCause::PeerClosed);
         server.shutdown();
@@ -91,12 +86,7 @@ fn messages_arriving_in_pieces_are_echoed_whole() {
             assert_eq!((got_op, got.len()), (*op, data.len()));
             assert!(got == *data, "payload of {} bytes differs", data.len());
         }
-        raw.send(&client_frame(
-            true,
-            OpCode::Close,
-            &close_payload(1000, b""),
-        ));
-        assert_eq!(raw.close_code(), Some(1000));
+        raw.close_normally();
         events.close();
         server.shutdown();
     });
@@ -144,12 +134,7 @@ fn large_echoes_to_a_slow_reader_arrive_whole_and_in_order() {
             assert_eq!(op, OpCode::Binary);
             assert!(got == *m, "echo {i} ({} bytes) differs", m.len());
         }
-        raw.send(&client_frame(
-            true,
-            OpCode::Close,
-            &close_payload(1000, b""),
-        ));
-        assert_eq!(raw.close_code(), Some(1000));
+        raw.close_normally();
         events.close();
         server.shutdown();
     });
