@@ -36,11 +36,16 @@ impl<S: Socket> Conn<S> {
     /// written from there, or copied.
     pub(super) fn flush_from(&mut self, now: Instant, rbuf: &[u8]) {
         let mut close_requested = false;
+        let mut taken = false;
         if let Phase::Open(ws) = &mut self.phase {
             close_requested = ws.take_outbox(&mut self.out, &mut self.sent);
+            taken = true;
         }
         let mut unwritten = true;
-        if forward::pending() {
+        if forward::pending() && !taken {
+            // Left by a connection that is no longer open: they go with it.
+            forward::take(|_| ());
+        } else if forward::pending() {
             if let Err(cause) = self.write_spliced(rbuf) {
                 return self.fail_hard(cause);
             }
