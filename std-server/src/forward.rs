@@ -146,6 +146,13 @@ pub(crate) fn take<T>(f: impl FnOnce(&[Piece]) -> T) -> T {
     })
 }
 
+/// Forgets the pieces (their connection ended).
+pub(crate) fn clear() {
+    if pending() {
+        take(|_| ());
+    }
+}
+
 /// `out` and the pieces in it as one stream: the parts from `from` (bytes
 /// of `out` before it are written or taken), in order, without empty ones;
 /// `read` finds a piece's bytes.

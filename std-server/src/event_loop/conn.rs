@@ -256,9 +256,7 @@ impl<S: Socket> Conn<S> {
         // The turn wrote or copied the payloads its replies left in `rbuf`
         // (see `crate::forward`), unless the connection failed meanwhile:
         // then they go with it, before `rbuf` is read into again.
-        if forward::pending() {
-            forward::take(|_| ());
-        }
+        forward::clear();
     }
 
     /// Whether the replies to a full read wait for the next read of the

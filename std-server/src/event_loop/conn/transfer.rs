@@ -42,14 +42,16 @@ impl<S: Socket> Conn<S> {
             taken = true;
         }
         let mut unwritten = true;
-        if forward::pending() && !taken {
-            // Left by a connection that is no longer open: they go with it.
-            forward::take(|_| ());
-        } else if forward::pending() {
-            if let Err(cause) = self.write_spliced(rbuf) {
+        if forward::pending() {
+            if !taken {
+                // Left by a connection that is no longer open: they go
+                // with it.
+                forward::clear();
+            } else if let Err(cause) = self.write_spliced(rbuf) {
                 return self.fail_hard(cause);
+            } else {
+                unwritten = false;
             }
-            unwritten = false;
         }
         if let Phase::Open(ws) = &mut self.phase {
             unwritten |= ws.take_control(&mut self.out, &mut self.sent, true);

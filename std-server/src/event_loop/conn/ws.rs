@@ -142,22 +142,18 @@ impl Ws {
         let mut tx = self.handle.shared.outbox();
         let base = Self::move_frames(&mut tx, out, sent);
         if forward::pending() {
-            forward::rebase(base);
-            let tail = forward::take(|pieces| {
+            // The frames just moved, with the payloads spliced in (the
+            // pieces' places are in the frames as the outbox had them).
+            let frames = out.split_off(base);
+            forward::take(|pieces| {
                 let read = |p: &forward::Piece| match p.start.checked_sub(earlier.len()) {
                     Some(i) => &input[i..i + p.len],
                     None => &earlier[p.start..p.start + p.len],
                 };
-                let mut tail = Vec::with_capacity(
-                    out.len() - base + pieces.iter().map(|p| p.len).sum::<usize>(),
-                );
-                for part in forward::parts(out, base, pieces, read) {
-                    tail.extend_from_slice(part);
+                for part in forward::parts(&frames, 0, pieces, read) {
+                    out.extend_from_slice(part);
                 }
-                tail
             });
-            out.truncate(base);
-            out.extend_from_slice(&tail);
         }
     }
 
@@ -198,6 +194,7 @@ impl Ws {
     /// Takes the outbox's frames into `out` (whose first `sent` bytes are
     /// written). Returns whether a Close was requested ([`Ws::start_close`]
     /// starts it).
+    ///
     /// Payloads left in the read buffer stay there, now placed in `out`:
     /// the caller writes or copies them.
     pub(super) fn take_outbox(&mut self, out: &mut Vec<u8>, sent: &mut usize) -> bool {
